@@ -1,0 +1,197 @@
+"""The ``retain`` command line: one thin command per stage, no logic beyond argument handling."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from retain.errors import RetainError
+from retain.progress import console
+
+app = typer.Typer(
+    name="retain",
+    help="Predict churn and customer value, and rank whom to call first.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+features_app = typer.Typer(help="Build and inspect point-in-time feature snapshots.", no_args_is_help=True)
+app.add_typer(features_app, name="features")
+
+_state = {"debug": os.environ.get("RETAIN_DEBUG", "") not in ("", "0")}
+F = TypeVar("F", bound=Callable)
+
+
+def reports_errors(command: F) -> F:
+    """Turn a :class:`RetainError` into a clean message and its exit code (traceback with --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except RetainError as error:
+            if _state["debug"]:
+                raise
+            console.print(f"[bold red]error:[/bold red] {error}", highlight=False, markup=True)
+            raise typer.Exit(code=error.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def not_built(stage: str, issue: str) -> None:
+    """Say plainly that a stage is not available yet, and exit non-zero."""
+    console.print(f"[yellow]retain {stage}[/yellow] is not built yet ({issue}).")
+    raise typer.Exit(code=3)
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks on errors.")] = False,
+) -> None:
+    """retain: churn, customer lifetime value and ranked retention lists."""
+    if debug:
+        _state["debug"] = True
+
+
+DataDir = Annotated[Path, typer.Option("--data", help="Folder with customers, transactions, interactions.")]
+MappingFile = Annotated[
+    Path | None, typer.Option("--mapping", help="YAML file mapping your column names and formats.")
+]
+
+
+@app.command()
+@reports_errors
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the simulated tables to.")],
+    customers: Annotated[int, typer.Option("--customers", min=1, help="Number of customers.")] = 20_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same files.")] = 0,
+    start: Annotated[str | None, typer.Option(help="First day of history (YYYY-MM-DD).")] = None,
+    end: Annotated[str | None, typer.Option(help="Day after the last day of history (YYYY-MM-DD).")] = None,
+    model: Annotated[str, typer.Option(help="'retail' (full world) or 'bgnbd' (BTYD summary data).")] = "retail",
+    r: Annotated[float, typer.Option(help="BG/NBD: shape of the purchase-rate gamma.")] = 0.24,
+    alpha: Annotated[float, typer.Option(help="BG/NBD: rate of the purchase-rate gamma.")] = 4.41,
+    a: Annotated[float, typer.Option(help="BG/NBD: beta dropout parameter a.")] = 0.79,
+    b: Annotated[float, typer.Option(help="BG/NBD: beta dropout parameter b.")] = 2.43,
+    T: Annotated[float, typer.Option("--T", help="BG/NBD: observation length per customer.")] = 39.0,
+) -> None:
+    """Simulate a retail world with known ground truth (or plain BG/NBD data)."""
+    from retain.data import simulator
+    from retain.progress import progress_bar
+
+    if model == "bgnbd":
+        frame = simulator.simulate_bgnbd(customers, r=r, alpha=alpha, a=a, b=b, T=T, seed=seed)
+        path = simulator.write_bgnbd(frame, out)
+        console.print(f"wrote {len(frame):,} BG/NBD customers to {path}")
+        return
+    if model != "retail":
+        raise typer.BadParameter("choose 'retail' or 'bgnbd'", param_hint="--model")
+    options = {key: value for key, value in (("start", start), ("end", end)) if value is not None}
+    with progress_bar("simulate", total=simulator.PROGRESS_STEPS) as report:
+        world = simulator.simulate_world(customers, seed=seed, progress=report, **options)
+        paths = simulator.write_world(world, out)
+    console.print(
+        f"simulated {len(world.customers):,} customers, {len(world.transactions):,} transactions, "
+        f"{len(world.interactions):,} interactions ({world.start} to {world.end})"
+    )
+    for name, path in paths.items():
+        console.print(f"  {name:<13} {path}")
+
+
+@app.command()
+@reports_errors
+def validate(data: DataDir, mapping: MappingFile = None) -> None:
+    """Check a data folder against the data contract and summarise it."""
+    from retain.data import load_dataset, print_summary, summarize
+
+    dataset = load_dataset(data, mapping=mapping)
+    for warning in dataset.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    print_summary(summarize(dataset))
+
+
+@features_app.command("build")
+@reports_errors
+def features_build(
+    data: DataDir,
+    as_of: Annotated[list[str], typer.Option("--as-of", help="Cutoff date; repeat for several.")],
+    mapping: MappingFile = None,
+    store: Annotated[Path, typer.Option(help="Snapshot store folder.")] = Path("store"),
+) -> None:
+    """Build feature snapshots at one or more cutoffs."""
+    not_built("features build", "issue #4: feature store")
+
+
+@features_app.command("list")
+@reports_errors
+def features_list(
+    store: Annotated[Path, typer.Option(help="Snapshot store folder.")] = Path("store"),
+) -> None:
+    """List feature views, their versions and the snapshots built."""
+    not_built("features list", "issue #4: feature store")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train() -> None:
+    """Train churn, CLV and segment models and register them in MLflow."""
+    not_built("train", "issue #5: training jobs")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def tune() -> None:
+    """Tune churn or CLV hyperparameters with Optuna."""
+    not_built("tune", "issue #5: training jobs")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def models() -> None:
+    """List registered models and promote versions."""
+    not_built("models", "issue #5: training jobs")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def score() -> None:
+    """Score active customers and write the ranked retention-priority list."""
+    not_built("score", "issue #6: batch predictor")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def report() -> None:
+    """Render the HTML report of a retention-priority list."""
+    not_built("report", "issue #6: batch predictor")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def backtest() -> None:
+    """Compare a past list with what customers actually did."""
+    not_built("backtest", "issue #6: batch predictor")
+
+
+@app.command()
+@reports_errors
+def quickstart(
+    out: Annotated[Path, typer.Option(help="Working folder for data and outputs.")] = Path("quickstart"),
+    customers: Annotated[int, typer.Option(help="Number of simulated customers.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Run the main job end to end on simulated data (stages built so far)."""
+    from retain.quickstart import run_quickstart
+
+    run_quickstart(out, customers=customers, seed=seed)
+
+
+def _parse_date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"expected YYYY-MM-DD, got {text!r}", param_hint=option) from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,1 @@
+"""The data contract: canonical schemas, loaders, column mapping, validation and the simulator."""

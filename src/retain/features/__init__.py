@@ -1,0 +1,2 @@
+"""retain.features (see ARCHITECTURE.md)."""
+__all__: list[str] = []

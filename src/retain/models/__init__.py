@@ -1,0 +1,2 @@
+"""retain.models (see ARCHITECTURE.md)."""
+__all__: list[str] = []

@@ -1,0 +1,2 @@
+"""retain.reports (see ARCHITECTURE.md)."""
+__all__: list[str] = []

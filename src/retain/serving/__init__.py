@@ -1,0 +1,2 @@
+"""retain.serving (see ARCHITECTURE.md)."""
+__all__: list[str] = []

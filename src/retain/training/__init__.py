@@ -1,0 +1,2 @@
+"""retain.training (see ARCHITECTURE.md)."""
+__all__: list[str] = []

@@ -176,14 +176,14 @@ def backtest() -> None:
 @app.command()
 @reports_errors
 def quickstart(
-    out: Annotated[Path, typer.Option(help="Working folder for data and outputs.")] = Path("quickstart"),
+    workspace: Annotated[Path, typer.Option(help="Folder for data, snapshots, runs and lists.")] = Path("."),
     customers: Annotated[int, typer.Option(help="Number of simulated customers.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Run the main job end to end on simulated data (stages built so far)."""
     from retain.quickstart import run_quickstart
 
-    run_quickstart(out, customers=customers, seed=seed)
+    run_quickstart(workspace, customers=customers, seed=seed)
 
 
 def _parse_date(text: str, option: str) -> date:

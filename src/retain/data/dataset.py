@@ -1,0 +1,256 @@
+"""Load a data folder into a checked, canonical :class:`Dataset`.
+
+Order of work: find and read every table, convert and check each one, raise one
+:class:`~retain.errors.DataError` with every problem of every table, and only then tidy up what
+is allowed but worth a warning (duplicate transactions, customers known only from transactions,
+interactions of unknown customers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from retain.data.loaders import TableSource, locate_table, read_table
+from retain.data.mapping import Mapping, resolve_mapping
+from retain.data.schemas import TABLES, empty_table
+from retain.data.validation import conform_table
+from retain.errors import MAX_SAMPLES, DataError, DataProblem
+
+__all__ = ["Dataset", "load_dataset"]
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """The three canonical tables of a data folder, checked against the data contract.
+
+    Parameters
+    ----------
+    customers : pandas.DataFrame
+        ``customer_id`` (str, unique), ``signup_date`` (datetime64[us], NaT allowed),
+        ``acquisition_channel`` (str), ``acquisition_cost`` (float64), ``region`` (str), then any
+        extra columns. Customers found only in transactions are appended last
+        (``derived_customers`` of them), with ``signup_date`` = day of their first purchase.
+    transactions : pandas.DataFrame
+        ``customer_id`` (str), ``timestamp`` (datetime64[us], UTC-naive), ``amount`` (float64,
+        negative for returns), ``order_id`` (str), ``quantity`` (float64), ``category`` (str),
+        ``channel`` (str), ``margin`` (float64), then extras. Exact duplicates removed.
+    interactions : pandas.DataFrame
+        ``customer_id``, ``timestamp``, ``type`` (str), ``value`` (float64), ``channel`` (str),
+        then extras; no rows when the table is absent. Only interactions of known customers.
+    files : dict of str to str
+        Table name -> file or folder read (``""`` when the table is absent).
+    warnings : tuple of str
+        What was tidied up, in plain words.
+    duplicates_dropped : int
+        Exact duplicate transaction rows removed.
+    derived_customers : int
+        Customers added because they appear in transactions but not in ``customers``.
+    fingerprint : str
+        First 16 hex digits of a SHA-256 over the mapping text and the bytes of every file read,
+        so that the same files give the same fingerprint wherever they are.
+    """
+
+    customers: pd.DataFrame
+    transactions: pd.DataFrame
+    interactions: pd.DataFrame
+    files: dict[str, str]
+    warnings: tuple[str, ...]
+    duplicates_dropped: int
+    derived_customers: int
+    fingerprint: str
+
+
+def load_dataset(
+    data_dir: str | Path, mapping: str | Path | dict | Mapping | None = None
+) -> Dataset:
+    """Read, convert and check the tables of a data folder.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        Folder holding ``transactions`` and optionally ``customers`` and ``interactions``, each
+        as ``NAME.csv``, ``NAME.parquet`` or a folder ``NAME/`` of Parquet parts.
+    mapping : str, Path, dict, Mapping or None, default=None
+        A YAML mapping file (or its parsed content) for other column names, file names, formats
+        and time zones; see :mod:`retain.data.mapping`.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    ConfigError
+        When the mapping is invalid.
+    DataError
+        With every problem found in every table, when the data break the contract.
+    """
+    mapping = resolve_mapping(mapping)
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        what = "is not a folder" if data_dir.exists() else "does not exist"
+        raise DataError(DataProblem("data", str(data_dir), None, f"data folder {what}"))
+    sources, frames, problems = {}, {}, []
+    for spec in TABLES.values():
+        table_mapping = mapping.table(spec.name)
+        try:
+            source = locate_table(data_dir, spec.name, table_mapping)
+            raw = read_table(source, table_mapping) if source is not None else None
+        except DataError as error:
+            problems.extend(error.problems)
+            continue
+        if source is None:
+            continue
+        sources[spec.name] = source
+        frames[spec.name], found = conform_table(raw, spec, table_mapping, str(source.path))
+        problems.extend(found)
+        del raw
+    if problems:
+        raise DataError(problems)
+    return _assemble(frames, sources, mapping)
+
+
+def _assemble(frames: dict, sources: dict[str, TableSource], mapping: Mapping) -> Dataset:
+    """Tidy the checked tables into a Dataset, noting each change as a warning."""
+    files = {name: str(sources[name].path) if name in sources else "" for name in TABLES}
+    warnings: list[str] = []
+    transactions, duplicates = _drop_duplicates(frames["transactions"], files, warnings)
+    customers, derived = _add_derived_customers(
+        frames.get("customers"), transactions, files, warnings
+    )
+    interactions = _known_interactions(frames.get("interactions"), customers, files, warnings)
+    return Dataset(
+        customers=customers,
+        transactions=transactions,
+        interactions=interactions,
+        files=files,
+        warnings=tuple(warnings),
+        duplicates_dropped=duplicates,
+        derived_customers=derived,
+        fingerprint=_fingerprint(mapping, sources),
+    )
+
+
+def _drop_duplicates(
+    transactions: pd.DataFrame, files: dict[str, str], warnings: list[str]
+) -> tuple[pd.DataFrame, int]:
+    """Drop rows equal in every column (after parsing): the same purchase exported twice."""
+    duplicated = _duplicated_rows(transactions)
+    count = int(duplicated.sum())
+    if count:
+        transactions = transactions[~duplicated].reset_index(drop=True)
+        rows = _count(count, "exact duplicate row")
+        warnings.append(f"transactions ({files['transactions']}): dropped {rows}")
+    return transactions, count
+
+
+def _add_derived_customers(
+    customers: pd.DataFrame | None,
+    transactions: pd.DataFrame,
+    files: dict[str, str],
+    warnings: list[str],
+) -> tuple[pd.DataFrame, int]:
+    """Append customers who bought but are not in ``customers`` (all of them when it is absent).
+
+    Their ``signup_date`` is the day of their first purchase: known from that day on, so a
+    feature at an earlier cutoff cannot see it, and tenure still means something.
+    """
+    unknown = transactions[["customer_id", "timestamp"]]
+    if customers is not None:
+        unknown = unknown[~_isin(unknown["customer_id"], customers["customer_id"])]
+    first_purchase = unknown.groupby("customer_id", sort=True)["timestamp"].min()
+    derived = empty_table("customers", len(first_purchase))
+    derived["customer_id"] = first_purchase.index.astype("str")
+    derived["signup_date"] = first_purchase.dt.normalize().to_numpy()
+    if customers is None:
+        return derived, len(derived)
+    if len(derived):
+        shown = ", ".join(repr(value) for value in derived["customer_id"].head(MAX_SAMPLES))
+        warnings.append(
+            f"customers ({files['customers']}): {_count(len(derived), 'customer')} found only in "
+            f"transactions; added with signup_date = day of first purchase (e.g. {shown})"
+        )
+        customers = pd.concat([customers, derived], ignore_index=True)
+    return customers, len(derived)
+
+
+def _known_interactions(
+    interactions: pd.DataFrame | None,
+    customers: pd.DataFrame,
+    files: dict[str, str],
+    warnings: list[str],
+) -> pd.DataFrame:
+    """Keep interactions of known customers; people who never bought and are not customers
+    (visitors, prospects) are dropped so every table refers to ``customers``."""
+    if interactions is None:
+        return empty_table("interactions")
+    known = _isin(interactions["customer_id"], customers["customer_id"])
+    if known.all():
+        return interactions
+    strangers = interactions.loc[~known, "customer_id"].drop_duplicates()
+    shown = ", ".join(repr(value) for value in strangers.head(MAX_SAMPLES))
+    rows, people = _count(int((~known).sum()), "row"), _count(len(strangers), "customer id")
+    warnings.append(
+        f"interactions ({files['interactions']}): dropped {rows} of {people} found in neither "
+        f"customers nor transactions (e.g. {shown})"
+    )
+    return interactions[known].reset_index(drop=True)
+
+
+def _duplicated_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Like ``frame.duplicated()``, but fast on millions of rows.
+
+    Hashing every column of 20M rows is slow, so only rows whose (timestamp, amount) pair occurs
+    more than once -- found by sorting one packed integer per row -- are compared in full.
+    """
+    stamps = frame["timestamp"].to_numpy().view("int64").astype("uint64")
+    amounts = (frame["amount"].to_numpy() + 0.0).view("uint64")  # + 0.0 turns -0.0 into 0.0
+    keys = stamps * np.uint64(0x9E3779B97F4A7C15) ^ amounts
+    ordered = np.sort(keys)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    duplicated = np.zeros(len(frame), dtype=bool)
+    if len(repeated):
+        candidates = np.flatnonzero(pd.Series(keys, copy=False).isin(repeated).to_numpy())
+        duplicated[candidates] = frame.iloc[candidates].duplicated().to_numpy()
+    return duplicated
+
+
+def _isin(values: pd.Series, allowed: pd.Series) -> np.ndarray:
+    """``values.isin(allowed)`` through Arrow, much faster than pandas on Arrow strings."""
+    needles = _arrow(values)
+    value_set = _arrow(allowed).combine_chunks().cast(needles.type)
+    return pc.is_in(needles, value_set=value_set).to_numpy(zero_copy_only=False)
+
+
+def _arrow(series: pd.Series) -> pa.ChunkedArray:
+    to_arrow = getattr(series.array, "__arrow_array__", None)
+    if to_arrow is not None:
+        return to_arrow()
+    return pa.chunked_array([pa.array(series, from_pandas=True)])
+
+
+def _fingerprint(mapping: Mapping, sources: dict[str, TableSource]) -> str:
+    """SHA-256 over the mapping text and every file read, named relative to its table."""
+    named = {}
+    for table, source in sources.items():
+        for part in source.parts:
+            inner = part.relative_to(source.path) if source.kind == "parquet_dir" else part.name
+            named[f"{table}/{Path(inner).as_posix()}"] = part
+    digest = hashlib.sha256(mapping.text.encode("utf-8"))
+    for name in sorted(named):
+        with named[name].open("rb") as handle:
+            content = hashlib.file_digest(handle, "sha256").digest()
+        digest.update(f"\0{name}\0".encode())
+        digest.update(content)
+    return digest.hexdigest()[:16]
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'s' if number != 1 else ''}"

@@ -1,0 +1,236 @@
+"""Find each table in a data folder and read it as it is: CSV as text, Parquet with pyarrow.
+
+Nothing here interprets values; :mod:`retain.data.validation` does. CSV cells are read as
+strings (no type guessing, empty cells stay ``""``), so ids keep their leading zeros and problems
+can quote exactly what the file says. Problems with the files themselves (missing, ambiguous,
+empty, unreadable) raise :class:`~retain.errors.DataError` with one :class:`DataProblem`.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from retain.data.mapping import TableMapping
+from retain.errors import DataError, DataProblem
+
+__all__ = ["TableSource", "locate_table", "read_table"]
+
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+SNIFF_BYTES = 8192
+PANDAS_INDEX_COLUMN = re.compile(r"__index_level_\d+__")
+
+SourceKind = Literal["csv", "parquet", "parquet_dir"]
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """Where one table is stored.
+
+    Parameters
+    ----------
+    table : str
+        Canonical table name.
+    path : Path
+        The file, or the folder of Parquet parts.
+    kind : {"csv", "parquet", "parquet_dir"}
+        How to read it.
+    parts : tuple of Path
+        Every file that is read (the file itself, or the folder's parts in sorted order).
+    """
+
+    table: str
+    path: Path
+    kind: SourceKind
+    parts: tuple[Path, ...]
+
+
+def locate_table(data_dir: Path, table: str, mapping: TableMapping) -> TableSource | None:
+    """Find table ``table`` in ``data_dir`` (or the file the mapping names).
+
+    Parameters
+    ----------
+    data_dir : Path
+        The data folder.
+    table : str
+        ``customers``, ``transactions`` or ``interactions``.
+    mapping : TableMapping
+        Its mapping; ``mapping.file`` replaces the default names.
+
+    Returns
+    -------
+    TableSource or None
+        ``None`` when an optional table is absent.
+
+    Raises
+    ------
+    DataError
+        When the mapped file does not exist, two forms of the table exist, ``transactions`` is
+        absent, or a folder holds no Parquet parts.
+    """
+    if mapping.file is not None:
+        path = data_dir / mapping.file
+        if not path.exists():
+            raise _error(table, path, "file named in the mapping does not exist")
+        return _source(table, path)
+    candidates = [data_dir / f"{table}.csv", data_dir / f"{table}.parquet", data_dir / table]
+    found = [path for path in candidates if path.exists()]
+    if len(found) > 1:
+        names = " and ".join(path.name for path in found)
+        raise _error(table, data_dir, f"two forms of the table, {names}; keep only one")
+    if found:
+        return _source(table, found[0])
+    if table == "transactions":
+        raise _error(
+            table,
+            data_dir,
+            "no transactions table: expected transactions.csv, transactions.parquet or a "
+            "folder transactions/ of Parquet parts",
+        )
+    return None
+
+
+def read_table(source: TableSource, mapping: TableMapping) -> pd.DataFrame:
+    """Read a located table as found (CSV: all cells as text; Parquet: its own types).
+
+    Parameters
+    ----------
+    source : TableSource
+        From :func:`locate_table`.
+    mapping : TableMapping
+        Separator and encoding of a CSV.
+
+    Returns
+    -------
+    pandas.DataFrame
+        With a fresh ``RangeIndex`` and at least one row.
+
+    Raises
+    ------
+    DataError
+        When a file is empty (0 bytes or no rows), corrupt, binary or undecodable.
+    """
+    for part in source.parts:
+        if part.stat().st_size == 0:
+            raise _error(source.table, part, "file is empty (0 bytes)")
+    frame = _read_csv(source, mapping) if source.kind == "csv" else _read_parquet(source)
+    if len(frame) == 0:
+        only = " (only a header)" if source.kind == "csv" else ""
+        raise _error(source.table, source.path, f"no rows{only}; remove the file if it has no data")
+    return frame
+
+
+def _source(table: str, path: Path) -> TableSource:
+    if path.is_dir():
+        parts = tuple(sorted(part for part in path.rglob("*.parquet") if _is_data_part(part, path)))
+        if not parts:
+            raise _error(table, path, "folder holds no .parquet files")
+        return TableSource(table, path, "parquet_dir", parts)
+    kind: SourceKind = "parquet" if path.suffix.lower() in PARQUET_SUFFIXES else "csv"
+    return TableSource(table, path, kind, (path,))
+
+
+def _is_data_part(part: Path, folder: Path) -> bool:
+    """Skip hidden and bookkeeping files (``.part.crc``, ``_SUCCESS``, ``_temporary/``)."""
+    return not any(name.startswith((".", "_")) for name in part.relative_to(folder).parts)
+
+
+def _read_csv(source: TableSource, mapping: TableMapping) -> pd.DataFrame:
+    _check_text(source, mapping)
+    try:
+        with warnings.catch_warnings():
+            # Rows longer than the header would silently lose fields; make that an error.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                source.path,
+                sep=mapping.csv_separator,
+                dtype=str,
+                na_filter=False,  # keep every cell as written; validation decides what is missing
+                encoding=mapping.csv_encoding,
+                engine="c",
+                index_col=False,  # never turn surplus fields into an index
+            )
+    except pd.errors.ParserWarning:
+        raise _error(
+            source.table,
+            source.path,
+            "cannot parse as CSV: some rows have more fields than the header "
+            "(wrong separator, or a separator at the end of lines?)",
+        ) from None
+    except UnicodeDecodeError as error:
+        raise _error(
+            source.table,
+            source.path,
+            f"cannot decode the text as {mapping.encoding} ({error.reason} at byte "
+            f"{error.start}); set `encoding` in a mapping file",
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise _error(source.table, source.path, "file is empty (no header, no rows)") from None
+    except (pd.errors.ParserError, ValueError) as error:
+        message = str(error).strip().replace("\n", " ")
+        raise _error(source.table, source.path, f"cannot parse as CSV: {message}") from None
+    frame.columns = [str(name).strip() for name in frame.columns]
+    return frame
+
+
+def _check_text(source: TableSource, mapping: TableMapping) -> None:
+    """Refuse binary files before pandas turns them into nonsense columns."""
+    with source.path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    if head.startswith(b"PAR1"):
+        raise _error(source.table, source.path, "this is a Parquet file; name it .parquet")
+    wide_encoding = any(width in mapping.csv_encoding for width in ("16", "32"))
+    if b"\x00" in head and not wide_encoding:
+        raise _error(source.table, source.path, "binary content, not a text (CSV) file")
+
+
+def _read_parquet(source: TableSource) -> pd.DataFrame:
+    try:
+        if source.kind == "parquet":
+            table = pq.read_table(source.path)
+        else:
+            table = _read_parquet_parts(source)
+    except (pa.ArrowException, OSError) as error:
+        message = str(error).strip().replace("\n", " ")
+        raise _error(source.table, source.path, f"cannot read as Parquet: {message}") from None
+    # Index columns come back as ordinary columns; self_destruct frees Arrow memory as it goes.
+    frame = table.to_pandas(
+        ignore_metadata=True, date_as_object=False, split_blocks=True, self_destruct=True
+    )
+    del table
+    index_columns = [name for name in frame.columns if PANDAS_INDEX_COLUMN.fullmatch(str(name))]
+    if index_columns:
+        frame = frame.drop(columns=index_columns)
+    return frame
+
+
+def _read_parquet_parts(source: TableSource) -> pa.Table:
+    """Read a folder of parts (Hive ``key=value`` sub-folders become columns)."""
+    schemas = []
+    for part in source.parts:
+        try:
+            schemas.append(pq.read_schema(part))
+        except (pa.ArrowException, OSError) as error:
+            raise _error(source.table, part, f"cannot read as Parquet: {error}") from None
+    paths = [str(part) for part in source.parts]
+    options = {"format": "parquet", "partitioning": "hive", "partition_base_dir": str(source.path)}
+    discovered = ds.dataset(paths, **options)
+    try:
+        schema = pa.unify_schemas([discovered.schema, *schemas], promote_options="permissive")
+    except (pa.ArrowException, TypeError) as error:
+        raise _error(
+            source.table, source.path, f"parts disagree on column types: {error}"
+        ) from None
+    return ds.dataset(paths, schema=schema, **options).to_table()
+
+
+def _error(table: str, path: Path, problem: str) -> DataError:
+    return DataError(DataProblem(table, str(path), None, problem))

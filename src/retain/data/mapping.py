@@ -1,0 +1,266 @@
+"""Column mapping: how a user's files differ from the canonical tables (names, formats, zones).
+
+A mapping is a small YAML file, one section per table, every key optional::
+
+    transactions:
+      file: purchases.txt            # another file (csv/parquet/folder) inside the data folder
+      separator: whitespace          # ",", ";", "|", "tab" (or "\\t"), "whitespace"
+      encoding: latin-1              # text encoding of a CSV (default utf-8, BOM or not)
+      columns: {customer_id: ID, timestamp: date, amount: dollars}   # canonical: yours
+      timestamp_format: "%Y%m%d"     # strftime format (ISO 8601 otherwise)
+      timezone: Europe/Berlin        # zone of naive timestamps (default UTC)
+    customers:
+      columns: {customer_id: cust}
+      date_format: "%d/%m/%Y"        # format of signup_date
+
+Anything unknown is a :class:`~retain.errors.ConfigError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import codecs
+import difflib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from retain.data.schemas import TABLES
+from retain.errors import ConfigError
+
+__all__ = ["Mapping", "TableMapping", "load_mapping", "mapping_from_dict", "resolve_mapping"]
+
+# The key that holds the format of each table's time column (signup_date or timestamp).
+TIME_FORMAT_KEYS = {
+    "customers": "date_format",
+    "transactions": "timestamp_format",
+    "interactions": "timestamp_format",
+}
+COMMON_KEYS = ("file", "separator", "encoding", "columns", "timezone")
+SEPARATOR_NAMES = {"whitespace": r"\s+", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+@dataclass(frozen=True)
+class TableMapping:
+    """How one table is stored, as far as it differs from the contract.
+
+    Parameters
+    ----------
+    file : str or None, default=None
+        File or folder name inside the data folder (or an absolute path); ``None`` looks for
+        ``NAME.csv``, ``NAME.parquet`` or ``NAME/``.
+    separator : str, default=","
+        Field separator of a CSV; ``"whitespace"`` splits on runs of blanks.
+    encoding : str, default="utf-8"
+        Text encoding of a CSV. A UTF-8 byte-order mark is always accepted.
+    columns : dict, default={}
+        Canonical name -> name in the file, for the columns whose names differ.
+    time_format : str or None, default=None
+        strftime format of the time column; ``None`` means ISO 8601.
+    timezone : str or None, default=None
+        IANA zone of naive timestamps; ``None`` means they are UTC already.
+    """
+
+    file: str | None = None
+    separator: str = ","
+    encoding: str = "utf-8"
+    columns: dict[str, str] = field(default_factory=dict)
+    time_format: str | None = None
+    timezone: str | None = None
+
+    @property
+    def csv_separator(self) -> str:
+        """The separator as :func:`pandas.read_csv` wants it."""
+        return SEPARATOR_NAMES.get(self.separator, self.separator)
+
+    @property
+    def csv_encoding(self) -> str:
+        """The encoding to read with; plain UTF-8 becomes ``utf-8-sig`` so a BOM is dropped."""
+        return "utf-8-sig" if codecs.lookup(self.encoding).name == "utf-8" else self.encoding
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A parsed, checked mapping file: one :class:`TableMapping` per table mentioned.
+
+    Parameters
+    ----------
+    tables : dict of str to TableMapping
+        Sections of the mapping; tables not mentioned follow the contract as is.
+    source : str, default=""
+        Where the mapping came from (a path, ``"<dict>"``, or ``""`` for no mapping).
+    text : str, default=""
+        Its text, hashed into the dataset fingerprint.
+    """
+
+    tables: dict[str, TableMapping] = field(default_factory=dict)
+    source: str = ""
+    text: str = ""
+
+    def table(self, name: str) -> TableMapping:
+        """The mapping of table ``name`` (the default one when the table is not mentioned)."""
+        return self.tables.get(name, TableMapping())
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    """Read and check a YAML mapping file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+
+    Returns
+    -------
+    Mapping
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, is not YAML, or has unknown tables, keys or column names
+        (the message names the file and the key).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"mapping file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read mapping file {path}: {error}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    return mapping_from_dict({} if data is None else data, source=str(path), text=text)
+
+
+def mapping_from_dict(data: dict, source: str = "<dict>", text: str | None = None) -> Mapping:
+    """Check a mapping given as a dictionary (the parsed YAML) and build a :class:`Mapping`.
+
+    Parameters
+    ----------
+    data : dict
+        ``{table: {key: value}}`` as in the YAML file.
+    source : str, default="<dict>"
+        Named in error messages.
+    text : str or None, default=None
+        Text for the fingerprint; a canonical JSON dump of ``data`` when ``None``.
+
+    Returns
+    -------
+    Mapping
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of tables, got {type(data).__name__}")
+    tables = {}
+    for name, section in data.items():
+        _check_known(source, str(name), str(name), TABLES, "table")
+        tables[name] = _table_mapping(source, name, section)
+    if text is None:
+        text = json.dumps(data, sort_keys=True, default=str)
+    return Mapping(tables=tables, source=source, text=text)
+
+
+def resolve_mapping(mapping: str | Path | dict | Mapping | None) -> Mapping:
+    """Turn whatever :func:`~retain.data.load_dataset` was given into a :class:`Mapping`."""
+    if mapping is None:
+        return Mapping()
+    if isinstance(mapping, Mapping):
+        return mapping
+    if isinstance(mapping, dict):
+        return mapping_from_dict(mapping)
+    return load_mapping(mapping)
+
+
+def _table_mapping(source: str, table: str, section: Any) -> TableMapping:
+    if section is None:
+        return TableMapping()
+    if not isinstance(section, dict):
+        raise ConfigError(f"{source}: {table}: expected keys such as columns, file, separator")
+    time_key = TIME_FORMAT_KEYS[table]
+    for key in section:
+        _check_known(source, f"{table}.{key}", str(key), (*COMMON_KEYS, time_key), "key")
+    options: dict[str, Any] = {}
+    if "file" in section:
+        options["file"] = _text(source, f"{table}.file", section["file"])
+    if "separator" in section:
+        options["separator"] = _separator(source, f"{table}.separator", section["separator"])
+    if "encoding" in section:
+        options["encoding"] = _encoding(source, f"{table}.encoding", section["encoding"])
+    if "columns" in section:
+        options["columns"] = _columns(source, table, section["columns"])
+    if time_key in section:
+        options["time_format"] = _time_format(source, f"{table}.{time_key}", section[time_key])
+    if "timezone" in section:
+        options["timezone"] = _timezone(source, f"{table}.timezone", section["timezone"])
+    return TableMapping(**options)
+
+
+def _check_known(source: str, where: str, key: str, known: Iterable[str], what: str) -> None:
+    known = list(known)
+    if key in known:
+        return
+    message = f"{source}: {where}: unknown {what} '{key}'"
+    close = difflib.get_close_matches(key, known, n=1)
+    if close:
+        message += f" (did you mean '{close[0]}'?)"
+    if key in TIME_FORMAT_KEYS.values():
+        message += "; customers take date_format, transactions and interactions timestamp_format"
+    raise ConfigError(f"{message}; expected one of: {', '.join(known)}")
+
+
+def _text(source: str, where: str, value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float) or str(value) == "":
+        raise ConfigError(f"{source}: {where}: expected a non-empty name, got {value!r}")
+    return str(value)
+
+
+def _separator(source: str, where: str, value: Any) -> str:
+    if isinstance(value, str) and (value in SEPARATOR_NAMES or len(value) == 1):
+        return value
+    if value == "\\t":  # written unquoted in YAML, a tab arrives as backslash-t
+        return "\t"
+    names = ", ".join(SEPARATOR_NAMES)
+    raise ConfigError(f"{source}: {where}: expected one character or one of {names}; got {value!r}")
+
+
+def _encoding(source: str, where: str, value: Any) -> str:
+    try:
+        codecs.lookup(str(value))
+    except LookupError:
+        raise ConfigError(f"{source}: {where}: unknown text encoding {value!r}") from None
+    return str(value)
+
+
+def _columns(source: str, table: str, value: Any) -> dict[str, str]:
+    where = f"{table}.columns"
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: {where}: expected canonical_name: your_name pairs")
+    columns: dict[str, str] = {}
+    for canonical, own in value.items():
+        _check_known(source, f"{where}.{canonical}", str(canonical), TABLES[table].names, "column")
+        columns[canonical] = _text(source, f"{where}.{canonical}", own)
+    taken = [own for own in columns.values() if list(columns.values()).count(own) > 1]
+    if taken:
+        raise ConfigError(f"{source}: {where}: column '{taken[0]}' is mapped more than once")
+    return columns
+
+
+def _time_format(source: str, where: str, value: Any) -> str:
+    if not isinstance(value, str) or "%" not in value:
+        raise ConfigError(f"{source}: {where}: expected a strftime format such as '%Y-%m-%d'")
+    return value
+
+
+def _timezone(source: str, where: str, value: Any) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{source}: {where}: unknown time zone {value!r}; use an IANA name like Europe/Berlin"
+        ) from None
+    return str(value)

@@ -1,0 +1,202 @@
+"""Canonical tables of the data contract: their columns, kinds and pandera schemas.
+
+Every input is converted to these tables whatever its source names and formats. A column's
+*kind* says how raw values are parsed and which dtype it ends up with:
+
+========  ==================  ==========================================================
+kind      dtype               parsing
+========  ==================  ==========================================================
+id        ``str``             read as text, never as a number (``00123`` stays ``00123``)
+time      ``datetime64[us]``  ISO 8601 or a given format; offsets converted to UTC, naive
+number    ``float64``         must be numeric and finite
+text      ``str``             as read; empty cells become missing
+========  ==================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pandera
+import pyarrow as pa
+
+__all__ = [
+    "CUSTOMERS",
+    "INTERACTIONS",
+    "KIND_DTYPES",
+    "TABLES",
+    "TRANSACTIONS",
+    "ColumnSpec",
+    "TableSpec",
+    "canonical_schema",
+    "empty_column",
+    "empty_table",
+]
+
+Kind = Literal["id", "time", "number", "text"]
+
+KIND_DTYPES: dict[str, str] = {
+    "id": "str",
+    "time": "datetime64[us]",
+    "number": "float64",
+    "text": "str",
+}
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One canonical column.
+
+    Parameters
+    ----------
+    name : str
+        Canonical column name.
+    kind : {"id", "time", "number", "text"}
+        How raw values are parsed and which dtype results (see :data:`KIND_DTYPES`).
+    required : bool, default=False
+        Whether the column must be present in the input.
+    nullable : bool, default=True
+        Whether missing values are allowed (``False`` for the required columns).
+    description : str, default=""
+        One line for the documentation.
+    """
+
+    name: str
+    kind: Kind
+    required: bool = False
+    nullable: bool = True
+    description: str = ""
+
+    @property
+    def dtype(self) -> str:
+        """The pandas dtype of the column after loading."""
+        return KIND_DTYPES[self.kind]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One canonical table: its name, whether it must exist, and its columns."""
+
+    name: str
+    columns: tuple[ColumnSpec, ...]
+    required: bool = False
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Canonical column names, in canonical order."""
+        return tuple(column.name for column in self.columns)
+
+    @property
+    def required_names(self) -> tuple[str, ...]:
+        """Names of the columns the input must have."""
+        return tuple(column.name for column in self.columns if column.required)
+
+    def column(self, name: str) -> ColumnSpec:
+        """The spec of canonical column ``name``."""
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+
+def _required(name: str, kind: Kind, description: str) -> ColumnSpec:
+    return ColumnSpec(name, kind, required=True, nullable=False, description=description)
+
+
+def _optional(name: str, kind: Kind, description: str) -> ColumnSpec:
+    return ColumnSpec(name, kind, required=False, nullable=True, description=description)
+
+
+CUSTOMERS = TableSpec(
+    "customers",
+    (
+        _required("customer_id", "id", "unique customer key"),
+        _optional("signup_date", "time", "when the customer signed up (NaT allowed)"),
+        _optional("acquisition_channel", "text", "channel the customer came through"),
+        _optional("acquisition_cost", "number", "cost of acquiring the customer"),
+        _optional("region", "text", "region or market"),
+    ),
+)
+
+TRANSACTIONS = TableSpec(
+    "transactions",
+    (
+        _required("customer_id", "id", "customer key"),
+        _required("timestamp", "time", "when the purchase happened"),
+        _required("amount", "number", "revenue; negative for returns and refunds"),
+        _optional("order_id", "id", "order key"),
+        _optional("quantity", "number", "units bought"),
+        _optional("category", "text", "product category"),
+        _optional("channel", "text", "sales channel"),
+        _optional("margin", "number", "gross margin amount"),
+    ),
+    required=True,
+)
+
+INTERACTIONS = TableSpec(
+    "interactions",
+    (
+        _required("customer_id", "id", "customer key"),
+        _required("timestamp", "time", "when the interaction happened"),
+        _required("type", "text", "open vocabulary, e.g. support_ticket, web_visit, email_open"),
+        _optional("value", "number", "e.g. a satisfaction score"),
+        _optional("channel", "text", "contact channel"),
+    ),
+)
+
+TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (CUSTOMERS, TRANSACTIONS, INTERACTIONS)}
+
+
+def _finite(series: pd.Series) -> pd.Series:
+    """True where a number is finite or missing (missing values are judged by ``nullable``)."""
+    values = series.to_numpy(dtype="float64", na_value=np.nan)
+    return pd.Series(~np.isinf(values), index=series.index, copy=False)
+
+
+def canonical_schema(table: str) -> pandera.DataFrameSchema:
+    """The pandera schema of a loaded canonical table.
+
+    It checks dtypes, missing values in required columns, finite numbers and (for
+    ``customers``) unique ids. Extra columns are allowed.
+
+    Parameters
+    ----------
+    table : str
+        ``customers``, ``transactions`` or ``interactions``.
+
+    Returns
+    -------
+    pandera.pandas.DataFrameSchema
+    """
+    spec = TABLES[table]
+    columns = {}
+    for column in spec.columns:
+        checks = [pandera.Check(_finite, name="finite")]
+        columns[column.name] = pandera.Column(
+            column.dtype,
+            checks=checks if column.kind == "number" else None,
+            nullable=column.nullable,
+            unique=table == "customers" and column.name == "customer_id",
+            required=True,
+        )
+    return pandera.DataFrameSchema(columns, strict=False, name=table)
+
+
+def empty_column(kind: Kind, length: int, index: pd.Index | None = None) -> pd.Series:
+    """An all-missing column of the dtype of ``kind`` (fills optional columns that are absent)."""
+    index = pd.RangeIndex(length) if index is None else index
+    if kind in ("id", "text"):  # an Arrow null array costs a bitmap, not millions of NaN objects
+        values = pd.array(pa.nulls(length, pa.large_string()), dtype=KIND_DTYPES[kind])
+    else:
+        values = np.full(length, np.datetime64("NaT", "us") if kind == "time" else np.nan)
+    return pd.Series(values, index=index, dtype=KIND_DTYPES[kind], copy=False)
+
+
+def empty_table(table: str, length: int = 0) -> pd.DataFrame:
+    """A canonical table of ``length`` rows in which every value is missing."""
+    spec = TABLES[table]
+    columns = {column.name: empty_column(column.kind, length) for column in spec.columns}
+    return pd.DataFrame(columns, copy=False)

@@ -1,0 +1,46 @@
+"""The command-line skeleton: every stage is listed, and unbuilt stages say so and fail."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from retain.cli import app
+
+STAGES = [
+    "simulate",
+    "validate",
+    "features",
+    "train",
+    "tune",
+    "models",
+    "score",
+    "report",
+    "backtest",
+    "quickstart",
+]
+UNBUILT = ["train", "tune", "models", "score", "report", "backtest"]
+
+runner = CliRunner()
+
+
+def test_help_lists_every_stage():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for stage in STAGES:
+        assert stage in result.output
+
+
+@pytest.mark.parametrize("stage", UNBUILT)
+def test_unbuilt_stage_says_so_and_exits_non_zero(stage):
+    result = runner.invoke(app, [stage, "churn"])
+    assert result.exit_code != 0
+    assert "not built yet" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_console_script_is_declared():
+    from importlib.metadata import entry_points
+
+    scripts = {entry.name: entry.value for entry in entry_points(group="console_scripts")}
+    assert scripts.get("retain") == "retain.cli:app"

@@ -22,7 +22,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-features_app = typer.Typer(help="Build and inspect point-in-time feature snapshots.", no_args_is_help=True)
+features_app = typer.Typer(
+    help="Build and inspect point-in-time feature snapshots.", no_args_is_help=True
+)
 app.add_typer(features_app, name="features")
 
 _state = {"debug": os.environ.get("RETAIN_DEBUG", "") not in ("", "0")}
@@ -30,7 +32,7 @@ F = TypeVar("F", bound=Callable)
 
 
 def reports_errors(command: F) -> F:
-    """Turn a :class:`RetainError` into a clean message and its exit code (traceback with --debug)."""
+    """Turn a :class:`RetainError` into a clean message and its exit code (traceback: --debug)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -53,14 +55,18 @@ def not_built(stage: str, issue: str) -> None:
 
 @app.callback()
 def main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks on errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show Python tracebacks on errors.")
+    ] = False,
 ) -> None:
     """retain: churn, customer lifetime value and ranked retention lists."""
     if debug:
         _state["debug"] = True
 
 
-DataDir = Annotated[Path, typer.Option("--data", help="Folder with customers, transactions, interactions.")]
+DataDir = Annotated[
+    Path, typer.Option("--data", help="Folder with customers, transactions, interactions.")
+]
 MappingFile = Annotated[
     Path | None, typer.Option("--mapping", help="YAML file mapping your column names and formats.")
 ]
@@ -70,16 +76,24 @@ MappingFile = Annotated[
 @reports_errors
 def simulate(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the simulated tables to.")],
-    customers: Annotated[int, typer.Option("--customers", min=1, help="Number of customers.")] = 20_000,
+    customers: Annotated[
+        int, typer.Option("--customers", min=1, help="Number of customers.")
+    ] = 20_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same files.")] = 0,
     start: Annotated[str | None, typer.Option(help="First day of history (YYYY-MM-DD).")] = None,
-    end: Annotated[str | None, typer.Option(help="Day after the last day of history (YYYY-MM-DD).")] = None,
-    model: Annotated[str, typer.Option(help="'retail' (full world) or 'bgnbd' (BTYD summary data).")] = "retail",
+    end: Annotated[
+        str | None, typer.Option(help="Day after the last day of history (YYYY-MM-DD).")
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="'retail' (full world) or 'bgnbd' (BTYD summary data).")
+    ] = "retail",
     r: Annotated[float, typer.Option(help="BG/NBD: shape of the purchase-rate gamma.")] = 0.24,
     alpha: Annotated[float, typer.Option(help="BG/NBD: rate of the purchase-rate gamma.")] = 4.41,
     a: Annotated[float, typer.Option(help="BG/NBD: beta dropout parameter a.")] = 0.79,
     b: Annotated[float, typer.Option(help="BG/NBD: beta dropout parameter b.")] = 2.43,
-    T: Annotated[float, typer.Option("--T", help="BG/NBD: observation length per customer.")] = 39.0,
+    T: Annotated[
+        float, typer.Option("--T", help="BG/NBD: observation length per customer.")
+    ] = 39.0,
 ) -> None:
     """Simulate a retail world with known ground truth (or plain BG/NBD data)."""
     from retain.data import simulator
@@ -123,18 +137,66 @@ def features_build(
     as_of: Annotated[list[str], typer.Option("--as-of", help="Cutoff date; repeat for several.")],
     mapping: MappingFile = None,
     store: Annotated[Path, typer.Option(help="Snapshot store folder.")] = Path("store"),
+    repo: Annotated[Path, typer.Option(help="Feature repository folder.")] = Path("features"),
 ) -> None:
     """Build feature snapshots at one or more cutoffs."""
-    not_built("features build", "issue #4: feature store")
+    import warnings
+
+    from rich.table import Table
+
+    from retain.features import CutoffWarning, FeatureStore, resolve_data
+    from retain.progress import progress_bar
+
+    cutoffs = [_parse_date(text, "--as-of") for text in as_of]
+    feature_store = FeatureStore(store, repo)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CutoffWarning)
+        sources = resolve_data(data, mapping)
+        with progress_bar("features", total=len(set(cutoffs))) as report:
+            results = feature_store.build(sources, cutoffs, progress=report)
+    cutoff_warnings = [str(w.message) for w in caught if issubclass(w.category, CutoffWarning)]
+    for message in [*sources.notes, *cutoff_warnings]:
+        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+    table = Table("as_of", "rows", "features", "status", "seconds", "snapshot", title="snapshots")
+    for result in results:
+        status = "built" if result.built else "skipped (unchanged)"
+        table.add_row(
+            str(result.as_of), f"{result.rows:,}", str(result.features), status,
+            f"{result.seconds:.1f}", str(result.path),
+        )  # fmt: skip
+    console.print(table)
 
 
 @features_app.command("list")
 @reports_errors
 def features_list(
     store: Annotated[Path, typer.Option(help="Snapshot store folder.")] = Path("store"),
+    repo: Annotated[Path, typer.Option(help="Feature repository folder.")] = Path("features"),
 ) -> None:
     """List feature views, their versions and the snapshots built."""
-    not_built("features list", "issue #4: feature store")
+    from rich.table import Table
+
+    from retain.features import FeatureStore
+
+    feature_store = FeatureStore(store, repo)
+    views = Table("view", "version", "source", "features", "description", title="feature views")
+    for view in feature_store.repository.views:
+        views.add_row(
+            view.name, view.version, view.source, str(len(view.feature_names)), view.description
+        )
+    console.print(views)
+    columns = ("as_of", "snapshot", "rows", "definitions", "source", "built")
+    snapshots = Table(*columns, title="snapshots")
+    for info in feature_store.snapshots():
+        state = "current" if feature_store.is_current(info) else "outdated"
+        snapshots.add_row(
+            str(info.as_of), info.snapshot_id, f"{info.rows:,}", state,
+            info.manifest["source_fingerprint"], info.manifest["built_at"],
+        )  # fmt: skip
+    if not snapshots.rows:
+        console.print(f"no snapshots in {store} yet: run `retain features build`")
+    else:
+        console.print(snapshots)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -176,7 +238,9 @@ def backtest() -> None:
 @app.command()
 @reports_errors
 def quickstart(
-    workspace: Annotated[Path, typer.Option(help="Folder for data, snapshots, runs and lists.")] = Path("."),
+    workspace: Annotated[
+        Path, typer.Option(help="Folder for data, snapshots, runs and lists.")
+    ] = Path("."),
     customers: Annotated[int, typer.Option(help="Number of simulated customers.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:

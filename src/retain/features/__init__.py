@@ -1,2 +1,59 @@
-"""retain.features (see ARCHITECTURE.md)."""
-__all__: list[str] = []
+"""Point-in-time features: the feature-view API, its compiler to Ibis, and the snapshot store.
+
+Define views in a feature repository (``features/*.py``), then build snapshots at cutoffs with
+``retain features build`` or fetch them with :func:`get_features`; training and scoring use the
+same call with different cutoffs. See the README, section "Features".
+"""
+
+from retain.features.definitions import (
+    AGGREGATIONS,
+    Attribute,
+    BTYDSummary,
+    Entity,
+    Feature,
+    FeatureView,
+    GapStatistics,
+    Ratio,
+    Recency,
+    Tenure,
+    Trend,
+    WindowAggregate,
+)
+from retain.features.engine import as_dates, compute_features, iter_snapshots
+from retain.features.filters import Condition, col
+from retain.features.inputs import CutoffError, CutoffWarning, SourceData, resolve_data
+from retain.features.repository import Repository, check_views, load_repository
+from retain.features.retrieval import categorical, get_features
+from retain.features.store import BuildResult, FeatureStore, SnapshotInfo
+
+__all__ = [
+    "AGGREGATIONS",
+    "Attribute",
+    "BTYDSummary",
+    "BuildResult",
+    "Condition",
+    "CutoffError",
+    "CutoffWarning",
+    "Entity",
+    "Feature",
+    "FeatureStore",
+    "FeatureView",
+    "GapStatistics",
+    "Ratio",
+    "Recency",
+    "Repository",
+    "SnapshotInfo",
+    "SourceData",
+    "Tenure",
+    "Trend",
+    "WindowAggregate",
+    "as_dates",
+    "categorical",
+    "check_views",
+    "col",
+    "compute_features",
+    "get_features",
+    "iter_snapshots",
+    "load_repository",
+    "resolve_data",
+]

@@ -1,0 +1,434 @@
+"""Benchmark the feature store on simulated data (run by hand, not a test).
+
+Usage::
+
+    .venv/bin/python benchmarks/features.py                      # 1M customers (~20M orders)
+    .venv/bin/python benchmarks/features.py --customers 100000   # a quicker look
+
+The simulated world is generated once and cached under ``--cache`` (default /tmp/retain-bench),
+loaded and checked with ``retain.data.load_dataset``, and staged the way the store stages it (a
+DuckDB database of the canonical tables). Each measurement then runs in a fresh subprocess, so
+that its peak RSS is its own:
+
+- ``engine``: the full default repository at 1 cutoff and at 6 monthly cutoffs, from staged
+  sources to snapshot Parquet files, with both multi-cutoff strategies (a scan per cutoff, or
+  one pass with the cutoffs joined in);
+- ``pandas``: an equivalent pandas implementation of the same definitions (customer ids
+  factorised once, one groupby per feature), checked value by value against the engine;
+- ``duckdb``: a bare DuckDB SQL RFM query (recency, frequency, monetary) on the same files.
+
+Targets (issue #4): one cutoff <= 10 s, >= 5x faster than pandas, peak RSS <= 3 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+REPO = ROOT / "features"
+SOURCES = ("customers", "transactions", "interactions")
+
+
+def peak_rss_gb() -> float:
+    """Peak resident set size of this process (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process: robust to other load on a shared machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def monthly_cutoffs(last: date, count: int) -> list[date]:
+    """``count`` month starts ending at ``last``."""
+    stamps = pd.date_range(end=pd.Timestamp(last), periods=count, freq="MS")
+    return [stamp.date() for stamp in stamps]
+
+
+# --------------------------------------------------------------------------- preparation
+
+
+def prepare(customers: int, seed: int, cache: Path) -> tuple[Path, dict]:
+    """Simulate, load and validate, and stage the sources as the store does (each once)."""
+    from retain.data import load_dataset
+    from retain.data.simulator import simulate_world, write_world
+    from retain.features import resolve_data
+    from retain.features.staging import stage_sources
+
+    data_dir = cache / f"world-{customers}-{seed}"
+    info_path = data_dir / "bench.json"
+    if info_path.is_file():
+        info = json.loads(info_path.read_text())
+        return Path(info["database"]), info
+    started = time.perf_counter()
+    world = simulate_world(customers, seed=seed)
+    write_world(world, data_dir)
+    end = world.end
+    del world
+    simulated = time.perf_counter() - started
+    started = time.perf_counter()
+    dataset = load_dataset(data_dir)
+    loaded = time.perf_counter() - started
+    sources = resolve_data(dataset)
+    started = time.perf_counter()
+    database = stage_sources(sources, cache / "store" / "sources" / sources.fingerprint)
+    staged = time.perf_counter() - started
+    info = {
+        "database": str(database),
+        "end": str(end),
+        "transactions": len(dataset.transactions),
+        "interactions": len(dataset.interactions),
+        "customers": len(dataset.customers),
+        "seconds": {"simulate": simulated, "load_dataset": loaded, "stage": staged},
+    }
+    info_path.write_text(json.dumps(info, indent=2))
+    return database, info
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def engine_worker(staged: Path, cutoffs: list[date], strategy: str, out: Path) -> dict:
+    """Staged sources -> one snapshot Parquet per cutoff, through the store's engine."""
+    import pyarrow.parquet as pq
+
+    from retain.features import iter_snapshots, load_repository
+    from retain.features.staging import open_staged
+
+    repository = load_repository(REPO)
+    started, cpu = time.perf_counter(), cpu_seconds()
+    backend, tables = open_staged(staged)
+    rows = 0
+    snapshots = iter_snapshots(repository, tables, cutoffs, backend=backend, strategy=strategy)
+    for cutoff, table in snapshots:
+        pq.write_table(table, out / f"engine-{cutoff}.parquet", compression="zstd")
+        rows += table.num_rows
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "cpu": cpu_seconds() - cpu, "rss_gb": peak_rss_gb(), "rows": rows}
+
+
+def duckdb_worker(staged: Path, cutoffs: list[date]) -> dict:
+    """The bare DuckDB SQL baseline: RFM of purchases before each cutoff."""
+    import duckdb
+
+    con = duckdb.connect(str(staged), read_only=True)
+    started, cpu = time.perf_counter(), cpu_seconds()
+    rows = 0
+    for cutoff in cutoffs:
+        result = con.sql(
+            f"""
+            SELECT customer_id,
+                   DATE '{cutoff}' - MAX(CAST(timestamp AS DATE)) AS recency_days,
+                   COUNT(*) AS frequency,
+                   SUM(amount) AS monetary_total
+            FROM transactions
+            WHERE timestamp < TIMESTAMP '{cutoff}' AND amount > 0
+            GROUP BY customer_id
+            """
+        ).to_arrow_table()
+        rows += result.num_rows
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "cpu": cpu_seconds() - cpu, "rss_gb": peak_rss_gb(), "rows": rows}
+
+
+def pandas_worker(staged: Path, cutoffs: list[date], out: Path) -> dict:
+    """The same features in pandas; the result is compared with the engine's afterwards."""
+    from retain.features import load_repository
+
+    repository = load_repository(REPO)
+    import duckdb
+
+    with duckdb.connect(str(staged), read_only=True) as con:
+        tables = {name: con.sql(f"SELECT * FROM {name}").to_arrow_table() for name in SOURCES}
+    tables = {name: table.to_pandas() for name, table in tables.items()}
+    started, cpu = time.perf_counter(), cpu_seconds()
+    frames = [pandas_snapshot(repository, tables, cutoff) for cutoff in cutoffs]
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    rss = peak_rss_gb()
+    mismatches = {}
+    for cutoff, frame in zip(cutoffs, frames, strict=True):
+        engine = out / f"engine-{cutoff}.parquet"
+        if engine.is_file():
+            mismatches[str(cutoff)] = compare(pd.read_parquet(engine), frame)
+    return {"seconds": seconds, "cpu": cpu, "rss_gb": rss, "mismatches": mismatches}
+
+
+# --------------------------------------------------------------------------- pandas version
+
+
+def _mask(condition, frame: pd.DataFrame) -> np.ndarray:
+    """Evaluate a filter's canonical form on a frame (missing values fail, as in SQL)."""
+    if condition is None:
+        return np.ones(len(frame), dtype=bool)
+    return _evaluate(condition.canonical(), frame)
+
+
+def _evaluate(node: list, frame: pd.DataFrame) -> np.ndarray:
+    head = node[0]
+    if head in ("and", "or"):
+        left, right = _evaluate(node[1], frame), _evaluate(node[2], frame)
+        return left & right if head == "and" else left | right
+    if head == "not":
+        return ~_evaluate(node[1], frame)
+    column = frame[node[1]]
+    if head == "isnull":
+        return column.isna().to_numpy()
+    if head == "isin":
+        return column.isin(node[2]).to_numpy()
+    operators = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
+    result = getattr(column, operators[head])(node[2])
+    return result.fillna(False).to_numpy(dtype=bool) & column.notna().to_numpy()
+
+
+def pandas_snapshot(repository, tables: dict[str, pd.DataFrame], cutoff: date) -> pd.DataFrame:
+    """Every feature of the repository at ``cutoff``, computed with pandas."""
+    from retain.features import Attribute, Tenure
+
+    as_of_day = (pd.Timestamp(cutoff) - pd.Timestamp("1970-01-01")).days
+    results, known = {}, []
+    for view in repository.views:
+        if view.schema.is_static:
+            continue
+        frame = tables[view.source]
+        day = frame["timestamp"].to_numpy().astype("datetime64[D]").astype(np.int64)
+        rows = frame[day < as_of_day].assign(_day=day[day < as_of_day])
+        codes, uniques = pd.factorize(rows["customer_id"])
+        rows = rows.assign(_code=codes)
+        known.append(pd.Index(uniques))
+        results[view.name] = _pandas_event_view(view, rows, uniques, as_of_day)
+    customers = tables["customers"]
+    signup = customers["signup_date"]
+    known.append(pd.Index(customers.loc[signup < pd.Timestamp(cutoff), "customer_id"]))
+    spine = known[0]
+    for index in known[1:]:
+        spine = spine.union(index)
+    snapshot = pd.DataFrame(index=spine.sort_values())
+    for view in repository.views:
+        if view.schema.is_static:
+            static = customers.set_index("customer_id").reindex(snapshot.index)
+            for feature in view.features:
+                if isinstance(feature, Tenure):
+                    days = (pd.Timestamp(cutoff) - static[feature.column].dt.floor("D")).dt.days
+                    snapshot[feature.name] = days.where(days > 0).astype("float64")
+                elif isinstance(feature, Attribute):
+                    values = static[feature.source_column]
+                    if feature.categories is not None:
+                        values = values.where(
+                            values.isin(feature.categories) | values.isna(), Attribute.OTHER
+                        )
+                    snapshot[feature.name] = values
+        else:
+            snapshot = snapshot.join(results[view.name])
+            snapshot[_zero_defaults(view)] = snapshot[_zero_defaults(view)].fillna(0)
+    return snapshot
+
+
+def _zero_defaults(view) -> list[str]:
+    """Features that are 0, not missing, for a customer without events in the view."""
+    from retain.features import Trend, WindowAggregate
+
+    zero = [
+        feature.name
+        for feature in view.features
+        if isinstance(feature, WindowAggregate)
+        and feature.agg in ("count", "count_distinct", "sum")
+    ]
+    return zero + [f.name for f in view.features if isinstance(f, Trend) and f.method != "ratio"]
+
+
+def _pandas_event_view(view, rows: pd.DataFrame, uniques, as_of_day: int) -> pd.DataFrame:
+    from retain.features import (
+        BTYDSummary,
+        GapStatistics,
+        Ratio,
+        Recency,
+        Tenure,
+        Trend,
+        WindowAggregate,
+    )
+
+    out = pd.DataFrame(index=pd.Index(uniques, name="customer_id"))
+    codes = rows["_code"].to_numpy()
+    day = rows["_day"].to_numpy()
+
+    def window(start, end=0):
+        keep = np.ones(len(rows), dtype=bool)
+        if start is not None:
+            keep &= day >= as_of_day - start
+        if end:
+            keep &= day < as_of_day - end
+        return keep
+
+    def aggregate(agg, column, keep):
+        values = rows[column] if column else pd.Series(np.ones(len(rows)), index=rows.index)
+        grouped = values[keep].groupby(codes[keep])
+        result = {
+            "count": grouped.count,
+            "sum": grouped.sum,
+            "mean": grouped.mean,
+            "min": grouped.min,
+            "max": grouped.max,
+            "count_distinct": grouped.nunique,
+        }[agg]()
+        full = result.reindex(np.arange(len(uniques)))
+        if agg in ("count", "count_distinct", "sum"):
+            full = full.fillna(0)
+        return full.to_numpy()
+
+    for feature in view.features:
+        where = _mask(getattr(feature, "where", None), rows)
+        if isinstance(feature, WindowAggregate):
+            out[feature.name] = aggregate(
+                feature.agg, feature.column, where & window(feature.window_days)
+            )
+        elif isinstance(feature, Recency):
+            last = pd.Series(day[where]).groupby(codes[where]).max()
+            out[feature.name] = as_of_day - last.reindex(np.arange(len(uniques))).to_numpy()
+        elif isinstance(feature, Tenure):
+            out[feature.name] = as_of_day - pd.Series(day).groupby(codes).min().to_numpy()
+        elif isinstance(feature, Trend):
+            days = feature.window_days
+            recent = aggregate(feature.agg, feature.column, where & window(days))
+            previous = aggregate(feature.agg, feature.column, where & window(2 * days, days))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(previous != 0, recent / previous, np.nan)
+            out[feature.name] = ratio if feature.method == "ratio" else recent - previous
+        elif isinstance(feature, GapStatistics | BTYDSummary):
+            _pandas_daily(out, feature, rows[where], as_of_day, len(uniques))
+    for feature in view.features:
+        if isinstance(feature, Ratio):
+            denominator = out[feature.denominator].astype(float).replace(0, np.nan)
+            out[feature.name] = out[feature.numerator] / denominator
+    return out[list(view.feature_names)]
+
+
+def _pandas_daily(out, feature, rows: pd.DataFrame, as_of_day: int, size: int) -> None:
+    from retain.features import GapStatistics
+
+    column = "amount" if isinstance(feature, GapStatistics) else feature.column
+    daily = rows.groupby(["_code", "_day"], sort=True)[column].sum().reset_index()
+    daily["gap"] = daily.groupby("_code")["_day"].diff()
+    grouped = daily.groupby("_code")
+    first, last = grouped["_day"].min(), grouped["_day"].max()
+    days = grouped.size()
+    index = np.arange(size)
+    if isinstance(feature, GapStatistics):
+        mean = ((last - first) / (days - 1).replace(0, np.nan)).reindex(index)
+        std = grouped["gap"].std(ddof=1).reindex(index)
+        out[feature.mean] = mean.to_numpy()
+        out[feature.std] = std.to_numpy()
+        out[feature.overdue] = ((as_of_day - last.reindex(index)) / mean).to_numpy()
+        return
+    repeat = daily[daily["gap"].notna()].groupby("_code")[column].sum()
+    frequency = (days - 1).reindex(index)
+    out[feature.frequency] = frequency.to_numpy(dtype=float)
+    out[feature.recency] = (last - first).reindex(index).to_numpy(dtype=float)
+    out[feature.T] = (as_of_day - first).reindex(index).to_numpy(dtype=float)
+    monetary = (repeat.reindex(frequency.index).fillna(0) / frequency.replace(0, np.nan)).fillna(0)
+    out[feature.monetary_value] = monetary.where(frequency.notna()).to_numpy()
+
+
+def compare(engine: pd.DataFrame, other: pd.DataFrame) -> dict:
+    """Columns whose values differ beyond floating-point noise, with a count of rows."""
+    engine = engine.set_index("customer_id").drop(columns="as_of")
+    other = other.reindex(engine.index)
+    differing = {}
+    if len(other.dropna(how="all")) != len(engine):
+        differing["_rows"] = abs(len(other.dropna(how="all")) - len(engine))
+    for name in engine.columns:
+        left, right = engine[name], other[name]
+        if pd.api.types.is_numeric_dtype(left):
+            left, right = left.to_numpy(float), right.to_numpy(float)
+            same = np.isclose(left, right, rtol=1e-9, atol=1e-6, equal_nan=True)
+        else:
+            same = (left.fillna("<NA>") == right.fillna("<NA>")).to_numpy()
+        if not same.all():
+            differing[name] = int((~same).sum())
+    return differing
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def run_worker(kind: str, staged: Path, cutoffs: list[date], out: Path, strategy: str) -> dict:
+    command = [sys.executable, __file__, "--worker", kind, "--staged", str(staged)]
+    command += ["--out", str(out), "--strategy", strategy]
+    command += [arg for cutoff in cutoffs for arg in ("--as-of", str(cutoff))]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"{kind} worker failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/retain-bench"))
+    parser.add_argument("--cutoffs", type=int, default=6)
+    parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--worker", choices=["engine", "pandas", "duckdb"])
+    parser.add_argument("--staged", type=Path)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--strategy", default="per_cutoff")
+    parser.add_argument("--as-of", action="append", default=[])
+    args = parser.parse_args()
+    if args.worker:
+        cutoffs = [date.fromisoformat(text) for text in args.as_of]
+        if args.worker == "engine":
+            result = engine_worker(args.staged, cutoffs, args.strategy, args.out)
+        elif args.worker == "pandas":
+            result = pandas_worker(args.staged, cutoffs, args.out)
+        else:
+            result = duckdb_worker(args.staged, cutoffs)
+        print(json.dumps(result))
+        return
+    report(args)
+
+
+def report(args) -> None:
+    staged, info = prepare(args.customers, args.seed, args.cache)
+    load = os.getloadavg()[0]
+    print(f"{os.cpu_count()} cores, load average {load:.1f} before the run (ratios: x the engine)")
+    print(
+        f"data: {info['customers']:,} customers, {info['transactions']:,} transactions, "
+        f"{info['interactions']:,} interactions; preparation (once): "
+        + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in info["seconds"].items())
+    )
+    out = args.cache / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    cutoffs = monthly_cutoffs(date.fromisoformat(info["end"]), args.cutoffs)
+    for label, chosen in (("1 cutoff", cutoffs[-1:]), (f"{len(cutoffs)} cutoffs", cutoffs)):
+        print(f"\n== {label} ({chosen[0]} .. {chosen[-1]})")
+        rows = {}
+        strategies = ["per_cutoff"] if len(chosen) == 1 else ["per_cutoff", "joined"]
+        for strategy in strategies:
+            rows[f"engine {strategy}"] = run_worker("engine", staged, chosen, out, strategy)
+        rows["bare DuckDB RFM"] = run_worker("duckdb", staged, chosen, out, "")
+        if not args.skip_pandas:
+            rows["pandas"] = run_worker("pandas", staged, chosen, out, "")
+        engine = rows["engine per_cutoff"]
+        for name, row in rows.items():
+            wall, cpu = row["seconds"], row["cpu"]
+            print(
+                f"  {name:<20} wall {wall:7.2f} s ({wall / engine['seconds']:5.2f}x)"
+                f"  cpu {cpu:7.2f} s ({cpu / engine['cpu']:5.2f}x)  RSS {row['rss_gb']:5.2f} GB"
+            )
+        if "pandas" in rows:
+            print(f"  pandas vs engine mismatches: {rows['pandas']['mismatches']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Source tables as the feature engine sees them: their columns, and how frames become Ibis tables.
+
+The engine reads the three canonical tables of the data contract. Definitions are checked
+against :data:`SOURCES` when the repository loads; at build time any mapping of canonical tables
+(pandas frames, Arrow tables or Ibis tables of any backend) is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+import pyarrow as pa
+
+from retain.data.schemas import TABLES
+
+__all__ = ["SOURCES", "SourceSchema", "arrow_schema", "to_arrow", "to_ibis_tables"]
+
+ARROW_TYPES = {
+    "id": pa.string(),
+    "text": pa.string(),
+    "time": pa.timestamp("us"),
+    "number": pa.float64(),
+}
+
+
+@dataclass(frozen=True)
+class SourceSchema:
+    """What a feature view may read from one source table.
+
+    Parameters
+    ----------
+    name : str
+        Canonical table name.
+    columns : dict of str to str
+        Column name to kind (``id``, ``time``, ``number``, ``text``).
+    event_time : str or None
+        Timestamp column of an event table; ``None`` for the static ``customers`` table.
+    known_since : str or None
+        For a static table, the column saying since when an entity is known (``signup_date``).
+    """
+
+    name: str
+    columns: dict[str, str]
+    event_time: str | None = None
+    known_since: str | None = None
+
+    @property
+    def is_static(self) -> bool:
+        """True for a table of attributes rather than events."""
+        return self.event_time is None
+
+
+def _schema(name: str, event_time: str | None, known_since: str | None = None) -> SourceSchema:
+    columns = {column.name: column.kind for column in TABLES[name].columns}
+    return SourceSchema(name, columns, event_time=event_time, known_since=known_since)
+
+
+SOURCES: dict[str, SourceSchema] = {
+    "customers": _schema("customers", None, known_since="signup_date"),
+    "transactions": _schema("transactions", "timestamp"),
+    "interactions": _schema("interactions", "timestamp"),
+}
+
+
+def arrow_schema(source: str) -> pa.Schema:
+    """The Arrow schema of a canonical table (canonical columns only, canonical order)."""
+    return pa.schema([(name, ARROW_TYPES[kind]) for name, kind in SOURCES[source].columns.items()])
+
+
+def to_arrow(source: str, frame: pd.DataFrame | pa.Table | None) -> pa.Table:
+    """Canonical Arrow table of ``source``: absent optional columns (or tables) become nulls."""
+    schema = arrow_schema(source)
+    if frame is None:
+        return schema.empty_table()
+    if isinstance(frame, pd.DataFrame):
+        frame = pa.Table.from_pandas(frame, preserve_index=False)
+    rows = frame.num_rows
+    arrays = []
+    for field in schema:
+        if field.name in frame.column_names:
+            arrays.append(frame.column(field.name).cast(field.type))
+        else:
+            arrays.append(pa.nulls(rows, type=field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def to_ibis_tables(
+    sources: Mapping[str, ir.Table | pd.DataFrame | pa.Table | None],
+    backend: ibis.BaseBackend | None = None,
+) -> dict[str, ir.Table]:
+    """Ibis tables for every known source; frames are completed to the canonical schema.
+
+    Ibis tables are passed through untouched, so a backend other than DuckDB (PySpark) can
+    supply its own. On DuckDB, frames are registered as Arrow tables under fixed names
+    (``_retain_source_<table>``), so the compiled query text is the same for every dataset and
+    can be reused; on other backends (or without one) they become in-memory tables.
+    """
+    unknown = set(sources) - set(SOURCES)
+    if unknown:
+        raise ValueError(f"unknown source tables {sorted(unknown)}; known: {sorted(SOURCES)}")
+    tables = {}
+    for name in SOURCES:
+        value = sources.get(name)
+        if isinstance(value, ir.Table):
+            tables[name] = value
+            continue
+        arrow = to_arrow(name, value)
+        if backend is not None and backend.name == "duckdb":
+            registered = f"_retain_source_{name}"
+            backend.con.register(registered, arrow)
+            tables[name] = ibis.table(ibis.Schema.from_pyarrow(arrow.schema), name=registered)
+        else:
+            tables[name] = ibis.memtable(arrow)
+    return tables

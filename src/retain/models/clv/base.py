@@ -293,6 +293,20 @@ class BTYDEstimator(BaseEstimator):
             if not (np.isfinite(value) and value > 0):
                 raise ValueError(f"initial_params[{name!r}] must be positive; got {value!r}")
 
+    def _fit_inputs(
+        self, frequency: object, recency: object, T: object
+    ) -> tuple[np.ndarray, np.ndarray, RFMSummary]:
+        """Check settings and customer summaries, then merge identical customers.
+
+        The common start of every frequency/recency/T fit; returns the flat frequency and
+        age arrays (for starting values) and the merged summary the likelihoods work on.
+        """
+        self._check_settings()
+        x, t_x, age = (np.ravel(v) for v in check_rfm(frequency, recency, T))
+        if x.size == 0:
+            raise ValueError("frequency is empty; need at least one customer")
+        return x, age, summarise_rfm(x, t_x, age)
+
     def _start(self, guess: Mapping[str, float]) -> np.ndarray:
         """Starting parameters: ``initial_params`` where given, else the data-based guess."""
         given = dict(self.initial_params or {})

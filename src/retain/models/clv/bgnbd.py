@@ -30,7 +30,6 @@ from retain.models.clv.base import (
     check_horizon,
     check_rfm,
     distinct_rows,
-    summarise_rfm,
 )
 
 __all__ = ["BGNBD", "bgnbd_log_likelihood"]
@@ -188,12 +187,7 @@ class BGNBD(BTYDEstimator):
         BGNBD
             The fitted estimator.
         """
-        self._check_settings()
-        x, t_x, age = check_rfm(frequency, recency, T)
-        x, t_x, age = (np.ravel(v) for v in (x, t_x, age))
-        if x.size == 0:
-            raise ValueError("frequency is empty; need at least one customer")
-        data = summarise_rfm(x, t_x, age)
+        x, age, data = self._fit_inputs(frequency, recency, T)
         n = data.n_customers
 
         def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:

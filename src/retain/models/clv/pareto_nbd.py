@@ -37,7 +37,6 @@ from retain.models.clv.base import (
     central_gradient,
     check_horizon,
     check_rfm,
-    summarise_rfm,
 )
 
 __all__ = ["ParetoNBD", "pareto_nbd_log_likelihood"]
@@ -159,12 +158,7 @@ class ParetoNBD(BTYDEstimator):
         ParetoNBD
             The fitted estimator.
         """
-        self._check_settings()
-        x, t_x, age = check_rfm(frequency, recency, T)
-        x, t_x, age = (np.ravel(v) for v in (x, t_x, age))
-        if x.size == 0:
-            raise ValueError("frequency is empty; need at least one customer")
-        data = summarise_rfm(x, t_x, age)
+        x, age, data = self._fit_inputs(frequency, recency, T)
         n = data.n_customers
 
         def mean_loss(theta: np.ndarray) -> float:

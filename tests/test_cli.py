@@ -19,7 +19,7 @@ STAGES = [
     "backtest",
     "quickstart",
 ]
-UNBUILT = ["train", "tune", "models", "score", "report", "backtest"]
+UNBUILT = ["score", "report", "backtest"]
 
 runner = CliRunner()
 
@@ -44,3 +44,18 @@ def test_console_script_is_declared():
 
     scripts = {entry.name: entry.value for entry in entry_points(group="console_scripts")}
     assert scripts.get("retain") == "retain.cli:app"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["train", "churm"], "unknown model family 'churm'"),
+        (["tune", "segments"], "tuning is for churn or clv"),
+        (["train", "all", "--config", "training/churn.yaml"], "use it with a single family"),
+    ],
+)
+def test_training_commands_refuse_bad_arguments_cleanly(arguments, message, tmp_path):
+    result = runner.invoke(app, [*arguments, "--workspace", str(tmp_path)])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output

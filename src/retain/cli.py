@@ -26,6 +26,8 @@ features_app = typer.Typer(
     help="Build and inspect point-in-time feature snapshots.", no_args_is_help=True
 )
 app.add_typer(features_app, name="features")
+models_app = typer.Typer(help="List registered models and promote versions.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 _state = {"debug": os.environ.get("RETAIN_DEBUG", "") not in ("", "0")}
 F = TypeVar("F", bound=Callable)
@@ -199,22 +201,141 @@ def features_list(
         console.print(snapshots)
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def train() -> None:
+Workspace = Annotated[
+    Path, typer.Option(help="Folder with training/, features/, store/ and mlruns/.")
+]
+OptionalData = Annotated[
+    Path | None,
+    typer.Option("--data", help="Data folder (default: the `data` key of the config)."),
+]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option("--config", help="Config file (default: training/<family>.yaml)."),
+]
+
+
+@app.command()
+@reports_errors
+def train(
+    family: Annotated[str, typer.Argument(help="churn, clv, segments or all.")],
+    data: OptionalData = None,
+    config: ConfigFile = None,
+    workspace: Workspace = Path("."),
+) -> None:
     """Train churn, CLV and segment models and register them in MLflow."""
-    not_built("train", "issue #5: training jobs")
+    from retain.progress import step_printer
+    from retain.training.jobs import mlflow_ui_command, run_training
+
+    def progress(name: str):
+        console.rule(f"[bold]train {name}")
+        return step_printer(name)
+
+    run_training(
+        family, workspace=workspace, data=data, config_path=config, progress=progress,
+        on_done=_print_job,
+    )  # fmt: skip
+    console.print(f"\nruns: [bold]{mlflow_ui_command(workspace)}[/bold]")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def tune() -> None:
-    """Tune churn or CLV hyperparameters with Optuna."""
-    not_built("tune", "issue #5: training jobs")
+def _print_job(result) -> None:
+    from rich.markup import escape
+
+    verdict = "[green]champion[/]" if result.decision.promoted else "[yellow]challenger[/]"
+    console.print(
+        f"[bold]retain-{result.family}[/bold] v{result.version} -> {verdict}  "
+        f"run {result.run_id}\n  {escape(result.decision.reason)}",
+        highlight=False,
+    )
+    shown = [name for name in SUMMARY_METRICS.get(result.family, ()) if name in result.metrics]
+    if shown:
+        console.print(
+            "  " + ", ".join(f"{name} {result.metrics[name]:.4g}" for name in shown),
+            highlight=False,
+        )
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def models() -> None:
-    """List registered models and promote versions."""
-    not_built("models", "issue #5: training jobs")
+SUMMARY_METRICS = {
+    "churn": (
+        "valid.model_roc_auc",
+        "valid.recency_rule_roc_auc",
+        "valid.logistic_roc_auc",
+        "valid.btyd_roc_auc",
+        "valid.oracle_roc_auc",
+        "valid.model_ece",
+    ),
+    "clv": ("valid.btyd_gini", "valid.ml_gini", "valid.oracle_gini", "valid.model_decile_mape"),
+    "segments": ("valid.silhouette", "valid.clusters"),
+}
+
+
+@app.command()
+@reports_errors
+def tune(
+    family: Annotated[str, typer.Argument(help="churn or clv.")],
+    trials: Annotated[
+        int | None, typer.Option(help="Trials to run now (default: tuning.trials).")
+    ] = None,
+    timeout_minutes: Annotated[
+        float | None, typer.Option(help="Stop starting trials after this long.")
+    ] = None,
+    data: OptionalData = None,
+    config: ConfigFile = None,
+    workspace: Workspace = Path("."),
+) -> None:
+    """Tune churn or CLV hyperparameters with Optuna, then train and register the best."""
+    from retain.progress import step_printer
+    from retain.training.jobs import mlflow_ui_command, run_tuning
+
+    console.rule(f"[bold]tune {family}")
+    result = run_tuning(
+        family, workspace=workspace, data=data, config_path=config, trials=trials,
+        timeout_minutes=timeout_minutes, progress=step_printer(family),
+    )  # fmt: skip
+    console.print(
+        f"study {result.study_name}: {result.trials} trials ({result.completed} complete, "
+        f"{result.pruned} pruned); best {result.best_value:.4f} with {result.best_settings}",
+        highlight=False,
+    )
+    _print_job(result.final)
+    console.print(f"\nruns: [bold]{mlflow_ui_command(workspace)}[/bold]")
+
+
+@models_app.command("list")
+@reports_errors
+def models_list(
+    family: Annotated[str | None, typer.Argument(help="churn, clv or segments.")] = None,
+    reasons: Annotated[
+        bool, typer.Option("--reasons", help="Show why each version was or was not promoted.")
+    ] = False,
+    workspace: Workspace = Path("."),
+) -> None:
+    """List registered model versions with their aliases and scores."""
+    from retain.training import registry, tracking
+
+    tracking.use_workspace(workspace)
+    frame = registry.list_versions(family)
+    if frame.empty:
+        console.print("no registered models yet: run `retain train all`")
+        return
+    console.print(registry.models_table(frame))
+    if reasons:
+        for row in frame.itertuples(index=False):
+            console.print(f"{row.name} v{row.version}: {row.decision}", highlight=False)
+
+
+@models_app.command("promote")
+@reports_errors
+def models_promote(
+    name: Annotated[str, typer.Argument(help="Model family or name, e.g. churn or retain-churn.")],
+    version: Annotated[str, typer.Argument(help="Version number to make champion.")],
+    workspace: Workspace = Path("."),
+) -> None:
+    """Make a model version the champion (scoring uses the champion)."""
+    from retain.training import registry, tracking
+
+    tracking.use_workspace(workspace)
+    promoted = registry.promote(name, version)
+    console.print(f"{promoted.name} v{promoted.version} is now the champion", highlight=False)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

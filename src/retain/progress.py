@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -9,7 +10,7 @@ from typing import Protocol
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-__all__ = ["ProgressReporter", "console", "null_progress", "progress_bar"]
+__all__ = ["ProgressReporter", "console", "null_progress", "progress_bar", "step_printer"]
 
 console = Console(stderr=True)
 
@@ -42,3 +43,14 @@ def progress_bar(title: str, total: float) -> Iterator[ProgressReporter]:
 
         yield report
         bar.update(task, completed=total, description="done")
+
+
+def step_printer(title: str) -> ProgressReporter:
+    """A reporter for work of unknown length: one line per step with the seconds elapsed."""
+    started = time.perf_counter()
+
+    def report(description: str, advance: float = 1.0) -> None:
+        elapsed = time.perf_counter() - started
+        console.print(f"  [dim]{title} {elapsed:6.1f}s[/dim] {description}", highlight=False)
+
+    return report

@@ -297,7 +297,7 @@ def _plan_daily(plan: _Plan, group: list[Feature], events, cutoffs: _Cutoffs, pr
         DAY,
         *[_exact(chosen[column]).name(f"_value_{column}") for column in value_columns],
         _gap=chosen[DAY] - chosen[DAY].lag().over(ordered),
-        _first=chosen[DAY].min().over(ordered),  # same window as the lag: one sort for both
+        _first=chosen[DAY].first().over(ordered),  # same window as the lag: one sort for both
     )
     rows = cutoffs.frame(chosen)
     new_day = rows._gap.isnull() | (rows._gap > 0)

@@ -1,5 +1,19 @@
 """retain.models: estimators for churn, customer lifetime value and segments."""
 
+from retain.models.churn import ChurnClassifier
 from retain.models.clv import BGNBD, GammaGamma, ParetoNBD
+from retain.models.clv.value import BTYDValue, CLVModel, MLValue
+from retain.models.segments import SegmentModel
+from retain.models.spend import SpendRegressor
 
-__all__ = ["BGNBD", "GammaGamma", "ParetoNBD"]
+__all__ = [
+    "BGNBD",
+    "BTYDValue",
+    "CLVModel",
+    "ChurnClassifier",
+    "GammaGamma",
+    "MLValue",
+    "ParetoNBD",
+    "SegmentModel",
+    "SpendRegressor",
+]

@@ -1,2 +1,3 @@
 """retain.reports (see ARCHITECTURE.md)."""
+
 __all__: list[str] = []

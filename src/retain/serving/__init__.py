@@ -1,2 +1,3 @@
 """retain.serving (see ARCHITECTURE.md)."""
+
 __all__: list[str] = []

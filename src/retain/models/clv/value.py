@@ -1,0 +1,299 @@
+"""Customer lifetime value: expected net margin over a horizon, discounted monthly.
+
+Two ways to predict it, fitted side by side and compared on validation:
+
+- :class:`BTYDValue`: BG/NBD (or Pareto/NBD) expected purchases in each month of the horizon
+  x Gamma-Gamma expected spend per purchase x the margin share of spend;
+- :class:`MLValue`: an xgboost tweedie model of the horizon's net margin (``SpendRegressor``).
+
+:class:`CLVModel` fits both and keeps the one with the higher normalized Gini on validation.
+Features are the feature store's (``btyd_frequency``, ``btyd_recency``, ``btyd_T`` and
+``btyd_monetary_value`` in days and currency for the BTYD side). Predictions are the *potential*
+(future) value; realised value is what the customer has spent so far.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from retain.models.clv.bgnbd import BGNBD
+from retain.models.clv.gamma_gamma import GammaGamma
+from retain.models.clv.pareto_nbd import ParetoNBD
+
+__all__ = ["BTYD_COLUMNS", "BTYDValue", "CLVModel", "MLValue", "discount_schedule"]
+
+#: Feature columns the BTYD side reads: repeat purchase days, recency and age (days), spend.
+BTYD_COLUMNS = ("btyd_frequency", "btyd_recency", "btyd_T", "btyd_monetary_value")
+MONTH_DAYS = 365.25 / 12
+PURCHASE_MODELS = {"bgnbd": BGNBD, "pareto_nbd": ParetoNBD}
+
+
+def discount_schedule(horizon_days: float, rate_monthly: float) -> tuple[np.ndarray, np.ndarray]:
+    """Month boundaries (days from the cutoff) and the discount factor of each month.
+
+    Month ``m`` (1-based) covers ``(boundary[m-1], boundary[m]]`` and is discounted by
+    ``1 / (1 + rate) ** m``; the last month is cut at the horizon.
+    """
+    months = int(np.ceil(horizon_days / MONTH_DAYS - 1e-9))
+    ends = np.minimum(np.arange(1, months + 1) * MONTH_DAYS, horizon_days)
+    boundaries = np.concatenate([[0.0], ends])
+    factors = 1.0 / (1.0 + rate_monthly) ** np.arange(1, months + 1)
+    return boundaries, factors
+
+
+def _uniform_discount(horizon_days: float, rate_monthly: float) -> float:
+    """Mean discount factor of value spread evenly over the horizon."""
+    boundaries, factors = discount_schedule(horizon_days, rate_monthly)
+    weights = np.diff(boundaries) / horizon_days
+    return float(weights @ factors)
+
+
+def _btyd_inputs(X: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    missing = [name for name in BTYD_COLUMNS if name not in X.columns]
+    if missing:
+        raise ValueError(f"BTYD value needs feature columns {missing}")
+    frequency, recency, age, spend = (X[name].to_numpy(float) for name in BTYD_COLUMNS)
+    known = np.isfinite(age) & (age > 0)
+    frequency = np.where(known & np.isfinite(frequency), frequency, 0.0)
+    recency = np.where(known & np.isfinite(recency), np.minimum(recency, age), 0.0)
+    return frequency, recency, np.where(known, age, 1.0), spend, known
+
+
+class BTYDValue(BaseEstimator):
+    """Expected discounted net margin from a BTYD purchase model and Gamma-Gamma spend.
+
+    Parameters
+    ----------
+    purchase_model : {"bgnbd", "pareto_nbd"}, default="bgnbd"
+        Model of the number of future purchase days.
+    horizon_days : float, default=365
+        Length of the value horizon, in days.
+    discount_rate_monthly : float, default=0.01
+        Monthly discount rate.
+    penalizer : float, default=0.0
+        L2 penalty on the log-parameters of the purchase and spend models.
+
+    Attributes
+    ----------
+    purchase_model_ : BGNBD or ParetoNBD
+    spend_model_ : GammaGamma
+    margin_share_ : float
+        Net margin per unit of gross spend, learned from the training history.
+    """
+
+    def __init__(
+        self,
+        purchase_model: str = "bgnbd",
+        horizon_days: float = 365,
+        discount_rate_monthly: float = 0.01,
+        penalizer: float = 0.0,
+    ):
+        self.purchase_model = purchase_model
+        self.horizon_days = horizon_days
+        self.discount_rate_monthly = discount_rate_monthly
+        self.penalizer = penalizer
+
+    def fit(self, X: pd.DataFrame, y: object = None, *, margin_share: float = 0.3) -> BTYDValue:
+        """Fit purchase and spend models to the BTYD summaries of ``X`` (``y`` is unused)."""
+        if self.purchase_model not in PURCHASE_MODELS:
+            raise ValueError(
+                f"purchase_model must be one of {sorted(PURCHASE_MODELS)}, "
+                f"got {self.purchase_model!r}"
+            )
+        frequency, recency, age, spend, known = _btyd_inputs(X)
+        model = PURCHASE_MODELS[self.purchase_model](penalizer=self.penalizer)
+        self.purchase_model_ = model.fit(frequency[known], recency[known], age[known])
+        repeat = known & (frequency > 0) & np.isfinite(spend) & (spend > 0)
+        self.spend_model_ = GammaGamma(penalizer=self.penalizer).fit(
+            frequency[repeat], spend[repeat]
+        )
+        self.margin_share_ = float(margin_share)
+        return self
+
+    def monthly_purchases(self, X: pd.DataFrame) -> np.ndarray:
+        """Expected purchase days in each month of the horizon, shape ``(rows, months)``."""
+        check_is_fitted(self, "purchase_model_")
+        frequency, recency, age, _, known = _btyd_inputs(X)
+        boundaries, _ = discount_schedule(self.horizon_days, self.discount_rate_monthly)
+        cumulative = np.column_stack(
+            [
+                self.purchase_model_.predict_purchases(t, frequency, recency, age)
+                if t > 0
+                else np.zeros(len(frequency))
+                for t in boundaries
+            ]
+        )
+        return np.diff(cumulative, axis=1) * known[:, None]
+
+    def expected_spend(self, X: pd.DataFrame) -> np.ndarray:
+        """Expected gross spend per purchase (Gamma-Gamma, conditional on history)."""
+        check_is_fitted(self, "spend_model_")
+        frequency, _, _, spend, _ = _btyd_inputs(X)
+        usable = (frequency > 0) & np.isfinite(spend) & (spend > 0)
+        return self.spend_model_.expected_spend(
+            np.where(usable, frequency, 0), np.where(usable, spend, np.nan)
+        )
+
+    def predict(self, X: pd.DataFrame, *, discounted: bool = True) -> np.ndarray:
+        """Expected net margin over the horizon (discounted monthly unless told otherwise)."""
+        _, factors = discount_schedule(self.horizon_days, self.discount_rate_monthly)
+        monthly = self.monthly_purchases(X)
+        weights = factors if discounted else np.ones_like(factors)
+        return (monthly @ weights) * self.expected_spend(X) * self.margin_share_
+
+
+class MLValue(BaseEstimator):
+    """Expected discounted net margin from an xgboost tweedie regression on the features.
+
+    Parameters
+    ----------
+    horizon_days : float, default=365
+        Horizon of the training target (future net margin over it).
+    discount_rate_monthly : float, default=0.01
+        Monthly discount rate; predictions are discounted as if spread evenly over the horizon.
+    settings : dict or None, default=None
+        ``SpendRegressor`` settings.
+    random_state : int, default=0
+        Seed of the regressor.
+    """
+
+    def __init__(
+        self,
+        horizon_days: float = 365,
+        discount_rate_monthly: float = 0.01,
+        settings: dict | None = None,
+        random_state: int = 0,
+    ):
+        self.horizon_days = horizon_days
+        self.discount_rate_monthly = discount_rate_monthly
+        self.settings = settings
+        self.random_state = random_state
+
+    def fit(self, X: pd.DataFrame, y: object, *, eval_set=None, callbacks=None) -> MLValue:
+        """Fit the regressor of future net margin, early-stopped on ``eval_set``."""
+        from retain.models.spend import SpendRegressor
+
+        settings = {**(self.settings or {}), "random_state": self.random_state}
+        if callbacks is not None:
+            settings["callbacks"] = callbacks
+        self.regressor_ = SpendRegressor(**settings).fit(X, y, eval_set=eval_set)
+        self.discount_ = _uniform_discount(self.horizon_days, self.discount_rate_monthly)
+        return self
+
+    def predict(self, X: pd.DataFrame, *, discounted: bool = True) -> np.ndarray:
+        """Expected net margin over the horizon (discounted unless told otherwise)."""
+        check_is_fitted(self, "regressor_")
+        value = np.asarray(self.regressor_.predict(X), dtype=float)
+        return value * self.discount_ if discounted else value
+
+
+class CLVModel(BaseEstimator):
+    """Both CLV methods, fitted together; predictions come from the one that validated better.
+
+    Parameters
+    ----------
+    purchase_model : {"bgnbd", "pareto_nbd"}, default="bgnbd"
+        BTYD purchase model.
+    horizon_days : float, default=365
+        Value horizon in days.
+    discount_rate_monthly : float, default=0.01
+        Monthly discount rate.
+    settings : dict or None, default=None
+        ``SpendRegressor`` settings of the ML side.
+    method : {"auto", "btyd", "ml"}, default="auto"
+        ``auto`` keeps the method with the higher normalized Gini on ``eval_set``.
+    random_state : int, default=0
+        Seed.
+
+    Attributes
+    ----------
+    btyd_ : BTYDValue
+    ml_ : MLValue
+    method_ : str
+        Method used by :meth:`predict`.
+    validation_gini_ : dict
+        Normalized Gini of each method's undiscounted prediction on ``eval_set``.
+    """
+
+    def __init__(
+        self,
+        purchase_model: str = "bgnbd",
+        horizon_days: float = 365,
+        discount_rate_monthly: float = 0.01,
+        settings: dict | None = None,
+        method: str = "auto",
+        random_state: int = 0,
+    ):
+        self.purchase_model = purchase_model
+        self.horizon_days = horizon_days
+        self.discount_rate_monthly = discount_rate_monthly
+        self.settings = settings
+        self.method = method
+        self.random_state = random_state
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: object,
+        *,
+        eval_set: tuple[pd.DataFrame, object],
+        margin_share: float = 0.3,
+        btyd_rows: np.ndarray | None = None,
+    ) -> CLVModel:
+        """Fit both methods and choose one on ``eval_set``.
+
+        Parameters
+        ----------
+        X, y : DataFrame, array-like
+            Training features and future net margin over the horizon.
+        eval_set : (DataFrame, array-like)
+            Validation features and outcomes (a later cutoff).
+        margin_share : float, default=0.3
+            Net margin per unit of gross spend, for the BTYD side.
+        btyd_rows : boolean array, optional
+            Rows of ``X`` the BTYD models fit on (e.g. only the latest training cutoff, so each
+            customer counts once); default all.
+        """
+        from retain.training.metrics import normalized_gini
+
+        if self.method not in ("auto", "btyd", "ml"):
+            raise ValueError(f"method must be 'auto', 'btyd' or 'ml', got {self.method!r}")
+        btyd_X = X if btyd_rows is None else X[np.asarray(btyd_rows, bool)]
+        self.btyd_ = BTYDValue(
+            self.purchase_model, self.horizon_days, self.discount_rate_monthly
+        ).fit(btyd_X, margin_share=margin_share)
+        self.ml_ = MLValue(
+            self.horizon_days, self.discount_rate_monthly, self.settings, self.random_state
+        ).fit(X, y, eval_set=eval_set)
+        X_valid, y_valid = eval_set
+        self.validation_gini_ = {
+            name: float(
+                normalized_gini(np.asarray(y_valid, float), part.predict(X_valid, discounted=False))
+            )
+            for name, part in (("btyd", self.btyd_), ("ml", self.ml_))
+        }
+        best = max(self.validation_gini_, key=self.validation_gini_.get)
+        self.method_ = best if self.method == "auto" else self.method
+        return self
+
+    def predict(self, X: pd.DataFrame, *, discounted: bool = True) -> np.ndarray:
+        """CLV (future net margin over the horizon) of the chosen method."""
+        check_is_fitted(self, "method_")
+        part = self.btyd_ if self.method_ == "btyd" else self.ml_
+        return part.predict(X, discounted=discounted)
+
+    def predict_components(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Both methods' discounted CLV plus the BTYD pieces, indexed like ``X``."""
+        check_is_fitted(self, "method_")
+        return pd.DataFrame(
+            {
+                "clv_btyd": self.btyd_.predict(X),
+                "clv_ml": self.ml_.predict(X),
+                "expected_purchases": self.btyd_.monthly_purchases(X).sum(axis=1),
+                "expected_spend": self.btyd_.expected_spend(X),
+            },
+            index=X.index,
+        )

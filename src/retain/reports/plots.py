@@ -1,0 +1,321 @@
+"""Evaluation plots for churn and value models.
+
+Every function builds a :class:`matplotlib.figure.Figure` directly (never through ``pyplot``), so
+no backend is selected, no global figure registry grows and the functions are safe to call from
+jobs, tests and threads. Numbers shown in legends and titles come from
+:mod:`retain.training.metrics`, so a plot always agrees with the logged metrics.
+
+Functions taking ``scores`` or ``probabilities`` accept a mapping from a model name to that
+model's predictions for the same rows, and draw one curve per model in mapping order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from retain.atomic import atomic_file
+from retain.training.metrics import (
+    average_precision,
+    calibration_table,
+    expected_calibration_error,
+    gain_curve,
+    lift_and_capture,
+    roc_auc,
+)
+
+__all__ = [
+    "calibration_plot",
+    "decile_plot",
+    "gain_plot",
+    "importance_plot",
+    "precision_recall_plot",
+    "roc_plot",
+    "save_figure",
+]
+
+FIGSIZE = (6.0, 4.5)
+REFERENCE = {"color": "0.5", "linestyle": "--", "linewidth": 1.0}
+#: Curves with more points than this are thinned before drawing (the shape is unchanged).
+MAX_CURVE_POINTS = 2_000
+DECILE_COLUMNS = ("decile", "predicted_mean", "actual_mean")
+
+
+def _figure(figsize: tuple[float, float] = FIGSIZE) -> Figure:
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _check_models(scores: Mapping[str, ArrayLike], what: str) -> None:
+    if not isinstance(scores, Mapping) or len(scores) == 0:
+        raise ValueError(f"{what} must be a non-empty mapping of model name to predictions")
+
+
+def _finish(ax: Axes, title: str, xlabel: str, ylabel: str, legend: str = "lower right") -> None:
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc=legend, fontsize="small", frameon=False)
+
+
+def _unit_square(ax: Axes) -> None:
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+
+
+def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keep at most about ``MAX_CURVE_POINTS`` evenly spaced points, always both ends."""
+    if x.size <= MAX_CURVE_POINTS:
+        return x, y
+    keep = np.unique(np.linspace(0, x.size - 1, MAX_CURVE_POINTS).round().astype(int))
+    return x[keep], y[keep]
+
+
+def roc_plot(y_true: ArrayLike, scores: Mapping[str, ArrayLike]) -> Figure:
+    """ROC curves, one per model, with the AUC in the legend and the chance diagonal.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary labels (both classes present).
+    scores : mapping of str to array-like of shape (n,)
+        Scores per model; higher means more likely positive.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _check_models(scores, "scores")
+    fig = _figure()
+    ax = fig.add_subplot()
+    for name, score in scores.items():
+        auc = roc_auc(y_true, score)
+        false_positive, true_positive, _ = roc_curve(np.asarray(y_true), np.asarray(score))
+        ax.plot(false_positive, true_positive, label=f"{name} (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], label="Chance (AUC 0.500)", **REFERENCE)
+    _unit_square(ax)
+    _finish(ax, "ROC curve", "False positive rate", "True positive rate")
+    return fig
+
+
+def precision_recall_plot(y_true: ArrayLike, scores: Mapping[str, ArrayLike]) -> Figure:
+    """Precision-recall curves with average precision (AP) in the legend and the base rate.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary labels (at least one positive).
+    scores : mapping of str to array-like of shape (n,)
+        Scores per model; higher means more likely positive.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _check_models(scores, "scores")
+    fig = _figure()
+    ax = fig.add_subplot()
+    labels = np.asarray(y_true, dtype=float)
+    for name, score in scores.items():
+        ap = average_precision(y_true, score)
+        precision, recall, _ = precision_recall_curve(labels, np.asarray(score, dtype=float))
+        recall, precision = _thin(recall, precision)
+        ax.plot(recall, precision, drawstyle="steps-post", label=f"{name} (AP {ap:.3f})")
+    base_rate = float(labels.mean())
+    ax.axhline(base_rate, label=f"Base rate ({base_rate:.3f})", **REFERENCE)
+    _unit_square(ax)
+    _finish(ax, "Precision-recall curve", "Recall", "Precision", legend="upper right")
+    return fig
+
+
+def calibration_plot(
+    y_true: ArrayLike, probabilities: Mapping[str, ArrayLike], bins: int = 10
+) -> Figure:
+    """Reliability diagram (ECE in the legend) above a histogram of the predictions.
+
+    Bins are uniform on [0, 1], as for the ``ece`` of
+    :func:`retain.training.metrics.classification_metrics`.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary labels.
+    probabilities : mapping of str to array-like of shape (n,)
+        Predicted probabilities in [0, 1] per model.
+    bins : int, default=10
+        Number of uniform bins, for both panels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes: the reliability diagram (top) and the prediction histogram (bottom).
+    """
+    _check_models(probabilities, "probabilities")
+    fig = _figure((6.0, 5.5))
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    top.plot([0, 1], [0, 1], label="Perfectly calibrated", **REFERENCE)
+    for name, probability in probabilities.items():
+        table = calibration_table(y_true, probability, bins=bins)
+        ece = expected_calibration_error(y_true, probability, bins=bins)
+        (line,) = top.plot(
+            table["mean_predicted"],
+            table["observed_rate"],
+            marker="o",
+            markersize=4,
+            label=f"{name} (ECE {ece:.3f})",
+        )
+        bottom.hist(
+            np.asarray(probability, dtype=float),
+            bins=bins,
+            range=(0, 1),
+            histtype="step",
+            color=line.get_color(),
+            label=name,
+        )
+    _unit_square(top)
+    _finish(top, "Calibration", "", "Observed positive rate", legend="upper left")
+    bottom.set_xlabel("Mean predicted probability")
+    bottom.set_ylabel("Rows")
+    bottom.grid(True, alpha=0.3)
+    return fig
+
+
+def gain_plot(
+    y_true: ArrayLike, scores: Mapping[str, ArrayLike], top_fraction: float = 0.1
+) -> Figure:
+    """Cumulative gain curves with the random and perfect references.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary labels (at least one positive).
+    scores : mapping of str to array-like of shape (n,)
+        Scores per model; customers are contacted from the highest score down.
+    top_fraction : float, default=0.1
+        Share of customers contacted for the capture figure shown in the legend.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _check_models(scores, "scores")
+    fig = _figure()
+    ax = fig.add_subplot()
+    for name, score in scores.items():
+        _, capture = lift_and_capture(y_true, score, top_fraction)
+        contacted, captured = _thin(*gain_curve(y_true, score))
+        ax.plot(
+            contacted, captured, label=f"{name} (top {top_fraction:.0%}: {capture:.0%} captured)"
+        )
+    perfect = gain_curve(y_true, y_true)
+    ax.plot(*_thin(*perfect), color="0.2", linestyle=":", linewidth=1.0, label="Perfect")
+    ax.plot([0, 1], [0, 1], label="Random", **REFERENCE)
+    _unit_square(ax)
+    _finish(ax, "Cumulative gain", "Share of customers contacted", "Share of positives captured")
+    return fig
+
+
+def importance_plot(
+    importance: pd.Series, top: int = 20, title: str = "Mean |SHAP| contribution"
+) -> Figure:
+    """Horizontal bars of the ``top`` features by absolute importance, largest at the top.
+
+    Parameters
+    ----------
+    importance : pandas.Series
+        Importance per feature, indexed by feature name; signed values are ranked by magnitude.
+        The series name, when set, labels the x axis.
+    top : int, default=20
+        Number of features shown.
+    title : str, default="Mean |SHAP| contribution"
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not isinstance(importance, pd.Series) or importance.empty:
+        raise ValueError("importance must be a non-empty pandas Series indexed by feature name")
+    if top < 1:
+        raise ValueError(f"top must be at least 1; got {top!r}")
+    values = pd.to_numeric(importance, errors="raise").astype(float)
+    order = values.abs().sort_values(ascending=False, kind="stable").index[:top]
+    shown = values.loc[order]
+    fig = _figure((6.0, 1.2 + 0.28 * len(shown)))
+    ax = fig.add_subplot()
+    positions = np.arange(len(shown))[::-1]  # first (largest) bar at the top
+    ax.barh(positions, shown.to_numpy(), color="C0")
+    ax.set_yticks(positions, [str(label) for label in shown.index], fontsize="small")
+    ax.set_title(title)
+    ax.set_xlabel(str(importance.name) if importance.name is not None else "Importance")
+    ax.grid(True, axis="x", alpha=0.3)
+    return fig
+
+
+def decile_plot(table: pd.DataFrame) -> Figure:
+    """Mean predicted against mean actual value per predicted decile (CLV models).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of :func:`retain.training.metrics.decile_table` (columns ``decile``,
+        ``predicted_mean``, ``actual_mean``; ``ape``, when present, gives the decile MAPE in the
+        title).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    missing = [column for column in DECILE_COLUMNS if column not in table.columns]
+    if missing:
+        raise ValueError(f"decile table is missing column(s) {missing}; use decile_table()")
+    if table.empty:
+        raise ValueError("decile table is empty")
+    fig = _figure()
+    ax = fig.add_subplot()
+    positions = np.arange(len(table))
+    width = 0.4
+    ax.bar(positions - width / 2, table["predicted_mean"], width, label="Predicted", color="C0")
+    ax.bar(positions + width / 2, table["actual_mean"], width, label="Actual", color="C1")
+    ax.axhline(0, color="0.3", linewidth=0.8)
+    ax.set_xticks(positions, [str(decile) for decile in table["decile"]])
+    title = "Predicted vs actual value per decile"
+    if "ape" in table.columns and table["ape"].notna().any():
+        title += f" (decile MAPE {table['ape'].mean():.1%})"
+    ax.set_title(title)
+    ax.set_xlabel("Decile of predicted value (1 = highest)")
+    ax.set_ylabel("Mean value per customer")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(loc="upper right", fontsize="small", frameon=False)
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> Path:
+    """Write ``fig`` as a PNG, atomically (a temporary sibling renamed into place).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        Figure to write.
+    path : path-like
+        Destination; parent folders are created.
+    dpi : int, default=150
+        Resolution.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    target = Path(path)
+    with atomic_file(target) as temporary:
+        fig.savefig(temporary, format="png", dpi=dpi)
+    return target

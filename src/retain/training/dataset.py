@@ -1,0 +1,209 @@
+"""Training sets: feature snapshots at several cutoffs joined to the outcomes after each.
+
+Features come from :func:`retain.features.get_features` (the call scoring uses too), labels from
+:func:`retain.training.labels.outcomes`. Rows are the customers active at each cutoff; the
+latest cutoff(s) validate and earlier ones train (see :mod:`retain.training.cutoffs`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from retain.errors import ConfigError, RetainError
+from retain.features import FeatureStore, SourceData, get_features, resolve_data
+from retain.progress import ProgressReporter, null_progress
+from retain.training.config import JobConfig
+from retain.training.cutoffs import CutoffSplit, plan_cutoffs
+from retain.training.labels import OUTCOMES, outcomes
+
+__all__ = ["KEY", "TrainingSet", "build_training_set", "open_sources", "open_store"]
+
+KEY = "customer_id"
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Rows (customer × cutoff) with features and outcomes, split by time.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        ``customer_id``, ``as_of``, the features, :data:`~retain.training.labels.OUTCOMES` and
+        ``split`` (``"train"`` or ``"validation"``).
+    features : tuple of str
+        Model input columns.
+    split : CutoffSplit
+        The cutoffs.
+    manifest : dict
+        What the set is made of, for tracking (cutoffs, rows, label rates, fingerprint, views).
+    """
+
+    frame: pd.DataFrame
+    features: tuple[str, ...]
+    split: CutoffSplit
+    manifest: dict = field(default_factory=dict)
+
+    def part(self, name: str) -> pd.DataFrame:
+        """The ``"train"`` or ``"validation"`` rows."""
+        return self.frame[self.frame["split"] == name]
+
+    @property
+    def train(self) -> pd.DataFrame:
+        """Rows of the training cutoffs."""
+        return self.part("train")
+
+    @property
+    def validation(self) -> pd.DataFrame:
+        """Rows of the validation cutoffs."""
+        return self.part("validation")
+
+    def check_classes(self, label: str, minimum: int) -> None:
+        """Refuse a split with fewer than ``minimum`` positives or negatives of ``label``."""
+        problems = []
+        for name in ("train", "validation"):
+            values = self.part(name)[label].astype(bool)
+            positives, negatives = int(values.sum()), int((~values).sum())
+            if min(positives, negatives) < minimum:
+                problems.append(
+                    f"{name} split ({', '.join(map(str, self._cutoffs(name)))}): "
+                    f"{positives:,} {label} and {negatives:,} not {label}"
+                )
+        if problems:
+            raise RetainError(
+                f"too few rows of a class to train on (at least {minimum:,} of each needed, "
+                "min_class_rows in the config):\n  - " + "\n  - ".join(problems)
+            )
+
+    def _cutoffs(self, name: str) -> tuple[date, ...]:
+        return self.split.training if name == "train" else self.split.validation
+
+
+def resolve_path(workspace: str | Path, path: str | Path) -> Path:
+    """``path`` relative to the workspace unless absolute."""
+    path = Path(path)
+    return path if path.is_absolute() else Path(workspace) / path
+
+
+def open_store(config: JobConfig, workspace: str | Path = ".") -> FeatureStore:
+    """The feature store and repository named by a config."""
+    return FeatureStore(
+        resolve_path(workspace, config.store), resolve_path(workspace, config.features)
+    )
+
+
+def open_sources(config: JobConfig, data: object = None, workspace: str | Path = ".") -> SourceData:
+    """Validated sources: ``data`` if given (folder, Dataset or tables), else the config's."""
+    if data is None:
+        data = resolve_path(workspace, config.data)
+    if isinstance(data, str | Path) and not Path(data).exists():
+        raise RetainError(
+            f"data folder {data} not found; pass --data DIR (or run `retain simulate` first)"
+        )
+    mapping = resolve_path(workspace, config.mapping) if config.mapping else None
+    return resolve_data(data, mapping)
+
+
+def build_training_set(
+    config: JobConfig,
+    sources: SourceData,
+    store: FeatureStore,
+    *,
+    progress: ProgressReporter = null_progress,
+) -> TrainingSet:
+    """Build (or reuse) the snapshots at the planned cutoffs and join their outcomes.
+
+    Parameters
+    ----------
+    config : JobConfig
+        Cutoff plan, horizon, lookback and excluded features.
+    sources : SourceData
+        Validated sources (see :func:`open_sources`).
+    store : FeatureStore
+        Where snapshots live.
+    progress : callable, optional
+        Called once per cutoff built.
+
+    Raises
+    ------
+    IncompleteLabelWindowError
+        A requested cutoff whose label window the data do not cover.
+    RetainError
+        No active customer at a cutoff.
+    """
+    features = _model_features(store, config)
+    split = plan_cutoffs(config.cutoffs, config.horizon_days, *_data_span(sources))
+    built = store.build(sources, split.all, progress=progress)
+    snapshot = get_features(split.all, store=store, data=sources, as_categorical=True)
+    labels = outcomes(
+        sources.tables["transactions"],
+        split.all,
+        horizon_days=config.horizon_days,
+        active_days=config.active_days,
+        margin_rate=getattr(config, "margin_rate", 0.3),
+    )
+    frame = labels.merge(snapshot, on=[KEY, "as_of"], how="left", validate="one_to_one")
+    frame["split"] = frame["as_of"].dt.date.map(lambda day: _split_of(day, split))
+    frame = frame[[KEY, "as_of", *features, *OUTCOMES, "split"]]
+    _check_populated(frame, split)
+    manifest = _manifest(config, sources, store, split, frame, features, built)
+    return TrainingSet(frame.reset_index(drop=True), features, split, manifest)
+
+
+def _model_features(store: FeatureStore, config: JobConfig) -> tuple[str, ...]:
+    names = store.repository.feature_names
+    unknown = sorted(set(config.exclude_features) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"{config.source}: exclude_features names unknown features {unknown}; "
+            f"known: {', '.join(names)}"
+        )
+    return tuple(name for name in names if name not in config.exclude_features)
+
+
+def _data_span(sources: SourceData) -> tuple[date, date]:
+    bounds = sources.event_range
+    if bounds is None:
+        raise RetainError(f"no transactions or interactions in {sources.origin or 'the data'}")
+    first, last = (pd.Timestamp(bound).date() for bound in bounds)
+    return first, last + timedelta(days=1)
+
+
+def _split_of(day: date, split: CutoffSplit) -> str:
+    return "validation" if day in split.validation else "train"
+
+
+def _check_populated(frame: pd.DataFrame, split: CutoffSplit) -> None:
+    counts = frame.groupby(frame["as_of"].dt.date).size()
+    empty = [str(day) for day in split.all if counts.get(day, 0) == 0]
+    if empty:
+        raise RetainError(
+            f"no active customers (a purchase in the lookback window) at cutoff(s) "
+            f"{', '.join(empty)}"
+        )
+
+
+def _manifest(config, sources, store, split, frame, features, built) -> dict:
+    rows = frame.groupby(frame["as_of"].dt.date).agg(
+        rows=(KEY, "size"), churn_rate=("churned", "mean")
+    )
+    return {
+        "training_cutoffs": [str(day) for day in split.training],
+        "validation_cutoffs": [str(day) for day in split.validation],
+        "dropped_cutoffs": [str(day) for day in split.dropped],
+        "data_end": str(split.data_end),
+        "horizon_days": config.horizon_days,
+        "active_days": config.active_days,
+        "rows": {str(day): int(row.rows) for day, row in rows.iterrows()},
+        "churn_rate": {str(day): round(float(row.churn_rate), 6) for day, row in rows.iterrows()},
+        "train_rows": int((frame["split"] == "train").sum()),
+        "validation_rows": int((frame["split"] == "validation").sum()),
+        "data_fingerprint": sources.fingerprint,
+        "data_origin": sources.origin,
+        "feature_views": store.repository.versions,
+        "features": list(features),
+        "snapshots": {str(result.as_of): result.snapshot_id for result in built},
+    }

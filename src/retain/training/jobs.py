@@ -1,0 +1,144 @@
+"""Run training jobs by family name: what ``retain train`` and ``retain tune`` call.
+
+Each job reads its config from ``<workspace>/training/<family>.yaml`` (defaults when absent),
+its data from ``--data`` or the config, and tracks into ``<workspace>/mlruns``. ``train all``
+runs churn, CLV and segments in that order (segments need the CLV champion), reading the data
+once when the configs agree on it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from retain.errors import ConfigError
+from retain.features import CutoffWarning, SourceData
+from retain.progress import ProgressReporter, console, null_progress
+from retain.training.baselines import simulation_truth
+from retain.training.config import FAMILIES, JobConfig, load_config
+from retain.training.dataset import open_sources, open_store, resolve_path
+from retain.training.publish import JobResult
+from retain.training.tracking import tracking_uri
+
+__all__ = ["JOBS", "mlflow_ui_command", "run_training", "run_tuning"]
+
+
+def _churn(*args, **kwargs) -> JobResult:
+    from retain.training.churn import train_churn
+
+    return train_churn(*args, **kwargs)
+
+
+def _clv(*args, **kwargs) -> JobResult:
+    from retain.training.clv import train_clv
+
+    return train_clv(*args, **kwargs)
+
+
+def _segments(config, sources, store, *, truth=None, **kwargs) -> JobResult:
+    from retain.training.segments import train_segments
+
+    return train_segments(config, sources, store, **kwargs)
+
+
+JOBS: dict[str, Callable[..., JobResult]] = {"churn": _churn, "clv": _clv, "segments": _segments}
+
+
+def _inputs(
+    family: str, workspace: Path, data: object, config_path: Path | None, cache: dict
+) -> tuple[JobConfig, SourceData, object]:
+    config = load_config(family, config_path, workspace=workspace)
+    location = data if data is not None else resolve_path(workspace, config.data)
+    key = (str(location), config.mapping)
+    if key not in cache:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CutoffWarning)
+            cache[key] = open_sources(config, location, workspace)
+        for message in [*cache[key].notes, *(str(w.message) for w in caught)]:
+            console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+    return config, cache[key], simulation_truth(location)
+
+
+def run_training(
+    families: str | list[str],
+    *,
+    workspace: str | Path = ".",
+    data: object = None,
+    config_path: str | Path | None = None,
+    progress: Callable[[str], ProgressReporter] | None = None,
+    on_done: Callable[[JobResult], None] | None = None,
+) -> list[JobResult]:
+    """Train one family, or several in order (``"all"`` = churn, CLV, segments).
+
+    Parameters
+    ----------
+    families : str or list of str
+        ``churn``, ``clv``, ``segments`` or ``all``.
+    workspace : str or Path, default="."
+        Folder with ``training/``, ``features/``, ``store/`` and ``mlruns/``.
+    data : str, Path, Dataset or tables, optional
+        Sources (default: the ``data`` key of each config).
+    config_path : str or Path, optional
+        Config file; only with a single family.
+    progress : callable, optional
+        ``progress(family)`` returns the reporter of that job.
+    on_done : callable, optional
+        Called with each job's result as soon as it is done.
+    """
+    if isinstance(families, str):
+        families = list(FAMILIES) if families == "all" else [families]
+    names = list(families)
+    unknown = [name for name in names if name not in JOBS]
+    if unknown:
+        raise ConfigError(f"unknown model family {unknown[0]!r}; known: {', '.join(FAMILIES)}, all")
+    if config_path is not None and len(names) > 1:
+        raise ConfigError("--config names one family's config; use it with a single family")
+    workspace, cache, results = Path(workspace), {}, []
+    for family in names:
+        config, sources, truth = _inputs(family, workspace, data, config_path, cache)
+        reporter = progress(family) if progress else null_progress
+        results.append(
+            JOBS[family](
+                config,
+                sources,
+                open_store(config, workspace),
+                workspace=str(workspace),
+                truth=truth,
+                progress=reporter,
+            )  # fmt: skip
+        )
+    return results
+
+
+def run_tuning(
+    family: str,
+    *,
+    workspace: str | Path = ".",
+    data: object = None,
+    config_path: str | Path | None = None,
+    trials: int | None = None,
+    timeout_minutes: float | None = None,
+    progress: ProgressReporter = null_progress,
+):
+    """Tune ``churn`` or ``clv`` with Optuna and train the final model (see :mod:`tuning`)."""
+    from retain.training.tuning import tune
+
+    if family not in ("churn", "clv"):
+        raise ConfigError(f"tuning is for churn or clv, not {family!r}")
+    workspace = Path(workspace)
+    config, sources, truth = _inputs(family, workspace, data, config_path, {})
+
+    def train(*args, **kwargs) -> JobResult:
+        return JOBS[family](*args, truth=truth, progress=progress, **kwargs)
+
+    return tune(
+        family, config, sources, open_store(config, workspace), train=train,
+        workspace=str(workspace), trials=trials, timeout_minutes=timeout_minutes,
+        progress=progress,
+    )  # fmt: skip
+
+
+def mlflow_ui_command(workspace: str | Path = ".") -> str:
+    """The command that opens the MLflow UI on this workspace's runs."""
+    return f"mlflow ui --backend-store-uri {tracking_uri(workspace)}"

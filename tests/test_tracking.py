@@ -1,0 +1,288 @@
+"""MLflow tracking on a real sqlite store: URIs, experiments, runs, logging helpers, models."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from mlflow.types import DataType
+from sklearn.compose import make_column_transformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from retain.errors import ConfigError, RetainError
+from retain.training import tracking
+from retain.training.tracking import (
+    child_run,
+    ensure_experiment,
+    log_figure,
+    log_frame,
+    log_json,
+    log_metrics_prefixed,
+    log_model,
+    log_params_flat,
+    runtime_requirements,
+    tracking_uri,
+    training_run,
+    trusted_model_loading,
+    use_workspace,
+)
+
+URI_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """One workspace (one sqlite store: migrations take seconds) for the whole module."""
+    saved = {name: os.environ.pop(name, None) for name in URI_VARS}
+    folder = tmp_path_factory.mktemp("workspace")
+    use_workspace(folder)
+    yield folder
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+    for name, value in saved.items():  # MLflow copies the URIs into os.environ
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
+def _isolated(workspace, monkeypatch):
+    """Each test starts on the module's store with no active run and no user override."""
+    for name in URI_VARS:
+        monkeypatch.delenv(name, raising=False)
+    use_workspace(workspace)
+    yield
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    """Model input with a string column, NaNs and an integer column."""
+    rng = np.random.default_rng(3)
+    n = 120
+    X = pd.DataFrame(
+        {
+            "recency_days": rng.exponential(30, n),
+            "frequency": rng.integers(0, 9, n),
+            "region": rng.choice(["north", "south", "east"], n),
+        }
+    )
+    X.loc[::5, "recency_days"] = np.nan
+    return X
+
+
+@pytest.fixture(scope="module")
+def model(frame):
+    y = ((frame["recency_days"].fillna(60) > 30) ^ (frame["region"] == "east")).astype(int)
+    return make_pipeline(
+        make_column_transformer(
+            (OneHotEncoder(), ["region"]), (SimpleImputer(), ["recency_days", "frequency"])
+        ),
+        LogisticRegression(),
+    ).fit(frame, y)
+
+
+def _run(run_id: str):
+    return MlflowClient().get_run(run_id)
+
+
+# --------------------------------------------------------------------------- URIs and experiments
+
+
+def test_tracking_uri_defaults_to_workspace_sqlite(tmp_path):
+    uri = tracking_uri(tmp_path)
+    assert uri == f"sqlite:///{(tmp_path / 'mlruns' / 'mlflow.db').resolve().as_posix()}"
+    assert (tmp_path / "mlruns").is_dir()
+
+
+def test_tracking_uri_respects_user_override(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere/shared.db")
+    assert tracking_uri(tmp_path) == "sqlite:////elsewhere/shared.db"
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_use_workspace_sets_both_uris_and_is_cheap_to_repeat(workspace, monkeypatch):
+    uri = use_workspace(workspace)
+    assert uri == tracking_uri(workspace)
+    assert mlflow.get_tracking_uri() == uri
+    assert mlflow.get_registry_uri() == uri
+    assert (workspace / "mlruns" / "mlflow.db").is_file()
+    # mlflow.set_tracking_uri copies the URI into os.environ: that value is ours, not a user's
+    # override, so another workspace still gets its own store
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    other = workspace / "elsewhere"
+    assert tracking_uri(other) == f"sqlite:///{(other / 'mlruns' / 'mlflow.db').as_posix()}"
+
+
+def test_experiment_per_family_with_artifacts_under_mlruns(workspace):
+    experiment_id = ensure_experiment("churn", workspace)
+    assert ensure_experiment("churn", workspace) == experiment_id
+    experiment = MlflowClient().get_experiment(experiment_id)
+    assert experiment.name == "retain-churn"
+    expected = (workspace / "mlruns" / "artifacts" / "churn").resolve()
+    assert experiment.artifact_location == expected.as_uri()
+    with pytest.raises(ConfigError, match="unknown model family"):
+        ensure_experiment("lifetime", workspace)
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def test_run_finishes_with_family_tags(workspace):
+    with training_run("clv", workspace, run_name="ok", tags={"cutoff": "2024-01-01"}) as run:
+        assert mlflow.active_run().info.run_id == run.info.run_id
+    finished = _run(run.info.run_id)
+    assert finished.info.status == "FINISHED"
+    assert finished.info.run_name == "ok"
+    assert finished.data.tags["retain.family"] == "clv"
+    assert finished.data.tags["cutoff"] == "2024-01-01"
+    assert finished.info.experiment_id == ensure_experiment("clv", workspace)
+
+
+def test_failed_run_is_marked_failed_and_error_propagates(workspace):
+    with pytest.raises(ValueError, match="boom"), training_run("churn", workspace) as run:
+        raise ValueError("boom")
+    assert _run(run.info.run_id).info.status == "FAILED"
+    assert mlflow.active_run() is None
+
+
+def test_child_runs_nest_under_the_parent(workspace):
+    with training_run("churn", workspace, run_name="tune") as parent:
+        with child_run("trial-0", {"model": {"max_depth": 3}}) as trial:
+            log_metrics_prefixed({"roc_auc": 0.7}, "valid")
+        with pytest.raises(RuntimeError), child_run("trial-1") as failed:
+            raise RuntimeError("diverged")
+        assert mlflow.active_run().info.run_id == parent.info.run_id
+    child = _run(trial.info.run_id)
+    assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert child.info.experiment_id == parent.info.experiment_id
+    assert child.data.params == {"model.max_depth": "3"}
+    assert child.info.status == "FINISHED"
+    assert _run(failed.info.run_id).info.status == "FAILED"
+    assert _run(parent.info.run_id).info.status == "FINISHED"
+
+
+def test_child_run_needs_a_parent():
+    with pytest.raises(RetainError, match="needs a parent"), child_run("orphan"):
+        pass
+
+
+# --------------------------------------------------------------------------- logging helpers
+
+
+def test_logging_helpers(workspace):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [1, 0])
+    settings = {"model": {"max_depth": 4, "eta": 0.1}, "features": ["a", "b"], "note": "x" * 7000}
+    with training_run("churn", workspace) as run:
+        logged = log_params_flat(settings, prefix="cfg")
+        metrics = log_metrics_prefixed(
+            {"roc_auc": np.float64(0.81), "brier": float("nan"), "lift": float("inf")}, "valid"
+        )
+        log_json({"auc": np.float32(0.5), "when": pd.Timestamp("2024-01-01")}, "eval/m.json")
+        log_frame(pd.DataFrame({"a": [1, 2], "b": ["x", None]}), "eval/table.csv")
+        log_figure(fig, "plots/roc")
+    data = _run(run.info.run_id).data
+    assert data.params["cfg.model.max_depth"] == "4"
+    assert data.params["cfg.features"] == "['a', 'b']"
+    assert len(data.params["cfg.note"]) == 6000 and data.params["cfg.note"].endswith("…")
+    assert logged["cfg.model.eta"] == "0.1"
+    assert metrics == {"valid.roc_auc": 0.81}
+    assert data.metrics == {"valid.roc_auc": 0.81}
+    assert data.tags["nonfinite.valid.brier"] == "nan"
+    assert data.tags["nonfinite.valid.lift"] == "inf"
+    root = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=""))
+    assert json.loads((root / "eval" / "m.json").read_text()) == {
+        "auc": 0.5,
+        "when": "2024-01-01T00:00:00",
+    }
+    assert pd.read_csv(root / "eval" / "table.csv").shape == (2, 2)
+    assert (root / "plots" / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_helpers_refuse_to_log_without_a_run():
+    with pytest.raises(RetainError, match="no active MLflow run"):
+        log_metrics_prefixed({"roc_auc": 0.5}, "valid")
+    assert mlflow.active_run() is None
+
+
+# --------------------------------------------------------------------------- models
+
+
+def test_log_model_round_trip_with_signature_and_example(workspace, model, frame):
+    with training_run("churn", workspace) as run:
+        info = log_model(model, frame, predict_method="predict_proba")
+    assert info.run_id == run.info.run_id
+    assert info.model_uri.startswith("models:/m-")
+    inputs = {spec.name: spec for spec in info.signature.inputs.inputs}
+    assert inputs["region"].type == DataType.string
+    assert inputs["recency_days"].type == DataType.double
+    assert not inputs["recency_days"].required  # NaN in the example
+    assert info.signature.outputs is not None
+    assert info.saved_input_example_info["type"] == "dataframe"
+    assert info.metadata["predict_method"] == "predict_proba"
+
+    local = Path(mlflow.artifacts.download_artifacts(info.model_uri))
+    example = mlflow.models.Model.load(local).load_input_example(local)
+    assert list(example.columns) == list(frame.columns) and len(example) == 5
+    assert math.isnan(example["recency_days"].iloc[0])
+
+    with trusted_model_loading():
+        loaded = mlflow.sklearn.load_model(info.model_uri)
+        pyfunc = mlflow.pyfunc.load_model(info.model_uri)
+    np.testing.assert_array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
+    # pyfunc calls predict_proba, not predict
+    np.testing.assert_allclose(
+        np.asarray(pyfunc.predict(frame.head(3))), model.predict_proba(frame.head(3))
+    )
+
+    lines = (local / "requirements.txt").read_text().split()
+    assert lines == list(runtime_requirements())
+    assert any(line.startswith("scikit-learn==") for line in lines)
+    assert not any(line.startswith("pytest") for line in lines)
+
+
+def test_log_model_rejects_missing_method(workspace, model, frame):
+    with training_run("churn", workspace), pytest.raises(ValueError, match="no method"):
+        log_model(model, frame, predict_method="predict_value")
+
+
+def test_trusted_model_loading_restores_the_environment(monkeypatch):
+    monkeypatch.delenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", raising=False)
+    with trusted_model_loading():
+        assert os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "true"
+    assert "MLFLOW_ALLOW_PICKLE_DESERIALIZATION" not in os.environ
+
+
+def test_module_exports_exist():
+    assert all(hasattr(tracking, name) for name in tracking.__all__)
+
+
+def test_runs_left_open_or_ended_early_are_handled(workspace):
+    with training_run("churn", workspace) as parent:
+        with child_run("ended-early") as early:
+            mlflow.end_run(status="KILLED")
+        assert mlflow.active_run().info.run_id == parent.info.run_id
+        mlflow.start_run(run_name="left-open", nested=True)
+    assert mlflow.active_run() is None
+    assert _run(early.info.run_id).info.status == "KILLED"
+    assert _run(parent.info.run_id).info.status == "FINISHED"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# as the CLI does (src/retain/cli.py): OpenMP spin-waiting is very slow on a busy machine
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 SEED = 7
 SMALL_WORLD_CUSTOMERS = 3_000
@@ -31,3 +35,32 @@ def world_dir(world, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("world")
     write_world(world, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def trained_workspace(world_dir, tmp_path_factory):
+    """A workspace like a fresh clone's (feature repository, configs, playbook, simulated data)
+    with its own MLflow store; ``trained_models`` trains the three champions into it."""
+    import shutil
+
+    import mlflow
+
+    root = Path(__file__).resolve().parents[1]
+    folder = tmp_path_factory.mktemp("workspace")
+    for name in ("features", "training", "serving"):
+        shutil.copytree(root / name, folder / name, ignore=shutil.ignore_patterns("output"))
+    shutil.copytree(world_dir, folder / "data" / "simulated")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+        yield folder
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="session")
+def trained_models(trained_workspace):
+    """``retain train all`` once per session: churn, CLV and segments, each a first champion."""
+    from retain.training.jobs import run_training
+
+    results = run_training("all", workspace=trained_workspace)
+    return {result.family: result for result in results}

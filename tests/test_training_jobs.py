@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from datetime import date
-from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -24,32 +22,15 @@ from retain.training.dataset import build_training_set, open_sources, open_store
 from retain.training.jobs import run_training, run_tuning
 from retain.training.tuning import study_storage
 
-ROOT = Path(__file__).resolve().parents[1]
+
+@pytest.fixture(scope="module")
+def workspace(trained_workspace):
+    return trained_workspace
 
 
 @pytest.fixture(scope="module")
-def workspace(world_dir, tmp_path_factory, monkeypatch_module):
-    """A workspace like a fresh clone's: feature repository, configs, simulated data."""
-    folder = tmp_path_factory.mktemp("workspace")
-    shutil.copytree(ROOT / "features", folder / "features")
-    shutil.copytree(ROOT / "training", folder / "training")
-    shutil.copytree(world_dir, folder / "data" / "simulated")
-    monkeypatch_module.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch_module.delenv("MLFLOW_REGISTRY_URI", raising=False)
-    yield folder
-    mlflow.set_tracking_uri(None)
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
-
-
-@pytest.fixture(scope="module")
-def trained(workspace):
-    """``retain train all`` once: churn, CLV and segments, each a first champion."""
-    return {result.family: result for result in run_training("all", workspace=workspace)}
+def trained(trained_models):
+    return trained_models
 
 
 def _versions(family: str) -> int:

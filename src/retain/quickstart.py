@@ -1,8 +1,8 @@
 """``retain quickstart``: the main job end to end on simulated data, with progress.
 
 Stages run in order and each one's output feeds the next: simulate → validate → features and
-training (churn, CLV, segments). Scoring and the report join the chain with the batch
-predictor; the chain itself has no loops or branches.
+training (churn, CLV, segments) → score (the ranked list) → report. The chain has no loops or
+branches.
 """
 
 from __future__ import annotations
@@ -22,17 +22,46 @@ class QuickstartResult:
     data_dir: Path
     summary: dict
     jobs: list = field(default_factory=list)
+    list_dir: Path | None = None
+    report: Path | None = None
+
+
+def show_top(scored, rows: int = 10) -> None:
+    """Print the first ``rows`` of a list and what the selection holds."""
+    from rich import box
+    from rich.table import Table
+
+    summary = scored.summary
+    table = Table(
+        "rank", "customer", "churn", "CLV", "at risk", "action", "first reason",
+        title=f"top {rows} of {len(scored.frame):,} active customers, as of {summary['as_of']}",
+        box=box.SIMPLE_HEAD,
+    )  # fmt: skip
+    for row in scored.frame.head(rows).itertuples(index=False):
+        table.add_row(
+            str(row.rank), str(row.customer_id), f"{row.churn_probability:.0%}",
+            f"{row.clv:,.0f}", f"{row.value_at_risk:,.0f}", row.recommended_action, row.reason_1,
+        )  # fmt: skip
+    console.print(table)
+    totals = summary["totals"]
+    console.print(
+        f"selected {summary['counts']['selected']:,}: value at risk "
+        f"{totals['selected_value_at_risk']:,.0f}, expected net gain "
+        f"{totals['selected_expected_net_gain']:,.0f} for a cost of "
+        f"{totals['selected_cost']:,.0f}",
+        highlight=False,
+    )
 
 
 def run_quickstart(workspace: Path, customers: int = 20_000, seed: int = 0) -> QuickstartResult:
-    """Simulate a retail world, validate it, build features and train every model.
+    """Simulate, validate, build features, train every model, score and report.
 
     Parameters
     ----------
     workspace : Path
-        Folder that receives ``data/``, ``store/`` and ``mlruns/`` (and, as the batch predictor
-        lands, ``serving/output/``); it needs the feature repository ``features/`` and reads
-        ``training/*.yaml`` when present.
+        Folder that receives ``data/``, ``store/``, ``mlruns/`` and ``serving/output/``; its
+        ``features/``, ``training/`` and ``serving/`` are used when present, the packaged
+        defaults otherwise.
     customers : int, default=20_000
         Number of simulated customers.
     seed : int, default=0
@@ -41,31 +70,41 @@ def run_quickstart(workspace: Path, customers: int = 20_000, seed: int = 0) -> Q
     from retain.data import load_dataset, print_summary, summarize
     from retain.data.simulator import PROGRESS_STEPS, simulate_world, write_world
     from retain.progress import progress_bar, step_printer
+    from retain.reports.html import render_report
+    from retain.serving.score import score
     from retain.training.jobs import mlflow_ui_command, run_training
 
     workspace = Path(workspace)
     data_dir = workspace / "data" / "simulated"
-    console.rule("[bold]1/3 simulate")
+    console.rule("[bold]1/5 simulate")
     with progress_bar("simulate", total=PROGRESS_STEPS) as report:
         world = simulate_world(customers, seed=seed, progress=report)
         write_world(world, data_dir)
     console.print(f"wrote {data_dir}")
 
-    console.rule("[bold]2/3 validate")
+    console.rule("[bold]2/5 validate")
     dataset = load_dataset(data_dir)
     summary = summarize(dataset)
     print_summary(summary)
 
     def progress(family: str):
-        console.rule(f"[bold]3/3 features and training: {family}")
+        console.rule(f"[bold]3/5 features and training: {family}")
         return step_printer(family)
 
     jobs = run_training("all", workspace=workspace, data=dataset, progress=progress)
     for job in jobs:
         verdict = "champion" if job.decision.promoted else "challenger"
         console.print(f"retain-{job.family} v{job.version} ({verdict})", highlight=False)
+
+    console.rule("[bold]4/5 score")
+    as_of = world.end
+    scored = score(as_of, workspace=workspace, data=dataset, progress=step_printer("score"))
+    console.rule("[bold]5/5 report")
+    report = render_report(scored.out, scored.out / "report.html")
+    show_top(scored)
     console.print(
-        f"\n[green]done.[/green] Data in {data_dir}, models in {workspace / 'mlruns'}.\n"
-        f"Runs: [bold]{mlflow_ui_command(workspace)}[/bold]"
+        f"\n[green]done.[/green]\n  data    {data_dir}\n  models  {workspace / 'mlruns'} "
+        f"({mlflow_ui_command(workspace)})\n  list    {scored.out}\n  report  {report}",
+        highlight=False,
     )
-    return QuickstartResult(data_dir=data_dir, summary=summary, jobs=jobs)
+    return QuickstartResult(data_dir, summary, jobs, scored.out, report)

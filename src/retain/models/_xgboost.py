@@ -410,13 +410,16 @@ class XGBoostEstimator(BaseEstimator):
         """
         return self._booster_predict(X, output_margin=True)
 
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """SHAP contributions per feature on the raw margin scale (TreeSHAP, exact).
+    def contributions(self, X: pd.DataFrame, *, approximate: bool = False) -> pd.DataFrame:
+        """SHAP contributions per feature on the raw margin scale.
 
         Parameters
         ----------
         X : pandas.DataFrame
             Features with (at least) the training columns.
+        approximate : bool, default=False
+            ``False``: exact TreeSHAP. ``True``: Saabas' path attribution, about 20x faster on
+            CPU and usually ranking the same top features (for very large scoring runs).
 
         Returns
         -------
@@ -424,7 +427,7 @@ class XGBoostEstimator(BaseEstimator):
             One column per training feature plus ``bias`` (the expected margin), indexed like
             ``X``; each row sums to :meth:`predict_margin`.
         """
-        values = self._booster_predict(X, pred_contribs=True)
+        values = self._booster_predict(X, pred_contribs=True, approx_contribs=approximate)
         columns = [*self.feature_names_in_, BIAS_COLUMN]
         return pd.DataFrame(values, index=X.index, columns=columns)
 

@@ -34,10 +34,13 @@ from retain.training.metrics import (
 
 __all__ = [
     "calibration_plot",
+    "calibration_table_plot",
     "decile_plot",
+    "gain_curve_plot",
     "gain_plot",
     "importance_plot",
     "precision_recall_plot",
+    "probability_histogram",
     "roc_plot",
     "save_figure",
 ]
@@ -295,6 +298,97 @@ def decile_plot(table: pd.DataFrame) -> Figure:
     ax.set_ylabel("Mean value per customer")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(loc="upper right", fontsize="small", frameon=False)
+    return fig
+
+
+def probability_histogram(
+    probabilities: ArrayLike, selected: ArrayLike | None = None, bins: int = 20
+) -> Figure:
+    """Histogram of churn probabilities of all customers, the selected ones drawn on top.
+
+    Parameters
+    ----------
+    probabilities : array-like of shape (n,)
+        Predicted probabilities in [0, 1].
+    selected : array-like of bool, shape (n,), optional
+        Customers chosen for contact; when given, their histogram is overlaid.
+    bins : int, default=20
+        Number of uniform bins on [0, 1].
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    values = np.asarray(probabilities, dtype=float)
+    fig = _figure((6.0, 3.6))
+    ax = fig.add_subplot()
+    ax.hist(values, bins=bins, range=(0, 1), color="C0", alpha=0.45, label="All customers")
+    if selected is not None:
+        chosen = values[np.asarray(selected, dtype=bool)]
+        ax.hist(chosen, bins=bins, range=(0, 1), color="C3", alpha=0.8, label="Selected")
+    ax.set_xlim(0, 1)
+    _finish(ax, "Churn probability", "Churn probability", "Customers", legend="upper center")
+    return fig
+
+
+def calibration_table_plot(table: pd.DataFrame) -> Figure:
+    """Reliability diagram from precomputed bins (``calibration_table`` rows).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``mean_predicted`` and ``observed_rate`` (one row per bin); ``rows``, when
+        present, sizes the markers.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    missing = [c for c in ("mean_predicted", "observed_rate") if c not in table.columns]
+    if missing or table.empty:
+        raise ValueError(f"calibration table is empty or lacks column(s) {missing}")
+    fig = _figure((5.0, 4.0))
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], label="Perfectly calibrated", **REFERENCE)
+    sizes = None
+    if "rows" in table.columns:
+        rows = table["rows"].to_numpy(float)
+        sizes = 15 + 150 * rows / max(rows.max(), 1.0)
+    ax.plot(table["mean_predicted"], table["observed_rate"], color="C0", label="Model")
+    ax.scatter(table["mean_predicted"], table["observed_rate"], s=sizes, color="C0", zorder=3)
+    _unit_square(ax)
+    _finish(ax, "Calibration", "Mean predicted probability", "Observed rate", "upper left")
+    return fig
+
+
+def gain_curve_plot(
+    share_contacted: ArrayLike, share_captured: ArrayLike, top_fraction: float = 0.1
+) -> Figure:
+    """Cumulative gain from a precomputed curve, with the random reference.
+
+    Parameters
+    ----------
+    share_contacted, share_captured : array-like of shape (m,)
+        The curve, as returned by :func:`retain.training.metrics.gain_curve`.
+    top_fraction : float, default=0.1
+        Share contacted whose capture is marked and shown in the legend.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    contacted = np.asarray(share_contacted, dtype=float)
+    captured = np.asarray(share_captured, dtype=float)
+    if contacted.size == 0 or contacted.shape != captured.shape:
+        raise ValueError("share_contacted and share_captured must be non-empty, equal lengths")
+    capture = float(np.interp(top_fraction, contacted, captured))
+    fig = _figure((5.0, 4.0))
+    ax = fig.add_subplot()
+    ax.plot(*_thin(contacted, captured), label=f"Model (top {top_fraction:.0%}: {capture:.0%})")
+    ax.plot([top_fraction], [capture], marker="o", color="C0")
+    ax.plot([0, 1], [0, 1], label="Random", **REFERENCE)
+    _unit_square(ax)
+    _finish(ax, "Cumulative gain", "Share of customers contacted", "Share of churners captured")
     return fig
 
 

@@ -29,6 +29,7 @@ from retain.training.metrics import (
     average_precision,
     calibration_table,
     classification_metrics,
+    gain_curve,
     lift_and_capture,
     roc_auc,
 )
@@ -125,6 +126,15 @@ def evaluate_churn(
     return ChurnEvaluation(metrics, probabilities, model.shap_importance(sample), labels)
 
 
+def _gain_points(labels: np.ndarray, probability: np.ndarray, points: int = 101) -> pd.DataFrame:
+    """The cumulative gain curve at ``points`` evenly spaced shares contacted (for reports)."""
+    contacted, captured = gain_curve(labels, probability)
+    shares = np.linspace(0.0, 1.0, points)
+    return pd.DataFrame(
+        {"share_contacted": shares, "share_captured": np.interp(shares, contacted, captured)}
+    )
+
+
 def churn_figures(evaluation: ChurnEvaluation) -> dict[str, object]:
     """The plots logged with a churn run, by artifact file name."""
     labels, scores = evaluation.labels, evaluation.probabilities
@@ -209,6 +219,9 @@ def train_churn(
             .rename_axis("feature")
             .reset_index(),
             "evaluation/calibration_table.csv": calibration_table(
+                evaluation.labels, evaluation.probabilities["model"]
+            ),
+            "evaluation/gain_curve.csv": _gain_points(
                 evaluation.labels, evaluation.probabilities["model"]
             ),
         },

@@ -8,18 +8,14 @@ YAML files repeat, with comments).
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
-import types
-import typing
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
-
-import yaml
+from typing import Any
 
 from retain.errors import ConfigError
+from retain.settings import read_settings
 
 __all__ = [
     "ChurnConfig",
@@ -121,7 +117,6 @@ CONFIGS: dict[str, type[JobConfig]] = {
     "clv": CLVConfig,
     "segments": SegmentsConfig,
 }
-Config = TypeVar("Config")
 
 
 def config_path(family: str, workspace: str | Path = ".") -> Path:
@@ -156,65 +151,7 @@ def load_config(
         if explicit:
             raise ConfigError(f"config file {path} not found")
         return CONFIGS[family]()
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
-    return _build(CONFIGS[family], {**raw, "source": str(path)}, str(path), "")
-
-
-def _build(cls: type[Config], raw: dict, file: str, prefix: str) -> Config:
-    known = {item.name: item for item in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        keys = ", ".join(f"'{prefix}{key}'" for key in unknown)
-        choices = ", ".join(name for name in known if name != "source")
-        raise ConfigError(f"{file}: unknown key {keys}; known keys: {choices}")
-    hints = typing.get_type_hints(cls)
-    values = {
-        name: _convert(hints[name], value, file, f"{prefix}{name}") for name, value in raw.items()
-    }
-    return cls(**values)
-
-
-def _convert(hint: Any, value: Any, file: str, key: str) -> Any:
-    """Check ``value`` against the type hint of its key, converting dates and lists."""
-    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (types.UnionType, typing.Union):
-        if value is None and type(None) in arguments:
-            return None
-        (hint,) = [argument for argument in arguments if argument is not type(None)]
-        return _convert(hint, value, file, key)
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{file}: '{key}' must be a mapping of settings, got {value!r}")
-        return _build(hint, value, file, f"{key}.")
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{file}: '{key}' must be a list, got {value!r}")
-        return tuple(_convert(arguments[0], item, file, key) for item in value)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{file}: '{key}' must be a mapping, got {value!r}")
-        return dict(value)
-    return _scalar(hint, value, file, key)
-
-
-def _scalar(hint: Any, value: Any, file: str, key: str) -> Any:
-    if hint is date:
-        if isinstance(value, date):
-            return value
-        try:
-            return date.fromisoformat(str(value))
-        except ValueError:
-            raise ConfigError(f"{file}: '{key}' must be a date YYYY-MM-DD, got {value!r}") from None
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is Any or (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
-        return value
-    raise ConfigError(f"{file}: '{key}' must be {hint.__name__}, got {value!r}")
+    return read_settings(CONFIGS[family], path)
 
 
 def check_estimator_settings(estimator: type, settings: dict, config: JobConfig) -> None:

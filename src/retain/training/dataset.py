@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -19,6 +20,7 @@ from retain.progress import ProgressReporter, null_progress
 from retain.training.config import JobConfig
 from retain.training.cutoffs import CutoffSplit, plan_cutoffs
 from retain.training.labels import OUTCOMES, outcomes
+from retain.workspace import locate
 
 __all__ = ["KEY", "TrainingSet", "build_training_set", "open_sources", "open_store"]
 
@@ -88,14 +90,15 @@ def resolve_path(workspace: str | Path, path: str | Path) -> Path:
     return path if path.is_absolute() else Path(workspace) / path
 
 
-def open_store(config: JobConfig, workspace: str | Path = ".") -> FeatureStore:
-    """The feature store and repository named by a config."""
-    return FeatureStore(
-        resolve_path(workspace, config.store), resolve_path(workspace, config.features)
-    )
+def open_store(config: Any, workspace: str | Path = ".") -> FeatureStore:
+    """The feature store and repository a config (any with ``store`` and ``features``) names.
+
+    The packaged default repository serves when the workspace has none.
+    """
+    return FeatureStore(resolve_path(workspace, config.store), locate(workspace, config.features))
 
 
-def open_sources(config: JobConfig, data: object = None, workspace: str | Path = ".") -> SourceData:
+def open_sources(config: Any, data: object = None, workspace: str | Path = ".") -> SourceData:
     """Validated sources: ``data`` if given (folder, Dataset or tables), else the config's."""
     if data is None:
         data = resolve_path(workspace, config.data)

@@ -182,6 +182,8 @@ def use_workspace(workspace: str | os.PathLike = ".") -> str:
     str
         The tracking URI now in use (see :func:`tracking_uri`).
     """
+    # artifact downloads (scoring reads what training logged) would draw progress bars
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = tracking_uri(workspace)
     registry = _env(_REGISTRY_ENV, _set_registry) or uri
     if (

@@ -1,0 +1,582 @@
+"""Was the list right? Compare a past retention-priority list with what customers then did.
+
+Once the horizon after a list's cutoff ``as_of`` has passed, :func:`backtest` joins the list
+(``retention_priority.parquet`` and ``summary.json``, see :mod:`retain.serving.contract`) with
+the realised outcomes of the listed customers (:func:`retain.training.labels.outcomes`) and
+measures how well the ranking and the selection did.
+
+Definitions
+-----------
+Per listed customer, from the transactions in the windows after ``as_of``:
+
+* ``churned``: no purchase in ``[as_of, as_of + churn horizon)`` (the label the churn model
+  was trained on);
+* ``future_margin``: net margin in ``[as_of, as_of + CLV horizon)``, the realised counterpart
+  of the predicted ``clv`` (undiscounted; predicted ``clv`` is discounted, so a small shortfall
+  of prediction against realisation is expected);
+* ``lost_value = clv x churned``: the predicted value of a customer who did churn. Its sum over
+  a group is the value at risk that actually materialised there; ``value_at_risk`` is its
+  prediction (``churn_probability x clv``).
+
+Per decile of the list by rank (decile 1 = the top-ranked tenth; groups differ in size by at
+most one, earlier groups take the extra rows): customers, mean predicted churn probability,
+realised churn rate, predicted value at risk, realised lost value, predicted CLV and realised
+future margin (sums), and the share of all lost value the decile holds.
+
+Overall (``BacktestResult.overall``):
+
+* ``roc_auc``: ROC AUC of ``churn_probability`` against ``churned`` (NaN with one class only);
+* ``selected_churn_rate`` / ``not_selected_churn_rate`` and ``churn_lift`` (selected churn rate
+  over the overall rate);
+* ``value_at_risk_captured``: sum of ``lost_value`` over the selected customers;
+  ``random_expected``: what a random selection of the same size captures on average
+  (``share selected x total lost value``); ``random_draw``: what one random selection of that
+  size, drawn with ``seed``, captured; ``lift_over_random = captured / random_expected``;
+  ``share_captured = captured / total lost value``;
+* ``selected_future_margin``: realised margin of the selected customers over the CLV horizon,
+  and ``selected_retained_margin``: the part of it from selected customers who did not churn.
+
+The data must cover both windows: the last event (transaction or interaction) must fall on or
+after the day before ``as_of + horizon``. Otherwise :func:`backtest` refuses, saying how many
+days are missing and from when the backtest is possible; ``allow_partial=True`` computes it
+anyway and marks the result incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retain.atomic import atomic_file
+from retain.errors import RetainError
+from retain.serving.contract import LIST_FILE, SUMMARY_FILE
+
+__all__ = [
+    "DECILE_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "BacktestResult",
+    "backtest",
+    "print_backtest",
+    "write_backtest",
+]
+
+#: List columns the backtest needs.
+REQUIRED_COLUMNS = ("rank", "customer_id", "selected", "churn_probability", "clv", "value_at_risk")
+
+#: Columns of :attr:`BacktestResult.deciles` (and ``backtest_deciles.csv``).
+DECILE_COLUMNS = (
+    "decile",
+    "rank_from",
+    "rank_to",
+    "customers",
+    "selected",
+    "mean_churn_probability",
+    "realised_churn_rate",
+    "predicted_value_at_risk",
+    "realised_lost_value",
+    "share_of_lost_value",
+    "predicted_clv",
+    "realised_future_margin",
+)
+
+DECILES_FILE = "backtest_deciles.csv"
+RESULT_FILE = "backtest.json"
+MARGIN_RATE = 0.3
+SAMPLE = 5
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """A list compared with what its customers did.
+
+    Attributes
+    ----------
+    deciles : pandas.DataFrame
+        One row per decile of the list by rank, columns :data:`DECILE_COLUMNS`.
+    overall : dict
+        Whole-list measures (see the module docstring); floats, ints and NaN where undefined.
+    as_of : datetime.date
+        The list's cutoff.
+    horizon_days : int
+        Churn horizon: ``churned`` is no purchase in ``[as_of, as_of + horizon_days)``.
+    clv_horizon_days : int
+        Window of ``future_margin``, the realised counterpart of ``clv``.
+    complete : bool
+        False when the data end before a horizon does (only with ``allow_partial=True``).
+    warnings : tuple of str
+        Caveats to show with the numbers (incomplete horizon, undefined measures).
+    customers : pandas.DataFrame
+        The list joined with the outcomes: one row per listed customer, by rank.
+    list_path : str
+        The list file read.
+    """
+
+    deciles: pd.DataFrame
+    overall: dict[str, Any]
+    as_of: date
+    horizon_days: int
+    clv_horizon_days: int
+    complete: bool
+    warnings: tuple[str, ...] = ()
+    customers: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    list_path: str = ""
+
+
+# --------------------------------------------------------------------------- reading the list
+
+
+def _list_files(list_path: str | Path) -> tuple[Path, Path]:
+    path = Path(list_path)
+    if path.is_dir():
+        list_file = path / LIST_FILE
+    elif path.exists() or path.suffix == ".parquet":
+        list_file = path
+    else:
+        raise RetainError(f"list {path} not found (expected {LIST_FILE} or the folder holding it)")
+    if not list_file.is_file():
+        raise RetainError(f"list file {list_file} not found (written by `retain score`)")
+    summary_file = list_file.parent / SUMMARY_FILE
+    if not summary_file.is_file():
+        raise RetainError(
+            f"summary file {summary_file} not found; the backtest needs the {SUMMARY_FILE} "
+            f"written next to {list_file.name} (cutoff, horizons)"
+        )
+    return list_file, summary_file
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise RetainError(f"cannot read summary file {path}: {error}") from error
+    if not isinstance(summary, dict):
+        raise RetainError(f"summary file {path} does not hold a JSON object")
+    return summary
+
+
+def _read_list(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as error:  # pyarrow raises several types for unreadable files
+        raise RetainError(f"cannot read list file {path} as Parquet: {error}") from error
+    missing = [name for name in REQUIRED_COLUMNS if name not in frame.columns]
+    if missing:
+        raise RetainError(
+            f"list file {path} lacks required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} (see retain.serving.contract.LIST_COLUMNS)"
+        )
+    if frame.empty:
+        raise RetainError(f"list file {path} has no rows")
+    for name in ("rank", "customer_id", "selected", "churn_probability", "clv", "value_at_risk"):
+        column = frame[name]
+        if name not in ("customer_id", "selected"):
+            column = pd.to_numeric(column, errors="coerce").where(lambda v: np.isfinite(v))
+        if column.isna().any():
+            raise RetainError(
+                f"list file {path}: column {name} has {int(column.isna().sum()):,} missing or "
+                "non-numeric values"
+            )
+    return frame
+
+
+def _as_of(summary: Mapping[str, Any], frame: pd.DataFrame, summary_file: Path) -> date:
+    raw = summary.get("as_of")
+    if raw is None and "as_of" in frame.columns:
+        raw = frame["as_of"].iloc[0]
+    if raw is None:
+        raise RetainError(f"summary file {summary_file} has no 'as_of' and the list none either")
+    try:
+        as_of = pd.Timestamp(raw).date()
+    except (TypeError, ValueError) as error:
+        raise RetainError(f"{summary_file}: 'as_of' is not a date: {raw!r}") from error
+    if "as_of" in frame.columns:
+        found = {pd.Timestamp(value).date() for value in frame["as_of"].dropna().unique()}
+        if found - {as_of}:
+            shown = ", ".join(sorted(str(day) for day in found))
+            raise RetainError(
+                f"the list's as_of ({shown}) disagrees with its summary ({as_of}); "
+                "the files do not belong together"
+            )
+    return as_of
+
+
+def _horizon(given: int | None, summary: Mapping[str, Any], key: str, file: Path) -> int:
+    if given is None:
+        horizons = summary.get("horizons")
+        if not isinstance(horizons, Mapping) or horizons.get(key) is None:
+            raise RetainError(
+                f"summary file {file} has no horizons.{key}; pass the horizon explicitly"
+            )
+        given = horizons[key]
+    if isinstance(given, bool) or int(given) != given or given < 1:
+        raise RetainError(f"{key} must be a positive whole number of days, got {given!r}")
+    return int(given)
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def _coverage(
+    last_event: date | None, as_of: date, horizons: Mapping[str, int]
+) -> list[tuple[str, int, int, date]]:
+    """``(window, length, days missing, end)`` of each window the data do not cover."""
+    covered_until = last_event + timedelta(days=1) if last_event is not None else as_of
+    short = []
+    for name, days in horizons.items():
+        end = as_of + timedelta(days=days)
+        if covered_until < end:
+            short.append((name, days, (end - covered_until).days, end))
+    return short
+
+
+def _coverage_message(short: list[tuple[str, int, int, date]], last_event: date | None) -> str:
+    windows = " and ".join(
+        f"the {'churn' if name == 'churn' else 'CLV'} window of {days} days runs to "
+        f"{end - timedelta(days=1)}"
+        for name, days, _, end in short
+    )
+    _, _, missing, end = max(short, key=lambda item: item[2])
+    last = f"the last event is on {last_event}" if last_event else "there are no events"
+    return (
+        f"the data do not cover the outcome windows yet: {last}, but {windows}. "
+        f"{missing} day{'s' if missing != 1 else ''} of data are missing; the backtest becomes "
+        f"possible once the data reach {end - timedelta(days=1)} (from {end} on)"
+    )
+
+
+# --------------------------------------------------------------------------- computation
+
+
+def _realised(sources, as_of: date, horizons: dict[str, int], margin_rate: float) -> pd.DataFrame:
+    """Outcomes of every customer with a purchase before ``as_of`` (the list's superset)."""
+    from retain.training.labels import outcomes
+
+    transactions = sources.tables["transactions"]
+    bounds = sources.event_range
+    first = pd.Timestamp(bounds[0]).date() if bounds else as_of
+    lookback = max((as_of - first).days + 1, 1)  # everyone who ever bought before as_of
+    frames = {}
+    for days in sorted(set(horizons.values())):
+        frames[days] = outcomes(
+            transactions,
+            [as_of],
+            horizon_days=days,
+            active_days=lookback,
+            margin_rate=margin_rate,
+        ).set_index("customer_id")
+    churn = frames[horizons["churn"]]
+    value = frames[horizons["clv"]]
+    return pd.DataFrame(
+        {
+            "churned": churn["churned"].astype(bool),
+            "future_orders": churn["future_orders"],
+            "future_margin": value["future_margin"].reindex(churn.index),
+        }
+    )
+
+
+def _group_rows(rows: int, groups: int) -> list[np.ndarray]:
+    return [part for part in np.array_split(np.arange(rows), min(groups, rows)) if part.size]
+
+
+def _deciles(customers: pd.DataFrame, groups: int) -> pd.DataFrame:
+    total_lost = float(customers["lost_value"].sum())
+    records = []
+    for number, rows in enumerate(_group_rows(len(customers), groups), start=1):
+        part = customers.iloc[rows]
+        lost = float(part["lost_value"].sum())
+        records.append(
+            {
+                "decile": number,
+                "rank_from": int(part["rank"].iloc[0]),
+                "rank_to": int(part["rank"].iloc[-1]),
+                "customers": len(part),
+                "selected": int(part["selected"].sum()),
+                "mean_churn_probability": float(part["churn_probability"].mean()),
+                "realised_churn_rate": float(part["churned"].mean()),
+                "predicted_value_at_risk": float(part["value_at_risk"].sum()),
+                "realised_lost_value": lost,
+                "share_of_lost_value": lost / total_lost if total_lost else math.nan,
+                "predicted_clv": float(part["clv"].sum()),
+                "realised_future_margin": float(part["future_margin"].sum()),
+            }
+        )
+    return pd.DataFrame.from_records(records, columns=list(DECILE_COLUMNS))
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator / denominator) if denominator else math.nan
+
+
+def _overall(customers: pd.DataFrame, seed: int, notes: list[str]) -> dict[str, Any]:
+    from retain.training.metrics import roc_auc
+
+    churned = customers["churned"].to_numpy(bool)
+    selected = customers["selected"].to_numpy(bool)
+    lost = customers["lost_value"].to_numpy(float)
+    rows, chosen = len(customers), int(selected.sum())
+    if 0 < churned.sum() < rows:
+        auc = roc_auc(churned, customers["churn_probability"].to_numpy(float))
+    else:
+        auc = math.nan
+        notes.append(
+            f"ROC AUC is undefined: {'all' if churned.all() else 'none'} of the listed "
+            "customers churned"
+        )
+    if chosen == 0:
+        notes.append("no customer in the list is selected: selection measures are undefined")
+    total_lost = float(lost.sum())
+    captured = float(lost[selected].sum())
+    random_expected = chosen / rows * total_lost
+    draw = np.random.default_rng(seed).choice(rows, size=chosen, replace=False)
+    churn_rate = float(churned.mean())
+    selected_rate = float(churned[selected].mean()) if chosen else math.nan
+    margin = customers["future_margin"].to_numpy(float)
+    return {
+        "customers": rows,
+        "selected": chosen,
+        "churners": int(churned.sum()),
+        "churn_rate": churn_rate,
+        "mean_churn_probability": float(customers["churn_probability"].mean()),
+        "roc_auc": auc,
+        "selected_churn_rate": selected_rate,
+        "not_selected_churn_rate": float(churned[~selected].mean()) if chosen < rows else math.nan,
+        "churn_lift": _ratio(selected_rate, churn_rate) if chosen else math.nan,
+        "churners_captured_share": _ratio(float(churned[selected].sum()), float(churned.sum())),
+        "predicted_value_at_risk": float(customers["value_at_risk"].sum()),
+        "predicted_value_at_risk_selected": float(customers["value_at_risk"][selected].sum()),
+        "realised_lost_value": total_lost,
+        "value_at_risk_captured": captured,
+        "random_expected": random_expected,
+        "random_draw": float(lost[draw].sum()),
+        "lift_over_random": _ratio(captured, random_expected),
+        "share_captured": _ratio(captured, total_lost),
+        "predicted_clv": float(customers["clv"].sum()),
+        "realised_future_margin": float(margin.sum()),
+        "selected_future_margin": float(margin[selected].sum()),
+        "selected_retained_margin": float(margin[selected & ~churned].sum()),
+        "seed": int(seed),
+    }
+
+
+def backtest(
+    list_path: str | Path,
+    data: object,
+    *,
+    mapping: object = None,
+    horizon_days: int | None = None,
+    clv_horizon_days: int | None = None,
+    deciles: int = 10,
+    seed: int = 0,
+    margin_rate: float = MARGIN_RATE,
+    allow_partial: bool = False,
+) -> BacktestResult:
+    """Compare a retention-priority list with what its customers did after its cutoff.
+
+    Parameters
+    ----------
+    list_path : path-like
+        ``retention_priority.parquet`` or the folder holding it; ``summary.json`` must sit
+        next to it.
+    data : path-like, retain.data.Dataset, SourceData or mapping of tables
+        Data covering the list's cutoff and the horizon after it (see
+        :func:`retain.features.resolve_data`).
+    mapping : path, dict or None, default=None
+        Column mapping when ``data`` is a folder.
+    horizon_days : int, optional
+        Churn horizon; default ``summary["horizons"]["churn_days"]``.
+    clv_horizon_days : int, optional
+        Window of realised margin; default ``summary["horizons"]["clv_days"]``.
+    deciles : int, default=10
+        Number of rank groups (fewer when the list is shorter).
+    seed : int, default=0
+        Seed of the random selection drawn for comparison.
+    margin_rate : float, default=0.3
+        Margin as a share of the amount for transactions without a ``margin``.
+    allow_partial : bool, default=False
+        Compute even when the data end before a horizon does; the result has
+        ``complete=False`` and says so in ``warnings``.
+
+    Returns
+    -------
+    BacktestResult
+
+    Raises
+    ------
+    RetainError
+        Missing list or summary, missing columns, a pseudonymized list, listed customers absent
+        from the data, or (without ``allow_partial``) data that do not cover the horizons.
+    """
+    from retain.features import resolve_data
+
+    if isinstance(deciles, bool) or int(deciles) != deciles or deciles < 1:
+        raise RetainError(f"deciles must be a positive whole number, got {deciles!r}")
+    list_file, summary_file = _list_files(list_path)
+    summary = _read_summary(summary_file)
+    if summary.get("pseudonymized"):
+        raise RetainError(
+            f"the list {list_file} was written with pseudonymized customer ids (keyed HMACs), "
+            "which cannot be joined back to the data; backtest a list scored without "
+            "--pseudonymize"
+        )
+    frame = _read_list(list_file)
+    as_of = _as_of(summary, frame, summary_file)
+    horizons = {
+        "churn": _horizon(horizon_days, summary, "churn_days", summary_file),
+        "clv": _horizon(clv_horizon_days, summary, "clv_days", summary_file),
+    }
+
+    sources = resolve_data(data, mapping)
+    bounds = sources.event_range
+    last_event = pd.Timestamp(bounds[1]).date() if bounds else None
+    notes: list[str] = []
+    short = _coverage(last_event, as_of, horizons)
+    if short:
+        message = _coverage_message(short, last_event)
+        if not allow_partial:
+            raise RetainError(message + "; pass allow_partial to compute it anyway")
+        notes.append("INCOMPLETE: " + message + "; outcomes count only the days covered")
+
+    frame = frame.sort_values("rank", kind="stable").reset_index(drop=True)
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    duplicated = frame["customer_id"].duplicated()
+    if duplicated.any():
+        sample = frame.loc[duplicated, "customer_id"].head(SAMPLE).tolist()
+        raise RetainError(
+            f"list file {list_file} holds {int(duplicated.sum())} duplicated customer ids, "
+            f"e.g. {sample}"
+        )
+    realised = _realised(sources, as_of, horizons, margin_rate)
+    absent = ~frame["customer_id"].isin(realised.index)
+    if absent.any():
+        count = int(absent.sum())
+        sample = frame.loc[absent, "customer_id"].head(SAMPLE).tolist()
+        raise RetainError(
+            f"{count:,} of the {len(frame):,} listed customers have no purchase before "
+            f"{as_of} in {sources.origin or 'the data'}, e.g. {sample}: is this the data the "
+            "list was scored on?"
+        )
+    customers = frame.join(realised, on="customer_id")
+    customers["selected"] = customers["selected"].astype(bool)
+    for name in ("churn_probability", "clv", "value_at_risk"):
+        customers[name] = customers[name].astype(float)
+    customers["lost_value"] = customers["clv"] * customers["churned"]
+
+    return BacktestResult(
+        deciles=_deciles(customers, int(deciles)),
+        overall=_overall(customers, seed, notes),
+        as_of=as_of,
+        horizon_days=horizons["churn"],
+        clv_horizon_days=horizons["clv"],
+        complete=not short,
+        warnings=tuple(notes),
+        customers=customers,
+        list_path=str(list_file),
+    )
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer | np.bool_):
+        return value.item()
+    return value
+
+
+def write_backtest(result: BacktestResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``backtest_deciles.csv`` and ``backtest.json`` into ``out_dir``, each atomically.
+
+    ``backtest.json`` holds the cutoff, horizons, completeness, warnings, the overall measures
+    and the decile rows (undefined measures as ``null``).
+
+    Returns
+    -------
+    dict
+        ``{"deciles": path, "summary": path}``.
+    """
+    out = Path(out_dir)
+    paths = {"deciles": out / DECILES_FILE, "summary": out / RESULT_FILE}
+    with atomic_file(paths["deciles"]) as temporary:
+        result.deciles.to_csv(temporary, index=False)
+    payload = {
+        "as_of": result.as_of.isoformat(),
+        "horizons": {"churn_days": result.horizon_days, "clv_days": result.clv_horizon_days},
+        "complete": result.complete,
+        "warnings": list(result.warnings),
+        "list": result.list_path,
+        "overall": {key: _json_value(value) for key, value in result.overall.items()},
+        "deciles": [
+            {key: _json_value(value) for key, value in row.items()}
+            for row in result.deciles.to_dict(orient="records")
+        ],
+    }
+    with atomic_file(paths["summary"]) as temporary:
+        temporary.write_text(json.dumps(payload, indent=2) + "\n")
+    return paths
+
+
+def _number(value: float, pattern: str = "{:,.0f}") -> str:
+    return pattern.format(value) if isinstance(value, int | float) and math.isfinite(value) else "-"
+
+
+def print_backtest(result: BacktestResult, console=None) -> None:
+    """Print the decile table and the headline measures (rich; the CLI console by default)."""
+    from rich.table import Table
+
+    if console is None:
+        from retain.progress import console
+    overall = result.overall
+    title = (
+        f"Backtest of the list at {result.as_of}: churn over {result.horizon_days} days, "
+        f"margin over {result.clv_horizon_days} days"
+    )
+    table = Table(title=title, title_justify="left")
+    for heading in (
+        "decile", "ranks", "customers", "selected", "p(churn)", "churned", "VaR pred.",
+        "VaR realised", "CLV pred.", "margin realised",
+    ):  # fmt: skip
+        table.add_column(heading, justify="right")
+    for row in result.deciles.itertuples(index=False):
+        table.add_row(
+            str(row.decile),
+            f"{row.rank_from}-{row.rank_to}",
+            f"{row.customers:,}",
+            f"{row.selected:,}",
+            _number(row.mean_churn_probability, "{:.1%}"),
+            _number(row.realised_churn_rate, "{:.1%}"),
+            _number(row.predicted_value_at_risk),
+            _number(row.realised_lost_value),
+            _number(row.predicted_clv),
+            _number(row.realised_future_margin),
+        )
+    console.print(table)
+    console.print(
+        f"ROC AUC {_number(overall['roc_auc'], '{:.3f}')}; churn rate "
+        f"{_number(overall['churn_rate'], '{:.1%}')} overall, "
+        f"{_number(overall['selected_churn_rate'], '{:.1%}')} among the "
+        f"{overall['selected']:,} selected, "
+        f"{_number(overall['not_selected_churn_rate'], '{:.1%}')} among the rest",
+        highlight=False,
+    )
+    console.print(
+        f"Value at risk captured by the selection: {_number(overall['value_at_risk_captured'])} "
+        f"({_number(overall['share_captured'], '{:.1%}')} of "
+        f"{_number(overall['realised_lost_value'])}) against "
+        f"{_number(overall['random_expected'])} for a random selection "
+        f"(one draw: {_number(overall['random_draw'])}); lift "
+        f"{_number(overall['lift_over_random'], '{:.2f}')}x",
+        highlight=False,
+    )
+    for note in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {note}", highlight=False)

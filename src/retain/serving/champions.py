@@ -1,0 +1,141 @@
+"""The models scoring uses: loaded from the registry with what their training runs recorded.
+
+Each model comes with its registered version, its run id, the feature list and view versions
+its run logged (``features.json``), its validation metrics and, for churn, the calibration
+table and the validation cutoffs (the drift reference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from retain.errors import RetainError
+from retain.training import registry
+
+__all__ = ["Champion", "check_features", "load_champions"]
+
+FAMILIES = ("churn", "clv", "segments")
+
+
+@dataclass(frozen=True)
+class Champion:
+    """A registered model ready to score, and what its training run recorded."""
+
+    family: str
+    name: str
+    version: str
+    run_id: str
+    model: Any
+    features: list[str]
+    views: dict[str, str]
+    metrics: dict[str, float] = field(default_factory=dict)
+    manifest: dict = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        """Name, version, run id and validation metrics, for ``summary.json``."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "metrics": self.metrics,
+        }
+
+
+def _run_json(run_id: str, artifact: str) -> dict:
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{artifact}")
+    except (MlflowException, OSError) as error:
+        raise RetainError(f"run {run_id} has no readable {artifact}: {error}") from None
+
+
+def _version(family: str, alias_or_version: str):
+    client = MlflowClient()
+    name = registry.model_name(family)
+    text = str(alias_or_version).removeprefix("v")
+    if text.isdigit():
+        return client.get_model_version(name, text)
+    return client.get_model_version_by_alias(name, text)
+
+
+def load_champion(family: str, alias_or_version: str = registry.CHAMPION) -> Champion:
+    """Load one registered model and its training record.
+
+    Raises
+    ------
+    RetainError
+        No such model, alias or version (naming the ``retain train`` command to run).
+    """
+    model = registry.load_model(family, str(alias_or_version))
+    version = _version(family, alias_or_version)
+    run_id = str(version.run_id)
+    recorded = _run_json(run_id, "features.json")
+    metrics = MlflowClient().get_run(run_id).data.metrics
+    return Champion(
+        family=family,
+        name=registry.model_name(family),
+        version=str(version.version),
+        run_id=run_id,
+        model=model,
+        features=[item["name"] for item in recorded["features"]],
+        views=dict(recorded["views"]),
+        metrics={k.removeprefix("valid."): v for k, v in metrics.items() if k.startswith("valid.")},
+        manifest=_run_json(run_id, "training_set.json"),
+    )
+
+
+def load_champions(models: dict[str, str]) -> dict[str, Champion]:
+    """Churn, CLV and segment models by alias or version (``{"churn": "champion", ...}``)."""
+    return {family: load_champion(family, models[family]) for family in FAMILIES}
+
+
+def check_features(champion: Champion, columns: list[str], views: dict[str, str]) -> None:
+    """Refuse to score when the snapshot's features differ from those the model was trained on.
+
+    Raises
+    ------
+    RetainError
+        Naming the features missing from the snapshot and the views whose definitions changed.
+    """
+    missing = [name for name in champion.features if name not in columns]
+    changed = {
+        view: (version, views.get(view))
+        for view, version in champion.views.items()
+        if views.get(view) != version
+    }
+    if not missing and not changed:
+        return
+    lines = [f"features differ from those {champion.name} v{champion.version} was trained on:"]
+    if missing:
+        lines.append(f"  - missing from the snapshot: {', '.join(missing)}")
+    for view, (trained, now) in changed.items():
+        lines.append(f"  - view {view}: trained on version {trained}, now {now or 'absent'}")
+    lines.append(f"  retrain with `retain train {champion.family}` or pin an older model version")
+    raise RetainError("\n".join(lines))
+
+
+def calibration_table(champion: Champion) -> pd.DataFrame | None:
+    """The churn run's validation calibration table, if it logged one."""
+    try:
+        path = mlflow.artifacts.download_artifacts(
+            f"runs:/{champion.run_id}/evaluation/calibration_table.csv"
+        )
+    except (MlflowException, OSError):
+        return None
+    return pd.read_csv(path)
+
+
+def gain_table(champion: Champion) -> pd.DataFrame | None:
+    """The churn run's validation cumulative gain curve, if it logged one."""
+    try:
+        path = mlflow.artifacts.download_artifacts(
+            f"runs:/{champion.run_id}/evaluation/gain_curve.csv"
+        )
+    except (MlflowException, OSError):
+        return None
+    return pd.read_csv(path)

@@ -1,0 +1,162 @@
+"""``serving/score.yaml`` (what to score and how many to contact) and ``serving/playbook.yaml``.
+
+Both are read strictly: an unknown key or a wrong type is a :class:`~retain.errors.ConfigError`
+naming the file and the key. A missing ``score.yaml`` means the defaults below; the playbook is
+required (the shipped one is a sensible start).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from retain.errors import ConfigError
+from retain.settings import read_settings
+
+__all__ = ["Action", "DriftSettings", "Playbook", "Rule", "ScoreConfig", "load_playbook",
+           "load_score_config"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """Population stability (PSI) of each feature against the churn model's validation data."""
+
+    threshold: float = 0.2
+    bins: int = 10
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Settings of ``retain score``.
+
+    ``models`` maps a family to the alias (``champion``) or version number to load. ``capacity``
+    (customers) and ``budget`` (total action cost) bound the selection; ``None`` is no bound.
+    """
+
+    data: str = "data/simulated"
+    mapping: str | None = None
+    store: str = "store"
+    features: str = "features"
+    active_days: int = 365
+    models: dict[str, str] = field(
+        default_factory=lambda: {"churn": "champion", "clv": "champion", "segments": "champion"}
+    )
+    capacity: int | None = 1000
+    budget: float | None = None
+    playbook: str = "serving/playbook.yaml"
+    drift: DriftSettings = field(default_factory=DriftSettings)
+    reasons: int = 3
+    exact_reasons_max_rows: int = 50_000
+    output: str = "serving/output"
+    pseudonymize: bool = False
+    pseudonym_key_env: str = "RETAIN_PSEUDONYM_KEY"
+    source: str = "defaults"
+
+
+@dataclass(frozen=True)
+class Action:
+    """A retention action: what it costs per customer and the share of value it saves."""
+
+    cost: float
+    save_rate: float
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``when`` every listed condition matches (any of its values), recommend ``action``.
+
+    Conditions: ``value_tier``, ``segment``, ``loyalty_class``, ``lifecycle_stage`` (values of
+    those columns) and ``top_reason`` (feature names behind the first reason).
+    """
+
+    action: str
+    when: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Playbook:
+    """Actions and the ordered rules that pick one per customer (first match wins)."""
+
+    actions: dict[str, Action]
+    rules: tuple[Rule, ...] = ()
+    default: str = ""
+    source: str = ""
+
+
+CONDITIONS = ("value_tier", "segment", "loyalty_class", "lifecycle_stage", "top_reason")
+
+
+def load_score_config(
+    path: str | Path | None = None, *, workspace: str | Path = "."
+) -> ScoreConfig:
+    """``serving/score.yaml`` of the workspace (or ``path``); the defaults when it is absent."""
+    explicit = path is not None
+    path = Path(path) if explicit else Path(workspace) / "serving" / "score.yaml"
+    if not path.is_file():
+        if explicit:
+            raise ConfigError(f"config file {path} not found")
+        return ScoreConfig()
+    config = read_settings(ScoreConfig, path)
+    unknown = sorted(set(config.models) - {"churn", "clv", "segments"})
+    if unknown or set(config.models) != {"churn", "clv", "segments"}:
+        raise ConfigError(
+            f"{path}: 'models' needs exactly churn, clv and segments (an alias such as champion "
+            f"or a version number each); got {sorted(config.models)}"
+        )
+    return config
+
+
+def load_playbook(path: str | Path) -> Playbook:
+    """Read and check a playbook: every rule and the default name a defined action."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"playbook {path} not found (see serving/playbook.yaml in the repository)"
+        )
+    raw = read_settings(_RawPlaybook, path)
+    actions = {name: _action(name, spec, path) for name, spec in raw.actions.items()}
+    rules = tuple(_rule(index, spec, actions, path) for index, spec in enumerate(raw.rules))
+    if raw.default not in actions:
+        raise ConfigError(f"{path}: default action {raw.default!r} is not among {sorted(actions)}")
+    return Playbook(actions, rules, raw.default, str(path))
+
+
+@dataclass(frozen=True)
+class _RawPlaybook:
+    actions: dict[str, dict]
+    rules: tuple[dict, ...] = ()
+    default: str = ""
+
+
+def _action(name: str, spec: object, path: Path) -> Action:
+    try:
+        action = read_settings_from(Action, spec)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{path}: action {name!r}: {error}") from None
+    if not (0 <= action.save_rate <= 1) or action.cost < 0:
+        raise ConfigError(f"{path}: action {name!r} needs cost >= 0 and 0 <= save_rate <= 1")
+    return action
+
+
+def read_settings_from(cls: type, spec: object):
+    """Build a small dataclass from a mapping, refusing unknown or missing keys."""
+    if not isinstance(spec, dict):
+        raise TypeError(f"expected a mapping, got {spec!r}")
+    return cls(**spec)
+
+
+def _rule(index: int, spec: dict, actions: dict[str, Action], path: Path) -> Rule:
+    where = f"{path}: rule {index + 1}"
+    if not isinstance(spec, dict) or set(spec) - {"when", "action"} or "action" not in spec:
+        raise ConfigError(f"{where}: expected keys 'when' and 'action', got {spec!r}")
+    if spec["action"] not in actions:
+        raise ConfigError(f"{where}: action {spec['action']!r} is not among {sorted(actions)}")
+    when = spec.get("when") or {}
+    unknown = sorted(set(when) - set(CONDITIONS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown condition {unknown}; known: {', '.join(CONDITIONS)}")
+    values = {key: [str(v) for v in (value if isinstance(value, list) else [value])]
+              for key, value in when.items()}  # fmt: skip
+    return Rule(spec["action"], values)

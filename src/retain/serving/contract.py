@@ -1,0 +1,65 @@
+"""What ``retain score`` writes: the retention-priority list and its summary.
+
+``serving/output/<as_of>/`` (or ``--out``) holds
+
+- ``retention_priority.parquet`` and ``retention_priority.csv``: one row per active customer,
+  columns :data:`LIST_COLUMNS` in that order, sorted by ``rank`` (1 = call first);
+- ``summary.json``: :data:`SUMMARY_KEYS` (see below).
+
+The report (``retain report``) and the backtest (``retain backtest``) read only these files.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LIST_COLUMNS", "LIST_FILE", "REASON_COLUMNS", "SUMMARY_FILE", "SUMMARY_KEYS"]
+
+LIST_FILE = "retention_priority.parquet"
+CSV_FILE = "retention_priority.csv"
+SUMMARY_FILE = "summary.json"
+
+REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
+
+#: Columns of the list, in order, with their meaning.
+LIST_COLUMNS: dict[str, str] = {
+    "rank": "1 = contact first: by expected_net_gain, then value_at_risk (int)",
+    "customer_id": "customer id (a keyed HMAC with --pseudonymize) (str)",
+    "as_of": "scoring cutoff (date)",
+    "selected": "chosen for contact within the capacity and/or budget (bool)",
+    "churn_probability": "calibrated P(no purchase in the churn horizon) (float, 0-1)",
+    "clv": "expected discounted net margin over the CLV horizon (float)",
+    "value_at_risk": "churn_probability x clv (float)",
+    "recommended_action": "playbook action (str)",
+    "action_cost": "cost of the action per customer (float)",
+    "save_rate": "share of at-risk value the action is expected to save (float, 0-1)",
+    "expected_net_gain": "value_at_risk x save_rate - action_cost (float)",
+    "segment": "named RFM segment (str)",
+    "value_tier": "high / medium / low / potential (str)",
+    "loyalty_class": "loyal / potential / marginal / churned (str)",
+    "lifecycle_stage": "new / growing / mature / declining / churned (str)",
+    "cluster": "behavioural cluster number (int)",
+    "reason_1": "strongest reason towards churn, in plain words with the customer's numbers",
+    "reason_2": "second reason (str, may be empty)",
+    "reason_3": "third reason (str, may be empty)",
+    "recency_days": "days since the last purchase (float)",
+    "frequency": "purchases to date (float)",
+    "monetary_total": "net spend to date (float)",
+}
+
+#: Top-level keys of ``summary.json``.
+SUMMARY_KEYS: dict[str, str] = {
+    "as_of": "scoring cutoff, YYYY-MM-DD",
+    "generated_at": "UTC time the list was written (ISO 8601)",
+    "counts": "{customers_active, scored, selected, by_action: {action: n}}",
+    "totals": "{value_at_risk, clv, expected_net_gain, selected_value_at_risk, "
+    "selected_expected_net_gain, selected_cost}",
+    "selection": "{capacity, budget, selected, cost}",
+    "models": "{churn|clv|segments: {name, version, run_id, metrics: {name: value}}}",
+    "model_card": "{churn: {metrics, calibration: [{bin, rows, mean_predicted, observed_rate}], "
+    "gain: {share_contacted: [...], share_captured: [...]}}, clv: {metrics}}",
+    "feature_views": "{view: version}",
+    "data_fingerprint": "fingerprint of the scored sources",
+    "drift": "{threshold, max_psi, drifted: [feature], psi: {feature: value}, strict: bool}",
+    "horizons": "{churn_days, clv_days}",
+    "pseudonymized": "whether customer ids are keyed HMACs",
+    "reasons_method": "treeshap (exact) or saabas (approximate, for very large lists)",
+}

@@ -1,0 +1,335 @@
+"""``retain score``: the ranked, explained, budget-aware retention-priority list at a cutoff.
+
+Features come from :func:`retain.features.get_features` at ``as_of`` (the call training uses,
+only the cutoff differs), for the customers active at ``as_of`` (the population the models were
+trained on). The champion models give the churn probability, CLV and segments; SHAP
+contributions give the reasons; the playbook an action; the selection whom to contact. The list
+is written to a temporary folder that replaces the output folder only when complete, so an
+interrupted run leaves the previous list intact.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retain.atomic import atomic_dir
+from retain.errors import RetainError
+from retain.features import CutoffWarning, FeatureStore, SourceData, get_features
+from retain.progress import ProgressReporter, null_progress
+from retain.serving.champions import (
+    Champion,
+    calibration_table,
+    check_features,
+    gain_table,
+    load_champions,
+)
+from retain.serving.config import Playbook, ScoreConfig, load_playbook, load_score_config
+from retain.serving.contract import CSV_FILE, LIST_COLUMNS, LIST_FILE, SUMMARY_FILE
+from retain.serving.drift import population_stability
+from retain.serving.pseudonyms import pseudonym_key, pseudonymize
+from retain.serving.reasons import top_reasons
+from retain.serving.selection import rank_order, select
+from retain.training import tracking
+from retain.training.dataset import open_sources, open_store, resolve_path
+from retain.training.labels import active_customers
+from retain.workspace import locate
+
+__all__ = ["ScoreResult", "score"]
+
+#: Scoring more than this many days after the last event is refused: the list would be stale.
+STALE_AFTER_DAYS = 31
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """A written retention-priority list."""
+
+    out: Path
+    frame: pd.DataFrame
+    summary: dict
+    run_id: str | None = None
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".retain-write-test"):
+            pass
+    except OSError as error:
+        raise RetainError(f"cannot write the list under {folder}: {error.strerror}") from None
+
+
+def _check_as_of(as_of: date, sources: SourceData) -> None:
+    bounds = sources.event_range
+    if bounds is None:
+        raise RetainError(f"no transactions or interactions in {sources.origin or 'the data'}")
+    first, last = (pd.Timestamp(bound).date() for bound in bounds)
+    if as_of <= first or as_of > last + timedelta(days=STALE_AFTER_DAYS):
+        raise RetainError(
+            f"--as-of {as_of} is outside the data ({first} to {last}); score at a date after "
+            f"the first event and at most {STALE_AFTER_DAYS} days after the last "
+            f"(usually the day after the last event, {last + timedelta(days=1)})"
+        )
+
+
+def _population(sources: SourceData, store: FeatureStore, as_of: date, active_days: int):
+    features = get_features(as_of, store=store, data=sources, as_categorical=True)
+    active = active_customers(sources.tables["transactions"], as_of, active_days)
+    population = features.merge(active, on=["customer_id", "as_of"], how="inner")
+    if population.empty:
+        raise RetainError(
+            f"no active customers at {as_of} (none bought in the {active_days} days before it)"
+        )
+    return population.reset_index(drop=True)
+
+
+def _actions(frame: pd.DataFrame, top_reason: pd.Series, playbook: Playbook) -> pd.Series:
+    """The first matching playbook rule's action per customer (the default otherwise)."""
+    action = pd.Series(playbook.default, index=frame.index, dtype=object)
+    decided = pd.Series(False, index=frame.index)
+    columns = {
+        **{name: frame[name].astype(str) for name in frame.columns},
+        "top_reason": top_reason,
+    }
+    for rule in playbook.rules:
+        match = ~decided
+        for condition, values in rule.when.items():
+            match &= columns[condition].isin(values)
+        action[match] = rule.action
+        decided |= match
+    return action
+
+
+def _drift(
+    churn: Champion, population: pd.DataFrame, sources, store, config: ScoreConfig
+) -> dict[str, Any]:
+    """PSI of each model feature against the churn model's validation customers."""
+    cutoffs = churn.manifest.get("validation_cutoffs", [])
+    if not cutoffs:
+        return {"threshold": config.drift.threshold, "psi": {}, "drifted": [], "max_psi": None}
+    reference = _population(sources, store, date.fromisoformat(cutoffs[-1]), config.active_days)
+    values = population_stability(reference, population, churn.features, config.drift.bins)
+    drifted = [name for name, value in values.items() if value > config.drift.threshold]
+    return {
+        "threshold": config.drift.threshold,
+        "reference_as_of": cutoffs[-1],
+        "max_psi": float(values.max()),
+        "drifted": drifted,
+        "psi": {name: round(float(value), 6) for name, value in values.items()},
+        "strict": config.drift.strict,
+    }
+
+
+def _score_frame(population, champions, playbook, config) -> pd.DataFrame:
+    churn, clv, segments = (champions[f].model for f in ("churn", "clv", "segments"))
+    X = population.drop(columns=["customer_id", "as_of"])
+    probability = churn.predict_proba(X)[:, 1]
+    value = np.asarray(clv.predict(X), dtype=float)
+    assigned = segments.predict(X.assign(clv=value)).reset_index(drop=True)
+    approximate = len(X) > config.exact_reasons_max_rows
+    contributions = churn.contributions(X, approximate=approximate)
+    reasons, top_reason = top_reasons(contributions, X, config.reasons)
+    frame = pd.concat([population[["customer_id", "as_of"]], assigned, reasons], axis=1)
+    frame["as_of"] = frame["as_of"].dt.date
+    frame["churn_probability"] = probability
+    frame["clv"] = value
+    frame["value_at_risk"] = probability * value
+    frame["recommended_action"] = _actions(frame, top_reason, playbook).to_numpy()
+    frame["action_cost"] = frame["recommended_action"].map(
+        {name: action.cost for name, action in playbook.actions.items()}
+    )
+    frame["save_rate"] = frame["recommended_action"].map(
+        {name: action.save_rate for name, action in playbook.actions.items()}
+    )
+    frame["expected_net_gain"] = frame["value_at_risk"] * frame["save_rate"] - frame["action_cost"]
+    for name in ("recency_days", "frequency", "monetary_total"):
+        frame[name] = population[name].astype(float)
+    return frame
+
+
+def _rank_and_select(frame: pd.DataFrame, config: ScoreConfig) -> pd.DataFrame:
+    frame = frame.iloc[rank_order(frame)].reset_index(drop=True)
+    frame["rank"] = np.arange(1, len(frame) + 1)
+    frame["selected"] = select(
+        frame["expected_net_gain"].to_numpy(), frame["action_cost"].to_numpy(),
+        capacity=config.capacity, budget=config.budget,
+    )  # fmt: skip
+    return frame[list(LIST_COLUMNS)]
+
+
+def _model_card(champions: dict[str, Champion]) -> dict[str, Any]:
+    churn = champions["churn"]
+    card: dict[str, Any] = {"churn": {"metrics": churn.metrics}, "clv": {}}
+    calibration, gain = calibration_table(churn), gain_table(churn)
+    if calibration is not None:
+        card["churn"]["calibration"] = calibration.to_dict(orient="records")
+    if gain is not None:
+        card["churn"]["gain"] = {column: gain[column].round(6).tolist() for column in gain}
+    card["clv"]["metrics"] = champions["clv"].metrics
+    return card
+
+
+def _summary(frame, as_of, champions, store, sources, drift, config, pseudonymized) -> dict:
+    chosen = frame[frame["selected"]]
+    churn_horizon = champions["churn"].manifest.get("horizon_days")
+    return {
+        "as_of": as_of.isoformat(),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "counts": {
+            "customers_active": len(frame),
+            "scored": len(frame),
+            "selected": len(chosen),
+            "by_action": chosen["recommended_action"].value_counts().to_dict(),
+        },
+        "totals": {
+            "value_at_risk": float(frame["value_at_risk"].sum()),
+            "clv": float(frame["clv"].sum()),
+            "expected_net_gain": float(frame["expected_net_gain"].clip(lower=0).sum()),
+            "selected_value_at_risk": float(chosen["value_at_risk"].sum()),
+            "selected_expected_net_gain": float(chosen["expected_net_gain"].sum()),
+            "selected_cost": float(chosen["action_cost"].sum()),
+        },
+        "selection": {
+            "capacity": config.capacity,
+            "budget": config.budget,
+            "selected": len(chosen),
+            "cost": float(chosen["action_cost"].sum()),
+        },
+        "models": {family: champion.describe() for family, champion in champions.items()},
+        "model_card": _model_card(champions),
+        "feature_views": store.repository.versions,
+        "data_fingerprint": sources.fingerprint,
+        "drift": drift,
+        "horizons": {
+            "churn_days": churn_horizon,
+            "clv_days": champions["clv"].manifest.get("horizon_days"),
+            "active_days": config.active_days,
+        },
+        "pseudonymized": pseudonymized,
+        "reasons_method": "saabas" if len(frame) > config.exact_reasons_max_rows else "treeshap",
+    }
+
+
+def _write(out: Path, frame: pd.DataFrame, summary: dict) -> None:
+    with atomic_dir(out) as folder:
+        frame.to_parquet(folder / LIST_FILE, index=False)
+        frame.to_csv(folder / CSV_FILE, index=False)
+        (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+
+
+def _log_run(out: Path, summary: dict, workspace: Path) -> str:
+    with tracking.training_run("scoring", workspace, run_name=f"score {summary['as_of']}") as run:
+        tracking.log_params_flat(
+            {"as_of": summary["as_of"], "data_fingerprint": summary["data_fingerprint"],
+             **{f"{f}_version": m["version"] for f, m in summary["models"].items()}}
+        )  # fmt: skip
+        tracking.log_metrics_prefixed({**summary["counts"], **summary["totals"]}, "list")
+        if summary["drift"].get("max_psi") is not None:
+            tracking.log_metrics_prefixed({"max_psi": summary["drift"]["max_psi"]}, "drift")
+        import mlflow
+
+        mlflow.log_artifact(str(out / SUMMARY_FILE))
+        mlflow.log_artifact(str(out / LIST_FILE))
+        return run.info.run_id
+
+
+def score(
+    as_of: date,
+    *,
+    workspace: str | Path = ".",
+    data: object = None,
+    config_path: str | Path | None = None,
+    out: str | Path | None = None,
+    strict: bool | None = None,
+    pseudonymize_ids: bool | None = None,
+    capacity: int | None = None,
+    budget: float | None = None,
+    progress: ProgressReporter = null_progress,
+) -> ScoreResult:
+    """Score every active customer at ``as_of`` and write the retention-priority list.
+
+    Parameters
+    ----------
+    as_of : date
+        Scoring cutoff: features use events strictly before it.
+    workspace : str or Path, default="."
+        Folder with ``serving/``, ``features/``, ``store/`` and ``mlruns/``.
+    data : str, Path, Dataset or tables, optional
+        Sources (default: the config's ``data``).
+    config_path : str or Path, optional
+        Scoring config (default ``serving/score.yaml``).
+    out : str or Path, optional
+        Output folder (default ``<output>/<as_of>``).
+    strict : bool, optional
+        Refuse to write the list when a feature drifts (default: the config's).
+    pseudonymize_ids : bool, optional
+        Replace customer ids by keyed HMACs (default: the config's).
+    capacity, budget : optional
+        Override the config's selection bounds.
+    progress : callable, optional
+        Progress reporter.
+
+    Raises
+    ------
+    RetainError
+        No champion model, as-of outside the data, features differing from the model's, an
+        unwritable output folder, no active customers, or drift with ``strict``: nothing is
+        written.
+    """
+    workspace = Path(workspace)
+    config = load_score_config(config_path, workspace=workspace)
+    config = _overrides(config, strict, pseudonymize_ids, capacity, budget)
+    playbook = load_playbook(locate(workspace, config.playbook))
+    out = Path(out) if out is not None else resolve_path(workspace, config.output) / str(as_of)
+    _check_writable(out.parent)
+    key = pseudonym_key(config.pseudonym_key_env) if config.pseudonymize else None
+    tracking.use_workspace(workspace)
+    champions = load_champions({f: str(v) for f, v in config.models.items()})
+    progress("models loaded")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CutoffWarning)
+        sources = open_sources(config, data, workspace)
+        _check_as_of(as_of, sources)
+        store = open_store(config, workspace)
+        population = _population(sources, store, as_of, config.active_days)
+        progress(f"features of {len(population):,} active customers")
+        for champion in champions.values():
+            check_features(champion, list(population.columns), store.repository.versions)
+        drift = _drift(champions["churn"], population, sources, store, config)
+    if config.drift.strict and drift["drifted"]:
+        raise RetainError(
+            f"feature drift above PSI {config.drift.threshold} in {', '.join(drift['drifted'])} "
+            f"(max {drift['max_psi']:.3f}); --strict refuses to write the list"
+        )
+    frame = _rank_and_select(_score_frame(population, champions, playbook, config), config)
+    progress("scored, explained and ranked")
+    if key is not None:
+        frame["customer_id"] = pseudonymize(frame["customer_id"], key)
+    summary = _summary(frame, as_of, champions, store, sources, drift, config, key is not None)
+    _write(out, frame, summary)
+    run_id = _log_run(out, summary, workspace)
+    return ScoreResult(out, frame, summary, run_id)
+
+
+def _overrides(config: ScoreConfig, strict, pseudonymize_ids, capacity, budget) -> ScoreConfig:
+    import dataclasses
+
+    changes: dict[str, Any] = {}
+    if strict is not None:
+        changes["drift"] = dataclasses.replace(config.drift, strict=strict)
+    if pseudonymize_ids is not None:
+        changes["pseudonymize"] = pseudonymize_ids
+    if capacity is not None:
+        changes["capacity"] = capacity
+    if budget is not None:
+        changes["budget"] = budget
+    return dataclasses.replace(config, **changes)

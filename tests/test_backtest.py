@@ -1,0 +1,399 @@
+"""``retain backtest``: a past list compared with what its customers did next.
+
+Lists are built here by hand (no scoring involved): the simulator's oracle gives a "good" list,
+a seeded random score a useless one, and a four-customer dataset checks every number by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retain.data.oracle import oracle
+from retain.errors import RetainError
+from retain.features import resolve_data
+from retain.serving.backtest import (
+    DECILE_COLUMNS,
+    BacktestResult,
+    backtest,
+    print_backtest,
+    write_backtest,
+)
+from retain.serving.contract import LIST_COLUMNS, LIST_FILE, SUMMARY_FILE, SUMMARY_KEYS
+from retain.training.labels import active_customers
+
+AS_OF = date(2025, 7, 1)
+CHURN_DAYS, CLV_DAYS = 90, 180
+
+
+# --------------------------------------------------------------------------- list builders
+
+
+def list_frame(
+    ids, churn_probability, clv, as_of: date, share: float = 0.2, by: str = "value_at_risk"
+) -> pd.DataFrame:
+    """A list in the contract: ranked by ``by`` (descending), the top ``share`` selected."""
+    frame = pd.DataFrame(
+        {
+            "customer_id": pd.Series(ids, dtype=str),
+            "churn_probability": np.asarray(churn_probability, dtype=float),
+            "clv": np.asarray(clv, dtype=float),
+        }
+    )
+    frame["value_at_risk"] = frame["churn_probability"] * frame["clv"]
+    frame = frame.sort_values(by, ascending=False, kind="stable")
+    frame = frame.reset_index(drop=True)
+    frame["rank"] = np.arange(1, len(frame) + 1)
+    frame["as_of"] = as_of
+    frame["selected"] = frame["rank"] <= round(share * len(frame))
+    return _complete(frame)
+
+
+def _complete(frame: pd.DataFrame) -> pd.DataFrame:
+    defaults = {
+        "recommended_action": "call",
+        "action_cost": 5.0,
+        "save_rate": 0.2,
+        "segment": "loyal",
+        "value_tier": "high",
+        "loyalty_class": "loyal",
+        "lifecycle_stage": "mature",
+        "cluster": 0,
+        "reason_1": "",
+        "reason_2": "",
+        "reason_3": "",
+        "recency_days": 10.0,
+        "frequency": 3.0,
+        "monetary_total": 100.0,
+    }
+    for name, value in defaults.items():
+        if name not in frame.columns:
+            frame[name] = value
+    frame["expected_net_gain"] = frame["value_at_risk"] * frame["save_rate"] - frame["action_cost"]
+    return frame[list(LIST_COLUMNS)]
+
+
+def write_list(folder, frame, as_of, churn_days=CHURN_DAYS, clv_days=CLV_DAYS, **summary):
+    """Write the list and a summary.json with every contract key."""
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(folder / LIST_FILE, index=False)
+    content = {key: {} for key in SUMMARY_KEYS}
+    content.update(
+        as_of=as_of.isoformat(),
+        generated_at="2025-07-01T06:00:00Z",
+        horizons={"churn_days": churn_days, "clv_days": clv_days},
+        pseudonymized=False,
+    )
+    content.update(summary)
+    (folder / SUMMARY_FILE).write_text(json.dumps(content))
+    return folder
+
+
+# --------------------------------------------------------------------------- simulated lists
+
+
+@pytest.fixture(scope="module")
+def sources(world):
+    return resolve_data(
+        {name: getattr(world, name) for name in ("customers", "transactions", "interactions")}
+    )
+
+
+@pytest.fixture(scope="module")
+def active(sources):
+    return active_customers(sources.tables["transactions"], AS_OF, 365)["customer_id"]
+
+
+@pytest.fixture(scope="module")
+def oracle_scores(world, active) -> tuple[np.ndarray, np.ndarray]:
+    churn = oracle(world.truth, AS_OF, CHURN_DAYS)["p_no_purchase"].reindex(active)
+    value = oracle(world.truth, AS_OF, CLV_DAYS)["expected_margin"].reindex(active)
+    return churn.to_numpy(), value.to_numpy()
+
+
+@pytest.fixture(scope="module")
+def oracle_list(active, oracle_scores, tmp_path_factory):
+    """The oracle's list ranked by value at risk, as ``retain score`` ranks."""
+    frame = list_frame(active, *oracle_scores, AS_OF)
+    return write_list(tmp_path_factory.mktemp("oracle"), frame, AS_OF)
+
+
+@pytest.fixture(scope="module")
+def oracle_result(oracle_list, sources) -> BacktestResult:
+    return backtest(oracle_list, sources)
+
+
+@pytest.fixture(scope="module")
+def churn_ranked_result(active, oracle_scores, sources, tmp_path_factory) -> BacktestResult:
+    """The oracle's list ranked by churn probability alone."""
+    frame = list_frame(active, *oracle_scores, AS_OF, by="churn_probability")
+    return backtest(write_list(tmp_path_factory.mktemp("churn"), frame, AS_OF), sources)
+
+
+@pytest.fixture(scope="module")
+def random_result(world, active, sources, tmp_path_factory) -> BacktestResult:
+    rng = np.random.default_rng(11)
+    clv = oracle(world.truth, AS_OF, CLV_DAYS)["expected_margin"].reindex(active)
+    frame = list_frame(
+        active, rng.uniform(size=len(active)), clv.to_numpy(), AS_OF, by="churn_probability"
+    )
+    folder = write_list(tmp_path_factory.mktemp("random"), frame, AS_OF)
+    return backtest(folder / LIST_FILE, sources, deciles=5)
+
+
+def test_oracle_list_ranks_churners_first(churn_ranked_result, active):
+    deciles = churn_ranked_result.deciles
+    rates = deciles["realised_churn_rate"]
+    assert rates.iloc[0] == rates.max()
+    assert (rates.diff().iloc[1:] < 0.05).all()  # falls with the decile, up to noise
+    assert rates.iloc[0] > 0.9 and rates.iloc[-1] < 0.1
+    overall = churn_ranked_result.overall
+    assert overall["roc_auc"] > 0.8
+    # the oracle is calibrated: predicted churn matches what happened, decile by decile
+    assert overall["mean_churn_probability"] == pytest.approx(overall["churn_rate"], abs=0.03)
+    assert np.allclose(deciles["mean_churn_probability"], rates, atol=0.1)
+    assert overall["selected_churn_rate"] > 2 * overall["not_selected_churn_rate"]
+    assert overall["churn_lift"] > 1.5
+
+
+def test_value_ranked_list_puts_lost_value_first(oracle_result, churn_ranked_result, active):
+    deciles = oracle_result.deciles
+    assert list(deciles.columns) == list(DECILE_COLUMNS)
+    assert len(deciles) == 10 and deciles["customers"].sum() == len(active)
+    assert deciles["customers"].max() - deciles["customers"].min() <= 1
+    assert deciles["rank_from"].iloc[0] == 1 and deciles["rank_to"].iloc[-1] == len(active)
+    assert oracle_result.complete and oracle_result.warnings == ()
+    assert (oracle_result.as_of, oracle_result.horizon_days) == (AS_OF, CHURN_DAYS)
+    assert oracle_result.clv_horizon_days == CLV_DAYS
+    # customers certain to churn are worth nothing to save: value at risk ranks them last
+    lost = deciles["realised_lost_value"]
+    assert lost.iloc[0] == lost.max()
+    assert lost.iloc[:3].sum() > 0.5 * lost.sum()
+    assert deciles["share_of_lost_value"].sum() == pytest.approx(1.0)
+    assert oracle_result.overall["roc_auc"] == churn_ranked_result.overall["roc_auc"]
+
+
+def test_oracle_selection_beats_random(oracle_result):
+    overall = oracle_result.overall
+    assert overall["selected"] == round(0.2 * overall["customers"])
+    assert overall["random_expected"] == pytest.approx(
+        overall["selected"] / overall["customers"] * overall["realised_lost_value"]
+    )
+    assert overall["value_at_risk_captured"] > 2 * overall["random_expected"]
+    assert overall["value_at_risk_captured"] > 2 * overall["random_draw"]
+    assert overall["lift_over_random"] > 2
+    customers = oracle_result.customers
+    assert customers["lost_value"].sum() == pytest.approx(overall["realised_lost_value"])
+    assert overall["realised_future_margin"] == pytest.approx(customers["future_margin"].sum())
+
+
+def test_random_list_has_no_skill(random_result):
+    overall = random_result.overall
+    assert len(random_result.deciles) == 5
+    assert overall["roc_auc"] == pytest.approx(0.5, abs=0.05)
+    rates = random_result.deciles["realised_churn_rate"]
+    assert rates.max() - rates.min() < 0.12
+
+
+def test_data_folder_gives_the_same_answer(oracle_list, oracle_result, world_dir):
+    from_folder = backtest(oracle_list, world_dir)
+    pd.testing.assert_frame_equal(from_folder.deciles, oracle_result.deciles)
+    assert from_folder.overall == pytest.approx(oracle_result.overall, nan_ok=True)
+
+
+def test_random_draw_follows_the_seed(oracle_list, sources, oracle_result):
+    again = backtest(oracle_list, sources, seed=0)
+    other = backtest(oracle_list, sources, seed=1, horizon_days=60, clv_horizon_days=60)
+    assert again.overall["random_draw"] == oracle_result.overall["random_draw"]
+    assert other.overall["random_draw"] != oracle_result.overall["random_draw"]
+    assert other.horizon_days == 60 and other.clv_horizon_days == 60
+    # a shorter window: more customers without a purchase in it
+    assert other.overall["churn_rate"] > oracle_result.overall["churn_rate"]
+
+
+def test_write_and_print(oracle_result, tmp_path, capsys):
+    from rich.console import Console
+
+    paths = write_backtest(oracle_result, tmp_path / "out")
+    assert sorted(path.name for path in paths.values()) == ["backtest.json", "backtest_deciles.csv"]
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(
+        path.name for path in paths.values()
+    )  # no temporary files left behind
+    written = pd.read_csv(paths["deciles"])
+    pd.testing.assert_frame_equal(written, oracle_result.deciles, check_dtype=False)
+    payload = json.loads(paths["summary"].read_text())
+    assert payload["as_of"] == AS_OF.isoformat() and payload["complete"] is True
+    assert payload["horizons"] == {"churn_days": CHURN_DAYS, "clv_days": CLV_DAYS}
+    assert payload["overall"]["roc_auc"] == pytest.approx(oracle_result.overall["roc_auc"])
+    assert len(payload["deciles"]) == 10
+    print_backtest(oracle_result, console=Console(width=160, force_terminal=False))
+    printed = capsys.readouterr().out
+    assert "ROC AUC" in printed and "lift" in printed and "decile" in printed
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def test_incomplete_horizon_is_refused_then_allowed(world, sources, tmp_path):
+    as_of = date(2025, 11, 1)  # data end 2025-12-31; 90 days reach 2026-01-30
+    ids = active_customers(sources.tables["transactions"], as_of, 365)["customer_id"]
+    rng = np.random.default_rng(3)
+    frame = list_frame(ids, rng.uniform(size=len(ids)), rng.gamma(2.0, 50.0, len(ids)), as_of)
+    folder = write_list(tmp_path / "late", frame, as_of, churn_days=90, clv_days=60)
+    with pytest.raises(RetainError, match=r"29 days of data are missing") as caught:
+        backtest(folder, sources)
+    message = str(caught.value)
+    assert "2026-01-30" in message and "2025-12-31" in message and "allow_partial" in message
+    partial = backtest(folder, sources, allow_partial=True)
+    assert partial.complete is False
+    assert len(partial.warnings) == 1 and "INCOMPLETE" in partial.warnings[0]
+    assert partial.overall["customers"] == len(ids)
+    # a 60-day horizon fits: complete
+    assert backtest(folder, sources, horizon_days=60).complete
+
+
+def test_pseudonymized_list_is_refused(oracle_list, sources, tmp_path):
+    frame = pd.read_parquet(oracle_list / LIST_FILE)
+    folder = write_list(tmp_path / "hashed", frame, AS_OF, pseudonymized=True)
+    with pytest.raises(RetainError, match="pseudonymized"):
+        backtest(folder, sources)
+
+
+def test_missing_columns_are_named(oracle_list, sources, tmp_path):
+    frame = pd.read_parquet(oracle_list / LIST_FILE).drop(columns=["clv", "selected"])
+    folder = write_list(tmp_path / "thin", frame, AS_OF)
+    with pytest.raises(RetainError, match="lacks required columns selected, clv"):
+        backtest(folder, sources)
+    frame = pd.read_parquet(oracle_list / LIST_FILE)
+    frame.loc[[3, 5], "churn_probability"] = np.nan
+    folder = write_list(tmp_path / "holes", frame, AS_OF)
+    with pytest.raises(RetainError, match="column churn_probability has 2 missing"):
+        backtest(folder, sources)
+
+
+def test_missing_files_are_named(oracle_list, sources, tmp_path):
+    with pytest.raises(RetainError, match=f"{tmp_path / 'nowhere'}.*not found"):
+        backtest(tmp_path / "nowhere", sources)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RetainError, match=f"list file .*{LIST_FILE} not found"):
+        backtest(tmp_path / "empty", sources)
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    (lonely / LIST_FILE).write_bytes((oracle_list / LIST_FILE).read_bytes())
+    with pytest.raises(RetainError, match=f"summary file .*{SUMMARY_FILE} not found"):
+        backtest(lonely / LIST_FILE, sources)
+
+
+def test_unknown_customers_are_counted(oracle_list, sources, tmp_path):
+    frame = pd.read_parquet(oracle_list / LIST_FILE)
+    frame.loc[:2, "customer_id"] = ["ghost-1", "ghost-2", "ghost-3"]
+    folder = write_list(tmp_path / "ghosts", frame, AS_OF)
+    with pytest.raises(RetainError, match=r"3 of the .* listed customers .*'ghost-1'"):
+        backtest(folder, sources)
+
+
+# --------------------------------------------------------------------------- by hand
+
+
+def tiny_data() -> dict[str, pd.DataFrame]:
+    """Four listed customers and one newcomer; cutoff 2024-03-01, horizons 30 and 60 days."""
+    rows = [
+        ("A", "2024-02-10", 100.0, 40.0),
+        ("A", "2024-03-05", 50.0, 20.0),  # buys in both windows: not churned, margin 20
+        ("B", "2024-01-15", 80.0, 30.0),  # nothing after: churned, margin 0
+        ("C", "2024-02-20", 200.0, 60.0),
+        ("C", "2024-04-10", 100.0, None),  # after the 30 days: churned; margin 0.3 x 100 = 30
+        ("D", "2023-12-01", 40.0, 12.0),
+        ("D", "2024-03-10", -40.0, -12.0),  # a refund is no purchase: churned, margin -12
+        ("E", "2024-04-29", 70.0, 21.0),  # not active at the cutoff; last day of the data
+    ]
+    transactions = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount", "margin"])
+    transactions["timestamp"] = pd.to_datetime(transactions["timestamp"]) + pd.Timedelta(hours=12)
+    return {"transactions": transactions}
+
+
+def test_hand_checked_numbers(tmp_path):
+    as_of = date(2024, 3, 1)
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["B", "C", "D", "A"],
+            "churn_probability": [0.9, 0.3, 0.8, 0.35],
+            "clv": [100.0, 200.0, 50.0, 100.0],
+            "selected": [True, True, False, False],
+        }
+    )
+    frame["value_at_risk"] = frame["churn_probability"] * frame["clv"]  # 90, 60, 40, 35
+    frame["rank"] = [1, 2, 3, 4]
+    frame["as_of"] = as_of
+    folder = write_list(tmp_path / "tiny", _complete(frame), as_of, churn_days=30, clv_days=60)
+
+    result = backtest(folder, tiny_data(), deciles=2, seed=0)
+    assert result.complete  # last event 2024-04-29 + 1 day = 2024-03-01 + 60 days
+
+    by_id = result.customers.set_index("customer_id")
+    assert by_id["churned"].to_dict() == {"A": False, "B": True, "C": True, "D": True}
+    assert by_id["future_margin"].to_dict() == pytest.approx({"A": 20, "B": 0, "C": 30, "D": -12})
+    assert by_id["lost_value"].to_dict() == pytest.approx({"A": 0, "B": 100, "C": 200, "D": 50})
+
+    first, second = result.deciles.to_dict(orient="records")
+    assert first == pytest.approx(
+        {
+            "decile": 1,
+            "rank_from": 1,
+            "rank_to": 2,
+            "customers": 2,
+            "selected": 2,
+            "mean_churn_probability": 0.6,
+            "realised_churn_rate": 1.0,
+            "predicted_value_at_risk": 150.0,
+            "realised_lost_value": 300.0,
+            "share_of_lost_value": 300 / 350,
+            "predicted_clv": 300.0,
+            "realised_future_margin": 30.0,
+        }
+    )
+    assert second == pytest.approx(
+        {
+            "decile": 2,
+            "rank_from": 3,
+            "rank_to": 4,
+            "customers": 2,
+            "selected": 0,
+            "mean_churn_probability": 0.575,
+            "realised_churn_rate": 0.5,
+            "predicted_value_at_risk": 75.0,
+            "realised_lost_value": 50.0,
+            "share_of_lost_value": 50 / 350,
+            "predicted_clv": 150.0,
+            "realised_future_margin": 8.0,
+        }
+    )
+
+    overall = result.overall
+    assert overall["roc_auc"] == pytest.approx(2 / 3)  # A (0.35) beats only C (0.3)
+    assert overall["churn_rate"] == 0.75
+    assert overall["selected_churn_rate"] == 1.0
+    assert overall["not_selected_churn_rate"] == 0.5
+    assert overall["churn_lift"] == pytest.approx(4 / 3)
+    assert overall["churners_captured_share"] == pytest.approx(2 / 3)
+    assert overall["realised_lost_value"] == 350.0
+    assert overall["value_at_risk_captured"] == 300.0
+    assert overall["random_expected"] == 175.0
+    assert overall["lift_over_random"] == pytest.approx(300 / 175)
+    assert overall["share_captured"] == pytest.approx(300 / 350)
+    assert overall["predicted_value_at_risk_selected"] == pytest.approx(150.0)
+    assert overall["selected_future_margin"] == 30.0
+    assert overall["selected_retained_margin"] == 0.0
+    assert overall["realised_future_margin"] == 38.0
+    # one random pair of the four customers
+    pairs = {a + b for a in (0, 100, 200, 50) for b in (0, 100, 200, 50) if a != b}
+    assert overall["random_draw"] in pairs
+
+    # a 45-day churn horizon reaches C's purchase on 2024-04-10 (day 40): C no longer churned
+    longer = backtest(folder, tiny_data(), horizon_days=45, deciles=2)
+    assert not longer.customers.set_index("customer_id")["churned"]["C"]
+    assert longer.overall["churn_rate"] == 0.5

@@ -215,3 +215,20 @@ def _without_days(workspace, day: date) -> dict:
     transactions = tables["transactions"]
     tables["transactions"] = transactions[transactions.timestamp.dt.date != day]
     return tables
+
+
+def test_psi_is_zero_for_the_same_distribution_and_large_for_a_shift():
+    from retain.serving.drift import population_stability, reference_profile
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame(
+        {"spend": rng.gamma(2.0, 50.0, 20_000), "region": rng.choice(["north", "south"], 20_000)}
+    )
+    profile = reference_profile(reference, ["spend", "region"])
+    same = population_stability(profile, reference)
+    assert same.max() == pytest.approx(0.0, abs=1e-12)
+    shifted = pd.DataFrame({"spend": reference["spend"] * 1.5, "region": "east"})
+    psi = population_stability(profile, shifted)
+    assert psi["spend"] > 0.2 and psi["region"] > 1.0
+    missing = reference.assign(spend=np.where(rng.random(20_000) < 0.3, np.nan, reference.spend))
+    assert population_stability(profile, missing)["spend"] > 0.1

@@ -48,7 +48,10 @@ def reports_errors(command: F) -> F:
         except RetainError as error:
             if _state["debug"]:
                 raise
-            console.print(f"[bold red]error:[/bold red] {error}", highlight=False, markup=True)
+            from rich.markup import escape
+
+            message = f"[bold red]error:[/bold red] {escape(str(error))}"
+            console.print(message, highlight=False, soft_wrap=True)
             raise typer.Exit(code=error.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

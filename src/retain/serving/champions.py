@@ -36,6 +36,7 @@ class Champion:
     views: dict[str, str]
     metrics: dict[str, float] = field(default_factory=dict)
     manifest: dict = field(default_factory=dict)
+    drift_reference: dict | None = None
 
     def describe(self) -> dict[str, Any]:
         """Name, version, run id and validation metrics, for ``summary.json``."""
@@ -52,6 +53,13 @@ def _run_json(run_id: str, artifact: str) -> dict:
         return mlflow.artifacts.load_dict(f"runs:/{run_id}/{artifact}")
     except (MlflowException, OSError) as error:
         raise RetainError(f"run {run_id} has no readable {artifact}: {error}") from None
+
+
+def _optional_json(run_id: str, artifact: str) -> dict | None:
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{artifact}")
+    except (MlflowException, OSError):
+        return None
 
 
 def _version(family: str, alias_or_version: str):
@@ -86,6 +94,7 @@ def load_champion(family: str, alias_or_version: str = registry.CHAMPION) -> Cha
         views=dict(recorded["views"]),
         metrics={k.removeprefix("valid."): v for k, v in metrics.items() if k.startswith("valid.")},
         manifest=_run_json(run_id, "training_set.json"),
+        drift_reference=_optional_json(run_id, "drift_reference.json"),
     )
 
 

@@ -22,7 +22,6 @@ class DriftSettings:
     """Population stability (PSI) of each feature against the churn model's validation data."""
 
     threshold: float = 0.2
-    bins: int = 10
     strict: bool = False
 
 

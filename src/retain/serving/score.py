@@ -109,23 +109,20 @@ def _actions(frame: pd.DataFrame, top_reason: pd.Series, playbook: Playbook) -> 
     return action
 
 
-def _drift(
-    churn: Champion, population: pd.DataFrame, sources, store, config: ScoreConfig
-) -> dict[str, Any]:
-    """PSI of each model feature against the churn model's validation customers."""
-    cutoffs = churn.manifest.get("validation_cutoffs", [])
-    if not cutoffs:
-        return {"threshold": config.drift.threshold, "psi": {}, "drifted": [], "max_psi": None}
-    reference = _population(sources, store, date.fromisoformat(cutoffs[-1]), config.active_days)
-    values = population_stability(reference, population, churn.features, config.drift.bins)
+def _drift(churn: Champion, population: pd.DataFrame, config: ScoreConfig) -> dict[str, Any]:
+    """PSI of each model feature against the churn model's validation rows (its run's profile)."""
+    empty = {"threshold": config.drift.threshold, "psi": {}, "drifted": [], "max_psi": None,
+             "strict": config.drift.strict}  # fmt: skip
+    if churn.drift_reference is None:
+        return {**empty, "note": f"{churn.name} v{churn.version} logged no drift reference"}
+    values = population_stability(churn.drift_reference, population)
     drifted = [name for name, value in values.items() if value > config.drift.threshold]
     return {
-        "threshold": config.drift.threshold,
-        "reference_as_of": cutoffs[-1],
+        **empty,
+        "reference_as_of": ", ".join(churn.manifest.get("validation_cutoffs", [])),
         "max_psi": float(values.max()),
         "drifted": drifted,
         "psi": {name: round(float(value), 6) for name, value in values.items()},
-        "strict": config.drift.strict,
     }
 
 
@@ -304,7 +301,7 @@ def score(
         progress(f"features of {len(population):,} active customers")
         for champion in champions.values():
             check_features(champion, list(population.columns), store.repository.versions)
-        drift = _drift(champions["churn"], population, sources, store, config)
+        drift = _drift(champions["churn"], population, config)
     if config.drift.strict and drift["drifted"]:
         raise RetainError(
             f"feature drift above PSI {config.drift.threshold} in {', '.join(drift['drifted'])} "

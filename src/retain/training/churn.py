@@ -17,6 +17,7 @@ from retain.features import FeatureStore, SourceData
 from retain.models.churn import ChurnClassifier
 from retain.progress import ProgressReporter, null_progress
 from retain.reports import plots
+from retain.serving.drift import reference_profile
 from retain.training.baselines import (
     btyd_no_purchase,
     logistic_probability,
@@ -229,4 +230,5 @@ def train_churn(
         input_example=X_valid.head(5),
         predict_method="predict_proba",
         run_name=run_name,
+        documents={"drift_reference.json": reference_profile(X_valid, list(X_valid.columns))},
     )

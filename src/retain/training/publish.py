@@ -90,6 +90,7 @@ def publish(
     input_example: pd.DataFrame,
     predict_method: str,
     run_name: str | None = None,
+    documents: Mapping[str, Any] | None = None,
 ) -> JobResult:
     """Track, register and (if it is better) promote a fitted model.
 
@@ -121,6 +122,8 @@ def publish(
         Method scoring calls (``predict_proba`` or ``predict``).
     run_name : str, optional
         MLflow run name.
+    documents : mapping, optional
+        Artifact path to a JSON-serialisable object (e.g. the drift reference).
     """
     tracking.use_workspace(workspace)
     champion = registry.champion(family)
@@ -134,6 +137,8 @@ def publish(
             tracking.log_figure(figure, path)
         for path, frame in tables.items():
             tracking.log_frame(frame, path)
+        for path, document in (documents or {}).items():
+            tracking.log_json(document, path)
         info = tracking.log_model(model, _example(input_example), predict_method=predict_method)
         challenger_score = float(score(model))
         mlflow.log_metric(f"gate.{config.primary_metric}", challenger_score)

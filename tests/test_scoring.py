@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from retain.cli import app
 from retain.errors import ConfigError, RetainError
-from retain.serving import score as scoring
+from retain.serving import score
 from retain.serving.contract import LIST_COLUMNS, LIST_FILE, SUMMARY_FILE
 from retain.serving.reasons import phrase
 from retain.serving.selection import select
@@ -25,7 +25,7 @@ AS_OF = date(2026, 1, 1)
 def scored(trained_models, trained_workspace):
     """One list at the end of the simulated data, with a budget as well as a capacity."""
     out = trained_workspace / "lists" / "main"
-    return scoring.score(AS_OF, workspace=trained_workspace, out=out, capacity=300, budget=900.0)
+    return score(AS_OF, workspace=trained_workspace, out=out, capacity=300, budget=900.0)
 
 
 def test_list_has_every_column_sorted_by_rank_with_values_in_range(scored):
@@ -115,7 +115,7 @@ def test_summary_names_models_views_fingerprint_and_drift(scored):
 
 
 def test_same_inputs_give_an_identical_list(scored, trained_workspace):
-    again = scoring.score(
+    again = score(
         AS_OF, workspace=trained_workspace, out=trained_workspace / "lists" / "again",
         capacity=300, budget=900.0,
     )  # fmt: skip
@@ -127,7 +127,7 @@ def test_strict_drift_refuses_to_write(scored, trained_workspace, tmp_path):
     config.write_text("drift:\n  threshold: 0.0\n  strict: true\n")
     out = trained_workspace / "lists" / "strict"
     with pytest.raises(RetainError, match="--strict refuses to write the list"):
-        scoring.score(AS_OF, workspace=trained_workspace, config_path=config, out=out)
+        score(AS_OF, workspace=trained_workspace, config_path=config, out=out)
     assert not out.exists()
 
 
@@ -140,7 +140,7 @@ def test_failure_mid_write_leaves_the_previous_list_intact(scored, trained_works
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
     with pytest.raises(OSError, match="disk full"):
-        scoring.score(AS_OF, workspace=trained_workspace, out=out)
+        score(AS_OF, workspace=trained_workspace, out=out)
     assert (out / LIST_FILE).read_bytes() == before
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
 
@@ -149,9 +149,9 @@ def test_pseudonymized_ids_are_keyed_hmacs(scored, trained_workspace, monkeypatc
     out = trained_workspace / "lists" / "pseudo"
     monkeypatch.delenv("RETAIN_PSEUDONYM_KEY", raising=False)
     with pytest.raises(ConfigError, match="RETAIN_PSEUDONYM_KEY"):
-        scoring.score(AS_OF, workspace=trained_workspace, out=out, pseudonymize_ids=True)
+        score(AS_OF, workspace=trained_workspace, out=out, pseudonymize_ids=True)
     monkeypatch.setenv("RETAIN_PSEUDONYM_KEY", "k" * 32)
-    result = scoring.score(AS_OF, workspace=trained_workspace, out=out, pseudonymize_ids=True)
+    result = score(AS_OF, workspace=trained_workspace, out=out, pseudonymize_ids=True)
     ids = result.frame["customer_id"]
     assert ids.str.fullmatch(r"[0-9a-f]{32}").all()
     assert not set(ids) & set(scored.frame["customer_id"])
@@ -165,14 +165,14 @@ def test_pseudonymized_ids_are_keyed_hmacs(scored, trained_workspace, monkeypatc
 )
 def test_as_of_outside_the_data_is_refused(scored, trained_workspace, as_of, message):
     with pytest.raises(RetainError, match=message):
-        scoring.score(as_of, workspace=trained_workspace, out=trained_workspace / "lists" / "x")
+        score(as_of, workspace=trained_workspace, out=trained_workspace / "lists" / "x")
 
 
 def test_unwritable_output_folder_is_refused_before_scoring(scored, trained_workspace, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(RetainError, match="cannot write the list under"):
-        scoring.score(AS_OF, workspace=trained_workspace, out=blocker / "sub" / "list")
+        score(AS_OF, workspace=trained_workspace, out=blocker / "sub" / "list")
 
 
 def test_changed_feature_definitions_are_named(scored, trained_workspace, tmp_path):
@@ -183,7 +183,7 @@ def test_changed_feature_definitions_are_named(scored, trained_workspace, tmp_pa
     assert changed != view.read_text()
     view.write_text(changed)
     with pytest.raises(RetainError, match=r"view engagement: trained on version \w+, now \w+"):
-        scoring.score(AS_OF, workspace=workspace, out=workspace / "list")
+        score(AS_OF, workspace=workspace, out=workspace / "list")
 
 
 def test_no_champion_names_the_command_to_run(world_dir, tmp_path, monkeypatch):
@@ -200,7 +200,7 @@ def test_no_active_customers_is_refused(scored, trained_workspace, tmp_path):
     config = tmp_path / "score.yaml"
     config.write_text("active_days: 1\n")
     with pytest.raises(RetainError, match="no active customers"):
-        scoring.score(
+        score(
             date(2025, 12, 25), workspace=trained_workspace, config_path=config,
             out=trained_workspace / "lists" / "none",
             data=_without_days(trained_workspace, date(2025, 12, 24)),

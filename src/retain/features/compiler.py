@@ -8,10 +8,16 @@ Every definition becomes plain Ibis (filters, conditional aggregates, a lag wind
    Because ``as_of`` is a midnight, ``timestamp < as_of`` is exactly ``date(timestamp) <
    as_of``, and a window of ``w`` days is ``_day >= _as_of_day - w``: integers, no deltas.
 2. *Aggregation*: per view, one ``GROUP BY (key, _as_of_day)`` of conditional aggregates over the
-   rows, plus one over distinct event days for gap statistics and the BTYD summary (with the
-   previous event day from a lag window, which never looks past the day itself).
+   rows (identical aggregates computed once; a distinct count of a column with few values as a
+   bitmask), plus one over distinct event days for gap statistics and the BTYD summary (with
+   the previous event day from a lag window, which never looks past the day itself).
 3. *Assembly*: the entities known at each cutoff (a view's events, or signup before ``as_of``)
    are left-joined with every view, and raw aggregates are finished into features.
+
+Sources may carry what staging prepares once per dataset (see :mod:`retain.features.staging`):
+integer key codes (everything is then grouped and joined on integers, and the spine is every
+key at every cutoff, filtered), value codes of small text columns, epoch days and millionths.
+Without them the same values are computed here; either way the result is the same.
 
 Sums are accumulated as integers of millionths: exact, hence identical whatever order parallel
 threads add rows in, which keeps snapshots byte-for-byte reproducible.
@@ -19,7 +25,7 @@ threads add rows in, which keeps snapshots byte-for-byte reproducible.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -43,15 +49,42 @@ from retain.features.filters import Condition
 from retain.features.repository import Repository
 from retain.features.sources import SOURCES
 
-__all__ = ["AS_OF_DAY", "EPOCH", "compile_snapshot", "epoch_day"]
+__all__ = [
+    "AS_OF_DAY",
+    "CODE_PREFIX",
+    "DAY_PREFIX",
+    "EPOCH",
+    "KEY_CODE",
+    "MASK_BITS",
+    "MICROS_PREFIX",
+    "code_column",
+    "compile_snapshot",
+    "distinct_columns",
+    "epoch_day",
+]
 
 AS_OF_DAY = "_as_of_day"
+#: Integer code of the join key (see ``keys`` in :func:`compile_snapshot`).
+KEY_CODE = "_key"
+#: ``_code_<column>``: codes (0 .. MASK_BITS - 1) of a text column with few values.
+CODE_PREFIX = "_code_"
+#: ``_day_<column>``: a time column's epoch day; ``_micros_<column>``: a number column in
+#: integer millionths (see :func:`_exact`). Optional: computed when a source lacks them.
+DAY_PREFIX = "_day_"
+MICROS_PREFIX = "_micros_"
 DAY = "_day"
 EPOCH = date(1970, 1, 1)
 #: Sums run on integers of 10^-6 units: exact, so their result is the same in any order.
 MICRO = 1_000_000
 FLOAT = dt.float64
 INT = dt.int64
+#: A column with at most this many distinct values is counted with a 64-bit mask (sign bit unused).
+MASK_BITS = 63
+
+
+@ibis.udf.scalar.builtin
+def bit_count(value: dt.int64) -> dt.int8:  # type: ignore[empty-body]
+    """Number of set bits (DuckDB and Spark SQL ``bit_count``; a small integer, cast after)."""
 
 
 def epoch_day(day: date) -> int:
@@ -62,6 +95,20 @@ def epoch_day(day: date) -> int:
 def _exact(value: ir.NumericValue) -> ir.IntegerValue:
     """``value`` in integer millionths (summed exactly; faster than decimals on DuckDB)."""
     return (value * MICRO).round().cast(INT)
+
+
+def _exact_column(table: ir.Table, column: str) -> ir.IntegerValue:
+    """:func:`_exact` of a column, read from ``_micros_<column>`` when the source has it."""
+    stored = f"{MICROS_PREFIX}{column}"
+    return table[stored] if stored in table.columns else _exact(table[column])
+
+
+def _epoch_days(table: ir.Table, column: str) -> ir.IntegerValue:
+    """Epoch day of a time column, read from ``_day_<column>`` when the source has it."""
+    stored = f"{DAY_PREFIX}{column}"
+    if stored in table.columns:
+        return table[stored].cast(INT)
+    return table[column].date().epoch_days()
 
 
 def _from_exact(total: ir.Value) -> ir.FloatingValue:
@@ -84,10 +131,20 @@ class _Cutoffs:
     """Pairs event rows with the cutoffs they may feed (a join with the cutoffs table)."""
 
     table: ir.Table
+    shared: dict[str, ir.Table] | None = None
 
     def frame(self, rows: ir.Table) -> ir.Table:
         """Rows before each cutoff, with the cutoff's epoch day in ``_as_of_day``."""
         return rows.join(self.table, rows[DAY] < self.table[AS_OF_DAY])
+
+    def share(self, name: str, table: ir.Table) -> ir.Table:
+        """``table``, which does not depend on the cutoffs: inline, or (when collecting shared
+        tables) recorded under ``_retain_<name>`` and read from a table of that name."""
+        if self.shared is None:
+            return table
+        name = f"_retain_{name}"
+        self.shared[name] = table
+        return ibis.table(table.schema(), name=name)
 
 
 @dataclass
@@ -95,16 +152,23 @@ class _Plan:
     """What one view contributes: raw aggregate tables and finishing expressions."""
 
     view: FeatureView
+    key: str  # the column grouped on: the join key, or its integer code
     keyed: list[ir.Table] = field(default_factory=list)  # keyed by (key, _as_of_day)
     static: ir.Table | None = None  # keyed by key only
     finishers: dict[str, Callable[[ir.Table], ir.Value]] = field(default_factory=dict)
     ratios: list[Ratio] = field(default_factory=list)
+    #: columns coded for bitmask distinct counts: column -> code column in the rows
+    codes: dict[str, str] = field(default_factory=dict)
 
 
 def compile_snapshot(
     repository: Repository | Sequence[FeatureView],
     tables: Mapping[str, ir.Table],
     cutoffs: ir.Table,
+    *,
+    small_columns: Collection[tuple[str, str]] = (),
+    keys: ir.Table | None = None,
+    shared: dict[str, ir.Table] | None = None,
 ) -> ir.Table:
     """The snapshot expression of every view at every cutoff.
 
@@ -119,22 +183,45 @@ def compile_snapshot(
         One row per cutoff, column ``_as_of_day`` (int64 epoch day; see :func:`epoch_day`), on
         the same backend. The expression does not depend on its content, so it can be compiled
         once and run for each cutoff, or for all of them at once.
+    small_columns : collection of (source, column), default=()
+        Columns known to hold at most :data:`MASK_BITS` distinct non-missing values. A
+        ``count_distinct`` of such a column is an OR of one bit per value (a bitmask) inside
+        the view's aggregate; any other is counted in a separate grouping of its distinct
+        values. Both give the same count; the bitmask is several times cheaper. A source
+        column ``_code_<column>`` (integers 0 .. ``MASK_BITS - 1``, one per distinct value;
+        staged sources have them) marks a small column too, and saves building the codes.
+    keys : ibis.Table, optional
+        The join key of every entity and its integer code ``_key`` (see :data:`KEY_CODE`),
+        numbered in the order of the key; every event table then has a ``_key`` column too.
+        Everything is grouped and joined on the code, far cheaper than on text, and the key is
+        looked up once at the end.
+    shared : dict, optional
+        When given, the parts that do not depend on the cutoffs (the event days of gap
+        statistics and BTYD summaries, with their lag window: the costliest part) are left out
+        of the expression and put in this dict, name to expression; the expression reads
+        tables of those names instead, which the caller creates once for many cutoffs.
 
     Returns
     -------
     ibis.Table
-        Columns: the join key, ``_as_of_day`` (epoch day of the cutoff), then every feature in
-        view order; one row per entity known at each cutoff, ordered by cutoff and key.
+        Columns: the join key, ``_as_of_day`` (epoch day of the cutoff), ``_key`` when ``keys``
+        is given, then every feature in view order; one row per entity known at each cutoff,
+        ordered by cutoff and key.
     """
     views = repository.views if isinstance(repository, Repository) else tuple(repository)
-    keys = {view.entity.join_key for view in views}
+    keys_table, keys = keys, {view.entity.join_key for view in views}
     if len(keys) != 1:
         raise ValueError(f"one snapshot holds one entity; views use keys {sorted(keys)}")
-    key = keys.pop()
-    framing = _Cutoffs(cutoffs)
-    plans = [_plan_view(view, tables[view.source], framing) for view in views]
-    spine = _spine(plans, tables, key, framing)
-    return _assemble(spine, plans, key)
+    (key,) = keys
+    if keys_table is not None and key not in keys_table.columns:
+        keys_table = None  # codes of another key
+    group = key if keys_table is None else KEY_CODE
+    framing = _Cutoffs(cutoffs, shared)
+    small = set(small_columns)
+    plans = [_plan_view(view, tables[view.source], framing, small, group) for view in views]
+    if keys_table is None:
+        return _assemble(_spine(plans, tables, group, framing), plans, key)
+    return _assemble_coded(keys_table, tables, plans, key, framing)
 
 
 def _spine(plans: list[_Plan], tables: Mapping[str, ir.Table], key: str, cutoffs: _Cutoffs):
@@ -144,26 +231,74 @@ def _spine(plans: list[_Plan], tables: Mapping[str, ir.Table], key: str, cutoffs
         if schema.is_static and schema.known_since:
             table = tables[name]
             known = table.filter(table[schema.known_since].notnull())
-            known = known.select(key, **{DAY: known[schema.known_since].date().epoch_days()})
+            known = known.select(key, **{DAY: _epoch_days(known, schema.known_since)})
             parts.append(cutoffs.frame(known).select(key, AS_OF_DAY))
     return ibis.union(*parts, distinct=True) if len(parts) > 1 else parts[0].distinct()
 
 
 def _assemble(spine: ir.Table, plans: list[_Plan], key: str) -> ir.Table:
+    leading = [spine[key], spine[AS_OF_DAY]]
+    joined, raw = _join_views(spine, spine[key], spine[AS_OF_DAY], plans, key, leading)
+    return _finish_snapshot(joined.select(*raw), plans, [key, AS_OF_DAY], key)
+
+
+def _assemble_coded(
+    keys: ir.Table, tables: Mapping[str, ir.Table], plans: list[_Plan], key: str, cutoffs: _Cutoffs
+) -> ir.Table:
+    """Every key at every cutoff, joined with the views, then kept if known at the cutoff.
+
+    With integer codes this is cheaper than collecting the known keys first (a union of
+    distinct keys): every join and the final order are on integers.
+    """
+    days = cutoffs.table.view()
+    code, day = keys[KEY_CODE], days[AS_OF_DAY]
+    spine = keys.cross_join(days)  # a join chain: refer to its tables' columns, not its own
+    leading = [keys[key], day, code]
+    joined, raw = _join_views(spine, code, day, plans, KEY_CODE, leading)
+    known = [
+        table[f"_{plan.view.name}_events"].notnull() for plan in plans for table in plan.keyed[:1]
+    ]
+    static = {plan.view.source: plan for plan in plans if plan.static is not None}
+    for name, schema in SOURCES.items():
+        if schema.is_static and schema.known_since:
+            if name in static:  # joined already
+                plan = static[name]
+                known.append(plan.static[_known_since(plan)] < day)
+                continue
+            table = tables[name]
+            since = table.select(KEY_CODE, _known_since=_epoch_days(table, schema.known_since))
+            joined = joined.left_join(since, code == since[KEY_CODE])
+            known.append(since["_known_since"] < day)
+    condition = known[0]
+    for other in known[1:]:
+        condition = condition | other
+    joined = joined.select(*raw, _known=condition)
+    joined = joined.filter(joined["_known"])
+    return _finish_snapshot(joined, plans, [key, AS_OF_DAY, KEY_CODE], KEY_CODE)
+
+
+def _join_views(
+    spine: ir.Table, key: ir.Value, day: ir.Value, plans: list[_Plan], group: str, raw: list
+) -> tuple[ir.Table, list]:
+    """Left-join every view's tables to the spine on its ``key`` and cutoff ``day``."""
     # one chain of left joins, selected once: far cheaper to compile than join-select pairs
-    joined, raw = spine, [spine[key], spine[AS_OF_DAY]]
+    joined, raw = spine, list(raw)
     for plan in plans:
         for table in plan.keyed:
-            predicates = [spine[key] == table[key], spine[AS_OF_DAY] == table[AS_OF_DAY]]
+            predicates = [key == table[group], day == table[AS_OF_DAY]]
             joined = joined.left_join(table, predicates)
-            raw += [table[name] for name in table.columns if name not in (key, AS_OF_DAY)]
+            raw += [table[name] for name in table.columns if name not in (group, AS_OF_DAY)]
         if plan.static is not None:
             table = plan.static
-            joined = joined.left_join(table, spine[key] == table[key])
-            raw += [table[name] for name in table.columns if name != key]
-    joined = joined.select(*raw)
+            joined = joined.left_join(table, key == table[group])
+            raw += [table[name] for name in table.columns if name != group]
+    return joined, raw
+
+
+def _finish_snapshot(joined: ir.Table, plans: list[_Plan], leading: list[str], group: str):
+    """Raw aggregates finished into features, in view order, ordered by cutoff and key."""
     features = {name: finish(joined) for plan in plans for name, finish in plan.finishers.items()}
-    finished = joined.select(key, AS_OF_DAY, **features)
+    finished = joined.select(*leading, **features)
     ratios = {
         ratio.name: finished[ratio.numerator].cast(FLOAT)
         / finished[ratio.denominator].cast(FLOAT).nullif(0)
@@ -173,23 +308,44 @@ def _assemble(spine: ir.Table, plans: list[_Plan], key: str) -> ir.Table:
     if ratios:
         finished = finished.mutate(**ratios)
     order = [name for plan in plans for name in plan.view.feature_names]
-    return finished.select(key, AS_OF_DAY, *order).order_by([AS_OF_DAY, key])
+    return finished.select(*leading, *order).order_by([AS_OF_DAY, group])
 
 
-def _plan_view(view: FeatureView, source: ir.Table, cutoffs: _Cutoffs) -> _Plan:
-    plan = _Plan(view)
+def distinct_columns(views: Sequence[FeatureView]) -> set[tuple[str, str]]:
+    """(source, column) of every ``count_distinct`` in ``views`` (candidates for a bitmask)."""
+    return {
+        (view.source, feature.column)
+        for view in views
+        for feature in view.features
+        if isinstance(feature, WindowAggregate | Trend) and feature.agg == "count_distinct"
+    }
+
+
+def _plan_view(
+    view: FeatureView,
+    source: ir.Table,
+    cutoffs: _Cutoffs,
+    small: set[tuple[str, str]],
+    key: str,
+) -> _Plan:
+    plan = _Plan(view, key)
     plan.ratios = [feature for feature in view.features if isinstance(feature, Ratio)]
     if view.schema.is_static:
         _plan_static(plan, source)
         return plan
-    key = view.entity.join_key
-    events = source.mutate(**{DAY: source[view.event_time].date().epoch_days()})
-    rows = cutoffs.frame(events)
+    events = source.mutate(**{DAY: _epoch_days(source, view.event_time)})
+    coded = events
+    for _, column in sorted(
+        c for c in distinct_columns([view]) if c in small or code_column(c[1]) in source.columns
+    ):
+        coded, plan.codes[column] = _coded(coded, source, column)
+    rows = cutoffs.frame(coded)
     aggregates: dict[str, ir.Value] = {f"_{view.name}_events": rows.count()}
     for feature in view.features:
         if not isinstance(feature, GapStatistics | BTYDSummary | Ratio):
             aggregates.update(_row_feature(plan, feature, rows))
-    plan.keyed.append(rows.group_by([key, AS_OF_DAY]).aggregate(**aggregates))
+    # first: every entity with an event is in it (see _spine)
+    plan.keyed.insert(0, _grouped(rows, [key, AS_OF_DAY], aggregates))
     daily_features = [f for f in view.features if isinstance(f, GapStatistics | BTYDSummary)]
     groups: dict[str, list[Feature]] = {}
     for feature in daily_features:
@@ -199,6 +355,54 @@ def _plan_view(view: FeatureView, source: ir.Table, cutoffs: _Cutoffs) -> _Plan:
             _plan_daily(plan, group, events, cutoffs, prefix=f"_{view.name}_d{index}")
         )
     return plan
+
+
+def code_column(column: str) -> str:
+    """Name of the column holding the codes of ``column`` (see :func:`compile_snapshot`)."""
+    return f"{CODE_PREFIX}{column}"
+
+
+def _coded(events: ir.Table, source: ir.Table, column: str) -> tuple[ir.Table, str]:
+    """``events`` with the code of ``column`` in its dictionary of distinct values (0, 1, ...;
+    missing for a missing value), and the name of the code column. A source that has the codes
+    already (staged sources) is used as it is; otherwise the dictionary is built and joined."""
+    code = code_column(column)
+    if code in source.columns:
+        return events, code
+    values = source.select(_value=source[column]).filter(ibis._["_value"].notnull()).distinct()
+    dictionary = values.select("_value", **{code: ibis.row_number().over(order_by="_value")})
+    joined = events.left_join(dictionary, events[column] == dictionary["_value"])
+    return joined.select(*events.columns, code), code
+
+
+def _grouped(rows: ir.Table, by: list[str], aggregates: dict[str, ir.Value]) -> ir.Table:
+    """``rows`` grouped and aggregated, computing each distinct aggregate expression once."""
+    first: dict = {}
+    copies = {}
+    for name, value in aggregates.items():
+        found = first.setdefault(value.op(), name)
+        if found != name:
+            copies[name] = found
+    unique = {name: value for name, value in aggregates.items() if name not in copies}
+    table = rows.group_by(by).aggregate(**unique)
+    return table.mutate(**{name: table[found] for name, found in copies.items()})
+
+
+def _present_only(where: Condition | None, column: str | None) -> bool:
+    """Whether ``where`` can pass a row only when ``column`` has a value (a comparison of the
+    column passes no missing value, as in SQL)."""
+
+    def passes_present_only(node: list) -> bool:
+        head = node[0]
+        if head == "and":
+            return passes_present_only(node[1]) or passes_present_only(node[2])
+        if head == "or":
+            return passes_present_only(node[1]) and passes_present_only(node[2])
+        if head in ("not", "isnull"):
+            return False
+        return node[1] == column  # a comparison or isin on the column
+
+    return where is not None and column is not None and passes_present_only(where.canonical())
 
 
 def _canonical_where(where: Condition | None) -> list | None:
@@ -215,25 +419,44 @@ def _window(rows: ir.Table, start_days: int | None, end_days: int = 0) -> ir.Boo
     return _and(*conditions)
 
 
-def _aggregate(rows: ir.Table, agg: str, column: str | None, where, raw: str) -> dict:
-    """Raw aggregate columns named from ``raw`` (a mean needs two)."""
+def _aggregate(
+    plan: _Plan, rows: ir.Table, agg: str, column: str | None, where, raw: str, present: bool
+) -> dict:
+    """Raw aggregate columns named from ``raw`` (a mean needs two); a distinct count of a
+    column without a small dictionary gets a table of its own instead. ``present``: the filter
+    passes only rows where ``column`` has a value, so counting it is counting rows (the same
+    aggregate as other counts with that filter, computed once; see :func:`_plan_view`)."""
     if agg == "count":
-        value = rows.count(where=where) if column is None else rows[column].count(where=where)
+        counted = column is None or present
+        value = rows.count(where=where) if counted else rows[column].count(where=where)
         return {raw: value}
     values = rows[column]
     if agg == "sum":
-        return {raw: _exact(values).sum(where=where)}
+        return {raw: _exact_column(rows, column).sum(where=where)}
     if agg == "mean":
-        return {
-            f"{raw}_sum": _exact(values).sum(where=where),
-            f"{raw}_n": values.count(where=where),
-        }
+        count = rows.count(where=where) if present else values.count(where=where)
+        return {f"{raw}_sum": _exact_column(rows, column).sum(where=where), f"{raw}_n": count}
     if agg == "count_distinct":
-        return {raw: values.nunique(where=where)}
+        if column in plan.codes:
+            bit = ibis.literal(1, INT) << rows[plan.codes[column]].cast(INT)
+            return {f"{raw}_mask": bit.bit_or(where=where)}
+        plan.keyed.append(_distinct_count(plan, rows, column, where, raw))
+        return {}
     return {raw: getattr(values, agg)(where=where)}  # min, max
 
 
-def _finish_aggregate(agg: str, raw: str):
+def _distinct_count(plan: _Plan, rows: ir.Table, column: str, where, raw: str) -> ir.Table:
+    """Distinct values of ``column`` per (key, cutoff) counted from their own grouping: a
+    ``COUNT(DISTINCT)`` next to filtered aggregates makes DuckDB copy all rows for it."""
+    key = plan.key
+    chosen = rows.filter(_and(rows[column].notnull(), where))
+    pairs = chosen.select(key, AS_OF_DAY, _value=chosen[column]).distinct()
+    return pairs.group_by([key, AS_OF_DAY]).aggregate(**{raw: pairs.count()})
+
+
+def _finish_aggregate(plan: _Plan, agg: str, column: str | None, raw: str):
+    if agg == "count_distinct" and column in plan.codes:
+        return lambda t: bit_count(t[f"{raw}_mask"]).fill_null(0).cast(INT)
     if agg in ("count", "count_distinct"):
         return lambda t: t[raw].fill_null(0).cast(INT)
     if agg == "sum":
@@ -249,8 +472,9 @@ def _row_feature(plan: _Plan, feature: Feature, rows: ir.Table) -> dict[str, ir.
     where = feature.where.to_ibis(rows) if getattr(feature, "where", None) is not None else None
     if isinstance(feature, WindowAggregate):
         condition = _and(_window(rows, feature.window_days), where)
-        plan.finishers[feature.name] = _finish_aggregate(feature.agg, raw)
-        return _aggregate(rows, feature.agg, feature.column, condition, raw)
+        plan.finishers[feature.name] = _finish_aggregate(plan, feature.agg, feature.column, raw)
+        present = _present_only(feature.where, feature.column)
+        return _aggregate(plan, rows, feature.agg, feature.column, condition, raw, present)
     if isinstance(feature, Recency):
         plan.finishers[feature.name] = lambda t: (t[AS_OF_DAY] - t[raw]).cast(FLOAT)
         return {raw: rows[DAY].max(where=where)}
@@ -266,10 +490,13 @@ def _trend(plan: _Plan, feature: Trend, rows: ir.Table, where, raw: str) -> dict
     days = feature.window_days
     recent_where = _and(_window(rows, days), where)
     previous_where = _and(_window(rows, 2 * days, days), where)
-    aggregates = _aggregate(rows, feature.agg, feature.column, recent_where, f"{raw}_recent")
-    aggregates |= _aggregate(rows, feature.agg, feature.column, previous_where, f"{raw}_previous")
-    recent = _finish_aggregate(feature.agg, f"{raw}_recent")
-    previous = _finish_aggregate(feature.agg, f"{raw}_previous")
+    column, present = feature.column, _present_only(feature.where, feature.column)
+    aggregates = _aggregate(plan, rows, feature.agg, column, recent_where, f"{raw}_recent", present)
+    aggregates |= _aggregate(
+        plan, rows, feature.agg, column, previous_where, f"{raw}_previous", present
+    )
+    recent = _finish_aggregate(plan, feature.agg, column, f"{raw}_recent")
+    previous = _finish_aggregate(plan, feature.agg, column, f"{raw}_previous")
     if feature.method == "ratio":
         plan.finishers[feature.name] = lambda t: (
             recent(t).cast(FLOAT) / previous(t).cast(FLOAT).nullif(0.0)
@@ -285,32 +512,43 @@ def _plan_daily(plan: _Plan, group: list[Feature], events, cutoffs: _Cutoffs, pr
     Instead of grouping rows into days (as many groups as rows, slow), each chosen row gets its
     previous chosen row's day and the first chosen day from window functions; a day counts once
     (its first row has a gap > 0, or is the very first), and gaps are the positive differences.
-    Neither window looks past the row's own day, so no cutoff can see the future through them.
+    Neither tells a row anything from after its own day (the first day is never later), so no
+    cutoff can see the future through them; and neither depends on the cutoff, so both are
+    computed once for all cutoffs.
     """
-    key = plan.view.entity.join_key
+    key = plan.key
     where = group[0].where
     chosen = events.filter(where.to_ibis(events)) if where is not None else events
     value_columns = sorted({f.column for f in group if isinstance(f, BTYDSummary)})
     ordered = ibis.window(group_by=key, order_by=DAY)
-    chosen = chosen.select(
+    windowed = chosen.select(
         key,
         DAY,
-        *[_exact(chosen[column]).name(f"_value_{column}") for column in value_columns],
+        *[_exact_column(chosen, column).name(f"_value_{column}") for column in value_columns],
         _gap=chosen[DAY] - chosen[DAY].lag().over(ordered),
-        _first=chosen[DAY].first().over(ordered),  # same window as the lag: one sort for both
+        # the same partitions as the lag, so no second sort; unordered, so no frame per row
+        _first=chosen[DAY].min().over(ibis.window(group_by=key)),
     )
-    rows = cutoffs.frame(chosen)
-    new_day = rows._gap.isnull() | (rows._gap > 0)
+    after_first = windowed[DAY] > windowed._first  # a day after the first event day
+    repeats = {
+        f"_repeat_{column}": ibis.ifelse(after_first, windowed[f"_value_{column}"], ibis.null())
+        for column in value_columns
+    }
+    # small types: these rows may be kept in memory for all cutoffs (see _Cutoffs.share)
+    days = windowed.select(
+        key, windowed[DAY].cast(dt.int32).name(DAY), _gap=windowed._gap.cast(dt.int32), **repeats
+    )
+    rows = cutoffs.frame(cutoffs.share(f"{prefix.strip('_')}_days", days))
+    gap = rows._gap.cast(INT)
     aggregates = {
-        f"{prefix}_days": rows.count(where=new_day),
+        f"{prefix}_days": rows.count(where=gap.isnull() | (gap > 0)),
         f"{prefix}_first": rows[DAY].min(),
         f"{prefix}_last": rows[DAY].max(),
-        f"{prefix}_gap_sum": rows._gap.sum(where=rows._gap > 0),
-        f"{prefix}_gap_squares": (rows._gap * rows._gap).sum(where=rows._gap > 0),
+        # gaps of 0 (a second event on a day) add nothing; the gaps themselves sum to last - first
+        f"{prefix}_gap_squares": (gap * gap).sum(),
     }
     for column in value_columns:
-        repeat = rows[DAY] > rows._first  # spend on days after the first purchase day
-        aggregates[f"{prefix}_repeat_{column}"] = rows[f"_value_{column}"].sum(where=repeat)
+        aggregates[f"{prefix}_repeat_{column}"] = rows[f"_repeat_{column}"].sum()
     for feature in group:
         if isinstance(feature, GapStatistics):
             _finish_gaps(plan, feature, prefix)
@@ -328,7 +566,7 @@ def _finish_gaps(plan: _Plan, feature: GapStatistics, prefix: str) -> None:
     def std(t: ir.Table) -> ir.FloatingValue:
         # sample variance of the n - 1 gaps from exact integer sums: order-independent
         gaps = (t[f"{prefix}_days"] - 1).cast(FLOAT)
-        total = t[f"{prefix}_gap_sum"].cast(FLOAT)
+        total = (t[f"{prefix}_last"] - t[f"{prefix}_first"]).cast(FLOAT)
         squares = t[f"{prefix}_gap_squares"].cast(FLOAT)
         variance = (squares - total * total / gaps) / (gaps - 1)
         return ibis.cases((gaps >= 2, ibis.greatest(variance, 0.0).sqrt()), else_=ibis.null(FLOAT))
@@ -362,7 +600,7 @@ def _finish_btyd(plan: _Plan, feature: BTYDSummary, prefix: str) -> None:
 
 def _plan_static(plan: _Plan, source: ir.Table) -> None:
     """Static attributes joined by key; tenure counted from a date column."""
-    key = plan.view.entity.join_key
+    key = plan.key
     columns: dict[str, ir.Value] = {}
     for feature in plan.view.features:
         raw = f"_{plan.view.name}_{feature.outputs[0]}"
@@ -370,9 +608,16 @@ def _plan_static(plan: _Plan, source: ir.Table) -> None:
             columns[raw] = source[feature.source_column]
             plan.finishers[feature.name] = _finish_attribute(feature, raw)
         elif isinstance(feature, Tenure):
-            columns[raw] = source[feature.column].date().epoch_days()
+            columns[raw] = _epoch_days(source, feature.column)
             plan.finishers[feature.name] = _finish_static_tenure(raw)
+    known_since = plan.view.schema.known_since
+    if known_since is not None:  # for the spine (see _assemble_coded)
+        columns[_known_since(plan)] = _epoch_days(source, known_since)
     plan.static = source.select(key, **columns)
+
+
+def _known_since(plan: _Plan) -> str:
+    return f"_{plan.view.name}_known_since"
 
 
 def _finish_static_tenure(raw: str):

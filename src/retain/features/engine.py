@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, time
 from typing import Literal
 
@@ -14,10 +15,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retain.features.compiler import AS_OF_DAY, EPOCH, compile_snapshot, epoch_day
+from retain.features.compiler import (
+    AS_OF_DAY,
+    EPOCH,
+    KEY_CODE,
+    MASK_BITS,
+    compile_snapshot,
+    distinct_columns,
+    epoch_day,
+)
 from retain.features.definitions import FeatureView
 from retain.features.repository import Repository
-from retain.features.sources import to_ibis_tables
+from retain.features.sources import SOURCES, to_arrow, to_ibis_tables
+from retain.features.staging import COLUMNS, KEYS, staged_tables
 
 __all__ = ["Strategy", "compute_features", "iter_snapshots"]
 
@@ -50,15 +60,20 @@ def iter_snapshots(
     if strategy not in ("per_cutoff", "joined"):
         raise ValueError(f"strategy must be 'per_cutoff' or 'joined', got {strategy!r}")
     cutoffs = sorted(set(as_of))
-    run = _compiled(repository, tables, backend)
-    if strategy == "per_cutoff":
+    # one scan per cutoff: what does not depend on the cutoff is computed once, kept for all
+    share = strategy == "per_cutoff" and len(cutoffs) > 1 and backend.name == "duckdb"
+    query = _compiled(repository, tables, backend, share=share)
+    try:
+        if strategy == "per_cutoff":
+            for cutoff in cutoffs:
+                yield cutoff, _finish(query.run([cutoff]), cutoff)
+            return
+        table = query.run(cutoffs)
+        days = table.column(AS_OF_DAY)
         for cutoff in cutoffs:
-            yield cutoff, _finish(run([cutoff]), cutoff)
-        return
-    table = run(cutoffs)
-    days = table.column(AS_OF_DAY)
-    for cutoff in cutoffs:
-        yield cutoff, _finish(table.filter(pc.equal(days, epoch_day(cutoff))), cutoff)
+            yield cutoff, _finish(table.filter(pc.equal(days, epoch_day(cutoff))), cutoff)
+    finally:
+        query.close()
 
 
 def _cutoffs_table(cutoffs: Sequence[date]) -> pa.Table:
@@ -66,35 +81,109 @@ def _cutoffs_table(cutoffs: Sequence[date]) -> pa.Table:
     return pa.table({AS_OF_DAY: pa.array(days, pa.int64())})
 
 
-_SQL_CACHE: dict[tuple, str] = {}
+_SQL_CACHE: dict[tuple, tuple[str, dict[str, str]]] = {}
 CUTOFFS_TABLE = "_retain_cutoffs"
 
 
-def _compiled(repository: Repository, tables: Mapping[str, ir.Table], backend: ibis.BaseBackend):
-    """A function running the snapshot query for a list of cutoffs, compiled only once.
+def _compiled(
+    repository: Repository,
+    tables: Mapping[str, ir.Table],
+    backend: ibis.BaseBackend,
+    *,
+    share: bool = False,
+) -> _Query:
+    """The snapshot query for a list of cutoffs, compiled only once.
 
     The SQL text depends only on the definitions and the names and schemas of the tables, so it
     is also cached across builds in the process (Ibis needs about a second per compilation).
+    With ``share`` (DuckDB), the parts that do not depend on the cutoff are separate queries,
+    run once into temporary tables that every cutoff's query reads.
     """
     identities = tuple(_identity(name, table) for name, table in tables.items())
-    cache_key = (backend.name, tuple(sorted(repository.versions.items())), identities)
-    sql = _SQL_CACHE.get(cache_key)
-    if sql is None:
+    small = small_columns(repository, tables, backend)
+    versions = tuple(sorted(repository.versions.items()))
+    cache_key = (backend.name, versions, identities, small, share)
+    cached = _SQL_CACHE.get(cache_key)
+    if cached is None:
         cutoffs = ibis.table({AS_OF_DAY: "int64"}, name=CUTOFFS_TABLE)  # bound by name when run
-        expr = compile_snapshot(repository, tables, cutoffs)
+        sources = {name: tables[name] for name in SOURCES}
+        shared: dict[str, ir.Table] | None = {} if share else None
+        expr = compile_snapshot(
+            repository, sources, cutoffs, small_columns=small, keys=tables.get(KEYS), shared=shared
+        )
         if backend.name == "duckdb":
             backend._run_pre_execute_hooks(expr)  # registers in-memory tables, as to_pyarrow does
-        sql = backend.compile(expr)
+        parts = {name: backend.compile(part) for name, part in (shared or {}).items()}
+        cached = (backend.compile(expr), parts)
         if None not in identities:
-            _SQL_CACHE[cache_key] = sql
+            _SQL_CACHE[cache_key] = cached
+    return _Query(backend, *cached)
 
-    def run(cutoffs: Sequence[date]) -> pa.Table:
+
+class _Query:
+    """A compiled snapshot query and the shared tables it reads (created on the first run,
+    dropped by :meth:`close`)."""
+
+    def __init__(self, backend: ibis.BaseBackend, sql: str, shared: dict[str, str]):
+        self.backend, self.sql, self.shared = backend, sql, shared
+        self.created: list[str] = []
+
+    def run(self, cutoffs: Sequence[date]) -> pa.Table:
+        backend = self.backend
         _put_table(backend, CUTOFFS_TABLE, _cutoffs_table(cutoffs))
-        if backend.name == "duckdb":
-            return backend.con.sql(sql).to_arrow_table()
-        return backend.to_pyarrow(backend.sql(sql))
+        if backend.name != "duckdb":
+            return backend.to_pyarrow(backend.sql(self.sql))
+        for name, sql in self.shared.items():
+            if name not in self.created:
+                with _reordering_allowed(backend.con):  # a table's row order means nothing here
+                    backend.con.execute(
+                        f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}'
+                    ).fetchall()
+                self.created.append(name)
+        return backend.con.sql(self.sql).to_arrow_table()
 
-    return run
+    def close(self) -> None:
+        while self.created:
+            self.backend.con.execute(f'DROP TABLE IF EXISTS "{self.created.pop()}"').fetchall()
+
+
+@contextmanager
+def _reordering_allowed(connection) -> Iterator[None]:
+    """DuckDB free to reorder rows (cheaper to parallelise); the setting is restored after."""
+    setting = "preserve_insertion_order"
+    ((previous,),) = connection.execute(f"SELECT current_setting('{setting}')").fetchall()
+    connection.execute(f"SET {setting} = false").fetchall()
+    try:
+        yield
+    finally:
+        connection.execute(f"SET {setting} = {'true' if previous else 'false'}").fetchall()
+
+
+def small_columns(
+    repository: Repository, tables: Mapping[str, ir.Table], backend: ibis.BaseBackend
+) -> tuple[tuple[str, str], ...]:
+    """The ``count_distinct`` columns with at most :data:`MASK_BITS` distinct values.
+
+    Read from the column statistics when ``tables`` has them (under ``_columns``: staged
+    sources, in-memory frames). Otherwise an approximate count first (cheap on any column),
+    then an exact one on the candidates (cheap, since they have few values): the bitmask must
+    never see a value beyond its bits.
+    """
+    wanted = sorted(distinct_columns(repository.views))
+    if not wanted:
+        return ()
+    if COLUMNS in tables:
+        counts = backend.to_pyarrow(tables[COLUMNS]).to_pylist()
+        known = {(row["source"], row["column"]): row["distinct_values"] for row in counts}
+        return tuple(pair for pair in wanted if known.get(pair, MASK_BITS + 1) <= MASK_BITS)
+    small = []
+    for source, column in wanted:
+        values = tables[source][column]
+        if backend.to_pyarrow(values.approx_nunique()).as_py() > 2 * MASK_BITS:
+            continue
+        if backend.to_pyarrow(values.nunique()).as_py() <= MASK_BITS:
+            small.append((source, column))
+    return tuple(small)
 
 
 def _identity(name: str, table: ir.Table) -> tuple | None:
@@ -116,9 +205,24 @@ def _put_table(backend: ibis.BaseBackend, name: str, table: pa.Table) -> None:
 
 def _finish(table: pa.Table, cutoff: date) -> pa.Table:
     """Replace the engine's epoch-day column with an ``as_of`` timestamp after the key."""
-    table = table.drop_columns([AS_OF_DAY])
+    table = table.drop_columns(
+        [name for name in (AS_OF_DAY, KEY_CODE) if name in table.schema.names]
+    )
+    table = _one_chunk(table)
     stamps = np.full(table.num_rows, np.datetime64(cutoff, "us"))
     return table.add_column(1, "as_of", pa.array(stamps, pa.timestamp("us")))
+
+
+def _one_chunk(table: pa.Table) -> pa.Table:
+    """``table`` with one chunk per column, combined column by column (so that at most one
+    column is held twice). How a backend happened to split its result into batches can change
+    how Parquet encodes it (where dictionary encoding falls back), and snapshots must be
+    byte-identical run to run."""
+    schema, columns = table.schema, []
+    while table.num_columns:
+        columns.append(table.column(0).combine_chunks())
+        table = table.remove_column(0)
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def compute_features(
@@ -151,7 +255,7 @@ def compute_features(
     repository = views if isinstance(views, Repository) else Repository.from_views(list(views))
     cutoffs = as_dates(as_of)
     backend = backend or ibis.duckdb.connect()
-    tables = to_ibis_tables(sources, backend)
+    tables = _coded_tables(sources, backend)
     parts = [
         table
         for _, table in iter_snapshots(
@@ -159,6 +263,25 @@ def compute_features(
         )
     ]
     return pa.concat_tables(parts).to_pandas()
+
+
+def _coded_tables(
+    sources: Mapping[str, ir.Table | pd.DataFrame | pa.Table | None], backend: ibis.BaseBackend
+) -> dict[str, ir.Table]:
+    """Frames as Ibis tables on a DuckDB backend, with key codes and column statistics (as in
+    staged sources); Ibis tables, or another backend, go through :func:`to_ibis_tables`."""
+    if backend.name != "duckdb" or any(isinstance(v, ir.Table) for v in sources.values()):
+        return to_ibis_tables(sources, backend)
+    unknown = set(sources) - set(SOURCES)
+    if unknown:
+        raise ValueError(f"unknown source tables {sorted(unknown)}; known: {sorted(SOURCES)}")
+    arrows = {name: to_arrow(name, sources.get(name)) for name in SOURCES}
+    tables = {}
+    for name, table in staged_tables(arrows).items():
+        registered = f"_retain_source_{name.strip('_')}"
+        backend.con.register(registered, table)
+        tables[name] = ibis.table(ibis.Schema.from_pyarrow(table.schema), name=registered)
+    return tables
 
 
 def as_dates(as_of: date | str | Sequence[date | str]) -> list[date]:

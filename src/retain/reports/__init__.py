@@ -1,3 +1,5 @@
-"""retain.reports (see ARCHITECTURE.md)."""
+"""Plots and the self-contained HTML report of a retention-priority list (``retain report``)."""
 
-__all__: list[str] = []
+from retain.reports.html import render_report
+
+__all__ = ["render_report"]

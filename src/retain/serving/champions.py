@@ -18,7 +18,7 @@ from mlflow.exceptions import MlflowException
 from retain.errors import RetainError
 from retain.training import registry
 
-__all__ = ["Champion", "check_features", "load_champions"]
+__all__ = ["Champion", "check_features", "load_champion", "load_champions", "run_table"]
 
 FAMILIES = ("churn", "clv", "segments")
 
@@ -128,23 +128,10 @@ def check_features(champion: Champion, columns: list[str], views: dict[str, str]
     raise RetainError("\n".join(lines))
 
 
-def calibration_table(champion: Champion) -> pd.DataFrame | None:
-    """The churn run's validation calibration table, if it logged one."""
+def run_table(champion: Champion, artifact: str) -> pd.DataFrame | None:
+    """A CSV its training run logged (e.g. ``evaluation/calibration_table.csv``), if present."""
     try:
-        path = mlflow.artifacts.download_artifacts(
-            f"runs:/{champion.run_id}/evaluation/calibration_table.csv"
-        )
-    except (MlflowException, OSError):
-        return None
-    return pd.read_csv(path)
-
-
-def gain_table(champion: Champion) -> pd.DataFrame | None:
-    """The churn run's validation cumulative gain curve, if it logged one."""
-    try:
-        path = mlflow.artifacts.download_artifacts(
-            f"runs:/{champion.run_id}/evaluation/gain_curve.csv"
-        )
+        path = mlflow.artifacts.download_artifacts(f"runs:/{champion.run_id}/{artifact}")
     except (MlflowException, OSError):
         return None
     return pd.read_csv(path)

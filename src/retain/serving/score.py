@@ -25,13 +25,7 @@ from retain.atomic import atomic_dir
 from retain.errors import RetainError
 from retain.features import CutoffWarning, FeatureStore, SourceData, get_features
 from retain.progress import ProgressReporter, null_progress
-from retain.serving.champions import (
-    Champion,
-    calibration_table,
-    check_features,
-    gain_table,
-    load_champions,
-)
+from retain.serving.champions import Champion, check_features, load_champions, run_table
 from retain.serving.config import Playbook, ScoreConfig, load_playbook, load_score_config
 from retain.serving.contract import CSV_FILE, LIST_COLUMNS, LIST_FILE, SUMMARY_FILE
 from retain.serving.drift import population_stability
@@ -166,7 +160,8 @@ def _rank_and_select(frame: pd.DataFrame, config: ScoreConfig) -> pd.DataFrame:
 def _model_card(champions: dict[str, Champion]) -> dict[str, Any]:
     churn = champions["churn"]
     card: dict[str, Any] = {"churn": {"metrics": churn.metrics}, "clv": {}}
-    calibration, gain = calibration_table(churn), gain_table(churn)
+    calibration = run_table(churn, "evaluation/calibration_table.csv")
+    gain = run_table(churn, "evaluation/gain_curve.csv")
     if calibration is not None:
         card["churn"]["calibration"] = calibration.to_dict(orient="records")
     if gain is not None:

@@ -1,0 +1,237 @@
+"""The engine's fast paths give exactly the values of its plain path.
+
+Staged sources (and in-memory frames on DuckDB) carry integer key codes, value codes of small
+text columns, ENUM text columns, epoch days and millionths; the compiler then groups and joins
+on integers and counts distinct values with bitmasks. Ibis tables without any of that take the
+plain path. Both must agree to the last bit, on the default repository and on the edge cases
+of each shortcut.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import ibis
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from retain.features import (
+    Entity,
+    FeatureStore,
+    FeatureView,
+    Recency,
+    Repository,
+    WindowAggregate,
+    col,
+    compute_features,
+    load_repository,
+)
+from retain.features.compiler import MASK_BITS
+from retain.features.engine import small_columns
+from retain.features.inputs import resolve_data
+from retain.features.sources import to_ibis_tables
+from retain.features.staging import (
+    DATABASE,
+    KEYS,
+    encode_keys,
+    is_current,
+    open_staged,
+    stage_sources,
+    staged_tables,
+)
+from test_features_values import REPO, tiny_sources
+
+CUTOFFS = ["2024-06-01", "2025-06-01"]
+customer = Entity("customer", join_key="customer_id")
+
+
+@pytest.fixture(scope="module")
+def repository() -> Repository:
+    return load_repository(REPO)
+
+
+@pytest.fixture(scope="module")
+def sources(world) -> dict[str, pd.DataFrame]:
+    return {
+        "customers": world.customers,
+        "transactions": world.transactions,
+        "interactions": world.interactions,
+    }
+
+
+def plain(views, sources, as_of, strategy="per_cutoff") -> pd.DataFrame:
+    """The features from Ibis tables without codes: the engine's plain, portable path."""
+    backend = ibis.duckdb.connect()
+    tables = to_ibis_tables(sources, backend)
+    assert not any(name.startswith("_code_") for t in tables.values() for name in t.columns)
+    return compute_features(views, tables, as_of, backend=backend, strategy=strategy)
+
+
+@pytest.mark.parametrize("strategy", ["per_cutoff", "joined"])
+def test_coded_and_plain_paths_agree(repository, sources, strategy):
+    coded = compute_features(repository, sources, CUTOFFS, strategy=strategy)
+    expected = plain(repository, sources, CUTOFFS, strategy=strategy)
+    pd.testing.assert_frame_equal(coded, expected, check_exact=True)
+    counts = [f.name for v in repository.views for f in v.features if _is_count(f)]
+    assert all(coded[name].dtype == np.int64 for name in counts)
+    assert len(coded) > 1000
+
+
+def _is_count(feature) -> bool:
+    return isinstance(feature, WindowAggregate) and feature.agg in ("count", "count_distinct")
+
+
+def test_staged_snapshots_equal_the_plain_path(tmp_path, repository, sources):
+    store = FeatureStore(tmp_path / "store", repository)
+    results = store.build(sources, CUTOFFS)
+    built = pd.concat([pd.read_parquet(result.path) for result in results], ignore_index=True)
+    pd.testing.assert_frame_equal(built, plain(repository, sources, CUTOFFS), check_exact=True)
+
+
+def test_staged_tables_hold_codes_enums_days_and_millionths(tmp_path, sources):
+    data = resolve_data(sources)
+    database = stage_sources(data, tmp_path / "staged")
+    assert is_current(database)
+    with duckdb.connect(str(database), read_only=True) as con:
+        types = {row[0]: row[1] for row in con.execute("DESCRIBE transactions").fetchall()}
+        assert types["_key"] == "INTEGER" and types["_code_channel"] == "TINYINT"
+        assert types["channel"].startswith("ENUM(")
+        # the stored derived columns are exactly what the compiler computes
+        (wrong,) = con.execute(
+            """SELECT count(*) FROM transactions WHERE
+            "_day_timestamp" != DATE_DIFF('DAY', MAKE_DATE(1970, 1, 1), CAST("timestamp" AS DATE))
+            OR "_micros_amount" != CAST(ROUND("amount" * 1000000, 0) AS BIGINT)"""
+        ).fetchone()
+        assert wrong == 0
+    backend, tables = open_staged(database)
+    try:
+        for name in ("transactions", "interactions", "customers"):
+            stored = backend.con.sql(f"SELECT * FROM {name} LIMIT 0").to_arrow_table()
+            assert set(tables[name].columns) == set(stored.column_names)
+    finally:
+        backend.disconnect()
+
+
+def test_a_database_staged_in_an_older_format_is_read_plainly_then_restaged(tmp_path, repository):
+    data = resolve_data(tiny_sources())
+    folder = tmp_path / "staged"
+    folder.mkdir()
+    with duckdb.connect(str(folder / DATABASE)) as con:  # what the first version staged
+        for name, table in data.tables.items():
+            con.register("_incoming", table)
+            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _incoming')
+            con.unregister("_incoming")
+    assert not is_current(folder / DATABASE)
+    backend, tables = open_staged(folder / DATABASE)
+    try:
+        assert KEYS not in tables and "_key" not in tables["transactions"].columns
+    finally:
+        backend.disconnect()
+    stage_sources(data, folder)
+    assert is_current(folder / DATABASE)
+
+
+def test_key_codes_follow_the_order_of_the_ids():
+    tables = {
+        "customers": pa.table({"customer_id": ["b", "a"]}),
+        "transactions": pa.table({"customer_id": ["c", "b", None, "c"]}),
+        "interactions": pa.table({"customer_id": pa.array([], pa.string())}),
+    }
+    coded, keys = encode_keys(tables)
+    assert keys.column("customer_id").to_pylist() == ["a", "b", "c"]
+    assert keys.column("_key").to_pylist() == [0, 1, 2]
+    assert coded["customers"].column("_key").to_pylist() == [1, 0]
+    assert coded["transactions"].column("_key").to_pylist() == [2, 1, None, 2]
+
+
+def _many_values(count: int, customers: int = 40, rows: int = 600) -> dict[str, pd.DataFrame]:
+    """Transactions whose ``category`` takes ``count`` values (all of them used)."""
+    rng = np.random.default_rng(count)
+    values = [f"c{index:03d}" for index in range(count)]
+    chosen = np.concatenate([values, rng.choice(values, rows - count)])
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"K{index % customers:02d}" for index in range(rows)],
+            "timestamp": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(rng.integers(0, 300, rows), "D"),
+            "amount": rng.choice([-5.0, 10.0, 20.5], rows),
+            "category": chosen,
+            "channel": rng.choice(["web", "app", None], rows),
+        }
+    )
+    return {"transactions": frame}
+
+
+@pytest.mark.parametrize("count", [MASK_BITS, MASK_BITS + 1])
+def test_distinct_counts_at_the_edge_of_the_bitmask(tmp_path, count):
+    sources = _many_values(count)
+    view = FeatureView(
+        name="variety",
+        entity=customer,
+        source="transactions",
+        features=[
+            WindowAggregate("categories", "count_distinct", "category", where=col("amount") > 0),
+            WindowAggregate("categories_90d", "count_distinct", "category", window_days=90),
+            WindowAggregate("channels", "count_distinct", "channel"),
+        ],
+    )
+    repository = Repository.from_views([view])
+    backend = ibis.duckdb.connect()
+    tables = to_ibis_tables(sources, backend)
+    small = small_columns(repository, tables, backend)
+    assert (("transactions", "category") in small) == (count <= MASK_BITS)
+    as_of = date(2024, 10, 1)
+    frame = sources["transactions"]
+    before = frame[frame["timestamp"] < pd.Timestamp(as_of)]
+    expected = {
+        "categories": before[before["amount"] > 0].groupby("customer_id")["category"].nunique(),
+        "channels": before.groupby("customer_id")["channel"].nunique(),
+    }
+    store = FeatureStore(tmp_path / "store", repository)
+    staged = pd.read_parquet(store.build(sources, as_of)[0].path).set_index("customer_id")
+    for result in (compute_features(repository, sources, as_of), plain(repository, sources, as_of)):
+        result = result.set_index("customer_id")
+        pd.testing.assert_frame_equal(result, staged, check_exact=True)
+        for name, counts in expected.items():
+            assert result[name].to_dict() == counts.reindex(result.index, fill_value=0).to_dict()
+
+
+def test_filters_on_enum_columns_behave_as_on_text(tmp_path):
+    sources = tiny_sources()
+    view = FeatureView(
+        name="oddities",
+        entity=customer,
+        source="interactions",
+        features=[
+            WindowAggregate("never", "count", where=col("type") == "not_a_type"),
+            WindowAggregate("not_never", "count", where=col("type") != "not_a_type"),
+            WindowAggregate("early_types", "count", where=col("type") < "f"),
+            WindowAggregate("late_types", "count", where=col("type") >= "survey"),
+            WindowAggregate("some", "count", where=col("type").isin(["survey", "nothing"])),
+            Recency("since_unknown", where=col("type") == "not_a_type"),
+        ],
+    )
+    as_of = "2024-03-01"
+    store = FeatureStore(tmp_path / "store", Repository.from_views([view]))
+    staged = pd.read_parquet(store.build(sources, as_of)[0].path)
+    pd.testing.assert_frame_equal(staged, plain([view], sources, as_of), check_exact=True)
+    rows = staged.set_index("customer_id")
+    assert rows["never"].sum() == 0 and rows["since_unknown"].isna().all()
+    assert rows.loc["A", "early_types"] == 1  # the complaint on 02-28 (not the one on 03-02)
+    assert rows.loc["E", "early_types"] == 2  # email_click, email_open
+    assert rows.loc["A", "some"] == 2  # two surveys
+    assert rows.loc["A", "late_types"] == 4  # two surveys, two web visits
+
+
+def test_staged_tables_code_every_id_and_the_small_text_columns(sources):
+    tables = staged_tables(resolve_data(sources).tables)
+    ids = set().union(*(set(frame["customer_id"]) for frame in sources.values()))
+    assert tables[KEYS].num_rows == len(ids)
+    assert {"_code_type", "_code_channel"} <= set(tables["interactions"].column_names)
+    counts = {
+        (r["source"], r["column"]): r["distinct_values"] for r in tables["_columns"].to_pylist()
+    }
+    assert counts[("interactions", "type")] == sources["interactions"]["type"].nunique()

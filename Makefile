@@ -20,7 +20,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 quickstart: $(VENV)/.installed ## Set up, then simulate → validate → features → train → ranked list
 	$(BIN)/retain quickstart
 
-test: $(VENV)/.installed ## Set up, then run the test suite
+# the tests also cover the Spark engine (Java 17 must be on PATH)
+$(VENV)/.installed-spark: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
+	touch $@
+
+test: $(VENV)/.installed-spark ## Set up, then run the test suite (with the Spark engine)
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed ## Check lint and formatting with ruff

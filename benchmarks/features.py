@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -35,20 +34,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from _measure import cpu_seconds, peak_rss_gb
+
 ROOT = Path(__file__).resolve().parents[1]
 REPO = ROOT / "features"
 SOURCES = ("customers", "transactions", "interactions")
-
-
-def peak_rss_gb() -> float:
-    """Peak resident set size of this process (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-
-
-def cpu_seconds() -> float:
-    """User + system CPU time of this process: robust to other load on a shared machine."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def monthly_cutoffs(last: date, count: int) -> list[date]:

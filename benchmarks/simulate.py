@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from _measure import peak_rss_gb
 from retain.data.simulator import simulate_world, write_world
 
 
@@ -38,11 +38,6 @@ class Clock:
         elapsed = (wall - self.wall, cpu - self.cpu)
         self.wall, self.cpu = wall, cpu
         return elapsed
-
-
-def peak_rss_gb() -> float:
-    """Peak resident set size of this process (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def run_simulation(customers: int, seed: int, out_dir: Path) -> tuple[float, dict[str, int]]:

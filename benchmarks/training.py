@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import resource
 import sys
 import tempfile
 from contextlib import nullcontext
@@ -50,21 +49,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _measure import cpu_seconds, peak_rss_gb
 from btyd import BGNBD_TRUTH, WEEKS, nelder_mead_bgnbd, show_params, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 BGNBD_TARGET_SECONDS = 1.5
-
-
-def peak_rss_gb() -> float:
-    """Peak resident set size of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-
-
-def cpu_seconds() -> float:
-    """User + system CPU time of this process, all threads."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def measured(function) -> tuple[object, float, float]:

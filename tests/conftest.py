@@ -64,3 +64,20 @@ def trained_models(trained_workspace):
 
     results = run_training("all", workspace=trained_workspace)
     return {result.family: result for result in results}
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session (``local[2]``) for every Spark test; skipped without pyspark.
+
+    ``.ci/run`` installs the ``spark`` extra, so in CI these tests always run.
+    """
+    pytest.importorskip("pyspark")
+    from retain.spark import SparkSettings, spark_session
+
+    settings = SparkSettings(
+        master="local[2]", driver_memory="2g", shuffle_partitions=4, xgboost_workers=1
+    )
+    session = spark_session(settings)
+    yield session
+    session.stop()

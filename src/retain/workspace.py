@@ -25,6 +25,7 @@ SCAFFOLD = (
     "training/segments.yaml",
     "serving/score.yaml",
     "serving/playbook.yaml",
+    "spark.yaml",
 )
 
 

@@ -12,6 +12,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 SEED = 7
 SMALL_WORLD_CUSTOMERS = 3_000
+#: MLflow copies these into ``os.environ``; tests set the user's values aside and restore them.
+MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +37,28 @@ def world_dir(world, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("world")
     write_world(world, out)
     return out
+
+
+@pytest.fixture(scope="module")
+def mlflow_workspace(tmp_path_factory):
+    """A folder with its own MLflow store, one per test module (sqlite migrations take seconds)."""
+    import mlflow
+
+    from retain.training.tracking import use_workspace
+
+    saved = {name: os.environ.pop(name, None) for name in MLFLOW_URI_VARIABLES}
+    folder = tmp_path_factory.mktemp("mlflow")
+    use_workspace(folder)
+    yield folder
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import mlflow
 import numpy as np
 import pandas as pd
@@ -13,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from sklearn.linear_model import LogisticRegression
 
+from conftest import MLFLOW_URI_VARIABLES
 from retain.errors import RetainError
 from retain.training.registry import (
     CHALLENGER,
@@ -30,33 +29,13 @@ from retain.training.registry import (
 )
 from retain.training.tracking import log_model, training_run, use_workspace
 
-URI_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    """One workspace (one sqlite store: migrations take seconds) for the whole module."""
-    saved = {name: os.environ.pop(name, None) for name in URI_VARS}
-    folder = tmp_path_factory.mktemp("registry")
-    use_workspace(folder)
-    yield folder
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
-    for name, value in saved.items():  # MLflow copies the URIs into os.environ
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-
 
 @pytest.fixture(autouse=True)
-def _clean_registry(workspace, monkeypatch):
+def _clean_registry(mlflow_workspace, monkeypatch):
     """Each test starts on the module's store with no registered models and no active run."""
-    for name in URI_VARS:
+    for name in MLFLOW_URI_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    use_workspace(workspace)
+    use_workspace(mlflow_workspace)
     client = MlflowClient()
     for name in MODEL_NAMES.values():
         if client.search_registered_models(filter_string=f"name = '{name}'"):
@@ -75,11 +54,11 @@ def data() -> tuple[pd.DataFrame, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def logged(workspace, data):
+def logged(mlflow_workspace, data):
     """A small churn model logged once; every registered version points at it."""
     X, y = data
     model = LogisticRegression().fit(X, y)
-    with training_run("churn", workspace, run_name="registry-tests") as run:
+    with training_run("churn", mlflow_workspace, run_name="registry-tests") as run:
         info = log_model(model, X, predict_method="predict_proba")
     return model, info.model_uri, run.info.run_id
 

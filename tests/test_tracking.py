@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from conftest import MLFLOW_URI_VARIABLES
 from retain.errors import ConfigError, RetainError
 from retain.training import tracking
 from retain.training.tracking import (
@@ -37,33 +38,13 @@ from retain.training.tracking import (
     use_workspace,
 )
 
-URI_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    """One workspace (one sqlite store: migrations take seconds) for the whole module."""
-    saved = {name: os.environ.pop(name, None) for name in URI_VARS}
-    folder = tmp_path_factory.mktemp("workspace")
-    use_workspace(folder)
-    yield folder
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
-    for name, value in saved.items():  # MLflow copies the URIs into os.environ
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-
 
 @pytest.fixture(autouse=True)
-def _isolated(workspace, monkeypatch):
+def _isolated(mlflow_workspace, monkeypatch):
     """Each test starts on the module's store with no active run and no user override."""
-    for name in URI_VARS:
+    for name in MLFLOW_URI_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    use_workspace(workspace)
+    use_workspace(mlflow_workspace)
     yield
     while mlflow.active_run() is not None:
         mlflow.end_run()
@@ -115,53 +96,53 @@ def test_tracking_uri_respects_user_override(tmp_path, monkeypatch):
     assert not (tmp_path / "mlruns").exists()
 
 
-def test_use_workspace_sets_both_uris_and_is_cheap_to_repeat(workspace, monkeypatch):
-    uri = use_workspace(workspace)
-    assert uri == tracking_uri(workspace)
+def test_use_workspace_sets_both_uris_and_is_cheap_to_repeat(mlflow_workspace, monkeypatch):
+    uri = use_workspace(mlflow_workspace)
+    assert uri == tracking_uri(mlflow_workspace)
     assert mlflow.get_tracking_uri() == uri
     assert mlflow.get_registry_uri() == uri
-    assert (workspace / "mlruns" / "mlflow.db").is_file()
+    assert (mlflow_workspace / "mlruns" / "mlflow.db").is_file()
     # mlflow.set_tracking_uri copies the URI into os.environ: that value is ours, not a user's
-    # override, so another workspace still gets its own store
+    # override, so another mlflow_workspace still gets its own store
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    other = workspace / "elsewhere"
+    other = mlflow_workspace / "elsewhere"
     assert tracking_uri(other) == f"sqlite:///{(other / 'mlruns' / 'mlflow.db').as_posix()}"
 
 
-def test_experiment_per_family_with_artifacts_under_mlruns(workspace):
-    experiment_id = ensure_experiment("churn", workspace)
-    assert ensure_experiment("churn", workspace) == experiment_id
+def test_experiment_per_family_with_artifacts_under_mlruns(mlflow_workspace):
+    experiment_id = ensure_experiment("churn", mlflow_workspace)
+    assert ensure_experiment("churn", mlflow_workspace) == experiment_id
     experiment = MlflowClient().get_experiment(experiment_id)
     assert experiment.name == "retain-churn"
-    expected = (workspace / "mlruns" / "artifacts" / "churn").resolve()
+    expected = (mlflow_workspace / "mlruns" / "artifacts" / "churn").resolve()
     assert experiment.artifact_location == expected.as_uri()
     with pytest.raises(ConfigError, match="unknown model family"):
-        ensure_experiment("lifetime", workspace)
+        ensure_experiment("lifetime", mlflow_workspace)
 
 
 # --------------------------------------------------------------------------- runs
 
 
-def test_run_finishes_with_family_tags(workspace):
-    with training_run("clv", workspace, run_name="ok", tags={"cutoff": "2024-01-01"}) as run:
+def test_run_finishes_with_family_tags(mlflow_workspace):
+    with training_run("clv", mlflow_workspace, run_name="ok", tags={"cutoff": "2024-01-01"}) as run:
         assert mlflow.active_run().info.run_id == run.info.run_id
     finished = _run(run.info.run_id)
     assert finished.info.status == "FINISHED"
     assert finished.info.run_name == "ok"
     assert finished.data.tags["retain.family"] == "clv"
     assert finished.data.tags["cutoff"] == "2024-01-01"
-    assert finished.info.experiment_id == ensure_experiment("clv", workspace)
+    assert finished.info.experiment_id == ensure_experiment("clv", mlflow_workspace)
 
 
-def test_failed_run_is_marked_failed_and_error_propagates(workspace):
-    with pytest.raises(ValueError, match="boom"), training_run("churn", workspace) as run:
+def test_failed_run_is_marked_failed_and_error_propagates(mlflow_workspace):
+    with pytest.raises(ValueError, match="boom"), training_run("churn", mlflow_workspace) as run:
         raise ValueError("boom")
     assert _run(run.info.run_id).info.status == "FAILED"
     assert mlflow.active_run() is None
 
 
-def test_child_runs_nest_under_the_parent(workspace):
-    with training_run("churn", workspace, run_name="tune") as parent:
+def test_child_runs_nest_under_the_parent(mlflow_workspace):
+    with training_run("churn", mlflow_workspace, run_name="tune") as parent:
         with child_run("trial-0", {"model": {"max_depth": 3}}) as trial:
             log_metrics_prefixed({"roc_auc": 0.7}, "valid")
         with pytest.raises(RuntimeError), child_run("trial-1") as failed:
@@ -184,7 +165,7 @@ def test_child_run_needs_a_parent():
 # --------------------------------------------------------------------------- logging helpers
 
 
-def test_logging_helpers(workspace):
+def test_logging_helpers(mlflow_workspace):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -193,7 +174,7 @@ def test_logging_helpers(workspace):
     fig = Figure()
     fig.add_subplot().plot([0, 1], [1, 0])
     settings = {"model": {"max_depth": 4, "eta": 0.1}, "features": ["a", "b"], "note": "x" * 7000}
-    with training_run("churn", workspace) as run:
+    with training_run("churn", mlflow_workspace) as run:
         logged = log_params_flat(settings, prefix="cfg")
         metrics = log_metrics_prefixed(
             {"roc_auc": np.float64(0.81), "brier": float("nan"), "lift": float("inf")}, "valid"
@@ -228,8 +209,8 @@ def test_helpers_refuse_to_log_without_a_run():
 # --------------------------------------------------------------------------- models
 
 
-def test_log_model_round_trip_with_signature_and_example(workspace, model, frame):
-    with training_run("churn", workspace) as run:
+def test_log_model_round_trip_with_signature_and_example(mlflow_workspace, model, frame):
+    with training_run("churn", mlflow_workspace) as run:
         info = log_model(model, frame, predict_method="predict_proba")
     assert info.run_id == run.info.run_id
     assert info.model_uri.startswith("models:/m-")
@@ -261,8 +242,8 @@ def test_log_model_round_trip_with_signature_and_example(workspace, model, frame
     assert not any(line.startswith("pytest") for line in lines)
 
 
-def test_log_model_rejects_missing_method(workspace, model, frame):
-    with training_run("churn", workspace), pytest.raises(ValueError, match="no method"):
+def test_log_model_rejects_missing_method(mlflow_workspace, model, frame):
+    with training_run("churn", mlflow_workspace), pytest.raises(ValueError, match="no method"):
         log_model(model, frame, predict_method="predict_value")
 
 
@@ -277,8 +258,8 @@ def test_module_exports_exist():
     assert all(hasattr(tracking, name) for name in tracking.__all__)
 
 
-def test_runs_left_open_or_ended_early_are_handled(workspace):
-    with training_run("churn", workspace) as parent:
+def test_runs_left_open_or_ended_early_are_handled(mlflow_workspace):
+    with training_run("churn", mlflow_workspace) as parent:
         with child_run("ended-early") as early:
             mlflow.end_run(status="KILLED")
         assert mlflow.active_run().info.run_id == parent.info.run_id

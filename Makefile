@@ -25,8 +25,9 @@ $(VENV)/.installed-spark: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
 	touch $@
 
+# Spark's Python workers run the venv's interpreter, not whatever python3 is on PATH
 test: $(VENV)/.installed-spark ## Set up, then run the test suite (with the Spark engine)
-	$(BIN)/python -m pytest
+	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python -m pytest
 
 lint: $(VENV)/.installed ## Check lint and formatting with ruff
 	$(BIN)/ruff check src tests benchmarks features

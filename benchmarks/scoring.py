@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/scoring.py                        # 1M simulated customers
     .venv/bin/python benchmarks/scoring.py --customers 100000     # a quicker look
+    .venv/bin/python benchmarks/scoring.py --engine spark         # also time the Spark engine
 
 Models are trained once on a smaller simulated world (``--train-customers``) in a temporary
 workspace; a large world (``--customers``, cached under ``--cache``) is then scored at its end
@@ -16,6 +17,10 @@ date in fresh subprocesses, so each peak RSS is its own:
   customers and call the three models' predict methods (no reasons, no drift, no selection, no
   files, no tracking). The ratio says what the rest of the pipeline costs.
 
+With ``--engine spark`` a fourth measurement, ``spark``, scores the same extract again with
+``engine="spark"`` (snapshot reused, the workspace's ``spark.yaml``: ``local[*]``); its peak RSS
+is the driver's Python only (the JVM and the Python workers are other processes).
+
 Targets (issue #6): end to end <= 60 s and <= 4 GB peak RSS for 1M customers.
 """
 
@@ -24,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -34,12 +38,9 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from _measure import peak_rss_gb
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def peak_rss_gb() -> float:
-    """Peak resident set size of this process (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def prepare(args) -> tuple[Path, Path, date]:
@@ -76,6 +77,8 @@ def worker(kind: str, workspace: Path, data: Path, as_of: date) -> dict:
 
     if kind == "baseline":
         rows = baseline(workspace, data, as_of, progress)
+    elif kind == "spark":
+        rows = spark_score(workspace, data, as_of, progress)
     else:
         from retain.serving.score import score
 
@@ -114,6 +117,15 @@ def baseline(workspace: Path, data: Path, as_of: date, progress) -> int:
     return len(X)
 
 
+def spark_score(workspace: Path, data: Path, as_of: date, progress) -> int:
+    """``retain score --engine spark`` on the same extract; the number of customers listed."""
+    from retain.serving.score import score
+
+    result = score(as_of, workspace=workspace, data=data, out=workspace / "out" / "spark",
+                   progress=progress, engine="spark")  # fmt: skip
+    return int(result.summary["counts"]["scored"])
+
+
 def run(kind: str, workspace: Path, data: Path, as_of: date) -> dict:
     """Run a measurement in a fresh interpreter and return what it measured."""
     command = [sys.executable, __file__, "--worker", kind, "--workspace", str(workspace),
@@ -128,6 +140,10 @@ def main() -> None:
     parser.add_argument("--train-customers", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", default="/tmp/retain-bench-scoring")
+    parser.add_argument(
+        "--engine", choices=("duckdb", "spark"), default="duckdb",
+        help="spark: also time the Spark engine, after the DuckDB runs",
+    )  # fmt: skip
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--workspace", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -140,7 +156,8 @@ def main() -> None:
         return
     workspace, data, as_of = prepare(args)
     print(f"load average {os.getloadavg()[0]:.2f}; scoring {data} at {as_of}")
-    results = {kind: run(kind, workspace, data, as_of) for kind in ("first", "again", "baseline")}
+    kinds = ("first", "again", "baseline", *(("spark",) if args.engine == "spark" else ()))
+    results = {kind: run(kind, workspace, data, as_of) for kind in kinds}
     base = results["baseline"]["seconds"]
     for kind, result in results.items():
         print(

@@ -20,6 +20,7 @@ from retain.training.config import CutoffPlan, load_config
 from retain.training.cutoffs import IncompleteLabelWindowError
 from retain.training.dataset import build_training_set, open_sources, open_store
 from retain.training.jobs import run_training, run_tuning
+from retain.training.tracking import use_workspace
 from retain.training.tuning import study_storage
 
 
@@ -31,6 +32,13 @@ def workspace(trained_workspace):
 @pytest.fixture(scope="module")
 def trained(trained_models):
     return trained_models
+
+
+@pytest.fixture(autouse=True)
+def _tracking_here(workspace):
+    """Point MLflow at this module's workspace: tests of other modules, run in between, may
+    have pointed the process at theirs."""
+    use_workspace(workspace)
 
 
 def _versions(family: str) -> int:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import typer
 
@@ -142,6 +142,14 @@ def features_build(
     mapping: MappingFile = None,
     store: Annotated[Path, typer.Option(help="Snapshot store folder.")] = Path("store"),
     repo: Annotated[Path, typer.Option(help="Feature repository folder.")] = Path("features"),
+    engine: Annotated[
+        Literal["duckdb", "spark"],
+        typer.Option(help="Compute on embedded DuckDB, or on Spark (pip install 'retain[spark]')."),
+    ] = "duckdb",
+    spark_config: Annotated[
+        Path | None,
+        typer.Option(help="Spark settings for --engine spark (default: ./spark.yaml, else ours)."),
+    ] = None,
 ) -> None:
     """Build feature snapshots at one or more cutoffs."""
     import warnings
@@ -153,11 +161,19 @@ def features_build(
 
     cutoffs = [_parse_date(text, "--as-of") for text in as_of]
     feature_store = FeatureStore(store, repo)
+    spark_settings = None
+    if engine == "spark":  # before the data are read: a missing pyspark or bad config fails fast
+        from retain.spark import load_spark_settings, require_pyspark
+
+        require_pyspark()
+        spark_settings = load_spark_settings(".", spark_config)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CutoffWarning)
         sources = resolve_data(data, mapping)
         with progress_bar("features", total=len(set(cutoffs))) as report:
-            results = feature_store.build(sources, cutoffs, progress=report)
+            results = feature_store.build(
+                sources, cutoffs, progress=report, engine=engine, spark_settings=spark_settings
+            )
     cutoff_warnings = [str(w.message) for w in caught if issubclass(w.category, CutoffWarning)]
     for message in [*sources.notes, *cutoff_warnings]:
         console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
@@ -223,6 +239,14 @@ def train(
     data: OptionalData = None,
     config: ConfigFile = None,
     workspace: Workspace = Path("."),
+    engine: Annotated[
+        Literal["duckdb", "spark"],
+        typer.Option(help="Fit churn and CLV in-process, or on Spark (needs the spark extra)."),
+    ] = "duckdb",
+    spark_config: Annotated[
+        Path | None,
+        typer.Option(help="Spark settings for --engine spark (default: workspace spark.yaml)."),
+    ] = None,
 ) -> None:
     """Train churn, CLV and segment models and register them in MLflow."""
     from retain.progress import step_printer
@@ -234,7 +258,7 @@ def train(
 
     run_training(
         family, workspace=workspace, data=data, config_path=config, progress=progress,
-        on_done=_print_job,
+        on_done=_print_job, engine=engine, spark_config=spark_config,
     )  # fmt: skip
     console.print(f"\nruns: [bold]{mlflow_ui_command(workspace)}[/bold]")
 
@@ -361,6 +385,14 @@ def score(
         typer.Option("--pseudonymize/--no-pseudonymize", help="Keyed-HMAC customer ids."),
     ] = None,
     workspace: Workspace = Path("."),
+    engine: Annotated[
+        Literal["duckdb", "spark"],
+        typer.Option(help="Score on embedded DuckDB, or on Spark (needs the spark extra)."),
+    ] = "duckdb",
+    spark_config: Annotated[
+        Path | None,
+        typer.Option(help="Spark settings for --engine spark (default: workspace spark.yaml)."),
+    ] = None,
 ) -> None:
     """Score active customers and write the ranked retention-priority list."""
     from retain.progress import step_printer
@@ -369,7 +401,7 @@ def score(
     result = score_list(
         _parse_date(as_of, "--as-of"), workspace=workspace, data=data, config_path=config,
         out=out, strict=strict, pseudonymize_ids=pseudonymize, capacity=capacity,
-        budget=budget, progress=step_printer("score"),
+        budget=budget, progress=step_printer("score"), engine=engine, spark_config=spark_config,
     )  # fmt: skip
     _print_list(result)
 

@@ -87,6 +87,12 @@ def bit_count(value: dt.int64) -> dt.int8:  # type: ignore[empty-body]
     """Number of set bits (DuckDB and Spark SQL ``bit_count``; a small integer, cast after)."""
 
 
+@ibis.udf.agg.builtin
+def bit_or(value: dt.int64) -> dt.int64:  # type: ignore[empty-body]
+    """Bitwise OR of the values (DuckDB and Spark SQL ``bit_or``; Ibis' own ``bit_or`` has no
+    PySpark translation)."""
+
+
 def epoch_day(day: date) -> int:
     """Days since 1970-01-01 of a date (the engine's integer calendar)."""
     return (day - EPOCH).days
@@ -439,7 +445,7 @@ def _aggregate(
     if agg == "count_distinct":
         if column in plan.codes:
             bit = ibis.literal(1, INT) << rows[plan.codes[column]].cast(INT)
-            return {f"{raw}_mask": bit.bit_or(where=where)}
+            return {f"{raw}_mask": bit_or(bit, where=where)}
         plan.keyed.append(_distinct_count(plan, rows, column, where, raw))
         return {}
     return {raw: getattr(values, agg)(where=where)}  # min, max

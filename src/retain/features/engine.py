@@ -132,7 +132,7 @@ class _Query:
         backend = self.backend
         _put_table(backend, CUTOFFS_TABLE, _cutoffs_table(cutoffs))
         if backend.name != "duckdb":
-            return backend.to_pyarrow(backend.sql(self.sql))
+            return _fetch(backend, self.sql)
         for name, sql in self.shared.items():
             if name not in self.created:
                 with _reordering_allowed(backend.con):  # a table's row order means nothing here
@@ -196,11 +196,23 @@ def _identity(name: str, table: ir.Table) -> tuple | None:
 
 
 def _put_table(backend: ibis.BaseBackend, name: str, table: pa.Table) -> None:
-    """Create or replace a small table on the backend (DuckDB: register the Arrow table)."""
+    """Create or replace a small table on the backend (DuckDB: register the Arrow table;
+    elsewhere a temporary view of it, which every SQL backend has, PySpark included)."""
     if backend.name == "duckdb":
         backend.con.register(name, table)
     else:
-        backend.create_table(name, table, temp=True, overwrite=True)
+        backend.create_view(name, ibis.memtable(table), overwrite=True)
+
+
+def _fetch(backend: ibis.BaseBackend, sql: str) -> pa.Table:
+    """The result of ``sql`` on a backend other than DuckDB, as Arrow. On PySpark, Arrow is
+    collected directly (see :func:`retain.spark.features.fetch_arrow`); Ibis goes through
+    pandas there."""
+    if backend.name == "pyspark":
+        from retain.spark.features import fetch_arrow
+
+        return fetch_arrow(backend, sql)
+    return backend.to_pyarrow(backend.sql(sql))
 
 
 def _finish(table: pa.Table, cutoff: date) -> pa.Table:

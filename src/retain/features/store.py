@@ -11,6 +11,12 @@ Layout::
 semantics version, so an unchanged snapshot is found and skipped, and a changed definition or
 source gets a new file. Files are written atomically; the manifest is written last and marks a
 snapshot complete.
+
+Snapshots are built on DuckDB (the sources staged as ``sources.duckdb``) or on Spark
+(``engine="spark"``, see :mod:`retain.spark.features`; sources staged as Parquet in
+``STORE/sources/<fingerprint>-parquet/`` on a local master). Both run the same compiled views
+and give the same values; the snapshot id does not depend on the engine, so a snapshot built by
+one engine is found, and not built again, by the other (the manifest says which built it).
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import ibis
 import pyarrow as pa
@@ -36,10 +44,18 @@ from retain.features.repository import Repository, load_repository
 from retain.features.staging import open_staged, stage_sources
 from retain.progress import ProgressReporter, null_progress
 
-__all__ = ["ENGINE_VERSION", "BuildResult", "FeatureStore", "SnapshotInfo"]
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from retain.spark.session import SparkSettings
+
+__all__ = ["ENGINES", "ENGINE_VERSION", "BuildResult", "Engine", "FeatureStore", "SnapshotInfo"]
 
 #: Bumped when the compiled meaning of a definition changes: every snapshot id changes with it.
 ENGINE_VERSION = 1
+#: Where snapshots are computed: embedded DuckDB, or Apache Spark (``pip install 'retain[spark]'``).
+Engine = Literal["duckdb", "spark"]
+ENGINES: tuple[str, ...] = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -122,6 +138,8 @@ class FeatureStore:
         mapping: object = None,
         strategy: Strategy = DEFAULT_STRATEGY,
         progress: ProgressReporter = null_progress,
+        engine: Engine = "duckdb",
+        spark_settings: SparkSettings | None = None,
     ) -> list[BuildResult]:
         """Build the snapshots missing at the cutoffs ``as_of``; skip those already built.
 
@@ -137,6 +155,14 @@ class FeatureStore:
             How several cutoffs are computed (see :mod:`retain.features.engine`).
         progress : callable, optional
             Called once per cutoff.
+        engine : {"duckdb", "spark"}, default="duckdb"
+            Where missing snapshots are computed. The same definitions on the same data give
+            the same snapshot (and the same id) on either engine, so a snapshot already built
+            by one is not built again by the other.
+        spark_settings : SparkSettings, optional
+            For ``engine="spark"`` when no Spark session is active: the master (overridden by
+            ``RETAIN_SPARK_MASTER``) and the session's settings; by default ``spark.yaml`` of
+            the current folder, else the packaged defaults.
 
         Returns
         -------
@@ -147,7 +173,10 @@ class FeatureStore:
         ------
         CutoffError
             Before anything is written, when a cutoff has no events before it.
+        RetainError
+            ``engine="spark"`` without pyspark installed (before any data are read).
         """
+        _check_engine(engine)
         cutoffs = as_dates(as_of)
         sources = resolve_data(data, mapping)
         check_cutoffs(cutoffs, sources)
@@ -161,43 +190,63 @@ class FeatureStore:
                 results[cutoff] = self._result(found, built=False, seconds=0.0)
                 progress(f"{cutoff} unchanged")
         if missing:
-            for result in self._build_missing(sources, missing, strategy, progress):
-                results[result.as_of] = result
+            with self._open_engine(engine, sources, spark_settings) as opened:
+                for result in self._build_missing(opened, sources, missing, strategy, progress):
+                    results[result.as_of] = result
             self._register()
         return [results[cutoff] for cutoff in cutoffs]
 
-    def _build_missing(self, sources, cutoffs, strategy, progress) -> list[BuildResult]:
-        database = stage_sources(sources, self.root / "sources" / sources.fingerprint)
-        backend, tables = open_staged(database)
+    def _build_missing(self, opened, sources, cutoffs, strategy, progress) -> list[BuildResult]:
+        backend, tables, details = opened
+        engine = {**details, "strategy": strategy}
         results = []
         started = time.perf_counter()
-        try:
-            snapshots = iter_snapshots(
-                self.repository, tables, cutoffs, backend=backend, strategy=strategy
-            )
-            for cutoff, table in snapshots:
-                seconds = time.perf_counter() - started
-                info = self._write(cutoff, table, sources.fingerprint, seconds, strategy)
-                results.append(self._result(info, built=True, seconds=seconds))
-                progress(f"{cutoff} built")
-                started = time.perf_counter()
-        finally:
-            backend.disconnect()
+        snapshots = iter_snapshots(
+            self.repository, tables, cutoffs, backend=backend, strategy=strategy
+        )
+        for cutoff, table in snapshots:
+            seconds = time.perf_counter() - started
+            info = self._write(cutoff, table, sources.fingerprint, seconds, engine)
+            results.append(self._result(info, built=True, seconds=seconds))
+            progress(f"{cutoff} built")
+            started = time.perf_counter()
         return results
 
+    @contextmanager
+    def _open_engine(
+        self, engine: Engine, sources, spark_settings: SparkSettings | None
+    ) -> Iterator[tuple[ibis.BaseBackend, dict[str, ir.Table], dict]]:
+        """The backend, source tables and manifest details of ``engine``, sources staged in
+        ``STORE/sources/<fingerprint>`` (DuckDB) or ``<fingerprint>-parquet`` (local Spark)."""
+        folder = self.root / "sources" / sources.fingerprint
+        if engine == "spark":
+            from retain.spark.features import spark_engine
+            from retain.spark.session import load_spark_settings
+
+            settings = spark_settings or load_spark_settings()
+            staging = folder.with_name(f"{folder.name}-parquet")
+            with spark_engine(sources, staging, settings) as spark:
+                yield spark.backend, spark.tables, {"backend": "spark", **spark.details}
+            return
+        backend, tables = open_staged(stage_sources(sources, folder))
+        try:
+            yield backend, tables, {"backend": "duckdb"}
+        finally:
+            backend.disconnect()
+
     def _write(
-        self, cutoff: date, table: pa.Table, fingerprint: str, seconds, strategy
+        self, cutoff: date, table: pa.Table, fingerprint: str, seconds, engine: dict
     ) -> SnapshotInfo:
         snapshot_id = self.snapshot_id(cutoff, fingerprint)
         path = self.snapshot_path(cutoff, snapshot_id)
         with atomic_file(path) as temporary:
             pq.write_table(table, temporary, compression="zstd")
-        manifest = self._manifest(cutoff, snapshot_id, table, fingerprint, seconds, strategy)
+        manifest = self._manifest(cutoff, snapshot_id, table, fingerprint, seconds, engine)
         with atomic_file(path.with_suffix(".json")) as temporary:
             temporary.write_text(json.dumps(manifest, indent=2) + "\n")
         return SnapshotInfo(snapshot_id, cutoff, path, manifest)
 
-    def _manifest(self, cutoff, snapshot_id, table, fingerprint, seconds, strategy) -> dict:
+    def _manifest(self, cutoff, snapshot_id, table, fingerprint, seconds, engine: dict) -> dict:
         return {
             "snapshot_id": snapshot_id,
             "as_of": cutoff.isoformat(),
@@ -211,11 +260,12 @@ class FeatureStore:
             "build_seconds": round(seconds, 3),
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "engine": {
-                "backend": "duckdb",
-                "strategy": strategy,
+                "backend": engine["backend"],
+                "strategy": engine["strategy"],
                 "semantics": ENGINE_VERSION,
                 "retain": retain.__version__,
                 "ibis": ibis.__version__,
+                **{k: v for k, v in engine.items() if k not in ("backend", "strategy")},
             },
         }
 
@@ -277,6 +327,16 @@ class FeatureStore:
         """The registry: every view version built into this store, with its definition."""
         path = self.root / "registry.json"
         return json.loads(path.read_text()) if path.is_file() else {"views": {}}
+
+
+def _check_engine(engine: str) -> None:
+    """Refuse an unknown engine; for Spark, a missing pyspark (before any data are read)."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+    if engine == "spark":
+        from retain.spark.session import require_pyspark
+
+        require_pyspark()
 
 
 def categories(repository: Repository) -> dict[str, list[str]]:

@@ -15,11 +15,19 @@
 - **Fitting** with xgboost's native categorical support (``tree_method="hist"``,
   ``enable_categorical=True``) and early stopping on one validation set.
 - **Explanations**: SHAP contributions from ``pred_contribs=True`` on the raw margin scale.
+- **Trees fitted elsewhere.** ``fit_from_booster`` (on the estimators) adopts a ``Booster``
+  trained outside ``fit`` — by ``xgboost.spark`` on a Spark DataFrame — together with the
+  :class:`FeatureEncoding` its input was encoded with, so prediction, calibration and
+  explanations are the same code whatever engine fitted the trees. The other engine must feed
+  xgboost the numbers :func:`encode_features` produces: a categorical value becomes its
+  position in the sorted training categories (:meth:`FeatureEncoding.code`; unseen or missing
+  values are missing) with feature type ``"c"``, every other column a float.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -31,6 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 
 __all__ = [
     "BIAS_COLUMN",
+    "FeatureEncoding",
     "XGBoostEstimator",
     "check_booster_settings",
     "check_frame",
@@ -43,6 +52,8 @@ __all__ = [
 ]
 
 BIAS_COLUMN = "bias"
+# xgboost feature types of encoded columns (what a pandas DMatrix of them reports).
+CATEGORICAL_TYPE, NUMERIC_TYPE = "c", "float"
 # xgboost rejects feature names containing these characters.
 FORBIDDEN_NAME_CHARACTERS = ("[", "]", "<")
 MAX_SHOWN = 5
@@ -203,6 +214,58 @@ def _as_float(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+@dataclass(frozen=True)
+class FeatureEncoding:
+    """How an estimator turns a feature frame into xgboost input (learned in ``fit``).
+
+    Parameters
+    ----------
+    feature_names : tuple of str
+        Training columns, in training order.
+    categories : dict of str to list of str
+        Sorted training categories (as strings) of each categorical column; see
+        :func:`learn_categories`.
+
+    Examples
+    --------
+    >>> encoding = FeatureEncoding(("age", "region"), {"region": ["north", "south"]})
+    >>> encoding.feature_types, encoding.code("region", "south")
+    (['float', 'c'], 1.0)
+    """
+
+    feature_names: tuple[str, ...]
+    categories: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.categories) - set(self.feature_names))
+        if unknown:
+            raise ValueError(f"categories name columns that are not features: {unknown}")
+
+    def is_categorical(self, column: str) -> bool:
+        """Whether xgboost sees ``column`` as categorical (it has training categories)."""
+        return bool(self.categories.get(column))
+
+    @property
+    def feature_types(self) -> list[str]:
+        """xgboost feature types: ``"c"`` for categorical columns, ``"float"`` for the rest.
+
+        A categorical column without training categories (all missing) is an all-missing
+        float column, as :func:`encode_features` makes it.
+        """
+        return [
+            CATEGORICAL_TYPE if self.is_categorical(name) else NUMERIC_TYPE
+            for name in self.feature_names
+        ]
+
+    def code(self, column: str, value: object) -> float:
+        """The number xgboost sees for ``value`` of a categorical column (NaN if unseen)."""
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return np.nan
+        known = self.categories.get(column, [])
+        text = str(value)
+        return float(known.index(text)) if text in known else np.nan
+
+
 # ---------------------------------------------------------------------------------------------
 # Targets and the validation set
 # ---------------------------------------------------------------------------------------------
@@ -328,6 +391,74 @@ class XGBoostEstimator(BaseEstimator):
         params = {name: getattr(self, name) for name in self._xgb_settings}
         params.update(tree_method="hist", enable_categorical=True)
         return params
+
+    def _check_settings(self) -> None:
+        """Validate the settings (subclasses add their own checks)."""
+        check_booster_settings(self)
+
+    def booster_params(self) -> dict[str, Any]:
+        """The validated xgboost settings ``fit`` trains with (for fitting the trees elsewhere).
+
+        Returns
+        -------
+        dict
+            Keyword arguments of the xgboost sklearn model (objective, metric, tree method,
+            ...); early stopping is ``early_stopping_rounds``, not part of them.
+
+        Raises
+        ------
+        ValueError
+            A setting out of its range, as ``fit`` would raise.
+        """
+        self._check_settings()
+        return self._xgb_params()
+
+    @property
+    def encoding_(self) -> FeatureEncoding:
+        """The learned :class:`FeatureEncoding` (training columns and categories)."""
+        check_is_fitted(self, "model_")
+        return FeatureEncoding(tuple(self.feature_names_in_), dict(self.categories_))
+
+    def _adopt_booster(
+        self,
+        booster: xgb.Booster,
+        encoding: FeatureEncoding,
+        best_iteration: int | None,
+        evals_result: dict | None,
+    ) -> None:
+        """Take trees fitted elsewhere as ``model_`` (see ``fit_from_booster``).
+
+        Raises
+        ------
+        TypeError
+            If ``booster`` is not an xgboost ``Booster``.
+        ValueError
+            If it was trained on another number of features, or ``best_iteration`` is not
+            one of its rounds.
+        """
+        if not isinstance(booster, xgb.Booster):
+            raise TypeError(f"booster must be an xgboost Booster; got {type(booster).__name__}")
+        names = list(encoding.feature_names)
+        if booster.num_features() != len(names):
+            raise ValueError(
+                f"the booster was trained on {booster.num_features()} features; the encoding "
+                f"names {len(names)}"
+            )
+        rounds = booster.num_boosted_rounds()
+        if best_iteration is None:
+            attribute = booster.attr("best_iteration")
+            best_iteration = int(attribute) if attribute is not None else rounds - 1
+        check_number("best_iteration", best_iteration, 0, rounds - 1, integer=True)
+        copy = booster.copy()
+        copy.feature_names, copy.feature_types = names, encoding.feature_types
+        model = self._model_class(**self._xgb_params())
+        model.load_model(bytearray(copy.save_raw("ubj")))
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = len(names)
+        self.categories_ = {name: list(values) for name, values in encoding.categories.items()}
+        self.model_ = model
+        self.evals_result_ = dict(evals_result or {})
+        self.best_iteration_ = int(best_iteration)
 
     def _fit_model(
         self,

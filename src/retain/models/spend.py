@@ -18,6 +18,7 @@ import xgboost as xgb
 from sklearn.base import RegressorMixin
 
 from retain.models._xgboost import (
+    FeatureEncoding,
     XGBoostEstimator,
     check_booster_settings,
     check_frame,
@@ -160,8 +161,46 @@ class SpendRegressor(RegressorMixin, XGBoostEstimator):
         valid = split_eval_set(eval_set)
         if valid is not None:
             valid = valid[0], self._clip(check_target(valid[1], len(valid[0]), "y_valid"))
-        self.clipped_share_ = float(np.mean(y < 0)) if self._clips_targets() else 0.0
+        self.clipped_share_ = float(np.mean(y < 0)) if self.clips_targets else 0.0
         self._fit_model(X, self._clip(y), valid)
+        return self
+
+    def fit_from_booster(
+        self,
+        booster: xgb.Booster,
+        encoding: FeatureEncoding,
+        *,
+        best_iteration: int | None = None,
+        evals_result: dict | None = None,
+        clipped_share: float = 0.0,
+    ) -> SpendRegressor:
+        """Adopt trees fitted elsewhere (``xgboost.spark``) instead of fitting them.
+
+        Parameters
+        ----------
+        booster : xgboost.Booster
+            Trees trained with this estimator's :meth:`booster_params` on input encoded as
+            ``encoding`` describes, and on targets clipped as :meth:`fit` clips them
+            (see :attr:`clips_targets`).
+        encoding : FeatureEncoding
+            Training columns and categories the booster's input was encoded with.
+        best_iteration : int or None, default=None
+            0-based last round to predict with; default the booster's ``best_iteration``
+            attribute (set by early stopping), else its last round.
+        evals_result : dict or None, default=None
+            Validation metric per round, kept as ``evals_result_``.
+        clipped_share : float, default=0.0
+            Share of training targets that were negative and clipped to 0.
+
+        Returns
+        -------
+        SpendRegressor
+            The fitted estimator.
+        """
+        self._check_settings()
+        check_number("clipped_share", clipped_share, 0, 1)
+        self._adopt_booster(booster, encoding, best_iteration, evals_result)
+        self.clipped_share_ = float(clipped_share) if self.clips_targets else 0.0
         return self
 
     def _check_settings(self) -> None:
@@ -178,11 +217,13 @@ class SpendRegressor(RegressorMixin, XGBoostEstimator):
                 open_high=True,
             )
 
-    def _clips_targets(self) -> bool:
+    @property
+    def clips_targets(self) -> bool:
+        """Whether the objective needs targets >= 0, so ``fit`` clips negative ones to 0."""
         return self.objective in NON_NEGATIVE_OBJECTIVES
 
     def _clip(self, y: np.ndarray) -> np.ndarray:
-        return np.maximum(y, 0.0) if self._clips_targets() else y
+        return np.maximum(y, 0.0) if self.clips_targets else y
 
     def _xgb_params(self) -> dict[str, Any]:
         params = super()._xgb_params()

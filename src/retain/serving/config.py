@@ -31,6 +31,8 @@ class ScoreConfig:
 
     ``models`` maps a family to the alias (``champion``) or version number to load. ``capacity``
     (customers) and ``budget`` (total action cost) bound the selection; ``None`` is no bound.
+    ``csv_max_rows`` bounds the CSV copy of the list on the Spark engine, which collects it on
+    the driver (``None``: always write it); the DuckDB engine always writes it.
     """
 
     data: str = "data/simulated"
@@ -48,6 +50,7 @@ class ScoreConfig:
     reasons: int = 3
     exact_reasons_max_rows: int = 50_000
     output: str = "serving/output"
+    csv_max_rows: int | None = 1_000_000
     pseudonymize: bool = False
     pseudonym_key_env: str = "RETAIN_PSEUDONYM_KEY"
     source: str = "defaults"

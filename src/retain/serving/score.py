@@ -6,6 +6,9 @@ trained on). The champion models give the churn probability, CLV and segments; S
 contributions give the reasons; the playbook an action; the selection whom to contact. The list
 is written to a temporary folder that replaces the output folder only when complete, so an
 interrupted run leaves the previous list intact.
+
+The same steps run on Apache Spark with ``engine="spark"`` (:mod:`retain.spark.scoring`): the
+per-customer part, :func:`score_batch`, is shared by both engines.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import tempfile
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from retain.atomic import atomic_dir
 from retain.errors import RetainError
@@ -37,7 +43,11 @@ from retain.training.dataset import open_sources, open_store, resolve_path
 from retain.training.labels import active_customers
 from retain.workspace import locate
 
-__all__ = ["ScoreResult", "score"]
+__all__ = ["ENGINES", "ScoreResult", "ScoringJob", "check_population", "open_inputs",
+           "refuse_drift", "score", "score_batch"]  # fmt: skip
+
+#: Engines ``score`` runs on.
+ENGINES = ("duckdb", "spark")
 
 #: Scoring more than this many days after the last event is refused: the list would be stale.
 STALE_AFTER_DAYS = 31
@@ -45,12 +55,31 @@ STALE_AFTER_DAYS = 31
 
 @dataclass(frozen=True)
 class ScoreResult:
-    """A written retention-priority list."""
+    """A written retention-priority list.
+
+    ``frame`` is the list in rank order; on Spark, only its first ``csv_max_rows`` rows when
+    it is longer (the Parquet file holds every row).
+    """
 
     out: Path
     frame: pd.DataFrame
     summary: dict
     run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ScoringJob:
+    """What one ``score`` call scores with, whatever the engine."""
+
+    as_of: date
+    workspace: Path
+    config: ScoreConfig
+    playbook: Playbook
+    champions: dict[str, Champion]
+    data: object
+    out: Path
+    key: bytes | None
+    progress: ProgressReporter
 
 
 def _check_writable(folder: Path) -> None:
@@ -121,12 +150,49 @@ def _drift(churn: Champion, population: pd.DataFrame, config: ScoreConfig) -> di
 
 
 def _score_frame(population, champions, playbook, config) -> pd.DataFrame:
-    churn, clv, segments = (champions[f].model for f in ("churn", "clv", "segments"))
+    models = {family: champion.model for family, champion in champions.items()}
+    approximate = len(population) > config.exact_reasons_max_rows
+    return score_batch(population, models, playbook, config, approximate=approximate)
+
+
+def score_batch(
+    population: pd.DataFrame,
+    models: Mapping[str, Any],
+    playbook: Playbook,
+    config: ScoreConfig,
+    *,
+    approximate: bool,
+) -> pd.DataFrame:
+    """Score a batch of customers: churn, CLV, segments, reasons, action, expected net gain.
+
+    Every value depends on the customer's own row only, so scoring the population at once (the
+    DuckDB engine) and batch by batch (the Spark engine, in ``mapInPandas``) give the same list.
+
+    Parameters
+    ----------
+    population : pandas.DataFrame
+        ``customer_id``, ``as_of`` and the snapshot's features (attributes with a vocabulary as
+        categoricals), indexed ``0..n-1``.
+    models : mapping
+        The ``churn``, ``clv`` and ``segments`` models.
+    playbook : Playbook
+        Actions and the rules that choose one.
+    config : ScoreConfig
+        Scoring settings (``reasons``).
+    approximate : bool
+        Saabas contributions instead of exact TreeSHAP (decided on the whole population's size).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The list's columns except ``rank`` and ``selected`` (plus the segment model's other
+        outputs), one row per customer of ``population``, in its order.
+    """
+    churn, clv, segments = (models[f] for f in ("churn", "clv", "segments"))
     X = population.drop(columns=["customer_id", "as_of"])
     probability = churn.predict_proba(X)[:, 1]
     value = np.asarray(clv.predict(X), dtype=float)
     assigned = segments.predict(X.assign(clv=value)).reset_index(drop=True)
-    approximate = len(X) > config.exact_reasons_max_rows
     contributions = churn.contributions(X, approximate=approximate)
     reasons, top_reason = top_reasons(contributions, X, config.reasons)
     frame = pd.concat([population[["customer_id", "as_of"]], assigned, reasons], axis=1)
@@ -170,12 +236,10 @@ def _model_card(champions: dict[str, Champion]) -> dict[str, Any]:
     return card
 
 
-def _summary(frame, as_of, champions, store, sources, drift, config, pseudonymized) -> dict:
+def _tallies(frame: pd.DataFrame, config: ScoreConfig) -> dict[str, dict]:
+    """``counts``, ``totals`` and ``selection`` of ``summary.json`` (Spark computes its own)."""
     chosen = frame[frame["selected"]]
-    churn_horizon = champions["churn"].manifest.get("horizon_days")
     return {
-        "as_of": as_of.isoformat(),
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "counts": {
             "customers_active": len(frame),
             "scored": len(frame),
@@ -196,6 +260,16 @@ def _summary(frame, as_of, champions, store, sources, drift, config, pseudonymiz
             "selected": len(chosen),
             "cost": float(chosen["action_cost"].sum()),
         },
+    }
+
+
+def _summary(tallies, as_of, champions, store, sources, drift, config, pseudonymized) -> dict:
+    rows = tallies["counts"]["scored"]
+    churn_horizon = champions["churn"].manifest.get("horizon_days")
+    return {
+        "as_of": as_of.isoformat(),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **tallies,
         "models": {family: champion.describe() for family, champion in champions.items()},
         "model_card": _model_card(champions),
         "feature_views": store.repository.versions,
@@ -207,15 +281,27 @@ def _summary(frame, as_of, champions, store, sources, drift, config, pseudonymiz
             "active_days": config.active_days,
         },
         "pseudonymized": pseudonymized,
-        "reasons_method": "saabas" if len(frame) > config.exact_reasons_max_rows else "treeshap",
+        "reasons_method": "saabas" if rows > config.exact_reasons_max_rows else "treeshap",
     }
 
 
 def _write(out: Path, frame: pd.DataFrame, summary: dict) -> None:
     with atomic_dir(out) as folder:
-        frame.to_parquet(folder / LIST_FILE, index=False)
+        pq.write_table(
+            _plain_strings(pa.Table.from_pandas(frame, preserve_index=False)), folder / LIST_FILE
+        )
         frame.to_csv(folder / CSV_FILE, index=False)
         (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+
+
+def _plain_strings(table: pa.Table) -> pa.Table:
+    """Text columns as Arrow ``string`` (pandas gives ``large_string``), the type Spark and
+    most readers write, so the list has one schema whichever engine scored it."""
+    schema = pa.schema(
+        field.with_type(pa.string()) if pa.types.is_large_string(field.type) else field
+        for field in table.schema
+    )
+    return table.cast(schema)
 
 
 def _log_run(out: Path, summary: dict, workspace: Path) -> str:
@@ -246,6 +332,8 @@ def score(
     capacity: int | None = None,
     budget: float | None = None,
     progress: ProgressReporter = null_progress,
+    engine: str = "duckdb",
+    spark_config: str | Path | None = None,
 ) -> ScoreResult:
     """Score every active customer at ``as_of`` and write the retention-priority list.
 
@@ -269,14 +357,25 @@ def score(
         Override the config's selection bounds.
     progress : callable, optional
         Progress reporter.
+    engine : {"duckdb", "spark"}, default="duckdb"
+        ``spark`` scores on Apache Spark (:mod:`retain.spark.scoring`): the same list, with the
+        CSV only up to ``csv_max_rows`` rows.
+    spark_config : str or Path, optional
+        Spark settings (default: the workspace's ``spark.yaml``); only with ``engine="spark"``.
 
     Raises
     ------
     RetainError
-        No champion model, as-of outside the data, features differing from the model's, an
-        unwritable output folder, no active customers, or drift with ``strict``: nothing is
-        written.
+        An unknown engine (or ``spark`` without pyspark), no champion model, as-of outside the
+        data, features differing from the model's, an unwritable output folder, no active
+        customers, or drift with ``strict``: nothing is written.
     """
+    if engine not in ENGINES:
+        raise RetainError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if engine == "spark":
+        from retain.spark.session import require_pyspark
+
+        require_pyspark()
     workspace = Path(workspace)
     config = load_score_config(config_path, workspace=workspace)
     config = _overrides(config, strict, pseudonymize_ids, capacity, budget)
@@ -287,29 +386,61 @@ def score(
     tracking.use_workspace(workspace)
     champions = load_champions({f: str(v) for f, v in config.models.items()})
     progress("models loaded")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CutoffWarning)
-        sources = open_sources(config, data, workspace)
-        _check_as_of(as_of, sources)
-        store = open_store(config, workspace)
-        population = _population(sources, store, as_of, config.active_days)
-        progress(f"features of {len(population):,} active customers")
-        for champion in champions.values():
-            check_features(champion, list(population.columns), store.repository.versions)
-        drift = _drift(champions["churn"], population, config)
+    job = ScoringJob(as_of, workspace, config, playbook, champions, data, out, key, progress)
+    if engine == "spark":
+        from retain.spark.scoring import score_on_spark
+
+        frame, summary = score_on_spark(job, spark_config=spark_config)
+    else:
+        frame, summary = _score_on_duckdb(job)
+    run_id = _log_run(out, summary, workspace)
+    return ScoreResult(out, frame, summary, run_id)
+
+
+def open_inputs(job: ScoringJob) -> tuple[SourceData, FeatureStore]:
+    """The job's validated sources (``as_of`` checked against them) and its feature store.
+
+    Call inside ``warnings.catch_warnings()`` with :class:`CutoffWarning` ignored.
+    """
+    sources = open_sources(job.config, job.data, job.workspace)
+    _check_as_of(job.as_of, sources)
+    return sources, open_store(job.config, job.workspace)
+
+
+def check_population(champions: dict[str, Champion], columns: list[str], store) -> None:
+    """Refuse to score when a model's features or view versions differ from the snapshot's."""
+    for champion in champions.values():
+        check_features(champion, columns, store.repository.versions)
+
+
+def refuse_drift(drift: dict[str, Any], config: ScoreConfig) -> None:
+    """With ``drift.strict``, refuse to write the list when a feature drifted."""
     if config.drift.strict and drift["drifted"]:
         raise RetainError(
             f"feature drift above PSI {config.drift.threshold} in {', '.join(drift['drifted'])} "
             f"(max {drift['max_psi']:.3f}); --strict refuses to write the list"
         )
-    frame = _rank_and_select(_score_frame(population, champions, playbook, config), config)
-    progress("scored, explained and ranked")
-    if key is not None:
-        frame["customer_id"] = pseudonymize(frame["customer_id"], key)
-    summary = _summary(frame, as_of, champions, store, sources, drift, config, key is not None)
-    _write(out, frame, summary)
-    run_id = _log_run(out, summary, workspace)
-    return ScoreResult(out, frame, summary, run_id)
+
+
+def _score_on_duckdb(job: ScoringJob) -> tuple[pd.DataFrame, dict]:
+    config, champions = job.config, job.champions
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CutoffWarning)
+        sources, store = open_inputs(job)
+        population = _population(sources, store, job.as_of, config.active_days)
+        job.progress(f"features of {len(population):,} active customers")
+        check_population(champions, list(population.columns), store)
+        drift = _drift(champions["churn"], population, config)
+    refuse_drift(drift, config)
+    frame = _rank_and_select(_score_frame(population, champions, job.playbook, config), config)
+    job.progress("scored, explained and ranked")
+    if job.key is not None:
+        frame["customer_id"] = pseudonymize(frame["customer_id"], job.key)
+    pseudonymized = job.key is not None
+    tallies = _tallies(frame, config)
+    summary = _summary(tallies, job.as_of, champions, store, sources, drift, config, pseudonymized)
+    _write(job.out, frame, summary)
+    return frame, summary
 
 
 def _overrides(config: ScoreConfig, strict, pseudonymize_ids, capacity, budget) -> ScoreConfig:

@@ -25,7 +25,7 @@ from retain.training.baselines import (
     recency_score,
 )
 from retain.training.config import ChurnConfig, check_estimator_settings
-from retain.training.dataset import TrainingSet, build_training_set
+from retain.training.dataset import TrainingEngine, TrainingSet, build_training_set
 from retain.training.metrics import (
     average_precision,
     calibration_table,
@@ -160,6 +160,7 @@ def train_churn(
     settings: dict | None = None,
     run_name: str | None = None,
     progress: ProgressReporter = null_progress,
+    engine: TrainingEngine | None = None,
 ) -> JobResult:
     """Build the training set, fit, evaluate against baselines, track and register.
 
@@ -181,6 +182,9 @@ def train_churn(
         MLflow run name.
     progress : callable, optional
         Progress reporter.
+    engine : TrainingEngine, optional
+        Builds the training set and fits the classifier elsewhere (e.g.
+        ``retain.spark.training.SparkTrainer``); default in this process with DuckDB.
 
     Raises
     ------
@@ -190,10 +194,12 @@ def train_churn(
     """
     settings = {**config.model, **(settings or {})}
     check_estimator_settings(ChurnClassifier, settings, config)
-    training_set = build_training_set(config, sources, store, progress=progress)
+    build = engine.training_set if engine is not None else build_training_set
+    training_set = build(config, sources, store, progress=progress)
     training_set.check_classes(LABEL, config.min_class_rows)
     progress("features and labels ready")
-    model = fit_churn(training_set, settings, config.seed)
+    fit = engine.fit_churn if engine is not None else fit_churn
+    model = fit(training_set, settings, config.seed)
     progress(f"model fitted ({model.best_iteration_ + 1} trees, {model.calibration_} calibration)")
     evaluation = evaluate_churn(
         model, training_set, config.horizon_days, seed=config.seed, truth=truth

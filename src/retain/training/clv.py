@@ -17,16 +17,16 @@ import pandas as pd
 import pyarrow as pa
 
 from retain.features import FeatureStore, SourceData
-from retain.models.clv.value import CLVModel
+from retain.models.clv.value import BTYDValue, CLVModel, MLValue, _uniform_discount
 from retain.models.spend import SpendRegressor
 from retain.progress import ProgressReporter, null_progress
 from retain.reports import plots
 from retain.training.config import CLVConfig, check_estimator_settings
-from retain.training.dataset import TrainingSet, build_training_set
+from retain.training.dataset import TrainingEngine, TrainingSet, build_training_set
 from retain.training.metrics import decile_table, normalized_gini, value_metrics
 from retain.training.publish import JobResult, publish
 
-__all__ = ["evaluate_clv", "fit_clv", "margin_share", "train_clv"]
+__all__ = ["assemble_clv", "evaluate_clv", "fit_clv", "margin_share", "train_clv"]
 
 LABEL = "future_margin"
 
@@ -71,6 +71,63 @@ def fit_clv(training_set: TrainingSet, config: CLVConfig, settings: dict, share:
     )  # fmt: skip
 
 
+def _fit_clv_here(
+    training_set: TrainingSet, config: CLVConfig, settings: dict, sources: SourceData
+) -> CLVModel:
+    """:func:`fit_clv` in this process, the margin share learned with DuckDB."""
+    before = max(training_set.split.training)
+    share = margin_share(sources.tables["transactions"], before, config.margin_rate)
+    return fit_clv(training_set, config, settings, share)
+
+
+def assemble_clv(
+    config: CLVConfig,
+    settings: dict,
+    btyd: BTYDValue,
+    regressor: SpendRegressor,
+    eval_set: tuple[pd.DataFrame, np.ndarray],
+) -> CLVModel:
+    """A :class:`CLVModel` from parts fitted elsewhere, the method chosen as ``fit`` chooses.
+
+    For engines that fit the spend regressor outside this process (``xgboost.spark``): the
+    parts become ``btyd_`` and ``ml_`` and the method with the higher normalized Gini of its
+    undiscounted prediction on ``eval_set`` is kept, as :meth:`CLVModel.fit` does.
+
+    Parameters
+    ----------
+    config : CLVConfig
+        Horizon, discount rate, BTYD model and seed.
+    settings : dict
+        The regressor's settings (recorded on the ML part).
+    btyd : BTYDValue
+        Fitted BTYD value model.
+    regressor : SpendRegressor
+        Fitted regressor of future net margin.
+    eval_set : (DataFrame, array-like)
+        Validation features and realised net margin.
+    """
+    model = CLVModel(
+        purchase_model=config.btyd,
+        horizon_days=config.horizon_days,
+        discount_rate_monthly=config.discount_rate_monthly,
+        settings=settings,
+        random_state=config.seed,
+    )
+    ml = MLValue(config.horizon_days, config.discount_rate_monthly, settings, config.seed)
+    ml.regressor_ = regressor
+    ml.discount_ = _uniform_discount(config.horizon_days, config.discount_rate_monthly)
+    X_valid, y_valid = eval_set
+    actual = np.asarray(y_valid, float)
+    model.btyd_, model.ml_ = btyd, ml
+    model.validation_gini_ = {
+        name: float(normalized_gini(actual, part.predict(X_valid, discounted=False)))
+        for name, part in (("btyd", btyd), ("ml", ml))
+    }
+    best = max(model.validation_gini_, key=model.validation_gini_.get)
+    model.method_ = best if model.method == "auto" else model.method
+    return model
+
+
 def evaluate_clv(
     model: CLVModel, training_set: TrainingSet, truth: pd.DataFrame | None, horizon_days: int
 ) -> tuple[dict[str, dict[str, float]], dict[str, pd.DataFrame]]:
@@ -104,11 +161,13 @@ def train_clv(
     settings: dict | None = None,
     run_name: str | None = None,
     progress: ProgressReporter = null_progress,
+    engine: TrainingEngine | None = None,
 ) -> JobResult:
     """Build the training set, fit both CLV methods, evaluate, track and register.
 
     Parameters are those of :func:`retain.training.churn.train_churn`; ``settings`` override
-    the ``SpendRegressor`` settings of ``config.model``.
+    the ``SpendRegressor`` settings of ``config.model``; ``engine`` builds the set and fits
+    both methods elsewhere (e.g. on Spark).
     """
     settings = {**config.model, **(settings or {})}
     check_estimator_settings(SpendRegressor, settings, config)
@@ -116,12 +175,12 @@ def train_clv(
         from retain.errors import ConfigError
 
         raise ConfigError(f"{config.source}: btyd must be bgnbd or pareto_nbd, got {config.btyd!r}")
-    training_set = build_training_set(config, sources, store, progress=progress)
+    build = engine.training_set if engine is not None else build_training_set
+    training_set = build(config, sources, store, progress=progress)
     progress("features and labels ready")
-    share = margin_share(
-        sources.tables["transactions"], max(training_set.split.training), config.margin_rate
-    )
-    model = fit_clv(training_set, config, settings, share)
+    fit = engine.fit_clv if engine is not None else _fit_clv_here
+    model = fit(training_set, config, settings, sources)
+    share = model.btyd_.margin_share_
     progress(f"models fitted; {model.method_} chosen (Gini {model.validation_gini_})")
     metrics, deciles = evaluate_clv(model, training_set, truth, config.horizon_days)
     valid = training_set.validation

@@ -3,6 +3,10 @@
 Features come from :func:`retain.features.get_features` (the call scoring uses too), labels from
 :func:`retain.training.labels.outcomes`. Rows are the customers active at each cutoff; the
 latest cutoff(s) validate and earlier ones train (see :mod:`retain.training.cutoffs`).
+
+The jobs build their set and fit their xgboost models through a :class:`TrainingEngine`; the
+default is this module and the in-process fits, ``retain.spark.training.SparkTrainer`` does
+both on Spark and hands back the same :class:`TrainingSet` and model classes.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -22,7 +26,19 @@ from retain.training.cutoffs import CutoffSplit, plan_cutoffs
 from retain.training.labels import OUTCOMES, outcomes
 from retain.workspace import locate
 
-__all__ = ["KEY", "TrainingSet", "build_training_set", "open_sources", "open_store"]
+__all__ = [
+    "KEY",
+    "TrainingEngine",
+    "TrainingSet",
+    "build_training_set",
+    "check_populated",
+    "cutoff_counts",
+    "model_features",
+    "open_sources",
+    "open_store",
+    "plan_split",
+    "training_manifest",
+]
 
 KEY = "customer_id"
 
@@ -63,12 +79,18 @@ class TrainingSet:
         """Rows of the validation cutoffs."""
         return self.part("validation")
 
+    def class_counts(self, label: str) -> dict[str, tuple[int, int]]:
+        """``{"train": (positives, negatives), "validation": (...)}`` of a 0/1 ``label``."""
+        counts = {}
+        for name in ("train", "validation"):
+            values = self.part(name)[label].astype(bool)
+            counts[name] = int(values.sum()), int((~values).sum())
+        return counts
+
     def check_classes(self, label: str, minimum: int) -> None:
         """Refuse a split with fewer than ``minimum`` positives or negatives of ``label``."""
         problems = []
-        for name in ("train", "validation"):
-            values = self.part(name)[label].astype(bool)
-            positives, negatives = int(values.sum()), int((~values).sum())
+        for name, (positives, negatives) in self.class_counts(label).items():
             if min(positives, negatives) < minimum:
                 problems.append(
                     f"{name} split ({', '.join(map(str, self._cutoffs(name)))}): "
@@ -82,6 +104,30 @@ class TrainingSet:
 
     def _cutoffs(self, name: str) -> tuple[date, ...]:
         return self.split.training if name == "train" else self.split.validation
+
+
+class TrainingEngine(Protocol):
+    """Where a job builds its training set and fits its xgboost models.
+
+    ``train_churn`` and ``train_clv`` take one as ``engine``; without it they build with
+    :func:`build_training_set` and fit in this process. Evaluation, baselines, plots,
+    tracking, registration and the champion gate are the same code for every engine.
+    """
+
+    name: str
+
+    def training_set(
+        self, config: JobConfig, sources: SourceData, store: FeatureStore, *, progress: Any
+    ) -> TrainingSet:
+        """The training set; its ``frame`` holds at least every validation row."""
+
+    def fit_churn(self, training_set: TrainingSet, settings: dict, seed: int) -> Any:
+        """A fitted, calibrated :class:`~retain.models.ChurnClassifier`."""
+
+    def fit_clv(
+        self, training_set: TrainingSet, config: Any, settings: dict, sources: SourceData
+    ) -> Any:
+        """A fitted :class:`~retain.models.CLVModel` (margin share learned from ``sources``)."""
 
 
 def resolve_path(workspace: str | Path, path: str | Path) -> Path:
@@ -137,8 +183,8 @@ def build_training_set(
     RetainError
         No active customer at a cutoff.
     """
-    features = _model_features(store, config)
-    split = plan_cutoffs(config.cutoffs, config.horizon_days, *_data_span(sources))
+    features = model_features(store, config)
+    split = plan_split(config, sources)
     built = store.build(sources, split.all, progress=progress)
     snapshot = get_features(split.all, store=store, data=sources, as_categorical=True)
     labels = outcomes(
@@ -151,12 +197,25 @@ def build_training_set(
     frame = labels.merge(snapshot, on=[KEY, "as_of"], how="left", validate="one_to_one")
     frame["split"] = frame["as_of"].dt.date.map(lambda day: _split_of(day, split))
     frame = frame[[KEY, "as_of", *features, *OUTCOMES, "split"]]
-    _check_populated(frame, split)
-    manifest = _manifest(config, sources, store, split, frame, features, built)
+    counts = cutoff_counts(frame)
+    check_populated(counts, split)
+    manifest = training_manifest(config, sources, store, split, counts, features, built)
     return TrainingSet(frame.reset_index(drop=True), features, split, manifest)
 
 
-def _model_features(store: FeatureStore, config: JobConfig) -> tuple[str, ...]:
+def plan_split(config: JobConfig, sources: SourceData) -> CutoffSplit:
+    """The config's cutoff plan turned into dates for the span of ``sources``."""
+    return plan_cutoffs(config.cutoffs, config.horizon_days, *_data_span(sources))
+
+
+def model_features(store: FeatureStore, config: JobConfig) -> tuple[str, ...]:
+    """The repository's features less the config's ``exclude_features``, in repository order.
+
+    Raises
+    ------
+    ConfigError
+        ``exclude_features`` names a feature the repository does not define.
+    """
     names = store.repository.feature_names
     unknown = sorted(set(config.exclude_features) - set(names))
     if unknown:
@@ -179,9 +238,23 @@ def _split_of(day: date, split: CutoffSplit) -> str:
     return "validation" if day in split.validation else "train"
 
 
-def _check_populated(frame: pd.DataFrame, split: CutoffSplit) -> None:
-    counts = frame.groupby(frame["as_of"].dt.date).size()
-    empty = [str(day) for day in split.all if counts.get(day, 0) == 0]
+def cutoff_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows and churn rate per cutoff (indexed by date) of a frame with ``as_of``, ``churned``."""
+    return frame.groupby(frame["as_of"].dt.date).agg(
+        rows=(KEY, "size"), churn_rate=("churned", "mean")
+    )
+
+
+def check_populated(counts: pd.DataFrame, split: CutoffSplit) -> None:
+    """Refuse a cutoff without rows (``counts`` from :func:`cutoff_counts`).
+
+    Raises
+    ------
+    RetainError
+        Naming the cutoffs without an active customer.
+    """
+    present = set(counts.index[counts["rows"] > 0])
+    empty = [str(day) for day in split.all if day not in present]
     if empty:
         raise RetainError(
             f"no active customers (a purchase in the lookback window) at cutoff(s) "
@@ -189,10 +262,10 @@ def _check_populated(frame: pd.DataFrame, split: CutoffSplit) -> None:
         )
 
 
-def _manifest(config, sources, store, split, frame, features, built) -> dict:
-    rows = frame.groupby(frame["as_of"].dt.date).agg(
-        rows=(KEY, "size"), churn_rate=("churned", "mean")
-    )
+def training_manifest(config, sources, store, split, counts, features, built) -> dict:
+    """What a training set is made of, for tracking (``counts`` from :func:`cutoff_counts`)."""
+    rows = {str(day): int(row.rows) for day, row in counts.iterrows()}
+    validation = {str(day) for day in split.validation}
     return {
         "training_cutoffs": [str(day) for day in split.training],
         "validation_cutoffs": [str(day) for day in split.validation],
@@ -200,10 +273,10 @@ def _manifest(config, sources, store, split, frame, features, built) -> dict:
         "data_end": str(split.data_end),
         "horizon_days": config.horizon_days,
         "active_days": config.active_days,
-        "rows": {str(day): int(row.rows) for day, row in rows.iterrows()},
-        "churn_rate": {str(day): round(float(row.churn_rate), 6) for day, row in rows.iterrows()},
-        "train_rows": int((frame["split"] == "train").sum()),
-        "validation_rows": int((frame["split"] == "validation").sum()),
+        "rows": rows,
+        "churn_rate": {str(day): round(float(row.churn_rate), 6) for day, row in counts.iterrows()},
+        "train_rows": sum(n for day, n in rows.items() if day not in validation),
+        "validation_rows": sum(n for day, n in rows.items() if day in validation),
         "data_fingerprint": sources.fingerprint,
         "data_origin": sources.origin,
         "feature_views": store.repository.versions,

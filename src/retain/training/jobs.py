@@ -4,6 +4,10 @@ Each job reads its config from ``<workspace>/training/<family>.yaml`` (defaults 
 its data from ``--data`` or the config, and tracks into ``<workspace>/mlruns``. ``train all``
 runs churn, CLV and segments in that order (segments need the CLV champion), reading the data
 once when the configs agree on it.
+
+``engine="spark"`` builds the churn and CLV training sets and fits their xgboost models on
+Spark (:mod:`retain.spark.training`); segments fit on one cutoff's snapshot on the driver
+whatever the engine. Models, tracking and registration are the same for both engines.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ from retain.features import CutoffWarning, SourceData
 from retain.progress import ProgressReporter, console, null_progress
 from retain.training.baselines import simulation_truth
 from retain.training.config import FAMILIES, JobConfig, load_config
-from retain.training.dataset import open_sources, open_store, resolve_path
+from retain.training.dataset import TrainingEngine, open_sources, open_store, resolve_path
 from retain.training.publish import JobResult
 from retain.training.tracking import tracking_uri
 
-__all__ = ["JOBS", "mlflow_ui_command", "run_training", "run_tuning"]
+__all__ = ["ENGINES", "JOBS", "mlflow_ui_command", "run_training", "run_tuning"]
+
+#: Where training sets are built and the churn and spend models fitted.
+ENGINES = ("duckdb", "spark")
 
 
 def _churn(*args, **kwargs) -> JobResult:
@@ -36,7 +43,7 @@ def _clv(*args, **kwargs) -> JobResult:
     return train_clv(*args, **kwargs)
 
 
-def _segments(config, sources, store, *, truth=None, **kwargs) -> JobResult:
+def _segments(config, sources, store, *, truth=None, engine=None, **kwargs) -> JobResult:
     from retain.training.segments import train_segments
 
     return train_segments(config, sources, store, **kwargs)
@@ -68,6 +75,8 @@ def run_training(
     config_path: str | Path | None = None,
     progress: Callable[[str], ProgressReporter] | None = None,
     on_done: Callable[[JobResult], None] | None = None,
+    engine: str = "duckdb",
+    spark_config: str | Path | None = None,
 ) -> list[JobResult]:
     """Train one family, or several in order (``"all"`` = churn, CLV, segments).
 
@@ -85,6 +94,10 @@ def run_training(
         ``progress(family)`` returns the reporter of that job.
     on_done : callable, optional
         Called with each job's result as soon as it is done.
+    engine : {"duckdb", "spark"}, default="duckdb"
+        Where the churn and CLV training sets are built and their models fitted.
+    spark_config : str or Path, optional
+        Spark settings file (default: the workspace's ``spark.yaml``); only with ``spark``.
     """
     if isinstance(families, str):
         families = list(FAMILIES) if families == "all" else [families]
@@ -95,20 +108,38 @@ def run_training(
     if config_path is not None and len(names) > 1:
         raise ConfigError("--config names one family's config; use it with a single family")
     workspace, cache, results = Path(workspace), {}, []
-    for family in names:
-        config, sources, truth = _inputs(family, workspace, data, config_path, cache)
-        reporter = progress(family) if progress else null_progress
-        results.append(
-            JOBS[family](
-                config,
-                sources,
-                open_store(config, workspace),
-                workspace=str(workspace),
-                truth=truth,
-                progress=reporter,
+    trainer = _engine(engine, workspace, spark_config)
+    try:
+        for family in names:
+            config, sources, truth = _inputs(family, workspace, data, config_path, cache)
+            reporter = progress(family) if progress else null_progress
+            result = JOBS[family](
+                config, sources, open_store(config, workspace), workspace=str(workspace),
+                truth=truth, progress=reporter, engine=trainer,
             )  # fmt: skip
-        )
+            results.append(result)
+            if on_done is not None:
+                on_done(result)
+    finally:
+        if trainer is not None:
+            trainer.close()
     return results
+
+
+def _engine(name: str, workspace: Path, spark_config: str | Path | None) -> TrainingEngine | None:
+    """The training engine called ``name`` (``None``: DuckDB, in this process)."""
+    if name not in ENGINES:
+        raise ConfigError(f"unknown engine {name!r}; known: {', '.join(ENGINES)}")
+    if name == "duckdb":
+        if spark_config is not None:
+            raise ConfigError("--spark-config is for --engine spark")
+        return None
+    from retain.spark import require_pyspark
+
+    require_pyspark()
+    from retain.spark.training import SparkTrainer
+
+    return SparkTrainer.from_workspace(workspace, spark_config)
 
 
 def run_tuning(

@@ -1,0 +1,429 @@
+"""``retain score --engine spark``: the retention-priority list computed on Apache Spark.
+
+The same list as the DuckDB engine (:mod:`retain.serving.score`), step by step:
+
+1. **Population.** The sources are opened and ``as_of`` checked as on DuckDB; the snapshot at
+   ``as_of`` is found in the store (built there first if missing) and Spark reads its Parquet
+   file. The active customers (a purchase in the ``active_days`` before ``as_of``) are those
+   with ``recency_days <= active_days``: with the repository's ``recency_days`` defined as days
+   since the last transaction with a positive amount (the default), this is exactly the rule of
+   :func:`retain.training.labels.active_customers`, as both count days between dates. With any
+   other definition the ids from that function are joined instead.
+2. **Drift.** PSI on every active customer up to :data:`DRIFT_SAMPLE_ROWS` (then equal to the
+   DuckDB engine's), above that on a seeded random sample of about that many.
+3. **Scoring.** ``mapInPandas`` applies :func:`retain.serving.score.score_batch`, the function
+   the DuckDB engine applies to the whole population, to each Arrow batch; the models travel in
+   its closure (they are plain picklable Python objects).
+4. **Ranking and selection.** A window over a narrow projection (id, gain, value at risk, cost)
+   numbers the rows in list order; the greedy selection of :func:`retain.serving.selection.select`
+   is a second window: the customers with a positive gain in selection order, their running
+   cost against the budget and their position against the capacity. A rank is a total order,
+   so these windows run in one partition; the projection keeps that partition small (about 40
+   bytes a customer), and the wide rows are joined back in parallel.
+5. **Writing.** Into a temporary folder renamed onto the output folder when complete, as on
+   DuckDB: ``retention_priority.parquet`` written by Spark as one file (sorted by rank, coalesced
+   into one partition, the part file moved into place: a single file of ~100 bytes a customer
+   stays manageable into the tens of millions); ``retention_priority.csv`` from that file on the
+   driver, only when the list has at most ``csv_max_rows`` rows; ``summary.json`` with the same
+   keys, its counts and totals aggregated by Spark.
+
+The output folder must be a path the driver and every executor see (a local folder with a
+``local[*]`` master, a shared mount on a cluster): the final rename is a file-system rename.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as sf
+
+from retain.atomic import atomic_dir
+from retain.errors import RetainError
+from retain.features import CutoffWarning, FeatureStore, Recency, SourceData, col
+from retain.features.store import categories
+from retain.serving.config import ScoreConfig
+from retain.serving.contract import CSV_FILE, LIST_COLUMNS, LIST_FILE, SUMMARY_FILE
+from retain.serving.pseudonyms import pseudonymize
+from retain.serving.score import (
+    ScoringJob,
+    _drift,
+    _summary,
+    check_population,
+    open_inputs,
+    refuse_drift,
+    score_batch,
+)
+from retain.spark.session import load_spark_settings, spark_session
+from retain.training.labels import active_customers
+
+__all__ = ["DRIFT_SAMPLE_ROWS", "SCORED_TYPES", "active_population", "rank_and_select",
+           "score_on_spark"]  # fmt: skip
+
+#: Drift is measured on every customer up to this many, on a random sample of about as many above.
+DRIFT_SAMPLE_ROWS = 200_000
+
+#: Spark type of each column :func:`~retain.serving.score.score_batch` gives the list (in order).
+SCORED_TYPES: dict[str, str] = {
+    "customer_id": "string",
+    "as_of": "date",
+    "churn_probability": "double",
+    "clv": "double",
+    "value_at_risk": "double",
+    "recommended_action": "string",
+    "action_cost": "double",
+    "save_rate": "double",
+    "expected_net_gain": "double",
+    "segment": "string",
+    "value_tier": "string",
+    "loyalty_class": "string",
+    "lifecycle_stage": "string",
+    "cluster": "long",
+    "reason_1": "string",
+    "reason_2": "string",
+    "reason_3": "string",
+    "recency_days": "double",
+    "frequency": "double",
+    "monetary_total": "double",
+}
+KEY = "customer_id"
+# Selection compares the running cost with the budget plus this slack, as select() does.
+BUDGET_SLACK = 1e-9
+
+
+def score_on_spark(job: ScoringJob, *, spark_config: str | Path | None = None):
+    """Score the job on Spark and write its list; return the list (or its head) and summary.
+
+    Parameters
+    ----------
+    job : ScoringJob
+        What to score (see :func:`retain.serving.score.score`).
+    spark_config : str or Path, optional
+        Spark settings (default: the workspace's ``spark.yaml``); ignored when a Spark session
+        is already active (``spark-submit``, notebooks, tests).
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, dict)
+        The list in rank order (its first ``csv_max_rows`` rows when it is longer) and the
+        summary written to ``summary.json``.
+    """
+    spark = spark_session(load_spark_settings(job.workspace, spark_config))
+    config = job.config
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CutoffWarning)
+        sources, store = open_inputs(job)
+        population = active_population(spark, store, sources, job.as_of, config.active_days)
+        check_population(job.champions, population.columns, store)
+        rows = population.count()
+        if rows == 0:
+            raise RetainError(
+                f"no active customers at {job.as_of} (none bought in the {config.active_days} "
+                "days before it)"
+            )
+        job.progress(f"features of {rows:,} active customers")
+    vocabularies = categories(store.repository)
+    drift = _sampled_drift(job, population, rows, vocabularies)
+    refuse_drift(drift, config)
+    with _persisted() as keep:
+        scored = keep(_score(population, job, vocabularies, rows))
+        listing = keep(rank_and_select(scored, capacity=config.capacity, budget=config.budget))
+        if job.key is not None:
+            listing = keep(_pseudonymized(listing, job.key))
+        tallies = _tallies(listing, config)  # the first action: scores, ranks, selects
+        job.progress("scored, explained and ranked")
+        summary = _summary(
+            tallies, job.as_of, job.champions, store, sources, drift, config, job.key is not None
+        )
+        frame = _write(job.out, listing, summary, rows, config.csv_max_rows, job.progress)
+    return frame, summary
+
+
+# -- population ------------------------------------------------------------------------------
+
+
+def active_population(
+    spark: SparkSession, store: FeatureStore, sources: SourceData, as_of: date, active_days: int
+) -> DataFrame:
+    """The snapshot at ``as_of`` as a Spark DataFrame, only the customers active at ``as_of``.
+
+    The snapshot is built first (on the store's default engine) when the store lacks it.
+    Columns: the key, ``as_of`` and every feature of the repository, as in the snapshot.
+    """
+    [built] = store.build(sources, [as_of])
+    columns = [store.key, "as_of", *store.repository.feature_names]
+    snapshot = spark.read.parquet(str(Path(built.path).resolve())).select(*columns)
+    if recency_is_purchase_recency(store):
+        return snapshot.where(sf.col("recency_days") <= active_days)
+    active = active_customers(sources.tables["transactions"], as_of, active_days)
+    ids = spark.createDataFrame(active[[KEY]].astype({KEY: object}), schema=f"{KEY} string")
+    return snapshot.join(ids, on=KEY, how="inner")
+
+
+def recency_is_purchase_recency(store: FeatureStore) -> bool:
+    """Whether ``recency_days`` counts the days since the last purchase (a positive amount).
+
+    Then ``recency_days <= active_days`` holds exactly for the customers with a purchase in
+    ``[as_of - active_days, as_of)``: ``as_of`` is a midnight, so a timestamp is at or after
+    ``as_of - active_days`` exactly when its date is, and the feature counts days between dates.
+    """
+    expected = Recency("recency_days", where=col("amount") > 0).spec()
+    for view in store.repository.views:
+        for feature in view.features:
+            if "recency_days" in feature.outputs:
+                return (
+                    view.source == "transactions"
+                    and view.event_time == "timestamp"
+                    and feature.spec() == expected
+                )
+    return False
+
+
+def _categorized(frame: pd.DataFrame, vocabularies: Mapping[str, list[str]]) -> pd.DataFrame:
+    """Attributes with a vocabulary as categoricals, as ``get_features(as_categorical=True)``."""
+    frame = frame.copy()
+    for name, vocabulary in vocabularies.items():
+        if name in frame.columns:
+            frame[name] = pd.Categorical(frame[name], categories=vocabulary)
+    return frame
+
+
+def _sampled_drift(job: ScoringJob, population: DataFrame, rows: int, vocabularies) -> dict:
+    """PSI of the model features, on every row up to the sample size, on a sample above."""
+    churn = job.champions["churn"]
+    if churn.drift_reference is None:
+        return _drift(churn, pd.DataFrame(), job.config)
+    features = list(churn.drift_reference["features"])
+    sample = population.select(*features)
+    sampled = rows > DRIFT_SAMPLE_ROWS
+    if sampled:
+        fraction = min(1.0, 1.1 * DRIFT_SAMPLE_ROWS / rows)
+        sample = sample.sample(fraction=fraction, seed=0).limit(DRIFT_SAMPLE_ROWS)
+    with _arrow(population.sparkSession):
+        frame = _categorized(sample.toPandas(), vocabularies)
+    drift = _drift(churn, frame, job.config)
+    if sampled:
+        drift["note"] = f"PSI on a random sample of {len(frame):,} of {rows:,} customers"
+    return drift
+
+
+# -- scoring ---------------------------------------------------------------------------------
+
+
+def _score(population: DataFrame, job: ScoringJob, vocabularies, rows: int) -> DataFrame:
+    """``score_batch`` on every Arrow batch of the population, in parallel partitions."""
+    spark = population.sparkSession
+    partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    scorer = _scorer(
+        models={family: champion.model for family, champion in job.champions.items()},
+        playbook=job.playbook,
+        config=job.config,
+        vocabularies=vocabularies,
+        approximate=rows > job.config.exact_reasons_max_rows,
+    )
+    schema = ", ".join(f"{name} {kind}" for name, kind in SCORED_TYPES.items())
+    # a snapshot file is often a single Parquet row group: spread it over the cores first
+    return population.repartition(partitions).mapInPandas(scorer, schema=schema)
+
+
+def _scorer(
+    models, playbook, config: ScoreConfig, vocabularies, approximate: bool
+) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """The function ``mapInPandas`` runs in the Python workers (everything it needs is local)."""
+    columns = list(SCORED_TYPES)
+
+    def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            if batch.empty:
+                continue
+            population = _categorized(batch.reset_index(drop=True), vocabularies)
+            scored = score_batch(population, models, playbook, config, approximate=approximate)
+            yield scored[columns]
+
+    return score_batches
+
+
+# -- ranking and selection -------------------------------------------------------------------
+
+
+def _known(column: Column) -> Column:
+    """NaN as null, so it sorts last like NaN in numpy (Spark sorts NaN above every number)."""
+    return sf.when(sf.isnan(column), None).otherwise(column)
+
+
+def rank_and_select(scored: DataFrame, *, capacity: int | None, budget: float | None) -> DataFrame:
+    """The list: ``rank`` and ``selected`` added, columns in the contract's order.
+
+    ``rank`` orders by expected net gain, then value at risk (both descending), then customer
+    id, as :func:`retain.serving.selection.rank_order`; ``selected`` is
+    :func:`retain.serving.selection.select`: customers with a positive gain, by gain (or, with a
+    budget, by gain per unit of cost, then gain), then rank; kept while the running cost is
+    within the budget, then the first ``capacity``.
+    """
+    gain, risk = sf.col("expected_net_gain"), sf.col("value_at_risk")
+    order = [_known(gain).desc_nulls_last(), _known(risk).desc_nulls_last(), sf.col(KEY).asc()]
+    keys = scored.select(KEY, "expected_net_gain", "value_at_risk", "action_cost")
+    ranked = keys.withColumn("rank", sf.row_number().over(Window.orderBy(*order)).cast("long"))
+    chosen = _selected(ranked, capacity, budget).select(KEY, sf.lit(True).alias("selected"))
+    ranks = ranked.select(KEY, "rank").join(chosen, on=KEY, how="left")
+    listing = scored.join(ranks, on=KEY, how="inner")
+    listing = listing.withColumn("selected", sf.coalesce(sf.col("selected"), sf.lit(False)))
+    return listing.select(*LIST_COLUMNS)
+
+
+def _selected(ranked: DataFrame, capacity: int | None, budget: float | None) -> DataFrame:
+    """The chosen rows of ``ranked`` (``select``'s greedy rule as windows)."""
+    gain, cost = sf.col("expected_net_gain"), sf.col("action_cost")
+    worth = ranked.where((gain > 0) & ~sf.isnan(gain))  # Spark: NaN > 0
+    if budget is None:
+        order = [gain.desc(), sf.col("rank").asc()]
+    else:
+        worth = worth.withColumn("_ratio", gain / sf.greatest(cost, sf.lit(1e-12)))
+        order = [sf.col("_ratio").desc(), gain.desc(), sf.col("rank").asc()]
+    window = Window.orderBy(*order)
+    if budget is not None:
+        running = window.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        worth = worth.withColumn("_spent", sf.sum(cost).over(running))
+        worth = worth.where(sf.col("_spent") <= sf.lit(float(budget) + BUDGET_SLACK))
+    if capacity is not None:
+        worth = worth.withColumn("_position", sf.row_number().over(window))
+        worth = worth.where(sf.col("_position") <= capacity)
+    return worth
+
+
+def _pseudonymized(listing: DataFrame, key: bytes) -> DataFrame:
+    """Customer ids replaced by keyed HMACs (after ranking, as on DuckDB)."""
+
+    @sf.pandas_udf("string")
+    def keyed(ids: pd.Series) -> pd.Series:
+        return pseudonymize(ids, key)
+
+    return listing.withColumn(KEY, keyed(sf.col(KEY)))
+
+
+# -- summary and files -----------------------------------------------------------------------
+
+
+def _tallies(listing: DataFrame, config: ScoreConfig) -> dict[str, dict]:
+    """``counts``, ``totals`` and ``selection`` of ``summary.json``, aggregated by Spark."""
+    chosen = sf.col("selected")
+
+    def total(column: Column) -> Column:
+        return sf.coalesce(sf.sum(column), sf.lit(0.0))
+
+    row = listing.agg(
+        sf.count(sf.lit(1)).alias("rows"),
+        sf.count(sf.when(chosen, 1)).alias("selected"),
+        total(sf.col("value_at_risk")).alias("value_at_risk"),
+        total(sf.col("clv")).alias("clv"),
+        total(sf.greatest(sf.col("expected_net_gain"), sf.lit(0.0))).alias("expected_net_gain"),
+        total(sf.when(chosen, sf.col("value_at_risk"))).alias("selected_value_at_risk"),
+        total(sf.when(chosen, sf.col("expected_net_gain"))).alias("selected_expected_net_gain"),
+        total(sf.when(chosen, sf.col("action_cost"))).alias("selected_cost"),
+    ).first()
+    actions = listing.where(chosen).groupBy("recommended_action").count()
+    by_action = sorted(actions.collect(), key=lambda r: (-r["count"], r["recommended_action"]))
+    totals = {name: float(row[name]) for name in ("value_at_risk", "clv", "expected_net_gain",
+              "selected_value_at_risk", "selected_expected_net_gain", "selected_cost")}  # fmt: skip
+    return {
+        "counts": {
+            "customers_active": int(row["rows"]),
+            "scored": int(row["rows"]),
+            "selected": int(row["selected"]),
+            "by_action": {r["recommended_action"]: int(r["count"]) for r in by_action},
+        },
+        "totals": totals,
+        "selection": {
+            "capacity": config.capacity,
+            "budget": config.budget,
+            "selected": int(row["selected"]),
+            "cost": totals["selected_cost"],
+        },
+    }
+
+
+def _write(out: Path, listing: DataFrame, summary: dict, rows: int, csv_max_rows, progress):
+    """Write the list's files atomically; return the list (or its first ``csv_max_rows``)."""
+    fits = csv_max_rows is None or rows <= csv_max_rows
+    with atomic_dir(out) as folder:
+        _write_one_parquet(listing.orderBy("rank"), folder / LIST_FILE)
+        frame = _head(folder / LIST_FILE, None if fits else csv_max_rows)
+        if fits:
+            frame.to_csv(folder / CSV_FILE, index=False)
+        else:
+            progress(f"no {CSV_FILE}: {rows:,} rows > csv_max_rows ({csv_max_rows:,})")
+        (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return frame
+
+
+def _head(path: Path, rows: int | None) -> pd.DataFrame:
+    """The first ``rows`` rows of a Parquet file (all when ``None``), read on the driver."""
+    if rows is None:
+        return pd.read_parquet(path)
+    batches, taken = [], 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=min(rows, 65_536)):
+        batches.append(batch)
+        taken += batch.num_rows
+        if taken >= rows:
+            break
+    return pa.Table.from_batches(batches).slice(0, rows).to_pandas()
+
+
+def _write_one_parquet(in_order: DataFrame, path: Path) -> None:
+    """One Parquet file at ``path``: Spark writes one part (rows in order), moved into place.
+
+    ``coalesce(1)`` after the sort concatenates the sorted partitions in order without another
+    shuffle; the scoring before the sort's exchange keeps every partition.
+    """
+    parts = path.with_name(f".{path.stem}.parts")
+    in_order.coalesce(1).write.mode("error").parquet(str(parts.resolve()))
+    written = sorted(parts.glob("part-*.parquet"))
+    if len(written) != 1:
+        raise RetainError(f"Spark wrote {len(written)} Parquet parts in {parts}, expected 1")
+    written[0].replace(path)
+    shutil.rmtree(parts)
+
+
+# -- session helpers -------------------------------------------------------------------------
+
+
+@contextmanager
+def _arrow(spark: SparkSession) -> Iterator[None]:
+    """Arrow transfers for ``toPandas`` (much faster), restoring the session's setting after."""
+    name = "spark.sql.execution.arrow.pyspark.enabled"
+    before = spark.conf.get(name, None)
+    spark.conf.set(name, "true")
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(name)
+        else:
+            spark.conf.set(name, before)
+
+
+@contextmanager
+def _persisted() -> Iterator[Callable[[Any], Any]]:
+    """``keep(frame)`` persists a DataFrame until the block ends (the scores are computed once)."""
+    kept = []
+
+    def keep(frame):
+        kept.append(frame.persist(StorageLevel.MEMORY_AND_DISK))
+        return frame
+
+    try:
+        yield keep
+    finally:
+        for frame in kept:
+            frame.unpersist()

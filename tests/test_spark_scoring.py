@@ -1,0 +1,145 @@
+"""Scoring on Spark gives the DuckDB engine's list: same customers, ranks, selection and values."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from retain.errors import RetainError
+from retain.serving import score
+from retain.serving.contract import CSV_FILE, LIST_COLUMNS, LIST_FILE, SUMMARY_FILE, SUMMARY_KEYS
+from retain.serving.pseudonyms import pseudonymize
+from retain.serving.selection import rank_order, select
+
+AS_OF = date(2026, 1, 1)
+BOUNDS = {"capacity": 300, "budget": 900.0}
+FLOATS = ["churn_probability", "clv", "value_at_risk", "action_cost", "save_rate",
+          "expected_net_gain", "recency_days", "frequency", "monetary_total"]  # fmt: skip
+KEY = "k" * 32
+
+
+@pytest.fixture(scope="module")
+def lists(spark, trained_models, trained_workspace):
+    """The same cutoff scored by both engines, with a capacity and a budget."""
+    folder = trained_workspace / "lists"
+    duckdb = score(AS_OF, workspace=trained_workspace, out=folder / "duckdb", **BOUNDS)
+    spark_list = score(
+        AS_OF, workspace=trained_workspace, out=folder / "spark", engine="spark", **BOUNDS
+    )
+    return duckdb, spark_list
+
+
+def _read(result) -> pd.DataFrame:
+    return pd.read_parquet(result.out / LIST_FILE)
+
+
+def test_same_customers_ranks_selection_and_values(lists):
+    duckdb, spark = (_read(result) for result in lists)
+    assert len(spark) == len(duckdb) > 1000
+    assert spark["customer_id"].tolist() == duckdb["customer_id"].tolist()
+    assert spark["rank"].tolist() == list(range(1, len(spark) + 1))
+    assert spark["selected"].tolist() == duckdb["selected"].tolist()
+    assert 0 < spark["selected"].sum() <= BOUNDS["capacity"]
+    for name in FLOATS:
+        np.testing.assert_allclose(spark[name], duckdb[name], rtol=0, atol=1e-9, err_msg=name)
+    others = [name for name in LIST_COLUMNS if name not in FLOATS]
+    pd.testing.assert_frame_equal(spark[others], duckdb[others])
+
+
+def test_files_follow_the_contract(lists):
+    duckdb, spark = lists
+    schema = pq.read_schema(spark.out / LIST_FILE)
+    assert schema.names == list(LIST_COLUMNS)
+    expected = pq.read_schema(duckdb.out / LIST_FILE)
+    assert [field.type for field in schema] == [field.type for field in expected]
+    assert sorted(path.name for path in spark.out.iterdir()) == sorted(
+        [CSV_FILE, LIST_FILE, SUMMARY_FILE]
+    )
+    csv, local_csv = (pd.read_csv(result.out / CSV_FILE) for result in lists)
+    pd.testing.assert_frame_equal(csv, local_csv, check_exact=False, rtol=0, atol=1e-9)
+    pd.testing.assert_frame_equal(spark.frame, _read(spark))
+
+
+def test_summary_has_the_same_keys_counts_and_totals(lists):
+    duckdb, spark = (json.loads((result.out / SUMMARY_FILE).read_text()) for result in lists)
+    assert set(spark) == set(duckdb) and set(spark) <= set(SUMMARY_KEYS)
+    assert spark["counts"] == duckdb["counts"]
+    assert spark["totals"] == pytest.approx(duckdb["totals"], rel=1e-9)
+    assert spark["selection"] == pytest.approx(duckdb["selection"], rel=1e-9)
+    for key in ("models", "feature_views", "data_fingerprint", "horizons", "reasons_method"):
+        assert spark[key] == duckdb[key], key
+    drift = spark["drift"]
+    assert drift["psi"] == pytest.approx(duckdb["drift"]["psi"], abs=1e-9)
+    assert drift["drifted"] == duckdb["drift"]["drifted"]
+    assert lists[1].run_id and lists[1].run_id != lists[0].run_id
+
+
+def test_pseudonymized_ids_and_no_csv_above_the_limit(lists, trained_workspace, tmp_path):
+    duckdb = lists[0]
+    config = tmp_path / "score.yaml"
+    config.write_text("csv_max_rows: 100\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RETAIN_PSEUDONYM_KEY", KEY)
+        result = score(
+            AS_OF, workspace=trained_workspace, config_path=config, out=tmp_path / "list",
+            pseudonymize_ids=True, engine="spark", **BOUNDS,
+        )  # fmt: skip
+    assert not (result.out / CSV_FILE).exists()
+    assert len(result.frame) == 100
+    written = _read(result)
+    assert len(written) == len(duckdb.frame)
+    expected = pseudonymize(duckdb.frame["customer_id"], KEY.encode())
+    assert written["customer_id"].tolist() == expected.tolist()
+    assert result.summary["pseudonymized"] is True
+
+
+@pytest.mark.parametrize(
+    ("capacity", "budget"), [(None, None), (7, None), (None, 12.5), (7, 12.5), (0, None)]
+)
+def test_spark_selection_is_the_greedy_selection(spark, capacity, budget):
+    from retain.spark.scoring import rank_and_select
+
+    frame = _random_list(seed=capacity or 1)
+    expected = frame.iloc[rank_order(frame)].reset_index(drop=True)
+    expected["rank"] = np.arange(1, len(frame) + 1)
+    expected["selected"] = select(
+        expected["expected_net_gain"].to_numpy(), expected["action_cost"].to_numpy(),
+        capacity=capacity, budget=budget,
+    )  # fmt: skip
+    scored = spark.createDataFrame(frame)
+    listing = rank_and_select(scored, capacity=capacity, budget=budget).orderBy("rank").toPandas()
+    assert listing["customer_id"].tolist() == expected["customer_id"].tolist()
+    assert listing["selected"].tolist() == expected["selected"].tolist()
+
+
+def _random_list(seed: int, rows: int = 60) -> pd.DataFrame:
+    """Scored rows with tied gains, tied values at risk, zero-cost and losing actions."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({name: [""] * rows for name in LIST_COLUMNS if name not in
+                          ("rank", "selected")})  # fmt: skip
+    frame["customer_id"] = [f"c{i:03d}" for i in rng.permutation(rows)]
+    frame["as_of"] = AS_OF
+    for name in FLOATS:
+        frame[name] = 0.0
+    frame["cluster"] = 0
+    frame["value_at_risk"] = rng.choice([10.0, 20.0, 30.0], rows)
+    frame["action_cost"] = rng.choice([0.0, 1.0, 2.5, 4.0], rows)
+    frame["expected_net_gain"] = rng.choice([-1.0, 0.0, 2.0, 3.0, 5.5], rows)
+    return frame
+
+
+def test_cli_offers_both_engines_and_refuses_others():
+    from typer.testing import CliRunner
+
+    from retain.cli import app
+
+    result = CliRunner().invoke(app, ["score", "--as-of", "2026-01-01", "--engine", "flink"])
+    assert result.exit_code == 2
+    assert "duckdb" in result.output and "spark" in result.output
+    with pytest.raises(RetainError, match="unknown engine 'flink'"):
+        score(AS_OF, engine="flink")

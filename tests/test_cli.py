@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from typer.testing import CliRunner
 
@@ -35,6 +38,16 @@ def test_console_script_is_declared():
 
     scripts = {entry.name: entry.value for entry in entry_points(group="console_scripts")}
     assert scripts.get("retain") == "retain.cli:app"
+
+
+def test_python_dash_m_runs_the_command_line():
+    """``python -m retain`` (the file given to ``spark-submit``) is the same command line."""
+    result = subprocess.run(
+        [sys.executable, "-m", "retain", "features", "build", "--help"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "--engine" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -67,3 +67,11 @@ def test_a_bad_repository_exits_2(world_dir, tmp_path):
     result = invoke("features", "list", "--repo", tmp_path / "repo", "--store", tmp_path / "s")
     assert result.exit_code == 2
     assert "view 'bad', feature 'r': unknown column 'amt'" in result.output
+
+
+def test_a_folder_without_definitions_lists_the_packaged_repository(tmp_path, monkeypatch):
+    """Like every other command, ``features`` falls back to the packaged definitions."""
+    monkeypatch.chdir(tmp_path)
+    listed = invoke("features", "list", "--store", tmp_path / "store")
+    assert listed.exit_code == 0, listed.output
+    assert "purchases" in listed.output and "customer_profile" in listed.output

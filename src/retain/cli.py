@@ -19,6 +19,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from retain.errors import RetainError
 from retain.progress import console
+from retain.workspace import locate
 
 app = typer.Typer(
     name="retain",
@@ -141,7 +142,9 @@ def features_build(
     as_of: Annotated[list[str], typer.Option("--as-of", help="Cutoff date; repeat for several.")],
     mapping: MappingFile = None,
     store: Annotated[Path, typer.Option(help="Snapshot store folder.")] = Path("store"),
-    repo: Annotated[Path, typer.Option(help="Feature repository folder.")] = Path("features"),
+    repo: Annotated[
+        Path, typer.Option(help="Feature repository folder (default: ./features, else ours).")
+    ] = Path("features"),
     engine: Annotated[
         Literal["duckdb", "spark"],
         typer.Option(help="Compute on embedded DuckDB, or on Spark (pip install 'retain[spark]')."),
@@ -160,7 +163,7 @@ def features_build(
     from retain.progress import progress_bar
 
     cutoffs = [_parse_date(text, "--as-of") for text in as_of]
-    feature_store = FeatureStore(store, repo)
+    feature_store = FeatureStore(store, locate(".", repo))
     spark_settings = None
     if engine == "spark":  # before the data are read: a missing pyspark or bad config fails fast
         from retain.spark import load_spark_settings, require_pyspark
@@ -191,14 +194,16 @@ def features_build(
 @reports_errors
 def features_list(
     store: Annotated[Path, typer.Option(help="Snapshot store folder.")] = Path("store"),
-    repo: Annotated[Path, typer.Option(help="Feature repository folder.")] = Path("features"),
+    repo: Annotated[
+        Path, typer.Option(help="Feature repository folder (default: ./features, else ours).")
+    ] = Path("features"),
 ) -> None:
     """List feature views, their versions and the snapshots built."""
     from rich.table import Table
 
     from retain.features import FeatureStore
 
-    feature_store = FeatureStore(store, repo)
+    feature_store = FeatureStore(store, locate(".", repo))
     views = Table("view", "version", "source", "features", "description", title="feature views")
     for view in feature_store.repository.views:
         views.add_row(

@@ -75,6 +75,14 @@ DataDir = Annotated[
 MappingFile = Annotated[
     Path | None, typer.Option("--mapping", help="YAML file mapping your column names and formats.")
 ]
+Engine = Annotated[
+    Literal["duckdb", "spark"],
+    typer.Option(help="Run on embedded DuckDB, or on Spark (pip install 'retain\\[spark]')."),
+]
+SparkConfig = Annotated[
+    Path | None,
+    typer.Option(help="Spark settings for --engine spark (default: spark.yaml, else ours)."),
+]
 
 
 @app.command()
@@ -145,14 +153,8 @@ def features_build(
     repo: Annotated[
         Path, typer.Option(help="Feature repository folder (default: ./features, else ours).")
     ] = Path("features"),
-    engine: Annotated[
-        Literal["duckdb", "spark"],
-        typer.Option(help="Compute on embedded DuckDB, or on Spark (pip install 'retain[spark]')."),
-    ] = "duckdb",
-    spark_config: Annotated[
-        Path | None,
-        typer.Option(help="Spark settings for --engine spark (default: ./spark.yaml, else ours)."),
-    ] = None,
+    engine: Engine = "duckdb",
+    spark_config: SparkConfig = None,
 ) -> None:
     """Build feature snapshots at one or more cutoffs."""
     import warnings
@@ -244,14 +246,8 @@ def train(
     data: OptionalData = None,
     config: ConfigFile = None,
     workspace: Workspace = Path("."),
-    engine: Annotated[
-        Literal["duckdb", "spark"],
-        typer.Option(help="Fit churn and CLV in-process, or on Spark (needs the spark extra)."),
-    ] = "duckdb",
-    spark_config: Annotated[
-        Path | None,
-        typer.Option(help="Spark settings for --engine spark (default: workspace spark.yaml)."),
-    ] = None,
+    engine: Engine = "duckdb",
+    spark_config: SparkConfig = None,
 ) -> None:
     """Train churn, CLV and segment models and register them in MLflow."""
     from retain.progress import step_printer
@@ -390,14 +386,8 @@ def score(
         typer.Option("--pseudonymize/--no-pseudonymize", help="Keyed-HMAC customer ids."),
     ] = None,
     workspace: Workspace = Path("."),
-    engine: Annotated[
-        Literal["duckdb", "spark"],
-        typer.Option(help="Score on embedded DuckDB, or on Spark (needs the spark extra)."),
-    ] = "duckdb",
-    spark_config: Annotated[
-        Path | None,
-        typer.Option(help="Spark settings for --engine spark (default: workspace spark.yaml)."),
-    ] = None,
+    engine: Engine = "duckdb",
+    spark_config: SparkConfig = None,
 ) -> None:
     """Score active customers and write the ranked retention-priority list."""
     from retain.progress import step_printer

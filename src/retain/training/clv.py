@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from retain.features import FeatureStore, SourceData
-from retain.models.clv.value import BTYDValue, CLVModel, MLValue, _uniform_discount
+from retain.models.clv.value import BTYDValue, CLVModel, MLValue
 from retain.models.spend import SpendRegressor
 from retain.progress import ProgressReporter, null_progress
 from retain.reports import plots
@@ -56,13 +56,7 @@ def fit_clv(training_set: TrainingSet, config: CLVConfig, settings: dict, share:
     """Fit both CLV methods; BTYD on the latest training cutoff so each customer counts once."""
     features = list(training_set.features)
     train, valid = training_set.train, training_set.validation
-    model = CLVModel(
-        purchase_model=config.btyd,
-        horizon_days=config.horizon_days,
-        discount_rate_monthly=config.discount_rate_monthly,
-        settings=settings,
-        random_state=config.seed,
-    )
+    model = _clv_model(config, settings)
     latest = (train["as_of"] == train["as_of"].max()).to_numpy()
     return model.fit(
         train[features], train[LABEL].to_numpy(float),
@@ -87,11 +81,8 @@ def assemble_clv(
     regressor: SpendRegressor,
     eval_set: tuple[pd.DataFrame, np.ndarray],
 ) -> CLVModel:
-    """A :class:`CLVModel` from parts fitted elsewhere, the method chosen as ``fit`` chooses.
-
-    For engines that fit the spend regressor outside this process (``xgboost.spark``): the
-    parts become ``btyd_`` and ``ml_`` and the method with the higher normalized Gini of its
-    undiscounted prediction on ``eval_set`` is kept, as :meth:`CLVModel.fit` does.
+    """A :class:`CLVModel` of ``config`` from parts fitted elsewhere (``xgboost.spark``), the
+    method chosen on ``eval_set`` as :meth:`CLVModel.fit` chooses it.
 
     Parameters
     ----------
@@ -106,26 +97,20 @@ def assemble_clv(
     eval_set : (DataFrame, array-like)
         Validation features and realised net margin.
     """
-    model = CLVModel(
+    ml = MLValue(config.horizon_days, config.discount_rate_monthly, settings, config.seed)
+    return _clv_model(config, settings).fit_from_parts(
+        btyd, ml.fit_from_regressor(regressor), eval_set
+    )
+
+
+def _clv_model(config: CLVConfig, settings: dict) -> CLVModel:
+    return CLVModel(
         purchase_model=config.btyd,
         horizon_days=config.horizon_days,
         discount_rate_monthly=config.discount_rate_monthly,
         settings=settings,
         random_state=config.seed,
     )
-    ml = MLValue(config.horizon_days, config.discount_rate_monthly, settings, config.seed)
-    ml.regressor_ = regressor
-    ml.discount_ = _uniform_discount(config.horizon_days, config.discount_rate_monthly)
-    X_valid, y_valid = eval_set
-    actual = np.asarray(y_valid, float)
-    model.btyd_, model.ml_ = btyd, ml
-    model.validation_gini_ = {
-        name: float(normalized_gini(actual, part.predict(X_valid, discounted=False)))
-        for name, part in (("btyd", btyd), ("ml", ml))
-    }
-    best = max(model.validation_gini_, key=model.validation_gini_.get)
-    model.method_ = best if model.method == "auto" else model.method
-    return model
 
 
 def evaluate_clv(

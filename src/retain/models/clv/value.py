@@ -14,6 +14,8 @@ Features are the feature store's (``btyd_frequency``, ``btyd_recency``, ``btyd_T
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
@@ -22,6 +24,9 @@ from sklearn.utils.validation import check_is_fitted
 from retain.models.clv.bgnbd import BGNBD
 from retain.models.clv.gamma_gamma import GammaGamma
 from retain.models.clv.pareto_nbd import ParetoNBD
+
+if TYPE_CHECKING:
+    from retain.models.spend import SpendRegressor
 
 __all__ = ["BTYD_COLUMNS", "BTYDValue", "CLVModel", "MLValue", "discount_schedule"]
 
@@ -183,6 +188,24 @@ class MLValue(BaseEstimator):
         self.discount_ = _uniform_discount(self.horizon_days, self.discount_rate_monthly)
         return self
 
+    def fit_from_regressor(self, regressor: SpendRegressor) -> MLValue:
+        """Adopt a regressor of future net margin fitted elsewhere (e.g. on ``xgboost.spark``).
+
+        Parameters
+        ----------
+        regressor : SpendRegressor
+            Fitted; see :meth:`SpendRegressor.fit_from_booster`.
+
+        Returns
+        -------
+        MLValue
+            This model, fitted.
+        """
+        check_is_fitted(regressor, "model_")
+        self.regressor_ = regressor
+        self.discount_ = _uniform_discount(self.horizon_days, self.discount_rate_monthly)
+        return self
+
     def predict(self, X: pd.DataFrame, *, discounted: bool = True) -> np.ndarray:
         """Expected net margin over the horizon (discounted unless told otherwise)."""
         check_is_fitted(self, "regressor_")
@@ -257,10 +280,7 @@ class CLVModel(BaseEstimator):
             Rows of ``X`` the BTYD models fit on (e.g. only the latest training cutoff, so each
             customer counts once); default all.
         """
-        from retain.training.metrics import normalized_gini
-
-        if self.method not in ("auto", "btyd", "ml"):
-            raise ValueError(f"method must be 'auto', 'btyd' or 'ml', got {self.method!r}")
+        self._check_method()
         btyd_X = X if btyd_rows is None else X[np.asarray(btyd_rows, bool)]
         self.btyd_ = BTYDValue(
             self.purchase_model, self.horizon_days, self.discount_rate_monthly
@@ -268,11 +288,45 @@ class CLVModel(BaseEstimator):
         self.ml_ = MLValue(
             self.horizon_days, self.discount_rate_monthly, self.settings, self.random_state
         ).fit(X, y, eval_set=eval_set)
+        return self._choose_method(eval_set)
+
+    def fit_from_parts(self, btyd: BTYDValue, ml: MLValue, eval_set: tuple) -> CLVModel:
+        """Adopt both methods fitted elsewhere, then choose between them as :meth:`fit` does.
+
+        For engines that fit the spend regressor outside this process (``xgboost.spark``).
+
+        Parameters
+        ----------
+        btyd : BTYDValue
+            Fitted BTYD value model.
+        ml : MLValue
+            Fitted ML value model (see :meth:`MLValue.fit_from_regressor`).
+        eval_set : (pandas.DataFrame, array-like)
+            Validation features and realised net margin.
+
+        Returns
+        -------
+        CLVModel
+            This model, fitted.
+        """
+        self._check_method()
+        check_is_fitted(btyd, "purchase_model_")
+        check_is_fitted(ml, "regressor_")
+        self.btyd_, self.ml_ = btyd, ml
+        return self._choose_method(eval_set)
+
+    def _check_method(self) -> None:
+        if self.method not in ("auto", "btyd", "ml"):
+            raise ValueError(f"method must be 'auto', 'btyd' or 'ml', got {self.method!r}")
+
+    def _choose_method(self, eval_set: tuple) -> CLVModel:
+        """Keep the method with the higher normalized Gini of its undiscounted prediction."""
+        from retain.training.metrics import normalized_gini
+
         X_valid, y_valid = eval_set
+        actual = np.asarray(y_valid, float)
         self.validation_gini_ = {
-            name: float(
-                normalized_gini(np.asarray(y_valid, float), part.predict(X_valid, discounted=False))
-            )
+            name: float(normalized_gini(actual, part.predict(X_valid, discounted=False)))
             for name, part in (("btyd", self.btyd_), ("ml", self.ml_))
         }
         best = max(self.validation_gini_, key=self.validation_gini_.get)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import ibis
 import numpy as np
 import pandas as pd
 import pytest
@@ -35,6 +36,7 @@ from retain.features import (
     compute_features,
     load_repository,
 )
+from retain.features.sources import to_ibis_tables
 
 REPO = Path(__file__).resolve().parents[1] / "features"
 AS_OF = "2024-03-01"
@@ -281,3 +283,45 @@ def test_strategies_agree_at_several_cutoffs():
     # on 2023-10-01 only A (signup and first orders) is known; the 09:00 order is on the cutoff day
     assert list(early.index) == ["A"]
     assert early.loc["A", "frequency"] == 2
+
+
+def test_filters_that_pass_none_of_a_customers_rows():
+    """Aggregates are conditional sums, counts and extremes rather than filtered ones: a
+    filter that passes none of a customer's rows must give what no rows give. A and B have
+    one return each, D one order and no return, F (a customer since 2024-02-01) no
+    transactions. The plain path gives the same."""
+    customer = Entity("customer")
+    refund = col("amount") < 0
+    view = FeatureView(
+        "refunds",
+        customer,
+        "transactions",
+        features=[
+            WindowAggregate("refund_total", "sum", "amount", where=refund),
+            WindowAggregate("refund_mean", "mean", "amount", where=refund),
+            WindowAggregate("refunds", "count", "amount", where=refund),
+            WindowAggregate("refund_categories", "count_distinct", "category", where=refund),
+            WindowAggregate("smallest_refund", "min", "amount", where=refund),
+            Recency("days_since_refund", where=refund),
+            Trend("refund_trend", "sum", "amount", window_days=90, where=refund),
+        ],
+    )
+    frame = compute_features([view], tiny_sources(), AS_OF)
+    backend = ibis.duckdb.connect()
+    plain = compute_features(
+        [view], to_ibis_tables(tiny_sources(), backend), AS_OF, backend=backend
+    )
+    pd.testing.assert_frame_equal(frame, plain, check_exact=True)
+    expect(
+        frame.set_index("customer_id"),
+        {
+            "refund_total": {"A": -20.0, "B": -60.0, "D": 0.0, "F": 0.0},
+            "refund_mean": {"A": -20.0, "B": -60.0, "D": NA, "F": NA},
+            "refunds": {"A": 1, "B": 1, "D": 0, "F": 0},
+            "refund_categories": {"A": 1, "B": 1, "D": 0, "F": 0},
+            "smallest_refund": {"A": -20.0, "B": -60.0, "D": NA, "F": NA},
+            "days_since_refund": {"A": 148, "B": 15, "D": NA, "F": NA},
+            # last 90 days over the 90 before: A 0 / -20, B -60 / 0, D and F 0 / 0
+            "refund_trend": {"A": 0.0, "B": NA, "D": NA, "F": NA},
+        },
+    )

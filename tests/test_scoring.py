@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 from datetime import date
@@ -12,11 +13,14 @@ import pytest
 from typer.testing import CliRunner
 
 from retain.cli import app
-from retain.errors import ConfigError, RetainError
+from retain.errors import ConfigError, DataError, RetainError
 from retain.serving import score
-from retain.serving.contract import LIST_COLUMNS, LIST_FILE, SUMMARY_FILE
+from retain.serving.config import load_score_config
+from retain.serving.contract import CSV_FILE, LIST_COLUMNS, LIST_FILE, SUMMARY_FILE
+from retain.serving.population import active_population
 from retain.serving.reasons import phrase
 from retain.serving.selection import select
+from retain.training.dataset import open_sources, open_store
 
 AS_OF = date(2026, 1, 1)
 
@@ -122,6 +126,44 @@ def test_same_inputs_give_an_identical_list(scored, trained_workspace):
     pd.testing.assert_frame_equal(again.frame, scored.frame)
 
 
+def test_known_data_are_scored_without_reading_a_table(scored, trained_workspace):
+    config = load_score_config(workspace=trained_workspace)
+    store = open_store(config, trained_workspace)
+    sources = store.sources(open_sources(config, None, trained_workspace))
+    population = active_population(sources, store, AS_OF, config.active_days)
+    assert not sources.loaded  # the store knew the files; the snapshot held the rest
+    assert population["customer_id"].tolist() == sorted(scored.frame["customer_id"])
+
+
+def test_a_store_new_to_the_data_gives_the_same_list(scored, trained_workspace, tmp_path):
+    workspace = tmp_path / "fresh"
+    shutil.copytree(trained_workspace, workspace, ignore=shutil.ignore_patterns("lists", "store"))
+    fresh = score(AS_OF, workspace=workspace, out=workspace / "list", capacity=300, budget=900.0)
+    pd.testing.assert_frame_equal(fresh.frame, scored.frame)
+    for name in (LIST_FILE, CSV_FILE):
+        assert (fresh.out / name).read_bytes() == (scored.out / name).read_bytes(), name
+    built = json.loads(next((workspace / "store" / "snapshots").rglob("*.json")).read_text())
+    assert built["engine"]["sources"] == "memory"  # one cutoff: not staged on disk
+
+
+def test_changed_data_with_a_bad_value_fail_clearly(scored, trained_workspace, tmp_path):
+    data = shutil.copytree(trained_workspace / "data" / "simulated", tmp_path / "data")
+    transactions = pd.read_parquet(data / "transactions.parquet")
+    transactions["amount"] = transactions["amount"].astype(str)
+    transactions.loc[7, "amount"] = "12,50"
+    transactions.to_parquet(data / "transactions.parquet", index=False)
+    with pytest.raises(DataError) as caught:
+        score(AS_OF, workspace=trained_workspace, data=data, out=tmp_path / "list")
+    [problem] = caught.value.problems
+    assert (problem.table, problem.column, problem.samples) == (
+        "transactions",
+        "amount",
+        ("12,50",),
+    )
+    assert problem.file == str(data / "transactions.parquet")
+    assert not (tmp_path / "list").exists()
+
+
 def test_strict_drift_refuses_to_write(scored, trained_workspace, tmp_path):
     config = tmp_path / "score.yaml"
     config.write_text("drift:\n  threshold: 0.0\n  strict: true\n")
@@ -135,10 +177,10 @@ def test_failure_mid_write_leaves_the_previous_list_intact(scored, trained_works
     out = trained_workspace / "lists" / "main"
     before = (out / LIST_FILE).read_bytes()
 
-    def broken(frame, path, **kwargs):
+    def broken(frame, path):
         raise OSError("disk full")
 
-    monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
+    monkeypatch.setattr(importlib.import_module("retain.serving.score"), "write_csv", broken)
     with pytest.raises(OSError, match="disk full"):
         score(AS_OF, workspace=trained_workspace, out=out)
     assert (out / LIST_FILE).read_bytes() == before

@@ -23,7 +23,17 @@ from retain.data.schemas import TABLES, empty_table
 from retain.data.validation import conform_table
 from retain.errors import MAX_SAMPLES, DataError, DataProblem
 
-__all__ = ["Dataset", "load_dataset"]
+__all__ = [
+    "Dataset",
+    "derived_warning",
+    "FolderFingerprint",
+    "duplicates_warning",
+    "file_stamps",
+    "fingerprint",
+    "folder_fingerprint",
+    "load_dataset",
+    "strangers_warning",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,7 +144,7 @@ def _assemble(frames: dict, sources: dict[str, TableSource], mapping: Mapping) -
         warnings=tuple(warnings),
         duplicates_dropped=duplicates,
         derived_customers=derived,
-        fingerprint=_fingerprint(mapping, sources),
+        fingerprint=fingerprint(mapping, sources),
     )
 
 
@@ -146,9 +156,13 @@ def _drop_duplicates(
     count = int(duplicated.sum())
     if count:
         transactions = transactions[~duplicated].reset_index(drop=True)
-        rows = _count(count, "exact duplicate row")
-        warnings.append(f"transactions ({files['transactions']}): dropped {rows}")
+        warnings.append(duplicates_warning(files, count))
     return transactions, count
+
+
+def duplicates_warning(files: dict[str, str], count: int) -> str:
+    """The warning about ``count`` exact duplicate transactions dropped."""
+    return f"transactions ({files['transactions']}): dropped {_count(count, 'exact duplicate row')}"
 
 
 def _add_derived_customers(
@@ -172,13 +186,19 @@ def _add_derived_customers(
     if customers is None:
         return derived, len(derived)
     if len(derived):
-        shown = ", ".join(repr(value) for value in derived["customer_id"].head(MAX_SAMPLES))
-        warnings.append(
-            f"customers ({files['customers']}): {_count(len(derived), 'customer')} found only in "
-            f"transactions; added with signup_date = day of first purchase (e.g. {shown})"
-        )
+        shown = derived["customer_id"].head(MAX_SAMPLES).tolist()
+        warnings.append(derived_warning(files, len(derived), shown))
         customers = pd.concat([customers, derived], ignore_index=True)
     return customers, len(derived)
+
+
+def derived_warning(files: dict[str, str], count: int, shown: list[str]) -> str:
+    """The warning about ``count`` customers derived from transactions (``shown``: the first)."""
+    examples = ", ".join(repr(value) for value in shown[:MAX_SAMPLES])
+    return (
+        f"customers ({files['customers']}): {_count(count, 'customer')} found only in "
+        f"transactions; added with signup_date = day of first purchase (e.g. {examples})"
+    )
 
 
 def _known_interactions(
@@ -195,13 +215,19 @@ def _known_interactions(
     if known.all():
         return interactions
     strangers = interactions.loc[~known, "customer_id"].drop_duplicates()
-    shown = ", ".join(repr(value) for value in strangers.head(MAX_SAMPLES))
-    rows, people = _count(int((~known).sum()), "row"), _count(len(strangers), "customer id")
-    warnings.append(
-        f"interactions ({files['interactions']}): dropped {rows} of {people} found in neither "
-        f"customers nor transactions (e.g. {shown})"
-    )
+    shown = strangers.head(MAX_SAMPLES).tolist()
+    warnings.append(strangers_warning(files, int((~known).sum()), len(strangers), shown))
     return interactions[known].reset_index(drop=True)
+
+
+def strangers_warning(files: dict[str, str], rows: int, people: int, shown: list[str]) -> str:
+    """The warning about ``rows`` interactions of ``people`` unknown customers dropped."""
+    examples = ", ".join(repr(value) for value in shown[:MAX_SAMPLES])
+    return (
+        f"interactions ({files['interactions']}): dropped {_count(rows, 'row')} of "
+        f"{_count(people, 'customer id')} found in neither customers nor transactions "
+        f"(e.g. {examples})"
+    )
 
 
 def _duplicated_rows(frame: pd.DataFrame) -> np.ndarray:
@@ -236,7 +262,63 @@ def _arrow(series: pd.Series) -> pa.ChunkedArray:
     return pa.chunked_array([pa.array(series, from_pandas=True)])
 
 
-def _fingerprint(mapping: Mapping, sources: dict[str, TableSource]) -> str:
+@dataclass(frozen=True)
+class FolderFingerprint:
+    """What identifies a data folder's content, known without reading a table.
+
+    Attributes
+    ----------
+    fingerprint : str
+        As ``Dataset.fingerprint``.
+    files : dict of str to str
+        Table name -> file or folder read (``""`` when absent), as ``Dataset.files``.
+    stamps : dict of str to tuple of int
+        Every file hashed -> (size, modification time in ns) before hashing: while they hold,
+        the fingerprint does.
+    """
+
+    fingerprint: str
+    files: dict[str, str]
+    stamps: dict[str, tuple[int, int]]
+
+
+def folder_fingerprint(
+    data_dir: str | Path, mapping: str | Path | dict | Mapping | None = None
+) -> FolderFingerprint:
+    """The fingerprint :func:`load_dataset` would give a data folder, without reading a table.
+
+    Raises
+    ------
+    ConfigError
+        When the mapping is invalid.
+    DataError
+        When the folder or a table cannot be located (for the full list of problems, load it).
+    """
+    mapping = resolve_mapping(mapping)
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(DataProblem("data", str(data_dir), None, "data folder not found"))
+    sources = {}
+    for spec in TABLES.values():
+        source = locate_table(data_dir, spec.name, mapping.table(spec.name))
+        if source is not None:
+            sources[spec.name] = source
+    files = {name: str(sources[name].path) if name in sources else "" for name in TABLES}
+    stamps = file_stamps(sources)
+    return FolderFingerprint(fingerprint(mapping, sources), files, stamps)
+
+
+def file_stamps(sources: dict[str, TableSource]) -> dict[str, tuple[int, int]]:
+    """Size and modification time (ns) of every file of ``sources``."""
+    stamps = {}
+    for source in sources.values():
+        for part in source.parts:
+            status = part.stat()
+            stamps[str(part)] = (status.st_size, status.st_mtime_ns)
+    return stamps
+
+
+def fingerprint(mapping: Mapping, sources: dict[str, TableSource]) -> str:
     """SHA-256 over the mapping text and every file read, named relative to its table."""
     named = {}
     for table, source in sources.items():

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,7 +24,7 @@ import pyarrow.parquet as pq
 from retain.data.mapping import TableMapping
 from retain.errors import DataError, DataProblem
 
-__all__ = ["TableSource", "locate_table", "read_table"]
+__all__ = ["TableSource", "iter_frames", "locate_table", "raw_schema", "read_table"]
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 SNIFF_BYTES = 8192
@@ -128,6 +130,65 @@ def read_table(source: TableSource, mapping: TableMapping) -> pd.DataFrame:
     return frame
 
 
+def iter_frames(source: TableSource, mapping: TableMapping, rows: int) -> Iterator[pd.DataFrame]:
+    """Read a located table as :func:`read_table` does, ``rows`` rows at a time.
+
+    Each frame has a fresh ``RangeIndex``; together they are the frame :func:`read_table` gives
+    (in its order and with its columns). A Parquet file is read a batch at a time, so at most
+    one batch is held as pandas; a CSV file and a folder of parts are read whole, then sliced.
+
+    Raises
+    ------
+    DataError
+        As :func:`read_table` (empty, corrupt, binary or undecodable files).
+    """
+    if source.kind != "parquet":
+        frame = read_table(source, mapping)
+        for start in range(0, len(frame), rows):
+            yield frame.iloc[start : start + rows].reset_index(drop=True)
+        return
+    if source.path.stat().st_size == 0 or raw_schema(source) is None:
+        yield read_table(source, mapping)  # raises, naming the problem
+        return
+    batches = pq.ParquetFile(source.path).iter_batches(batch_size=rows)
+    with ThreadPoolExecutor(max_workers=1) as reader:  # the next batch read meanwhile
+        ahead = reader.submit(_next_frame, batches)
+        while True:
+            try:
+                frame = ahead.result()
+            except (pa.ArrowException, OSError) as error:
+                message = str(error).strip().replace("\n", " ")
+                raise _error(
+                    source.table, source.path, f"cannot read as Parquet: {message}"
+                ) from None
+            if frame is None:
+                return
+            ahead = reader.submit(_next_frame, batches)
+            yield frame
+            del frame
+
+
+def _next_frame(batches: Iterator[pa.RecordBatch]) -> pd.DataFrame | None:
+    batch = next(batches, None)
+    return None if batch is None else _to_pandas(pa.Table.from_batches([batch]))
+
+
+def raw_schema(source: TableSource) -> pa.Schema | None:
+    """The Arrow schema of a Parquet table with rows, ``None`` otherwise (a CSV file is read as
+    text; an unreadable or empty Parquet file is :func:`read_table`'s to report)."""
+    if source.kind == "csv":
+        return None
+    try:
+        if source.kind == "parquet":
+            metadata = pq.read_metadata(source.path)
+            return metadata.schema.to_arrow_schema() if metadata.num_rows else None
+        return pa.unify_schemas(
+            [pq.read_schema(part) for part in source.parts], promote_options="permissive"
+        )
+    except (pa.ArrowException, OSError, TypeError):
+        return None
+
+
 def _source(table: str, path: Path) -> TableSource:
     if path.is_dir():
         parts = tuple(sorted(part for part in path.rglob("*.parquet") if _is_data_part(part, path)))
@@ -201,6 +262,10 @@ def _read_parquet(source: TableSource) -> pd.DataFrame:
     except (pa.ArrowException, OSError) as error:
         message = str(error).strip().replace("\n", " ")
         raise _error(source.table, source.path, f"cannot read as Parquet: {message}") from None
+    return _to_pandas(table)
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
     # Index columns come back as ordinary columns; self_destruct frees Arrow memory as it goes.
     frame = table.to_pandas(
         ignore_metadata=True, date_as_object=False, split_blocks=True, self_destruct=True

@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -57,6 +58,7 @@ __all__ = [
     "encode_keys",
     "is_current",
     "open_staged",
+    "register_staged",
     "stage_sources",
     "staged_tables",
 ]
@@ -82,6 +84,8 @@ def encode_keys(tables: Mapping[str, pa.Table]) -> tuple[dict[str, pa.Table], pa
 
     Codes number the distinct non-missing ids of all tables in sorted (byte) order, the order
     DuckDB sorts text in, so ordering by code is ordering by id. A missing id gets no code.
+    Compact tables (:mod:`retain.data.compact`), whose ids are coded on one sorted dictionary of
+    every id, keep their codes: the dictionary's indices are the codes.
 
     Returns
     -------
@@ -90,8 +94,16 @@ def encode_keys(tables: Mapping[str, pa.Table]) -> tuple[dict[str, pa.Table], pa
     keys : pyarrow.Table
         ``customer_id`` and ``_key``, one row per id, in code order.
     """
+    shared = _shared_dictionary([table.column(KEY) for table in tables.values()])
+    if shared is not None:
+        keys = pa.table({KEY: shared, KEY_CODE: pa.array(range(len(shared)), KEY_TYPE)})
+        coded = {
+            name: table.append_column(pa.field(KEY_CODE, KEY_TYPE), _indices(table.column(KEY)))
+            for name, table in tables.items()
+        }
+        return coded, keys
     ids = pa.chunked_array(
-        [chunk for table in tables.values() for chunk in table.column(KEY).chunks],
+        [chunk for table in tables.values() for chunk in _plain(table.column(KEY)).chunks],
         type=pa.string(),
     )
     unique = pc.drop_null(pc.unique(ids))
@@ -99,11 +111,43 @@ def encode_keys(tables: Mapping[str, pa.Table]) -> tuple[dict[str, pa.Table], pa
     keys = pa.table({KEY: unique, KEY_CODE: pa.array(range(len(unique)), KEY_TYPE)})
     coded = {
         name: table.append_column(
-            pa.field(KEY_CODE, KEY_TYPE), pc.index_in(table.column(KEY), value_set=unique)
+            pa.field(KEY_CODE, KEY_TYPE), pc.index_in(_plain(table.column(KEY)), value_set=unique)
         )
         for name, table in tables.items()
     }
     return coded, keys
+
+
+def _shared_dictionary(columns: list[pa.ChunkedArray]) -> pa.Array | None:
+    """The dictionary every chunk of every column is coded on, when there is one and it is
+    sorted and free of missing values (as :mod:`retain.data.compact` makes it), else ``None``."""
+    if not all(pa.types.is_dictionary(column.type) for column in columns):
+        return None
+    chunks = [chunk for column in columns for chunk in column.chunks]
+    if not chunks:
+        return None
+    first = chunks[0].dictionary
+    address = _addresses(first)
+    for chunk in chunks[1:]:
+        other = chunk.dictionary
+        if _addresses(other) != address and not other.equals(first):
+            return None
+    values = first.cast(pa.string())
+    ordered = len(values) < 2 or pc.all(pc.less(values[:-1], values[1:])).as_py()
+    return values if ordered and values.null_count == 0 else None
+
+
+def _addresses(values: pa.Array) -> list[int]:
+    return [buffer.address if buffer else 0 for buffer in values.buffers()]
+
+
+def _indices(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pa.chunked_array([chunk.indices.cast(KEY_TYPE) for chunk in column.chunks], KEY_TYPE)
+
+
+def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A text column with its dictionary, if any, decoded."""
+    return column.cast(pa.string()) if pa.types.is_dictionary(column.type) else column
 
 
 COLUMNS_SCHEMA = pa.schema(
@@ -121,9 +165,18 @@ def column_counts(tables: Mapping[str, pa.Table]) -> pa.Table:
             if kind == "text":
                 rows["source"].append(name)
                 rows["column"].append(column)
-                values = tables[name].column(column)
-                rows["distinct_values"].append(pc.count_distinct(values).as_py())
+                rows["distinct_values"].append(len(_distinct(tables[name].column(column))))
     return pa.table(rows, schema=COLUMNS_SCHEMA)
+
+
+def _distinct(values: pa.ChunkedArray) -> pa.Array:
+    """The sorted distinct non-missing values of a text column (a dictionary-coded one through
+    the codes it uses, which is much cheaper than through its text)."""
+    if pa.types.is_dictionary(values.type) and _shared_dictionary([values]) is not None:
+        used = pc.drop_null(pc.unique(_indices(values)))
+        return values.chunk(0).dictionary.take(used.take(pc.sort_indices(used)))
+    unique = pc.drop_null(pc.unique(_plain(values)))
+    return unique.take(pc.sort_indices(unique))
 
 
 def encode_columns(tables: Mapping[str, pa.Table], counts: pa.Table) -> dict[str, pa.Table]:
@@ -133,20 +186,51 @@ def encode_columns(tables: Mapping[str, pa.Table], counts: pa.Table) -> dict[str
     for row in sorted(counts.to_pylist(), key=lambda row: (row["source"], row["column"])):
         if row["distinct_values"] <= MASK_BITS:
             table = tables[row["source"]]
-            values = pc.drop_null(pc.unique(table.column(row["column"])))
-            values = values.take(pc.sort_indices(values))
-            codes = pc.index_in(table.column(row["column"]), value_set=values).cast(CODE_TYPE)
+            column = table.column(row["column"])
+            if pa.types.is_dictionary(column.type) and _shared_dictionary([column]) is not None:
+                codes = _ranks(column)
+            else:
+                values = _distinct(column)
+                codes = pc.index_in(_plain(column), value_set=values).cast(CODE_TYPE)
             field = pa.field(code_column(row["column"]), CODE_TYPE)
             tables[row["source"]] = table.append_column(field, codes)
     return tables
 
 
+def _ranks(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Rank of each value among the values used, from the codes of a sorted dictionary."""
+    size = len(column.chunk(0).dictionary)
+    used = pc.drop_null(pc.unique(_indices(column))).to_numpy()
+    rank = np.full(size, -1, dtype=np.int8)
+    rank[np.sort(used)] = np.arange(len(used), dtype=np.int8)
+    ranks = pa.array(rank)
+    return pa.chunked_array([ranks.take(chunk.indices) for chunk in column.chunks], CODE_TYPE)
+
+
 def staged_tables(tables: Mapping[str, pa.Table]) -> dict[str, pa.Table]:
     """The canonical tables as staged: with key codes and value codes, plus the key table
-    (``_keys``) and the column statistics (``_columns``)."""
+    (``_keys``) and the column statistics (``_columns``). Plain or compact tables (see
+    :mod:`retain.data.compact`) give the same codes."""
     counts = column_counts(tables)
     coded, keys = encode_keys(tables)
     return {**encode_columns(coded, counts), KEYS: keys, COLUMNS: counts}
+
+
+def register_staged(
+    backend: ibis.BaseBackend, tables: Mapping[str, pa.Table]
+) -> dict[str, ir.Table]:
+    """:func:`staged_tables` of ``tables`` as Arrow tables registered on a DuckDB backend, for a
+    build that reads them once (staging them on disk would cost more than it saves).
+
+    The mapping of Ibis tables is as :func:`open_staged` gives it, without the derived columns
+    (the compiler computes those itself when a table lacks them).
+    """
+    ibis_tables = {}
+    for name, table in staged_tables(tables).items():
+        registered = f"_retain_source_{name.strip('_')}"
+        backend.con.register(registered, table)
+        ibis_tables[name] = ibis.table(ibis.Schema.from_pyarrow(table.schema), name=registered)
+    return ibis_tables
 
 
 def stage_sources(sources: SourceData, folder: Path) -> Path:
@@ -158,7 +242,7 @@ def stage_sources(sources: SourceData, folder: Path) -> Path:
     database = folder / DATABASE
     if database.is_file() and is_current(database):
         return database
-    incoming = staged_tables(sources.tables)
+    incoming = staged_tables(sources.compact)
     with atomic_dir(folder) as staging:
         connection = duckdb.connect(str(staging / DATABASE))
         try:
@@ -208,7 +292,7 @@ def _enum_casts(table: pa.Table, counts: pa.Table, name: str) -> str:
     for row in counts.to_pylist():
         if row["source"] == name and 0 < row["distinct_values"] <= ENUM_VALUES:
             column = row["column"]
-            values = pc.drop_null(pc.unique(table.column(column))).to_pylist()
+            values = _distinct(table.column(column)).to_pylist()
             listed = ", ".join("'" + value.replace("'", "''") + "'" for value in sorted(values))
             casts.append(f'CAST("{column}" AS ENUM({listed})) AS "{column}"')
     return f" REPLACE ({', '.join(casts)})" if casts else ""

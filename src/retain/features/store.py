@@ -3,6 +3,7 @@
 Layout::
 
     STORE/registry.json                                  every view version ever built
+    STORE/sources/<fingerprint>.json                     sources read and checked: notes, span
     STORE/sources/<fingerprint>/sources.duckdb           canonical sources, staged once
     STORE/snapshots/as_of=YYYY-MM-DD/<snapshot_id>.parquet
     STORE/snapshots/as_of=YYYY-MM-DD/<snapshot_id>.json  manifest
@@ -39,9 +40,15 @@ import retain
 from retain.atomic import atomic_file
 from retain.features.definitions import Attribute
 from retain.features.engine import DEFAULT_STRATEGY, Strategy, as_dates, iter_snapshots
-from retain.features.inputs import check_cutoffs, resolve_data
+from retain.features.inputs import SourceData, check_cutoffs, resolve_data
 from retain.features.repository import Repository, load_repository
-from retain.features.staging import open_staged, stage_sources
+from retain.features.staging import (
+    DATABASE,
+    is_current,
+    open_staged,
+    register_staged,
+    stage_sources,
+)
 from retain.progress import ProgressReporter, null_progress
 
 if TYPE_CHECKING:
@@ -53,6 +60,8 @@ __all__ = ["ENGINES", "ENGINE_VERSION", "BuildResult", "Engine", "FeatureStore",
 
 #: Bumped when the compiled meaning of a definition changes: every snapshot id changes with it.
 ENGINE_VERSION = 1
+#: Version of the records of checked sources (``sources/<fingerprint>.json``).
+RECORD_FORMAT = 1
 #: Where snapshots are computed: embedded DuckDB, or Apache Spark (``pip install 'retain[spark]'``).
 Engine = Literal["duckdb", "spark"]
 ENGINES: tuple[str, ...] = ("duckdb", "spark")
@@ -178,7 +187,7 @@ class FeatureStore:
         """
         _check_engine(engine)
         cutoffs = as_dates(as_of)
-        sources = resolve_data(data, mapping)
+        sources = self.sources(data, mapping)
         check_cutoffs(cutoffs, sources)
         results: dict[date, BuildResult] = {}
         missing = []
@@ -190,11 +199,51 @@ class FeatureStore:
                 results[cutoff] = self._result(found, built=False, seconds=0.0)
                 progress(f"{cutoff} unchanged")
         if missing:
-            with self._open_engine(engine, sources, spark_settings) as opened:
+            with self._open_engine(engine, sources, spark_settings, missing) as opened:
                 for result in self._build_missing(opened, sources, missing, strategy, progress):
                     results[result.as_of] = result
             self._register()
+        self._remember(sources)
         return [results[cutoff] for cutoff in cutoffs]
+
+    def sources(self, data: object, mapping: object = None) -> SourceData:
+        """The sources of ``data`` (see :func:`~retain.features.inputs.resolve_data`), with
+        what this store recorded when it last read the same files: their notes and event range.
+
+        A data folder is fingerprinted from the bytes of its files, and the store keeps a
+        record (``sources/<fingerprint>.json``) of every folder whose tables it has read and
+        checked, so a run on the same files finds their snapshots, checks its cutoffs and
+        reports their notes without reading a table.
+        """
+        sources = resolve_data(data, mapping)
+        if not sources.loaded:
+            record = self._record_of(sources.fingerprint)
+            if record is not None:
+                sources.recall(record)
+        return sources
+
+    def _record_path(self, fingerprint: str) -> Path:
+        return self.root / "sources" / f"{fingerprint}.json"
+
+    def _record_of(self, fingerprint: str) -> dict | None:
+        """The record of sources with ``fingerprint``, if this version of retain wrote it."""
+        path = self._record_path(fingerprint)
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        current = (
+            record.get("format") == RECORD_FORMAT and record.get("retain") == retain.__version__
+        )
+        return record if current and record.get("fingerprint") == fingerprint else None
+
+    def _remember(self, sources: SourceData) -> None:
+        """Record loaded (so checked) sources, once per fingerprint."""
+        if not sources.loaded or self._record_of(sources.fingerprint) is not None:
+            return
+        record = {"format": RECORD_FORMAT, "retain": retain.__version__, **sources.record()}
+        with atomic_file(self._record_path(sources.fingerprint)) as temporary:
+            temporary.write_text(json.dumps(record, indent=2) + "\n")
 
     def _build_missing(self, opened, sources, cutoffs, strategy, progress) -> list[BuildResult]:
         backend, tables, details = opened
@@ -214,10 +263,15 @@ class FeatureStore:
 
     @contextmanager
     def _open_engine(
-        self, engine: Engine, sources, spark_settings: SparkSettings | None
+        self, engine: Engine, sources, spark_settings: SparkSettings | None, cutoffs
     ) -> Iterator[tuple[ibis.BaseBackend, dict[str, ir.Table], dict]]:
         """The backend, source tables and manifest details of ``engine``, sources staged in
-        ``STORE/sources/<fingerprint>`` (DuckDB) or ``<fingerprint>-parquet`` (local Spark)."""
+        ``STORE/sources/<fingerprint>`` (DuckDB) or ``<fingerprint>-parquet`` (local Spark).
+
+        On DuckDB, a build of one cutoff from sources not yet staged reads them from memory:
+        writing ``sources.duckdb`` costs more than one scan of it saves (a daily scoring run
+        on a new extract); several cutoffs are built from the staged database.
+        """
         folder = self.root / "sources" / sources.fingerprint
         if engine == "spark":
             from retain.spark.features import spark_engine
@@ -228,9 +282,16 @@ class FeatureStore:
             with spark_engine(sources, staging, settings) as spark:
                 yield spark.backend, spark.tables, {"backend": "spark", **spark.details}
             return
-        backend, tables = open_staged(stage_sources(sources, folder))
+        database = folder / DATABASE
+        if len(cutoffs) > 1 or (database.is_file() and is_current(database)):
+            backend, tables = open_staged(stage_sources(sources, folder))
+            details = {"backend": "duckdb", "sources": "staged"}
+        else:
+            backend = ibis.duckdb.connect()
+            tables = register_staged(backend, sources.compact)
+            details = {"backend": "duckdb", "sources": "memory"}
         try:
-            yield backend, tables, {"backend": "duckdb"}
+            yield backend, tables, details
         finally:
             backend.disconnect()
 

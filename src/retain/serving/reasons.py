@@ -101,6 +101,9 @@ SINCE = re.compile(r"^days_since_(?P<what>[a-z_]+)$")
 
 
 NEEDS = {"recency_days": ("recency_days", "purchase_gap_mean_days")}
+#: Phrases that read their numbers only as whole numbers (``_number(value)``), whether they are
+#: known, and whether they are above 0: rows alike in those get the same phrase.
+WHOLE_NUMBERS = {"recency_days"}
 
 
 def phrase(feature: str, row: dict) -> str:
@@ -122,10 +125,95 @@ def phrase(feature: str, row: dict) -> str:
 
 def phrases(feature: str, features: pd.DataFrame) -> list[str]:
     """:func:`phrase` of ``feature`` for every row of ``features`` (reading only what it needs)."""
+    return _phrase_array(feature, features).tolist()
+
+
+def _phrase_array(feature: str, features: pd.DataFrame) -> np.ndarray:
+    """:func:`phrases` as an object array, each distinct combination of values phrased once.
+
+    Values are told apart exactly (numbers by their bits, so ``-0.0`` is not ``0.0``): every
+    row gets the phrase :func:`phrase` gives its own values.
+    """
     needed = [name for name in NEEDS.get(feature, (feature,)) if name in features.columns]
-    columns = [features[name].astype(object).to_numpy() for name in needed]
-    rows = zip(*columns, strict=True)
-    return [phrase(feature, dict(zip(needed, values, strict=True))) for values in rows]
+    alike = _whole_codes if feature in WHOLE_NUMBERS else _exact_codes
+    codes = np.zeros(len(features), dtype=np.int64)
+    for name in needed:
+        column_codes, count = alike(features[name])
+        codes, _ = pd.factorize(codes * count + column_codes)
+    _, first = np.unique(codes, return_index=True)  # factorized: code i first appears at first[i]
+    columns = [features[name].iloc[first].astype(object).to_numpy() for name in needed]
+    rows = zip(*columns, strict=True) if columns else [()] * len(first)
+    texts = [phrase(feature, dict(zip(needed, values, strict=True))) for values in rows]
+    return np.asarray(texts, dtype=object)[codes]
+
+
+def _exact_codes(column: pd.Series) -> tuple[np.ndarray, int]:
+    """Codes ``0 .. count - 1`` of the distinct values of ``column`` (missing values included)."""
+    if pd.api.types.is_float_dtype(column.dtype):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan).view(np.int64)
+    else:
+        values = column.astype(object).to_numpy()
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return codes.astype(np.int64), max(len(uniques), 1)
+
+
+def _whole_codes(column: pd.Series) -> tuple[np.ndarray, int]:
+    """Codes of a number column's values as whole numbers (``f"{value:,.0f}"`` rounds the exact
+    value half to even, as ``rint`` does; the sign of a zero kept), known or not, above 0 or
+    not; other columns as :func:`_exact_codes`."""
+    if not pd.api.types.is_float_dtype(column.dtype):
+        return _exact_codes(column)
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    whole = np.rint(values).view(np.int64)
+    whole = np.where(np.isnan(values), np.int64(0x7FF8000000000000), whole)  # one missing code
+    whole_codes, _ = pd.factorize(whole)
+    codes, uniques = pd.factorize(whole_codes.astype(np.int64) * 2 + (values > 0))
+    return codes.astype(np.int64), max(len(uniques), 1)
+
+
+def _empty(rows: int) -> np.ndarray:
+    return np.full(rows, "", dtype=object)
+
+
+def _group_sums(shap: pd.DataFrame, groups: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the sum of each group's contributions: group names (in order of first
+    appearance) and an array ``(rows, groups)``.
+
+    Equal, bit for bit, to ``shap.T.groupby(groups, sort=False).sum().T`` (which adds up with
+    Kahan's compensated summation, reproduced here column by column) without transposing a
+    frame of a million columns; non-finite contributions go through pandas itself.
+    """
+    values = shap.to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all():
+        grouped = shap.T.groupby(groups, sort=False).sum().T
+        return grouped.columns.to_numpy(dtype=object), grouped.to_numpy(dtype=np.float64)
+    names = list(dict.fromkeys(groups))
+    sums = np.empty((len(values), len(names)), order="F")
+    for position, name in enumerate(names):
+        members = [values[:, i] for i, group in enumerate(groups) if group == name]
+        total = 0.0 + members[0]  # as pandas: from 0.0, so -0.0 becomes 0.0
+        compensation = (total - 0.0) - members[0]
+        for column in members[1:]:
+            y = column - compensation
+            t = total + y
+            compensation = (t - total) - y
+            total = t
+        sums[:, position] = total
+    return np.asarray(names, dtype=object), sums
+
+
+def _strongest(values: np.ndarray, count: int) -> np.ndarray:
+    """Column positions of the ``count`` largest values of each row, largest first, ties in
+    column order: the first ``count`` columns of a stable argsort of ``-values``."""
+    count = min(count, values.shape[1])
+    if not np.isfinite(values).all():
+        return np.argsort(-values, axis=1, kind="stable")[:, :count]
+    left = np.array(values, order="C")  # rows contiguous for argmax along them
+    order = np.empty((len(values), count), dtype=np.intp)
+    for k in range(count):  # argmax takes the first of equal values, as a stable sort does
+        order[:, k] = np.argmax(left, axis=1)
+        np.put_along_axis(left, order[:, k : k + 1], -np.inf, axis=1)
+    return order
 
 
 def reason_features(contributions: pd.DataFrame, count: int = 3) -> np.ndarray:
@@ -137,10 +225,8 @@ def reason_features(contributions: pd.DataFrame, count: int = 3) -> np.ndarray:
     """
     shap = contributions.drop(columns=["bias"], errors="ignore")
     groups = [GROUP_OF.get(name, name) for name in shap.columns]
-    grouped = shap.T.groupby(groups, sort=False).sum().T
-    names = grouped.columns.to_numpy(dtype=object)
-    values = grouped.to_numpy()
-    order = np.argsort(-values, axis=1, kind="stable")[:, :count]
+    names, values = _group_sums(shap, groups)
+    order = _strongest(values, count)
     chosen = names[order]
     towards_churn = np.take_along_axis(values, order, axis=1) > 0
     return np.where(towards_churn, chosen, "")
@@ -163,13 +249,22 @@ def top_reasons(
     chosen = reason_features(contributions, count)
     reasons = {}
     for k in range(chosen.shape[1]):
-        texts = np.full(len(features), "", dtype=object)
-        for feature in pd.unique(chosen[:, k]):
+        texts = _empty(len(features))
+        codes, named = pd.factorize(chosen[:, k])
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(named) + 1))
+        for code, feature in enumerate(named):
             if feature:
-                rows = np.flatnonzero(chosen[:, k] == feature)
-                texts[rows] = phrases(feature, features.iloc[rows])
+                rows = order[bounds[code] : bounds[code + 1]]
+                texts[rows] = _phrase_array(feature, _rows(features, feature, rows))
         reasons[f"reason_{k + 1}"] = texts
     for k in range(chosen.shape[1], count):
-        reasons[f"reason_{k + 1}"] = np.full(len(features), "", dtype=object)
+        reasons[f"reason_{k + 1}"] = _empty(len(features))
     frame = pd.DataFrame(reasons, index=features.index)
     return frame, pd.Series(chosen[:, 0] if count else "", index=features.index)
+
+
+def _rows(features: pd.DataFrame, feature: str, rows: np.ndarray) -> pd.DataFrame:
+    """The rows of the columns the phrase of ``feature`` reads."""
+    needed = [name for name in NEEDS.get(feature, (feature,)) if name in features.columns]
+    return features[needed].iloc[rows]

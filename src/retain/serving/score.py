@@ -2,10 +2,10 @@
 
 Features come from :func:`retain.features.get_features` at ``as_of`` (the call training uses,
 only the cutoff differs), for the customers active at ``as_of`` (the population the models were
-trained on). The champion models give the churn probability, CLV and segments; SHAP
-contributions give the reasons; the playbook an action; the selection whom to contact. The list
-is written to a temporary folder that replaces the output folder only when complete, so an
-interrupted run leaves the previous list intact.
+trained on; see :mod:`retain.serving.population`). The champion models give the churn
+probability, CLV and segments; SHAP contributions give the reasons; the playbook an action; the
+selection whom to contact. The list is written to a temporary folder that replaces the output
+folder only when complete, so an interrupted run leaves the previous list intact.
 
 The same steps run on Apache Spark with ``engine="spark"`` (:mod:`retain.spark.scoring`): the
 per-customer part, :func:`score_batch`, is shared by both engines.
@@ -29,18 +29,19 @@ import pyarrow.parquet as pq
 
 from retain.atomic import atomic_dir
 from retain.errors import RetainError
-from retain.features import CutoffWarning, FeatureStore, SourceData, get_features
+from retain.features import CutoffWarning, FeatureStore, SourceData
 from retain.progress import ProgressReporter, null_progress
 from retain.serving.champions import Champion, check_features, load_champions, run_table
 from retain.serving.config import Playbook, ScoreConfig, load_playbook, load_score_config
 from retain.serving.contract import CSV_FILE, LIST_COLUMNS, LIST_FILE, SUMMARY_FILE
+from retain.serving.csvfile import write_csv
 from retain.serving.drift import population_stability
+from retain.serving.population import active_population
 from retain.serving.pseudonyms import pseudonym_key, pseudonymize
 from retain.serving.reasons import top_reasons
 from retain.serving.selection import rank_order, select
 from retain.training import tracking
 from retain.training.dataset import open_sources, open_store, resolve_path
-from retain.training.labels import active_customers
 from retain.workspace import locate
 
 __all__ = ["ENGINES", "ScoreResult", "ScoringJob", "check_population", "open_inputs",
@@ -104,28 +105,16 @@ def _check_as_of(as_of: date, sources: SourceData) -> None:
         )
 
 
-def _population(sources: SourceData, store: FeatureStore, as_of: date, active_days: int):
-    features = get_features(as_of, store=store, data=sources, as_categorical=True)
-    active = active_customers(sources.tables["transactions"], as_of, active_days)
-    population = features.merge(active, on=["customer_id", "as_of"], how="inner")
-    if population.empty:
-        raise RetainError(
-            f"no active customers at {as_of} (none bought in the {active_days} days before it)"
-        )
-    return population.reset_index(drop=True)
-
-
 def _actions(frame: pd.DataFrame, top_reason: pd.Series, playbook: Playbook) -> pd.Series:
     """The first matching playbook rule's action per customer (the default otherwise)."""
     action = pd.Series(playbook.default, index=frame.index, dtype=object)
     decided = pd.Series(False, index=frame.index)
-    columns = {
-        **{name: frame[name].astype(str) for name in frame.columns},
-        "top_reason": top_reason,
-    }
+    columns = {"top_reason": top_reason}
     for rule in playbook.rules:
         match = ~decided
         for condition, values in rule.when.items():
+            if condition not in columns:  # only the columns the rules name, each once
+                columns[condition] = frame[condition].astype(str)
             match &= columns[condition].isin(values)
         action[match] = rule.action
         decided |= match
@@ -286,11 +275,10 @@ def _summary(tallies, as_of, champions, store, sources, drift, config, pseudonym
 
 
 def _write(out: Path, frame: pd.DataFrame, summary: dict) -> None:
+    table = _plain_strings(pa.Table.from_pandas(frame, preserve_index=False))
     with atomic_dir(out) as folder:
-        pq.write_table(
-            _plain_strings(pa.Table.from_pandas(frame, preserve_index=False)), folder / LIST_FILE
-        )
-        frame.to_csv(folder / CSV_FILE, index=False)
+        pq.write_table(table, folder / LIST_FILE)
+        write_csv(table, folder / CSV_FILE)
         (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
 
 
@@ -400,11 +388,14 @@ def score(
 def open_inputs(job: ScoringJob) -> tuple[SourceData, FeatureStore]:
     """The job's validated sources (``as_of`` checked against them) and its feature store.
 
+    Sources the store has read before are known by the fingerprint of their files: their
+    tables are read (and checked) only if a snapshot has to be built from them.
     Call inside ``warnings.catch_warnings()`` with :class:`CutoffWarning` ignored.
     """
-    sources = open_sources(job.config, job.data, job.workspace)
+    store = open_store(job.config, job.workspace)
+    sources = store.sources(open_sources(job.config, job.data, job.workspace))
     _check_as_of(job.as_of, sources)
-    return sources, open_store(job.config, job.workspace)
+    return sources, store
 
 
 def check_population(champions: dict[str, Champion], columns: list[str], store) -> None:
@@ -427,7 +418,8 @@ def _score_on_duckdb(job: ScoringJob) -> tuple[pd.DataFrame, dict]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CutoffWarning)
         sources, store = open_inputs(job)
-        population = _population(sources, store, job.as_of, config.active_days)
+        population = active_population(sources, store, job.as_of, config.active_days)
+        sources.release()  # the snapshot holds what scoring needs
         job.progress(f"features of {len(population):,} active customers")
         check_population(champions, list(population.columns), store)
         drift = _drift(champions["churn"], population, config)

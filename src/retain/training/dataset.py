@@ -145,7 +145,12 @@ def open_store(config: Any, workspace: str | Path = ".") -> FeatureStore:
 
 
 def open_sources(config: Any, data: object = None, workspace: str | Path = ".") -> SourceData:
-    """Validated sources: ``data`` if given (folder, Dataset or tables), else the config's."""
+    """Validated sources: ``data`` if given (folder, Dataset or tables), else the config's.
+
+    A folder's tables are read and checked when first needed (see
+    :class:`~retain.features.SourceData`); ``FeatureStore.sources`` adds what a store recorded
+    about the same files.
+    """
     if data is None:
         data = resolve_path(workspace, config.data)
     if isinstance(data, str | Path) and not Path(data).exists():

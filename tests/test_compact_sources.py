@@ -1,0 +1,177 @@
+"""Compact loading (retain.data.compact): the tables, warnings and problems of load_dataset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from retain.data import load_dataset
+from retain.data.compact import compact_tables, load_compact, plain_tables
+from retain.errors import DataError
+from retain.features import resolve_data
+from test_data_contract import CUSTOMERS, INTERACTIONS, TRANSACTIONS, make_data
+
+EVENTS = ("transactions", "interactions")
+
+
+def same_as_load_dataset(data, mapping=None, chunk_rows: int = 2):
+    """Load ``data`` both ways; assert the same canonical tables, warnings and counts."""
+    compact = load_compact(data, mapping, chunk_rows=chunk_rows)
+    dataset = load_dataset(data, mapping=mapping)
+    expected = resolve_data(dataset).tables
+    plain = plain_tables(compact.tables)
+    for name, table in expected.items():
+        assert plain[name].schema == table.schema, name
+        assert plain[name].equals(table), name
+    assert compact.warnings == dataset.warnings
+    assert compact.fingerprint == dataset.fingerprint
+    assert compact.files == dataset.files
+    assert (compact.duplicates_dropped, compact.derived_customers) == (
+        dataset.duplicates_dropped,
+        dataset.derived_customers,
+    )
+    return compact
+
+
+def problems_both_ways(data, chunk_rows: int = 2) -> list[str]:
+    with pytest.raises(DataError) as expected:
+        load_dataset(data)
+    with pytest.raises(DataError) as caught:
+        load_compact(data, chunk_rows=chunk_rows)
+    assert [str(p) for p in caught.value.problems] == [str(p) for p in expected.value.problems]
+    return [str(problem) for problem in caught.value.problems]
+
+
+def test_the_simulated_world_loads_as_load_dataset_loads_it(world_dir):
+    same_as_load_dataset(world_dir, chunk_rows=5_000)
+
+
+def test_duplicates_derived_customers_and_strangers_across_chunks(tmp_path):
+    lines = TRANSACTIONS.splitlines()
+    transactions = "\n".join(
+        [
+            lines[0] + ",coupon",
+            *(line + ",yes" for line in lines[1:]),
+            lines[1] + ",yes",  # an exact duplicate, in another chunk
+            lines[1] + ",no",  # differs in an extra column: kept
+            "C9,2024-04-02T18:45:00,3,yes",  # only in transactions: derived
+            "C9,2024-04-01T23:00:00,4,yes",
+            "C2,2024-03-02T11:30:00,-0.0,yes",
+            "C2,2024-03-02T11:30:00,0,yes",  # equal to the row before once parsed
+        ]
+    )
+    interactions = INTERACTIONS + "X7,2024-03-04,web_visit,\nX8,2024-03-05,survey,3\n"
+    data = make_data(
+        tmp_path, customers=CUSTOMERS, transactions=transactions + "\n", interactions=interactions
+    )
+    compact = same_as_load_dataset(data)
+    assert compact.duplicates_dropped == 2 and compact.derived_customers == 1
+    assert len(compact.warnings) == 3
+
+
+def test_without_customers_everyone_is_derived(tmp_path):
+    compact = same_as_load_dataset(make_data(tmp_path, transactions=TRANSACTIONS))
+    assert compact.derived_customers == 2 and compact.warnings == ()
+
+
+def test_parquet_batches_and_a_folder_of_parts(tmp_path, world):
+    transactions = pd.concat([world.transactions, world.transactions.iloc[:50]])
+    folder = tmp_path / "parquet"
+    folder.mkdir()
+    transactions.to_parquet(folder / "transactions.parquet", index=False, row_group_size=7_000)
+    world.customers.iloc[10:].to_parquet(folder / "customers.parquet", index=False)
+    world.interactions.to_parquet(folder / "interactions.parquet", index=False)
+    compact = same_as_load_dataset(folder, chunk_rows=3_000)
+    assert compact.duplicates_dropped == 50 and compact.derived_customers > 0
+    parts = tmp_path / "parts"
+    (parts / "transactions").mkdir(parents=True)
+    for number, start in enumerate(range(0, len(transactions), 20_000)):
+        piece = transactions.iloc[start : start + 20_000]
+        piece.to_parquet(parts / "transactions" / f"part-{number}.parquet", index=False)
+    same_as_load_dataset(parts, chunk_rows=3_000)
+
+
+def test_typed_columns_that_could_read_differently_per_chunk(tmp_path):
+    # float ids: 1.0 is "1" only when every id in the column is whole
+    transactions = pd.DataFrame(
+        {
+            "customer_id": [1.0, 2.0, 1.0, 3.5],
+            "timestamp": pd.to_datetime(["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04"]),
+            "amount": [1.0, 2.0, 3.0, 4.0],
+            "category": [7, 7, None, 8],  # integers with a gap: floats for pandas
+        }
+    )
+    transactions.to_parquet(tmp_path / "transactions.parquet", index=False, row_group_size=2)
+    compact = same_as_load_dataset(tmp_path, chunk_rows=2)
+    ids = plain_tables(compact.tables)["transactions"].column("customer_id").to_pylist()
+    assert ids == ["1.0", "2.0", "1.0", "3.5"]
+
+
+def test_a_mapping_renames_parses_and_localises(tmp_path):
+    transactions = (
+        "ID;when;dollars\nA1;01/03/2024 10:00;5\nA2;02/03/2024 11:00;6\nA1;03/03/2024;7\n"
+    )
+    data = make_data(tmp_path, transactions=transactions)
+    mapping = {
+        "transactions": {
+            "separator": ";",
+            "columns": {"customer_id": "ID", "timestamp": "when", "amount": "dollars"},
+            "timestamp_format": "%d/%m/%Y %H:%M",
+            "timezone": "Europe/Berlin",
+        }
+    }
+    with pytest.raises(DataError):  # the last row lacks a time: a problem both ways
+        load_dataset(data, mapping=mapping)
+    (tmp_path / "transactions.csv").write_text(
+        transactions.replace(";03/03/2024;", ";03/03/2024 09:00;")
+    )
+    same_as_load_dataset(data, mapping, chunk_rows=1)
+
+
+def test_problems_are_reported_as_load_dataset_reports_them(tmp_path):
+    bad = TRANSACTIONS + "C1,yesterday,5\nC2,2024-03-09,abc\nC2,2024-03-09,\n"
+    problems = problems_both_ways(make_data(tmp_path / "a", transactions=bad))
+    assert any("'yesterday'" in problem for problem in problems)
+    duplicate_ids = CUSTOMERS + "C1,2023-03-01,EU\n"
+    problems = problems_both_ways(
+        make_data(tmp_path / "b", customers=duplicate_ids, transactions=TRANSACTIONS)
+    )
+    assert any("duplicate ids" in problem for problem in problems)
+    problems_both_ways(make_data(tmp_path / "c", customers=CUSTOMERS))  # no transactions
+    problems_both_ways(tmp_path / "nowhere")
+
+
+def test_compact_codes_ids_on_every_id_and_text_on_its_values(world_dir):
+    tables = load_compact(world_dir, chunk_rows=5_000).tables
+    ids = tables["customers"].column("customer_id").combine_chunks()
+    keys = ids.dictionary
+    assert keys.to_pylist() == sorted(ids.to_pylist())  # every id, sorted
+    for name in EVENTS:
+        for chunk in tables[name].column("customer_id").chunks:
+            assert chunk.dictionary.equals(keys)
+        for field in tables[name].schema:
+            if field.name != "customer_id" and pa.types.is_dictionary(field.type):
+                column = tables[name].column(field.name)
+                values = column.chunk(0).dictionary.to_pylist()
+                assert values == sorted(values) == sorted(pc.unique(column.cast(pa.string()))
+                                                          .drop_null().to_pylist())  # fmt: skip
+
+
+def test_compact_tables_of_plain_tables_decode_to_them(world):
+    frames = {
+        "customers": world.customers,
+        "transactions": world.transactions,
+        "interactions": world.interactions,
+    }
+    plain = resolve_data(frames).tables
+    decoded = plain_tables(compact_tables(plain))
+    for name, table in plain.items():
+        assert decoded[name].equals(table), name
+    keys = compact_tables(plain)["transactions"].column("customer_id").chunk(0).dictionary
+    ids = np.unique(
+        np.concatenate([frame["customer_id"].to_numpy(str) for frame in frames.values()])
+    )
+    assert keys.to_pylist() == ids.tolist()

@@ -99,7 +99,7 @@ def _compiled(
     """The snapshot query for a list of cutoffs, compiled only once.
 
     The SQL text depends only on the definitions and the names and schemas of the tables, so it
-    is also cached across builds in the process (Ibis needs about a second per compilation).
+    is also cached across builds in the process (Ibis needs 0.2 s for the default repository).
     With ``share`` (DuckDB), the parts that do not depend on the cutoff are separate queries,
     run once into temporary tables that every cutoff's query reads. With ``single`` the query
     must be run with one cutoff at a time (see ``single`` in :func:`compile_snapshot`).

@@ -28,7 +28,7 @@ from retain.features.compiler import (
 from retain.features.definitions import FeatureView
 from retain.features.repository import Repository
 from retain.features.sources import SOURCES, to_arrow, to_ibis_tables
-from retain.features.staging import COLUMNS, KEYS, staged_tables
+from retain.features.staging import COLUMNS, KEYS, register_staged
 
 __all__ = ["Strategy", "compute_features", "in_key_order", "iter_snapshots"]
 
@@ -338,13 +338,7 @@ def _coded_tables(
     unknown = set(sources) - set(SOURCES)
     if unknown:
         raise ValueError(f"unknown source tables {sorted(unknown)}; known: {sorted(SOURCES)}")
-    arrows = {name: to_arrow(name, sources.get(name)) for name in SOURCES}
-    tables = {}
-    for name, table in staged_tables(arrows).items():
-        registered = f"_retain_source_{name.strip('_')}"
-        backend.con.register(registered, table)
-        tables[name] = ibis.table(ibis.Schema.from_pyarrow(table.schema), name=registered)
-    return tables
+    return register_staged(backend, {name: to_arrow(name, sources.get(name)) for name in SOURCES})
 
 
 def as_dates(as_of: date | str | Sequence[date | str]) -> list[date]:

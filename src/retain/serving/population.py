@@ -53,7 +53,12 @@ def active_population(
 
 
 def recency_is_purchase_recency(store: FeatureStore) -> bool:
-    """Whether ``recency_days`` counts the days since the last purchase (a positive amount)."""
+    """Whether ``recency_days`` counts the days since the last purchase (a positive amount).
+
+    Then ``recency_days <= active_days`` holds exactly for the customers with a purchase in
+    ``[as_of - active_days, as_of)``: ``as_of`` is a midnight, so a timestamp is at or after
+    ``as_of - active_days`` exactly when its date is, and the feature counts days between dates.
+    """
     expected = Recency("recency_days", where=col("amount") > 0).spec()
     for view in store.repository.views:
         for feature in view.features:

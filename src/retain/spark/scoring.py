@@ -51,10 +51,12 @@ from pyspark.sql import functions as sf
 
 from retain.atomic import atomic_dir
 from retain.errors import RetainError
-from retain.features import CutoffWarning, FeatureStore, Recency, SourceData, col
+from retain.features import CutoffWarning, FeatureStore, SourceData
 from retain.features.store import categories
 from retain.serving.config import ScoreConfig
 from retain.serving.contract import CSV_FILE, LIST_COLUMNS, LIST_FILE, SUMMARY_FILE
+from retain.serving.csvfile import write_csv
+from retain.serving.population import recency_is_purchase_recency
 from retain.serving.pseudonyms import pseudonymize
 from retain.serving.score import (
     ScoringJob,
@@ -169,25 +171,6 @@ def active_population(
     active = active_customers(sources.tables["transactions"], as_of, active_days)
     ids = spark.createDataFrame(active[[KEY]].astype({KEY: object}), schema=f"{KEY} string")
     return snapshot.join(ids, on=KEY, how="inner")
-
-
-def recency_is_purchase_recency(store: FeatureStore) -> bool:
-    """Whether ``recency_days`` counts the days since the last purchase (a positive amount).
-
-    Then ``recency_days <= active_days`` holds exactly for the customers with a purchase in
-    ``[as_of - active_days, as_of)``: ``as_of`` is a midnight, so a timestamp is at or after
-    ``as_of - active_days`` exactly when its date is, and the feature counts days between dates.
-    """
-    expected = Recency("recency_days", where=col("amount") > 0).spec()
-    for view in store.repository.views:
-        for feature in view.features:
-            if "recency_days" in feature.outputs:
-                return (
-                    view.source == "transactions"
-                    and view.event_time == "timestamp"
-                    and feature.spec() == expected
-                )
-    return False
 
 
 def _categorized(frame: pd.DataFrame, vocabularies: Mapping[str, list[str]]) -> pd.DataFrame:
@@ -360,7 +343,7 @@ def _write(out: Path, listing: DataFrame, summary: dict, rows: int, csv_max_rows
         _write_one_parquet(listing.orderBy("rank"), folder / LIST_FILE)
         frame = _head(folder / LIST_FILE, None if fits else csv_max_rows)
         if fits:
-            frame.to_csv(folder / CSV_FILE, index=False)
+            write_csv(frame, folder / CSV_FILE)
         else:
             progress(f"no {CSV_FILE}: {rows:,} rows > csv_max_rows ({csv_max_rows:,})")
         (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")

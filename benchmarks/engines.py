@@ -112,6 +112,7 @@ def features_worker(engine: str, data_dir: Path, cutoff: date, out: Path) -> dic
 
     clock = Clock()
     sources = resolve_data(data_dir)
+    sources.compact  # noqa: B018  (loading is lazy: read and check the tables in this lap)
     clock.lap("load")
     store = FeatureStore(out / f"store-{engine}", load_repository(REPO))
     folder = store.root / "sources" / sources.fingerprint

@@ -114,6 +114,8 @@ def test_staged_tables_hold_codes_enums_days_and_millionths(tmp_path, sources):
         # freed memory goes back to the system during a build (peak RSS of multi-cutoff builds)
         setting = "SELECT current_setting('allocator_background_threads')"
         assert backend.con.execute(setting).fetchone() == (True,)
+        spill = backend.con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+        assert spill == f"{database}.tmp"
     finally:
         backend.disconnect()
 

@@ -338,6 +338,8 @@ def connect(database: Path | None = None) -> ibis.BaseBackend:
         path = str(database).replace("'", "''")
         backend.con.execute(f"ATTACH '{path}' AS {STAGED_CATALOG} (READ_ONLY)")
         backend.con.execute(f"USE {STAGED_CATALOG}")
+        # spill next to the database, as DuckDB does when it opens one (not into the cwd)
+        backend.con.execute(f"SET temp_directory = '{path}.tmp'")
     return backend
 
 

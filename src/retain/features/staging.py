@@ -321,7 +321,7 @@ TABLES_QUERY = "SELECT table_name FROM duckdb_tables()"
 SMALL_QUERY = f'SELECT "source", "column" FROM {COLUMNS} WHERE distinct_values <= ?'
 
 
-#: Catalog name of a staged database attached by :func:`open_staged`.
+#: Catalog name of a staged database attached by :func:`connect`.
 STAGED_CATALOG = "_retain_staged"
 
 

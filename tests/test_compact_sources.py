@@ -12,7 +12,8 @@ from retain.data import load_dataset
 from retain.data.compact import compact_tables, load_compact, plain_tables
 from retain.errors import DataError
 from retain.features import resolve_data
-from test_data_contract import CUSTOMERS, INTERACTIONS, TRANSACTIONS, make_data
+from test_data_contract import CUSTOMERS, INTERACTIONS, ORDERS, TRANSACTIONS, make_data
+from test_mapping import HEADERLESS
 
 EVENTS = ("transactions", "interactions")
 
@@ -67,9 +68,30 @@ def test_duplicates_derived_customers_and_strangers_across_chunks(tmp_path):
     data = make_data(
         tmp_path, customers=CUSTOMERS, transactions=transactions + "\n", interactions=interactions
     )
-    compact = same_as_load_dataset(data)
+    compact = same_as_load_dataset(data, {"transactions": {"duplicates": "drop"}})
     assert compact.duplicates_dropped == 2 and compact.derived_customers == 1
     assert len(compact.warnings) == 3
+    kept = same_as_load_dataset(data)
+    assert kept.duplicates_dropped == 0 and "kept 2 rows identical" in kept.warnings[0]
+
+
+@pytest.mark.parametrize("policy", ["auto", "keep", "drop"])
+def test_every_duplicates_policy_agrees_with_load_dataset_across_chunks(tmp_path, policy):
+    lines = ORDERS.splitlines()
+    doubled = "\n".join([lines[0], *lines[1:], *lines[1:]]) + "\n"  # 6 repeated orders, 5 identical
+    data = make_data(tmp_path, transactions=doubled)
+    compact = same_as_load_dataset(data, {"transactions": {"duplicates": policy}}, chunk_rows=3)
+    assert compact.duplicates_dropped == {"auto": 6, "keep": 0, "drop": 11}[policy]
+
+
+def test_a_headerless_file_loads_as_load_dataset_loads_it(tmp_path):
+    data = make_data(tmp_path, **{"purchases.txt": HEADERLESS})
+    columns = {"customer_id": 1, "timestamp": 2, "quantity": 3, "amount": 4}
+    mapping = {"transactions": {"file": "purchases.txt", "separator": "whitespace",
+                                "header": False, "columns": columns,
+                                "timestamp_format": "%Y%m%d"}}  # fmt: skip
+    compact = same_as_load_dataset(data, mapping)
+    assert compact.tables["transactions"].num_rows == 6
 
 
 def test_without_customers_everyone_is_derived(tmp_path):
@@ -85,7 +107,10 @@ def test_parquet_batches_and_a_folder_of_parts(tmp_path, world):
     world.customers.iloc[10:].to_parquet(folder / "customers.parquet", index=False)
     world.interactions.to_parquet(folder / "interactions.parquet", index=False)
     compact = same_as_load_dataset(folder, chunk_rows=3_000)
-    assert compact.duplicates_dropped == 50 and compact.derived_customers > 0
+    orders = int((world.transactions["amount"].iloc[:50] >= 0).sum())  # returns: kept, counted
+    assert 0 < orders < 50
+    assert compact.duplicates_dropped == orders and compact.derived_customers > 0
+    assert any(f"kept {50 - orders} rows identical" in w for w in compact.warnings)
     parts = tmp_path / "parts"
     (parts / "transactions").mkdir(parents=True)
     for number, start in enumerate(range(0, len(transactions), 20_000)):

@@ -183,28 +183,62 @@ def test_negative_amounts_are_kept_as_returns(tmp_path):
     assert summarize(dataset)["transactions"]["returns_share"] == pytest.approx(1 / 3)
 
 
-def test_exact_duplicate_transactions_are_dropped_counted_and_warned(tmp_path):
+def test_identical_rows_without_order_ids_are_kept_and_counted_by_default(tmp_path):
     lines = TRANSACTIONS.splitlines()
     transactions = "\n".join([*lines, lines[1], lines[1], lines[2]]) + "\n"
     dataset = load_dataset(make_data(tmp_path, transactions=transactions))
+    assert dataset.duplicates_dropped == 0
+    assert len(dataset.transactions) == 6
+    (warning,) = [w for w in dataset.warnings if "identical" in w]
+    assert "kept 3 rows identical to an earlier row (amount 41.00)" in warning
+    assert "duplicates: drop" in warning
+
+
+def test_duplicates_drop_drops_identical_rows_counted_and_warned(tmp_path):
+    lines = TRANSACTIONS.splitlines()
+    transactions = "\n".join([*lines, lines[1], lines[1], lines[2]]) + "\n"
+    mapping = {"transactions": {"duplicates": "drop"}}
+    dataset = load_dataset(make_data(tmp_path, transactions=transactions), mapping=mapping)
     assert dataset.duplicates_dropped == 3
     assert len(dataset.transactions) == 3
     assert dataset.transactions.index.equals(pd.RangeIndex(3))
-    assert any("3 exact duplicate rows" in warning for warning in dataset.warnings)
+    assert any("dropped 3 exact duplicate rows (amount 41.00" in w for w in dataset.warnings)
 
 
-def test_rows_differing_in_one_column_are_not_duplicates(tmp_path):
-    transactions = (
-        "customer_id,timestamp,amount,category\n"
-        "C1,2024-03-01,10,food\n"
-        "C1,2024-03-01,10,toys\n"
-        "C2,2024-03-01,10,food\n"
-        "C1,2024-03-01,-0.0,food\n"
-        "C1,2024-03-01,0,food\n"
-    )
-    dataset = load_dataset(make_data(tmp_path, transactions=transactions))
-    assert dataset.duplicates_dropped == 1
-    assert len(dataset.transactions) == 4
+ORDERS = (
+    "customer_id,timestamp,amount,order_id\n"
+    "C1,2024-03-01,10,A1\n"
+    "C1,2024-03-01,10,A1\n"  # the same order exported twice
+    "C1,2024-03-02,12,A1\n"  # a repeated order id with other values: still the same order
+    "C1,2024-03-09,-4,A1\n"  # a return shares its order's id
+    "C1,2024-03-10,-3,A1\n"  # and so may a second, partial return
+    "C2,2024-03-01,7,\n"  # no order id: identical rows are compared
+    "C2,2024-03-01,7,\n"
+    "C2,2024-03-01,7,B9\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("policy", "kept", "dropped", "words"),
+    [
+        (None, 6, 2, ["dropped 2 rows repeating the order_id", "kept 1 row identical"]),
+        ("drop", 5, 3, ["dropped 2 rows repeating the order_id", "dropped 1 exact duplicate"]),
+        ("keep", 8, 0, ["kept 2 rows repeating the order_id", "kept 1 row identical"]),
+    ],
+)
+def test_repeated_order_ids_are_duplicates_and_returns_may_share_them(
+    tmp_path, policy, kept, dropped, words
+):
+    mapping = {"transactions": {"duplicates": policy}} if policy else None
+    dataset = load_dataset(make_data(tmp_path, transactions=ORDERS), mapping=mapping)
+    assert (len(dataset.transactions), dataset.duplicates_dropped) == (kept, dropped)
+    for text in words:
+        assert any(text in warning for warning in dataset.warnings), (text, dataset.warnings)
+    if policy != "keep":
+        amounts = dataset.transactions.loc[dataset.transactions["order_id"] == "A1", "amount"]
+        assert amounts.tolist() == [10.0, -4.0, -3.0]
+    repeated = next(w for w in dataset.warnings if "order_id" in w)
+    assert "(amount 22.00; e.g. 'A1')" in repeated
 
 
 def test_customers_only_in_transactions_are_derived_and_warned(tmp_path):
@@ -260,7 +294,8 @@ def test_summary_is_json_ready_and_counts(tmp_path):
     data = make_data(
         tmp_path, customers=CUSTOMERS, transactions=transactions, interactions=INTERACTIONS
     )
-    summary = json.loads(json.dumps(summarize(load_dataset(data))))
+    mapping = {"transactions": {"duplicates": "drop"}}
+    summary = json.loads(json.dumps(summarize(load_dataset(data, mapping=mapping))))
     assert summary["tables"]["transactions"]["rows"] == 3
     assert summary["customers"] == {"total": 2, "derived": 0}
     assert summary["transactions"]["first"] == "2024-03-01T10:00:00"

@@ -167,6 +167,24 @@ def test_mapped_format_mismatch_quotes_the_raw_dates(mapped_data):
             "more than once",
         ),
         ("- transactions\n", "", "expected a mapping of tables"),
+        ("transactions:\n  header: no thanks\n", "transactions.header", "true or false"),
+        (
+            "transactions:\n  header: false\n  columns: {amount: dollars}\n",
+            "transactions.columns.amount",
+            "position (1 = the first field",
+        ),
+        (
+            "transactions:\n  header: false\n  columns: {amount: 0}\n",
+            "transactions.columns.amount",
+            "position",
+        ),
+        (
+            "transactions:\n  header: false\n  columns: {amount: 2, timestamp: 2}\n",
+            "transactions.columns",
+            "position '2' is mapped more than once",
+        ),
+        ("transactions:\n  duplicates: remove\n", "transactions.duplicates", "auto, keep, drop"),
+        ("customers:\n  duplicates: drop\n", "customers.duplicates", "unknown key"),
     ],
 )
 def test_bad_mapping_is_a_config_error_naming_file_and_key(tmp_path, text, key, hint):
@@ -185,3 +203,66 @@ def test_mapping_that_is_not_yaml_or_absent(tmp_path):
         load_mapping(broken)
     with pytest.raises(ConfigError, match="not found"):
         load_dataset(tmp_path, mapping=tmp_path / "missing.yaml")
+
+
+# A header-less, whitespace-separated export as many shops write them (id, date, items, amount;
+# ids with leading zeros, repeated same-day purchases without an order id).
+HEADERLESS = """00001 19970101  1  11.77
+00002 19970112  1  12.00
+00002 19970112  5  77.00
+00003 19970102  2  20.76
+00003 19970330  2  20.76
+00003 19970330  2  20.76
+"""
+HEADERLESS_MAPPING = """\
+transactions:
+  file: purchases.txt
+  separator: whitespace
+  header: false
+  columns: {customer_id: 1, timestamp: 2, quantity: 3, amount: 4}
+  timestamp_format: "%Y%m%d"
+"""
+
+
+def test_headerless_file_with_columns_by_position_loads(tmp_path):
+    data = tmp_path / "data"
+    write(data / "purchases.txt", HEADERLESS)
+    mapping = write(tmp_path / "mapping.yaml", HEADERLESS_MAPPING)
+    dataset = load_dataset(data, mapping=mapping)
+    transactions = dataset.transactions
+    assert transactions["customer_id"].tolist() == ["00001", "00002", "00002", *["00003"] * 3]
+    assert transactions["amount"].tolist() == [11.77, 12.0, 77.0, 20.76, 20.76, 20.76]
+    assert transactions["quantity"].tolist() == [1, 1, 5, 2, 2, 2]
+    assert transactions["timestamp"].iloc[0] == pd.Timestamp("1997-01-01")
+    assert dataset.duplicates_dropped == 0  # same-day repeats without order ids are kept
+    assert any("kept 1 row identical" in warning for warning in dataset.warnings)
+    drop = write(tmp_path / "drop.yaml", HEADERLESS_MAPPING + "  duplicates: drop\n")
+    dropped = load_dataset(data, mapping=drop)
+    assert dropped.duplicates_dropped == 1 and len(dropped.transactions) == 5
+
+
+def test_headerless_fields_not_mapped_are_kept_by_position(tmp_path):
+    write(tmp_path / "transactions.csv", "C1,2024-03-01,10,web\nC2,2024-03-02,20,shop\n")
+    mapping = {"transactions": {"header": False, "columns": {"customer_id": 1, "timestamp": 2,
+                                                             "amount": 3}}}  # fmt: skip
+    dataset = load_dataset(tmp_path, mapping)
+    assert dataset.transactions["column_4"].tolist() == ["web", "shop"]
+    assert len(dataset.transactions) == 2  # the first line is data, not a header
+
+
+def test_headerless_problems_speak_of_positions(tmp_path):
+    write(tmp_path / "transactions.csv", "C1,2024-03-01,10\n")
+    mapping = {"transactions": {"header": False, "columns": {"customer_id": 1, "amount": 5}}}
+    with pytest.raises(DataError) as caught:
+        load_dataset(tmp_path, mapping)
+    problems = {problem.column: problem.problem for problem in caught.value.problems}
+    expected = "field 5 (mapped to amount) is not in the file: its lines have 3 fields"
+    assert expected in problems["amount"]
+    assert "columns: {timestamp: N}" in problems["timestamp"]
+
+
+def test_headerless_parquet_is_refused(tmp_path):
+    frame = pd.DataFrame({"customer_id": ["C1"], "timestamp": ["2024-03-01"], "amount": [1.0]})
+    frame.to_parquet(tmp_path / "transactions.parquet")
+    with pytest.raises(DataError, match="header: false is for text files"):
+        load_dataset(tmp_path, {"transactions": {"header": False}})

@@ -4,9 +4,9 @@
 4 GB at peak for 20 million transactions. The feature engine needs Arrow, and less of it. Here
 the same folder is read a million rows at a time; each chunk is checked by the same code
 (:func:`~retain.data.validation.conform_table`) and kept as Arrow with its text dictionary-coded,
-then the tables are tidied as ``load_dataset`` tidies them (exact duplicate transactions
-dropped, customers derived from transactions, interactions of unknown customers dropped), with
-the same warnings.
+then the tables are tidied as ``load_dataset`` tidies them (repeated transactions dropped as
+the mapping's ``duplicates`` policy says, customers derived from transactions, interactions
+of unknown customers dropped), with the same warnings.
 
 *Compact* means the canonical columns in canonical order, with the canonical Arrow types
 (``string``, ``timestamp[us]``, ``float64``) except that
@@ -38,8 +38,8 @@ from retain.data.dataset import (
     Dataset,
     FolderFingerprint,
     derived_warning,
-    duplicates_warning,
     file_stamps,
+    find_duplicates,
     fingerprint,
     load_dataset,
     strangers_warning,
@@ -164,7 +164,8 @@ def _load(
             tables[spec.name] = _read_checked(source, spec, table_mapping, chunk_rows)
     files = {name: str(sources[name].path) if name in sources else "" for name in TABLES}
     warnings: list[str] = []
-    transactions, duplicates = _drop_duplicates(tables["transactions"], files, warnings)
+    policy = mapping.table("transactions").duplicates
+    transactions, duplicates = _drop_duplicates(tables["transactions"], files, warnings, policy)
     customers, derived = _add_derived(tables.get("customers"), transactions, files, warnings)
     interactions = _known_interactions(tables.get("interactions"), customers, files, warnings)
     ids = pc.unique(customers.column(KEY))  # every id: customers are unique
@@ -295,31 +296,33 @@ def _drop_extras(table: pa.Table, name: str) -> pa.Table:
 
 
 def _drop_duplicates(
-    transactions: pa.Table, files: dict[str, str], warnings: list[str]
+    transactions: pa.Table, files: dict[str, str], warnings: list[str], policy: str
 ) -> tuple[pa.Table, int]:
-    """Rows equal in every column (extra columns included) after the first; see
-    ``retain.data.dataset._duplicated_rows``: only rows sharing (timestamp, amount) are compared
-    in full."""
-    keys = transactions.column("timestamp").to_numpy().view(np.uint64)
-    keys = keys if keys.flags.writeable else keys.copy()
-    np.multiply(keys, np.uint64(0x9E3779B97F4A7C15), out=keys)
-    amounts = transactions.column("amount").to_numpy() + 0.0  # -0.0 becomes 0.0
-    np.bitwise_xor(keys, amounts.view(np.uint64), out=keys)
-    del amounts
-    ordered = np.sort(keys)
-    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    del ordered
-    if not len(repeated):
-        return transactions, 0
-    candidates = np.flatnonzero(pd.Series(keys, copy=False).isin(repeated).to_numpy())
-    compared = _decoded(_rows(transactions, candidates)).to_pandas()
-    duplicated = np.zeros(len(keys), dtype=bool)
-    duplicated[candidates] = compared.duplicated().to_numpy()
-    count = int(duplicated.sum())
-    if count:
-        transactions = _with_present_values(_filter(transactions, ~duplicated), "transactions")
-        warnings.append(duplicates_warning(files, count))
-    return transactions, count
+    """Apply the mapping's ``duplicates`` policy: ``retain.data.dataset.find_duplicates``, the
+    rule ``load_dataset`` applies, on the Arrow columns."""
+    order_ids = transactions.column("order_id")
+    codes = None
+    if order_ids.null_count < len(order_ids):
+        coded = pc.dictionary_encode(order_ids)  # chunks share one growing dictionary
+        codes = np.concatenate(
+            [chunk.indices.fill_null(-1).to_numpy() for chunk in coded.chunks]
+            or [np.zeros(0, np.int32)]
+        )
+        del coded
+    stamps = transactions.column("timestamp").to_numpy().view(np.int64)
+    found = find_duplicates(
+        stamps if stamps.flags.writeable else stamps.copy(),
+        transactions.column("amount").to_numpy(),
+        codes,
+        lambda rows: _decoded(_rows(transactions, rows)).to_pandas(),
+        policy,
+        files["transactions"],
+    )
+    del codes, stamps
+    warnings.extend(found.warnings)
+    if found.dropped:
+        transactions = _with_present_values(_filter(transactions, ~found.drop), "transactions")
+    return transactions, found.dropped
 
 
 def _rows(table: pa.Table, rows: np.ndarray) -> pa.Table:

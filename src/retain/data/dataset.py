@@ -9,6 +9,7 @@ interactions of unknown customers).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +26,10 @@ from retain.errors import MAX_SAMPLES, DataError, DataProblem
 
 __all__ = [
     "Dataset",
+    "Duplicates",
     "derived_warning",
     "FolderFingerprint",
-    "duplicates_warning",
+    "find_duplicates",
     "file_stamps",
     "fingerprint",
     "folder_fingerprint",
@@ -50,7 +52,8 @@ class Dataset:
     transactions : pandas.DataFrame
         ``customer_id`` (str), ``timestamp`` (datetime64[us], UTC-naive), ``amount`` (float64,
         negative for returns), ``order_id`` (str), ``quantity`` (float64), ``category`` (str),
-        ``channel`` (str), ``margin`` (float64), then extras. Exact duplicates removed.
+        ``channel`` (str), ``margin`` (float64), then extras. Repeated rows dropped as the
+        mapping's ``duplicates`` policy says (see :func:`find_duplicates`).
     interactions : pandas.DataFrame
         ``customer_id``, ``timestamp``, ``type`` (str), ``value`` (float64), ``channel`` (str),
         then extras; no rows when the table is absent. Only interactions of known customers.
@@ -59,7 +62,7 @@ class Dataset:
     warnings : tuple of str
         What was tidied up, in plain words.
     duplicates_dropped : int
-        Exact duplicate transaction rows removed.
+        Repeated transaction rows removed.
     derived_customers : int
         Customers added because they appear in transactions but not in ``customers``.
     fingerprint : str
@@ -131,7 +134,8 @@ def _assemble(frames: dict, sources: dict[str, TableSource], mapping: Mapping) -
     """Tidy the checked tables into a Dataset, noting each change as a warning."""
     files = {name: str(sources[name].path) if name in sources else "" for name in TABLES}
     warnings: list[str] = []
-    transactions, duplicates = _drop_duplicates(frames["transactions"], files, warnings)
+    policy = mapping.table("transactions").duplicates
+    transactions, duplicates = _drop_duplicates(frames["transactions"], files, warnings, policy)
     customers, derived = _add_derived_customers(
         frames.get("customers"), transactions, files, warnings
     )
@@ -149,20 +153,164 @@ def _assemble(frames: dict, sources: dict[str, TableSource], mapping: Mapping) -
 
 
 def _drop_duplicates(
-    transactions: pd.DataFrame, files: dict[str, str], warnings: list[str]
+    transactions: pd.DataFrame, files: dict[str, str], warnings: list[str], policy: str
 ) -> tuple[pd.DataFrame, int]:
-    """Drop rows equal in every column (after parsing): the same purchase exported twice."""
-    duplicated = _duplicated_rows(transactions)
-    count = int(duplicated.sum())
-    if count:
-        transactions = transactions[~duplicated].reset_index(drop=True)
-        warnings.append(duplicates_warning(files, count))
-    return transactions, count
+    """Apply the mapping's ``duplicates`` policy (see :func:`find_duplicates`)."""
+    order_ids = transactions["order_id"]
+    codes = None if order_ids.isna().all() else pd.factorize(order_ids)[0]
+    found = find_duplicates(
+        transactions["timestamp"].to_numpy().view("int64").copy(),
+        transactions["amount"].to_numpy(),
+        codes,
+        lambda rows: transactions.iloc[rows],
+        policy,
+        files["transactions"],
+    )
+    warnings.extend(found.warnings)
+    if found.dropped:
+        transactions = transactions[~found.drop].reset_index(drop=True)
+    return transactions, found.dropped
 
 
-def duplicates_warning(files: dict[str, str], count: int) -> str:
+@dataclass(frozen=True)
+class Duplicates:
+    """Repeated transactions found, and what the policy does with them.
+
+    Attributes
+    ----------
+    drop : numpy.ndarray of bool
+        Rows to drop.
+    dropped : int
+        How many.
+    warnings : tuple of str
+        One per kind of repeat found (dropped or kept), counted, with the amount they hold.
+    """
+
+    drop: np.ndarray
+    dropped: int
+    warnings: tuple[str, ...]
+
+
+def find_duplicates(
+    stamps: np.ndarray,
+    amounts: np.ndarray,
+    order_codes: np.ndarray | None,
+    rows: Callable[[np.ndarray], pd.DataFrame],
+    policy: str,
+    file: str,
+) -> Duplicates:
+    """Find repeated transactions and apply a ``duplicates`` policy: the one rule of both loaders.
+
+    Two kinds of repeat, the first row of each kept:
+
+    - an **order** (amount >= 0) whose ``order_id`` an earlier order has: the same order
+      exported twice. Returns may share their order's id (several partial returns too), so
+      they are never repeats by id;
+    - a row **identical** to an earlier one in every column (after parsing), not already a
+      repeated order: without an order id, two equal purchases on one day may both be real.
+
+    ``auto`` drops repeated orders and keeps identical rows; ``drop`` drops both; ``keep``
+    keeps both. Each kind found is counted in a warning either way.
+
+    Parameters
+    ----------
+    stamps : numpy.ndarray
+        Timestamps as 64-bit integers (may be overwritten).
+    amounts : numpy.ndarray of float
+        Amounts.
+    order_codes : numpy.ndarray of int or None
+        ``order_id`` coded (``-1``: missing); ``None`` when no row has one.
+    rows : callable
+        ``rows(positions)``: those rows with every column, as pandas (compared for identity).
+    policy : {"auto", "keep", "drop"}
+        The mapping's ``transactions.duplicates``.
+    file : str
+        Named in the warnings.
+    """
+    repeated = _repeated_orders(amounts, order_codes)
+    identical = _identical_rows(stamps, amounts, rows) & ~repeated
+    drop = np.zeros(len(amounts), dtype=bool)
+    if policy != "keep":
+        drop |= repeated
+    if policy == "drop":
+        drop |= identical
+    notes = []
+    if repeated.any():
+        positions = np.flatnonzero(repeated)
+        shown = rows(positions[:100])["order_id"].drop_duplicates().head(MAX_SAMPLES).tolist()
+        examples = ", ".join(repr(value) for value in shown)
+        verb = "kept" if policy == "keep" else "dropped"
+        notes.append(
+            f"transactions ({file}): {verb} {_count(len(positions), 'row')} repeating the "
+            f"order_id of an earlier order (amount {_total(amounts, positions)}; e.g. "
+            f"{examples})" + ("; duplicates: keep in the mapping" if policy == "keep" else "")
+        )
+    if identical.any():
+        positions = np.flatnonzero(identical)
+        worth = _total(amounts, positions)
+        if policy == "drop":
+            notes.append(duplicates_warning(file, len(positions), worth))
+        else:
+            notes.append(
+                f"transactions ({file}): kept {_count(len(positions), 'row')} identical to an "
+                f"earlier row (amount {worth}): without an order_id they may be real repeat "
+                "purchases; `duplicates: drop` in the mapping drops them"
+            )
+    return Duplicates(drop, int(drop.sum()), tuple(notes))
+
+
+def duplicates_warning(file: str, count: int, worth: str) -> str:
     """The warning about ``count`` exact duplicate transactions dropped."""
-    return f"transactions ({files['transactions']}): dropped {_count(count, 'exact duplicate row')}"
+    return (
+        f"transactions ({file}): dropped {_count(count, 'exact duplicate row')} (amount "
+        f"{worth}; `duplicates: drop` in the mapping)"
+    )
+
+
+def _repeated_orders(amounts: np.ndarray, order_codes: np.ndarray | None) -> np.ndarray:
+    """Orders (amount >= 0) whose order id an earlier order has."""
+    repeated = np.zeros(len(amounts), dtype=bool)
+    if order_codes is None:
+        return repeated
+    orders = np.flatnonzero((amounts >= 0) & (order_codes >= 0))
+    codes = order_codes[orders]
+    if not len(codes):
+        return repeated
+    counts = np.bincount(codes)
+    if counts.max() < 2:  # the usual case, in one pass
+        return repeated
+    shared = orders[counts[codes] > 1]
+    _, first = np.unique(order_codes[shared], return_index=True)
+    later = np.ones(len(shared), dtype=bool)
+    later[first] = False
+    repeated[shared[later]] = True
+    return repeated
+
+
+def _identical_rows(
+    stamps: np.ndarray, amounts: np.ndarray, rows: Callable[[np.ndarray], pd.DataFrame]
+) -> np.ndarray:
+    """Like ``frame.duplicated()``, but fast on millions of rows.
+
+    Hashing every column of 20M rows is slow, so only rows whose (timestamp, amount) pair occurs
+    more than once -- found by sorting one packed integer per row -- are compared in full.
+    """
+    keys = stamps.view(np.uint64)
+    keys = keys if keys.flags.writeable else keys.copy()
+    np.multiply(keys, np.uint64(0x9E3779B97F4A7C15), out=keys)
+    np.bitwise_xor(keys, (amounts + 0.0).view(np.uint64), out=keys)  # + 0.0: -0.0 is 0.0
+    ordered = np.sort(keys)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    identical = np.zeros(len(keys), dtype=bool)
+    if len(repeated):
+        candidates = np.flatnonzero(pd.Series(keys, copy=False).isin(repeated).to_numpy())
+        identical[candidates] = rows(candidates).duplicated().to_numpy()
+    return identical
+
+
+def _total(amounts: np.ndarray, positions: np.ndarray) -> str:
+    return f"{float(amounts[positions].sum()):,.2f}"
 
 
 def _add_derived_customers(
@@ -228,24 +376,6 @@ def strangers_warning(files: dict[str, str], rows: int, people: int, shown: list
         f"{_count(people, 'customer id')} found in neither customers nor transactions "
         f"(e.g. {examples})"
     )
-
-
-def _duplicated_rows(frame: pd.DataFrame) -> np.ndarray:
-    """Like ``frame.duplicated()``, but fast on millions of rows.
-
-    Hashing every column of 20M rows is slow, so only rows whose (timestamp, amount) pair occurs
-    more than once -- found by sorting one packed integer per row -- are compared in full.
-    """
-    stamps = frame["timestamp"].to_numpy().view("int64").astype("uint64")
-    amounts = (frame["amount"].to_numpy() + 0.0).view("uint64")  # + 0.0 turns -0.0 into 0.0
-    keys = stamps * np.uint64(0x9E3779B97F4A7C15) ^ amounts
-    ordered = np.sort(keys)
-    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    duplicated = np.zeros(len(frame), dtype=bool)
-    if len(repeated):
-        candidates = np.flatnonzero(pd.Series(keys, copy=False).isin(repeated).to_numpy())
-        duplicated[candidates] = frame.iloc[candidates].duplicated().to_numpy()
-    return duplicated
 
 
 def _isin(values: pd.Series, allowed: pd.Series) -> np.ndarray:

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from retain.data.mapping import TableMapping
+from retain.data.mapping import TableMapping, position_name
 from retain.errors import DataError, DataProblem
 
 __all__ = ["TableSource", "iter_frames", "locate_table", "raw_schema", "read_table"]
@@ -82,14 +82,14 @@ def locate_table(data_dir: Path, table: str, mapping: TableMapping) -> TableSour
         path = data_dir / mapping.file
         if not path.exists():
             raise _error(table, path, "file named in the mapping does not exist")
-        return _source(table, path)
+        return _headed(_source(table, path), mapping)
     candidates = [data_dir / f"{table}.csv", data_dir / f"{table}.parquet", data_dir / table]
     found = [path for path in candidates if path.exists()]
     if len(found) > 1:
         names = " and ".join(path.name for path in found)
         raise _error(table, data_dir, f"two forms of the table, {names}; keep only one")
     if found:
-        return _source(table, found[0])
+        return _headed(_source(table, found[0]), mapping)
     if table == "transactions":
         raise _error(
             table,
@@ -199,6 +199,17 @@ def _source(table: str, path: Path) -> TableSource:
     return TableSource(table, path, kind, (path,))
 
 
+def _headed(source: TableSource, mapping: TableMapping) -> TableSource:
+    """Refuse ``header: false`` for Parquet, whose columns always have names."""
+    if not mapping.header and source.kind != "csv":
+        raise _error(
+            source.table,
+            source.path,
+            "header: false is for text files; Parquet names its columns, so map them by name",
+        )
+    return source
+
+
 def _is_data_part(part: Path, folder: Path) -> bool:
     """Skip hidden and bookkeeping files (``.part.crc``, ``_SUCCESS``, ``_temporary/``)."""
     return not any(name.startswith((".", "_")) for name in part.relative_to(folder).parts)
@@ -218,6 +229,7 @@ def _read_csv(source: TableSource, mapping: TableMapping) -> pd.DataFrame:
                 encoding=mapping.csv_encoding,
                 engine="c",
                 index_col=False,  # never turn surplus fields into an index
+                header="infer" if mapping.header else None,
             )
     except pd.errors.ParserWarning:
         raise _error(
@@ -238,7 +250,10 @@ def _read_csv(source: TableSource, mapping: TableMapping) -> pd.DataFrame:
     except (pd.errors.ParserError, ValueError) as error:
         message = str(error).strip().replace("\n", " ")
         raise _error(source.table, source.path, f"cannot parse as CSV: {message}") from None
-    frame.columns = [str(name).strip() for name in frame.columns]
+    if mapping.header:
+        frame.columns = [str(name).strip() for name in frame.columns]
+    else:
+        frame.columns = [position_name(number) for number in range(1, frame.shape[1] + 1)]
     return frame
 
 

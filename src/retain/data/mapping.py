@@ -9,9 +9,14 @@ A mapping is a small YAML file, one section per table, every key optional::
       columns: {customer_id: ID, timestamp: date, amount: dollars}   # canonical: yours
       timestamp_format: "%Y%m%d"     # strftime format (ISO 8601 otherwise)
       timezone: Europe/Berlin        # zone of naive timestamps (default UTC)
+      duplicates: auto               # auto | keep | drop (see DUPLICATE_POLICIES)
     customers:
       columns: {customer_id: cust}
       date_format: "%d/%m/%Y"        # format of signup_date
+
+A text file without a header line says ``header: false`` and gives its columns by position
+(1 = the first field): ``columns: {customer_id: 1, timestamp: 2, amount: 4}``. Fields it does
+not map are kept as ``column_<position>``.
 
 Anything unknown is a :class:`~retain.errors.ConfigError` naming the file and the key.
 """
@@ -32,7 +37,15 @@ import yaml
 from retain.data.schemas import TABLES
 from retain.errors import ConfigError
 
-__all__ = ["Mapping", "TableMapping", "load_mapping", "mapping_from_dict", "resolve_mapping"]
+__all__ = [
+    "DUPLICATE_POLICIES",
+    "Mapping",
+    "TableMapping",
+    "load_mapping",
+    "mapping_from_dict",
+    "position_name",
+    "resolve_mapping",
+]
 
 # The key that holds the format of each table's time column (signup_date or timestamp).
 TIME_FORMAT_KEYS = {
@@ -40,7 +53,15 @@ TIME_FORMAT_KEYS = {
     "transactions": "timestamp_format",
     "interactions": "timestamp_format",
 }
-COMMON_KEYS = ("file", "separator", "encoding", "columns", "timezone")
+COMMON_KEYS = ("file", "separator", "encoding", "header", "columns", "timezone")
+#: Keys only some tables take.
+TABLE_KEYS = {"transactions": ("duplicates",)}
+#: ``duplicates`` of transactions: ``auto`` drops rows repeating an earlier order's
+#: ``order_id`` and keeps (and counts) identical rows without one, as they may be real repeat
+#: purchases; ``drop`` drops both; ``keep`` keeps both, counted.
+DUPLICATE_POLICIES = ("auto", "keep", "drop")
+#: Name of the field at ``position`` (1 = first) of a file without a header line.
+POSITION_NAME = "column_{}"
 SEPARATOR_NAMES = {"whitespace": r"\s+", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 
 
@@ -57,20 +78,28 @@ class TableMapping:
         Field separator of a CSV; ``"whitespace"`` splits on runs of blanks.
     encoding : str, default="utf-8"
         Text encoding of a CSV. A UTF-8 byte-order mark is always accepted.
+    header : bool, default=True
+        Whether a CSV's first line names its columns. Without one, fields are named
+        ``column_1``, ``column_2``, ... and ``columns`` maps to those names (the YAML gives
+        positions).
     columns : dict, default={}
         Canonical name -> name in the file, for the columns whose names differ.
     time_format : str or None, default=None
         strftime format of the time column; ``None`` means ISO 8601.
     timezone : str or None, default=None
         IANA zone of naive timestamps; ``None`` means they are UTC already.
+    duplicates : {"auto", "keep", "drop"}, default="auto"
+        Transactions only: what to do with repeated rows (see :data:`DUPLICATE_POLICIES`).
     """
 
     file: str | None = None
     separator: str = ","
     encoding: str = "utf-8"
+    header: bool = True
     columns: dict[str, str] = field(default_factory=dict)
     time_format: str | None = None
     timezone: str | None = None
+    duplicates: str = "auto"
 
     @property
     def csv_separator(self) -> str:
@@ -176,14 +205,20 @@ def resolve_mapping(mapping: str | Path | dict | Mapping | None) -> Mapping:
     return load_mapping(mapping)
 
 
+def position_name(position: int) -> str:
+    """The name a field of a header-less file gets: ``column_<position>`` (1 = first)."""
+    return POSITION_NAME.format(position)
+
+
 def _table_mapping(source: str, table: str, section: Any) -> TableMapping:
     if section is None:
         return TableMapping()
     if not isinstance(section, dict):
         raise ConfigError(f"{source}: {table}: expected keys such as columns, file, separator")
     time_key = TIME_FORMAT_KEYS[table]
+    known = (*COMMON_KEYS, time_key, *TABLE_KEYS.get(table, ()))
     for key in section:
-        _check_known(source, f"{table}.{key}", str(key), (*COMMON_KEYS, time_key), "key")
+        _check_known(source, f"{table}.{key}", str(key), known, "key")
     options: dict[str, Any] = {}
     if "file" in section:
         options["file"] = _text(source, f"{table}.file", section["file"])
@@ -191,8 +226,13 @@ def _table_mapping(source: str, table: str, section: Any) -> TableMapping:
         options["separator"] = _separator(source, f"{table}.separator", section["separator"])
     if "encoding" in section:
         options["encoding"] = _encoding(source, f"{table}.encoding", section["encoding"])
+    if "header" in section:
+        options["header"] = _flag(source, f"{table}.header", section["header"])
     if "columns" in section:
-        options["columns"] = _columns(source, table, section["columns"])
+        header = options.get("header", True)
+        options["columns"] = _columns(source, table, section["columns"], header)
+    if "duplicates" in section:
+        options["duplicates"] = _duplicates(source, f"{table}.duplicates", section["duplicates"])
     if time_key in section:
         options["time_format"] = _time_format(source, f"{table}.{time_key}", section[time_key])
     if "timezone" in section:
@@ -236,18 +276,46 @@ def _encoding(source: str, where: str, value: Any) -> str:
     return str(value)
 
 
-def _columns(source: str, table: str, value: Any) -> dict[str, str]:
+def _flag(source: str, where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{source}: {where}: expected true or false, got {value!r}")
+    return value
+
+
+def _duplicates(source: str, where: str, value: Any) -> str:
+    if value not in DUPLICATE_POLICIES:
+        choices = ", ".join(DUPLICATE_POLICIES)
+        raise ConfigError(f"{source}: {where}: expected one of {choices}; got {value!r}")
+    return value
+
+
+def _columns(source: str, table: str, value: Any, header: bool = True) -> dict[str, str]:
     where = f"{table}.columns"
     if not isinstance(value, dict):
-        raise ConfigError(f"{source}: {where}: expected canonical_name: your_name pairs")
+        pairs = "canonical_name: your_name" if header else "canonical_name: position"
+        raise ConfigError(f"{source}: {where}: expected {pairs} pairs")
     columns: dict[str, str] = {}
     for canonical, own in value.items():
         _check_known(source, f"{where}.{canonical}", str(canonical), TABLES[table].names, "column")
-        columns[canonical] = _text(source, f"{where}.{canonical}", own)
+        if header:
+            columns[canonical] = _text(source, f"{where}.{canonical}", own)
+        else:
+            columns[canonical] = position_name(_position(source, f"{where}.{canonical}", own))
     taken = [own for own in columns.values() if list(columns.values()).count(own) > 1]
     if taken:
-        raise ConfigError(f"{source}: {where}: column '{taken[0]}' is mapped more than once")
+        shown = taken[0] if header else taken[0].removeprefix(POSITION_NAME.format(""))
+        what = "column" if header else "position"
+        raise ConfigError(f"{source}: {where}: {what} '{shown}' is mapped more than once")
     return columns
+
+
+def _position(source: str, where: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"{source}: {where}: with header: false, give the field's position (1 = the first "
+            f"field of a line), got {value!r}"
+        )
+    return value
 
 
 def _time_format(source: str, where: str, value: Any) -> str:

@@ -19,7 +19,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandas.api import types
 
-from retain.data.mapping import TableMapping
+from retain.data.mapping import TableMapping, position_name
 from retain.data.schemas import ColumnSpec, TableSpec, canonical_schema, empty_column
 from retain.errors import MAX_SAMPLES, DataProblem
 
@@ -69,7 +69,7 @@ def conform_table(
         canonical for canonical, own in mapping.columns.items() if own not in raw.columns
     }
     problems += [
-        _missing_column(spec.name, file, name, named.columns)
+        _missing_column(spec.name, file, name, named.columns, mapping.header)
         for name in absent
         if name not in mapped_away
     ]
@@ -199,7 +199,14 @@ def _apply_column_names(
     """Rename the user's columns to canonical names as the mapping says."""
     problems, renames = [], {}
     for canonical, own in mapping.columns.items():
-        if own not in raw.columns:
+        if own not in raw.columns and not mapping.header:
+            position = own.removeprefix(position_name(""))
+            problem = (
+                f"field {position} (mapped to {canonical}) is not in the file: its lines have "
+                f"{raw.shape[1]} fields"
+            )
+            problems.append(DataProblem(spec.name, file, canonical, problem))
+        elif own not in raw.columns:
             problem = f"column mapped to {canonical} is not in the file; " + _listing(raw.columns)
             problems.append(DataProblem(spec.name, file, own, problem))
         elif canonical != own and canonical in raw.columns:
@@ -210,7 +217,16 @@ def _apply_column_names(
     return raw.rename(columns=renames), problems
 
 
-def _missing_column(table: str, file: str, name: str, present: pd.Index) -> DataProblem:
+def _missing_column(
+    table: str, file: str, name: str, present: pd.Index, header: bool = True
+) -> DataProblem:
+    if not header:
+        text = (
+            f"required column is not mapped; the file has no header line (header: false), so "
+            f"give its position: columns: {{{name}: N}} (1 = the first of its "
+            f"{len(present)} fields)"
+        )
+        return DataProblem(table, file, name, text)
     text = "required column is missing; " + _listing(present)
     lowered = {str(column).lower(): str(column) for column in present}
     close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)

@@ -149,7 +149,12 @@ def test_bad_input_registers_nothing(trained, workspace, change, error, message)
     from retain.training.churn import train_churn
 
     before = _versions("churn")
-    config = dataclasses.replace(load_config("churn", workspace=workspace), **change)
+    config = load_config("churn", workspace=workspace)
+    if "data" in change:  # a workspace setting
+        settings = dataclasses.replace(config.workspace_config, **change)
+        config = dataclasses.replace(config, workspace_config=settings)
+    else:
+        config = dataclasses.replace(config, **change)
     with pytest.raises(error, match=message):
         train_churn(
             config, open_sources(config, workspace=workspace), open_store(config, workspace),

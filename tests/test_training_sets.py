@@ -24,6 +24,7 @@ from retain.training.config import (
 from retain.training.cutoffs import IncompleteLabelWindowError, month_start, plan_cutoffs
 from retain.training.dataset import build_training_set, open_store
 from retain.training.labels import active_customers, outcomes
+from retain.workspace import PACKAGED, WorkspaceConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,19 +33,23 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("family", ["churn", "clv", "segments"])
-def test_shipped_configs_equal_the_defaults(family):
+def test_shipped_configs_are_the_defaults(family, tmp_path):
+    """The repository's files are the packaged ones; a folder without them reads those."""
     shipped = load_config(family, workspace=ROOT)
-    defaults = load_config(family, workspace=ROOT / "nowhere")
+    defaults = load_config(family, workspace=tmp_path)
     assert shipped.source.endswith(f"training/{family}.yaml")
-    assert dataclasses.replace(shipped, source="", model={}) == dataclasses.replace(
-        defaults, source="", model={}
-    )
+    assert defaults.source == str(PACKAGED / "training" / f"{family}.yaml")
+    assert job_settings(shipped) == job_settings(defaults)
 
 
-def test_missing_config_file_means_defaults(tmp_path):
-    assert load_config("churn", workspace=tmp_path) == ChurnConfig()
-    assert load_config("clv", workspace=tmp_path) == CLVConfig()
-    assert load_config("segments", workspace=tmp_path) == SegmentsConfig()
+def job_settings(config):
+    """A job config's own settings: where it was read from and the workspace left out."""
+    return dataclasses.replace(config, source="", workspace_config=WorkspaceConfig())
+
+
+def test_missing_config_file_means_the_packaged_defaults(tmp_path):
+    for family, cls in (("churn", ChurnConfig), ("clv", CLVConfig), ("segments", SegmentsConfig)):
+        assert job_settings(load_config(family, workspace=tmp_path)) == job_settings(cls())
 
 
 @pytest.mark.parametrize(
@@ -205,7 +210,8 @@ def small_sources(world):
 
 
 def _config(tmp_path, **changes) -> ChurnConfig:
-    base = ChurnConfig(store=str(tmp_path / "store"), features=str(ROOT / "features"))
+    settings = WorkspaceConfig(store=str(tmp_path / "store"), features=str(ROOT / "features"))
+    base = ChurnConfig(workspace_config=settings)
     return dataclasses.replace(base, cutoffs=CutoffPlan(training=3), **changes)
 
 

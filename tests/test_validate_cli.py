@@ -44,12 +44,32 @@ def test_validate_good_data_prints_the_summary(tmp_path):
     )
     result = runner.invoke(app, ["validate", "--data", str(data)])
     assert result.exit_code == 0, result.output
-    output = result.output
-    assert "warning:" in output and "duplicate" in output
+    output = result.stdout  # the summary is the result; warnings go to stderr
+    assert "warning:" in result.stderr and "identical" in result.stderr
+    assert "warning:" not in output
     for words in ("transactions", "customers", "2 (2 derived)", "returns share", "complaint"):
         assert words in output
-    assert "50.0%" in output  # one return among two rows once the duplicate is dropped
-    assert "fingerprint" in output and "Traceback" not in output
+    assert "33.3%" in output  # one return among three rows: the repeat without order id is kept
+    assert "fingerprint" in output and "Traceback" not in result.output
+
+
+def test_validate_reads_data_and_mapping_from_the_workspace_config(tmp_path):
+    workspace = tmp_path / "shop"
+    data_dir(workspace / "exports", **{"orders.txt": "C1 20240301 10\nC2 20240302 -5\n"})
+    (workspace / "map.yaml").write_text(
+        "transactions:\n  file: orders.txt\n  separator: whitespace\n  header: false\n"
+        "  columns: {customer_id: 1, timestamp: 2, amount: 3}\n  timestamp_format: '%Y%m%d'\n"
+    )
+    (workspace / "retain.yaml").write_text("data: exports\nmapping: map.yaml\n")
+    result = runner.invoke(app, ["validate", "--workspace", str(workspace)])
+    assert result.exit_code == 0, result.output
+    assert "orders.txt" in flat(result.stdout) and "50.0%" in result.stdout
+    other = data_dir(tmp_path / "other", **{"transactions.csv": TRANSACTIONS})
+    override = runner.invoke(
+        app, ["validate", "--workspace", str(workspace), "--data", str(other)]
+    )
+    assert override.exit_code == 2  # --data replaces `data`; the mapping still applies
+    assert "orders.txt" in flat(override.output) and "does not exist" in override.output
 
 
 @pytest.mark.parametrize(

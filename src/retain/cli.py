@@ -1,4 +1,9 @@
-"""The ``retain`` command line: one thin command per stage, no logic beyond argument handling."""
+"""The ``retain`` command line: one thin command per stage, no logic beyond argument handling.
+
+Conventions: results (tables, lists, paths, summaries) go to stdout, so they can be piped;
+progress, logs, warnings and errors go to stderr. Every command that reads data takes
+``--data`` and ``--mapping`` (defaults: ``retain.yaml``) and ``--workspace``.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +22,10 @@ import typer
 # machine is idle. Set before xgboost loads; a value the user exported wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from retain import __version__
 from retain.errors import RetainError
-from retain.progress import console
-from retain.workspace import locate
+from retain.progress import console, results
+from retain.workspace import CONFIG_FILE, locate, workspace_settings
 
 app = typer.Typer(
     name="retain",
@@ -58,10 +64,22 @@ def reports_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        results.print(f"retain {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show Python tracebacks on errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
     ] = False,
 ) -> None:
     """retain: churn, customer lifetime value and ranked retention lists."""
@@ -69,19 +87,52 @@ def main(
         _state["debug"] = True
 
 
+# Options shared by the stages, named and defaulted the same way everywhere: retain.yaml of the
+# workspace says where things are, and an option given on the command line overrides its key.
+Workspace = Annotated[
+    Path,
+    typer.Option(
+        "--workspace", help=f"Workspace folder, with its {CONFIG_FILE} (default: this folder)."
+    ),
+]
 DataDir = Annotated[
-    Path, typer.Option("--data", help="Folder with customers, transactions, interactions.")
+    Path | None,
+    typer.Option("--data", help=f"Data folder (default: `data` in {CONFIG_FILE})."),
 ]
 MappingFile = Annotated[
-    Path | None, typer.Option("--mapping", help="YAML file mapping your column names and formats.")
+    Path | None,
+    typer.Option(
+        "--mapping", help=f"Column mapping YAML of the data (default: `mapping` in {CONFIG_FILE})."
+    ),
 ]
 Engine = Annotated[
-    Literal["duckdb", "spark"],
-    typer.Option(help="Run on embedded DuckDB, or on Spark (pip install 'retain\\[spark]')."),
+    Literal["duckdb", "spark"] | None,
+    typer.Option(
+        "--engine",
+        help="duckdb, or spark: pip install 'retain\\[spark]' "
+        f"(default: `engine` in {CONFIG_FILE}).",
+    ),
 ]
 SparkConfig = Annotated[
     Path | None,
-    typer.Option(help="Spark settings for --engine spark (default: spark.yaml, else ours)."),
+    typer.Option(
+        "--spark-config",
+        help=f"Spark settings file for --engine spark, instead of `spark` in {CONFIG_FILE}.",
+    ),
+]
+AsOf = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Cutoff YYYY-MM-DD (default: the day after the last event)."),
+]
+StoreDir = Annotated[
+    Path | None,
+    typer.Option("--store", help=f"Snapshot store folder (default: `store` in {CONFIG_FILE})."),
+]
+RepoDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--repo", help=f"Feature repository folder (default: `features` in {CONFIG_FILE})."
+    ),
 ]
 
 
@@ -115,7 +166,7 @@ def simulate(
     if model == "bgnbd":
         frame = simulator.simulate_bgnbd(customers, r=r, alpha=alpha, a=a, b=b, T=T, seed=seed)
         path = simulator.write_bgnbd(frame, out)
-        console.print(f"wrote {len(frame):,} BG/NBD customers to {path}")
+        results.print(f"wrote {len(frame):,} BG/NBD customers to {path}", soft_wrap=True)
         return
     if model != "retail":
         raise typer.BadParameter("choose 'retail' or 'bgnbd'", param_hint="--model")
@@ -123,37 +174,51 @@ def simulate(
     with progress_bar("simulate", total=simulator.PROGRESS_STEPS) as report:
         world = simulator.simulate_world(customers, seed=seed, progress=report, **options)
         paths = simulator.write_world(world, out)
-    console.print(
+    results.print(
         f"simulated {len(world.customers):,} customers, {len(world.transactions):,} transactions, "
         f"{len(world.interactions):,} interactions ({world.start} to {world.end})"
     )
     for name, path in paths.items():
-        console.print(f"  {name:<13} {path}")
+        results.print(f"  {name:<13} {path}", soft_wrap=True)
 
 
 @app.command()
 @reports_errors
-def validate(data: DataDir, mapping: MappingFile = None) -> None:
+def validate(
+    data: DataDir = None, mapping: MappingFile = None, workspace: Workspace = Path(".")
+) -> None:
     """Check a data folder against the data contract and summarise it."""
     from retain.data import load_dataset, print_summary, summarize
 
-    dataset = load_dataset(data, mapping=mapping)
+    settings = workspace_settings(workspace, data=data, mapping=mapping)
+    dataset = load_dataset(*_data_and_mapping(workspace, settings))
     for warning in dataset.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    print_summary(summarize(dataset))
+    print_summary(summarize(dataset), console=results)
+
+
+def _data_and_mapping(workspace: Path, settings) -> tuple[Path, Path | None]:
+    """The data folder and mapping file of a (command-line overridden) workspace config."""
+    mapping = settings.path(workspace, settings.mapping) if settings.mapping else None
+    return settings.path(workspace, settings.data), mapping
 
 
 @features_app.command("build")
 @reports_errors
 def features_build(
-    data: DataDir,
-    as_of: Annotated[list[str], typer.Option("--as-of", help="Cutoff date; repeat for several.")],
+    as_of: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--as-of",
+            help="Cutoff YYYY-MM-DD; repeat for several (default: the day after the last event).",
+        ),
+    ] = None,
+    data: DataDir = None,
     mapping: MappingFile = None,
-    store: Annotated[Path, typer.Option(help="Snapshot store folder.")] = Path("store"),
-    repo: Annotated[
-        Path, typer.Option(help="Feature repository folder (default: ./features, else ours).")
-    ] = Path("features"),
-    engine: Engine = "duckdb",
+    store: StoreDir = None,
+    repo: RepoDir = None,
+    workspace: Workspace = Path("."),
+    engine: Engine = None,
     spark_config: SparkConfig = None,
 ) -> None:
     """Build feature snapshots at one or more cutoffs."""
@@ -161,78 +226,85 @@ def features_build(
 
     from rich.table import Table
 
-    from retain.features import CutoffWarning, FeatureStore, resolve_data
+    from retain.features import CutoffWarning, FeatureStore, default_cutoff, resolve_data
     from retain.progress import progress_bar
 
-    cutoffs = [_parse_date(text, "--as-of") for text in as_of]
-    feature_store = FeatureStore(store, locate(".", repo))
+    cutoffs = [_parse_date(text, "--as-of") for text in as_of or ()]
+    settings = workspace_settings(
+        workspace, data=data, mapping=mapping, store=store, features=repo, engine=engine
+    )
+    feature_store = FeatureStore(
+        settings.path(workspace, settings.store), locate(workspace, settings.features)
+    )
     spark_settings = None
-    if engine == "spark":  # before the data are read: a missing pyspark or bad config fails fast
+    if settings.engine == "spark":  # before the data are read: fail fast without pyspark
         from retain.spark import load_spark_settings, require_pyspark
 
         require_pyspark()
-        spark_settings = load_spark_settings(".", spark_config)
+        spark_settings = load_spark_settings(workspace, spark_config)
+    elif spark_config is not None:
+        raise RetainError("--spark-config is for --engine spark")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CutoffWarning)
-        sources = resolve_data(data, mapping)
+        sources = feature_store.sources(resolve_data(*_data_and_mapping(workspace, settings)))
+        if not cutoffs:
+            cutoff, last = default_cutoff(sources)
+            console.print(f"as of {cutoff}: the day after the last event ({last})", highlight=False)
+            cutoffs = [cutoff]
         with progress_bar("features", total=len(set(cutoffs))) as report:
-            results = feature_store.build(
-                sources, cutoffs, progress=report, engine=engine, spark_settings=spark_settings
-            )
+            built = feature_store.build(
+                sources, cutoffs, progress=report, engine=settings.engine,
+                spark_settings=spark_settings,
+            )  # fmt: skip
     cutoff_warnings = [str(w.message) for w in caught if issubclass(w.category, CutoffWarning)]
     for message in [*sources.notes, *cutoff_warnings]:
         console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
     table = Table("as_of", "rows", "features", "status", "seconds", "snapshot", title="snapshots")
-    for result in results:
+    table.columns[-1].overflow = "fold"  # a path: wrapped whole, never cut
+    for result in built:
         status = "built" if result.built else "skipped (unchanged)"
         table.add_row(
             str(result.as_of), f"{result.rows:,}", str(result.features), status,
             f"{result.seconds:.1f}", str(result.path),
         )  # fmt: skip
-    console.print(table)
+    results.print(table)
 
 
 @features_app.command("list")
 @reports_errors
 def features_list(
-    store: Annotated[Path, typer.Option(help="Snapshot store folder.")] = Path("store"),
-    repo: Annotated[
-        Path, typer.Option(help="Feature repository folder (default: ./features, else ours).")
-    ] = Path("features"),
+    store: StoreDir = None, repo: RepoDir = None, workspace: Workspace = Path(".")
 ) -> None:
     """List feature views, their versions and the snapshots built."""
     from rich.table import Table
 
     from retain.features import FeatureStore
 
-    feature_store = FeatureStore(store, locate(".", repo))
+    settings = workspace_settings(workspace, store=store, features=repo)
+    store_dir = settings.path(workspace, settings.store)
+    feature_store = FeatureStore(store_dir, locate(workspace, settings.features))
     views = Table("view", "version", "source", "features", "description", title="feature views")
     for view in feature_store.repository.views:
         views.add_row(
             view.name, view.version, view.source, str(len(view.feature_names)), view.description
         )
-    console.print(views)
+    results.print(views)
     columns = ("as_of", "snapshot", "rows", "definitions", "source", "built")
     snapshots = Table(*columns, title="snapshots")
     for info in feature_store.snapshots():
         state = "current" if feature_store.is_current(info) else "outdated"
         snapshots.add_row(
             str(info.as_of), info.snapshot_id, f"{info.rows:,}", state,
-            info.manifest["source_fingerprint"], info.manifest["built_at"],
+            info.manifest["source_fingerprint"], info.manifest["built_at"][:16],
         )  # fmt: skip
+    for column in snapshots.columns:
+        column.overflow = "fold"  # ids are looked up: wrapped, never cut
     if not snapshots.rows:
-        console.print(f"no snapshots in {store} yet: run `retain features build`")
+        console.print(f"no snapshots in {store_dir} yet: run `retain features build`")
     else:
-        console.print(snapshots)
+        results.print(snapshots)
 
 
-Workspace = Annotated[
-    Path, typer.Option(help="Folder with training/, features/, store/ and mlruns/.")
-]
-OptionalData = Annotated[
-    Path | None,
-    typer.Option("--data", help="Data folder (default: the `data` key of the config)."),
-]
 ConfigFile = Annotated[
     Path | None,
     typer.Option("--config", help="Config file (default: training/<family>.yaml)."),
@@ -243,10 +315,11 @@ ConfigFile = Annotated[
 @reports_errors
 def train(
     family: Annotated[str, typer.Argument(help="churn, clv, segments or all.")],
-    data: OptionalData = None,
+    data: DataDir = None,
+    mapping: MappingFile = None,
     config: ConfigFile = None,
     workspace: Workspace = Path("."),
-    engine: Engine = "duckdb",
+    engine: Engine = None,
     spark_config: SparkConfig = None,
 ) -> None:
     """Train churn, CLV and segment models and register them in MLflow."""
@@ -258,24 +331,24 @@ def train(
         return step_printer(name)
 
     run_training(
-        family, workspace=workspace, data=data, config_path=config, progress=progress,
-        on_done=_print_job, engine=engine, spark_config=spark_config,
+        family, workspace=workspace, data=data, mapping=mapping, config_path=config,
+        progress=progress, on_done=_print_job, engine=engine, spark_config=spark_config,
     )  # fmt: skip
-    console.print(f"\nruns: [bold]{mlflow_ui_command(workspace)}[/bold]")
+    results.print(f"\nruns: [bold]{mlflow_ui_command(workspace)}[/bold]", soft_wrap=True)
 
 
 def _print_job(result) -> None:
     from rich.markup import escape
 
     verdict = "[green]champion[/]" if result.decision.promoted else "[yellow]challenger[/]"
-    console.print(
+    results.print(
         f"[bold]retain-{result.family}[/bold] v{result.version} -> {verdict}  "
         f"run {result.run_id}\n  {escape(result.decision.reason)}",
         highlight=False,
     )
     shown = [name for name in SUMMARY_METRICS.get(result.family, ()) if name in result.metrics]
     if shown:
-        console.print(
+        results.print(
             "  " + ", ".join(f"{name} {result.metrics[name]:.4g}" for name in shown),
             highlight=False,
         )
@@ -305,7 +378,8 @@ def tune(
     timeout_minutes: Annotated[
         float | None, typer.Option(help="Stop starting trials after this long.")
     ] = None,
-    data: OptionalData = None,
+    data: DataDir = None,
+    mapping: MappingFile = None,
     config: ConfigFile = None,
     workspace: Workspace = Path("."),
 ) -> None:
@@ -315,16 +389,16 @@ def tune(
 
     console.rule(f"[bold]tune {family}")
     result = run_tuning(
-        family, workspace=workspace, data=data, config_path=config, trials=trials,
-        timeout_minutes=timeout_minutes, progress=step_printer(family),
+        family, workspace=workspace, data=data, mapping=mapping, config_path=config,
+        trials=trials, timeout_minutes=timeout_minutes, progress=step_printer(family),
     )  # fmt: skip
-    console.print(
+    results.print(
         f"study {result.study_name}: {result.trials} trials ({result.completed} complete, "
         f"{result.pruned} pruned); best {result.best_value:.4f} with {result.best_settings}",
         highlight=False,
     )
     _print_job(result.final)
-    console.print(f"\nruns: [bold]{mlflow_ui_command(workspace)}[/bold]")
+    results.print(f"\nruns: [bold]{mlflow_ui_command(workspace)}[/bold]", soft_wrap=True)
 
 
 @models_app.command("list")
@@ -344,10 +418,10 @@ def models_list(
     if frame.empty:
         console.print("no registered models yet: run `retain train all`")
         return
-    console.print(registry.models_table(frame))
+    results.print(registry.models_table(frame))
     if reasons:
         for row in frame.itertuples(index=False):
-            console.print(f"{row.name} v{row.version}: {row.decision}", highlight=False)
+            results.print(f"{row.name} v{row.version}: {row.decision}", highlight=False)
 
 
 @models_app.command("promote")
@@ -362,14 +436,15 @@ def models_promote(
 
     tracking.use_workspace(workspace)
     promoted = registry.promote(name, version)
-    console.print(f"{promoted.name} v{promoted.version} is now the champion", highlight=False)
+    results.print(f"{promoted.name} v{promoted.version} is now the champion", highlight=False)
 
 
 @app.command()
 @reports_errors
 def score(
-    as_of: Annotated[str, typer.Option("--as-of", help="Scoring cutoff YYYY-MM-DD.")],
-    data: OptionalData = None,
+    as_of: AsOf = None,
+    data: DataDir = None,
+    mapping: MappingFile = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="Scoring config (default serving/score.yaml).")
     ] = None,
@@ -386,17 +461,18 @@ def score(
         typer.Option("--pseudonymize/--no-pseudonymize", help="Keyed-HMAC customer ids."),
     ] = None,
     workspace: Workspace = Path("."),
-    engine: Engine = "duckdb",
+    engine: Engine = None,
     spark_config: SparkConfig = None,
 ) -> None:
     """Score active customers and write the ranked retention-priority list."""
     from retain.progress import step_printer
     from retain.serving.score import score as score_list
 
+    cutoff = _parse_date(as_of, "--as-of") if as_of is not None else None
     result = score_list(
-        _parse_date(as_of, "--as-of"), workspace=workspace, data=data, config_path=config,
-        out=out, strict=strict, pseudonymize_ids=pseudonymize, capacity=capacity,
-        budget=budget, progress=step_printer("score"), engine=engine, spark_config=spark_config,
+        cutoff, workspace=workspace, data=data, mapping=mapping, config_path=config, out=out,
+        strict=strict, pseudonymize_ids=pseudonymize, capacity=capacity, budget=budget,
+        progress=step_printer("score"), engine=engine, spark_config=spark_config,
     )  # fmt: skip
     _print_list(result)
 
@@ -407,8 +483,8 @@ def _print_list(result) -> None:
     for name in result.summary["drift"].get("drifted", []):
         psi = result.summary["drift"]["psi"][name]
         console.print(f"[yellow]warning:[/yellow] feature {name} drifted (PSI {psi:.3f})")
-    show_top(result)
-    console.print(f"list: {result.out}", highlight=False)
+    show_top(result, console=results)
+    results.print(f"list: {result.out}", highlight=False, soft_wrap=True)
 
 
 ListPath = Annotated[
@@ -427,31 +503,37 @@ def report(
     from retain.reports.html import render_report
 
     path = render_report(list_path, out, top=top)
-    console.print(f"report: {path}", highlight=False)
+    results.print(f"report: {path}", highlight=False, soft_wrap=True)
 
 
 @app.command()
 @reports_errors
 def backtest(
     list_path: ListPath,
-    data: DataDir,
+    data: DataDir = None,
     mapping: MappingFile = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for backtest_deciles.csv and .json.")
     ] = None,
     allow_partial: Annotated[
-        bool, typer.Option(help="Compute even when the horizon has not fully passed.")
+        bool,
+        typer.Option("--allow-partial", help="Compute even when the horizon has not fully passed."),
     ] = False,
+    workspace: Workspace = Path("."),
 ) -> None:
     """Compare a past list with what its customers actually did."""
     from retain.serving.backtest import backtest as run_backtest
     from retain.serving.backtest import print_backtest, write_backtest
 
-    result = run_backtest(list_path, data, mapping=mapping, allow_partial=allow_partial)
-    print_backtest(result)
+    settings = workspace_settings(workspace, data=data, mapping=mapping)
+    folder, mapping_file = _data_and_mapping(workspace, settings)
+    result = run_backtest(list_path, folder, mapping=mapping_file, allow_partial=allow_partial)
+    print_backtest(result, console=results)
     if out is not None:
         paths = write_backtest(result, out)
-        console.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
+        results.print(
+            f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False, soft_wrap=True
+        )
 
 
 @app.command()
@@ -465,7 +547,7 @@ def init(
 
     written = init_workspace(folder, force=force)
     for path in written:
-        console.print(f"wrote {path}", highlight=False)
+        results.print(f"wrote {path}", highlight=False, soft_wrap=True)
     if not written:
         console.print(f"{folder} already has every default file (use --force to overwrite)")
 
@@ -474,10 +556,15 @@ def init(
 @reports_errors
 def quickstart(
     workspace: Annotated[
-        Path, typer.Option(help="Folder for data, snapshots, runs and lists.")
+        Path,
+        typer.Option(
+            "--workspace", help="Folder for data, snapshots, runs and lists (default: this folder)."
+        ),
     ] = Path("."),
     customers: Annotated[int, typer.Option(help="Number of simulated customers.")] = 20_000,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[
+        int | None, typer.Option(help=f"Random seed (default: `seed` in {CONFIG_FILE}).")
+    ] = None,
 ) -> None:
     """Run the main job end to end on simulated data (stages built so far)."""
     from retain.quickstart import run_quickstart

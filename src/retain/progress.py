@@ -1,4 +1,9 @@
-"""Progress reporting on long work: rich bars on a terminal, silent in library use by default."""
+"""Progress reporting on long work: rich bars on a terminal, silent in library use by default.
+
+Two consoles: :data:`console` (stderr) for progress, logs, warnings and errors, and
+:data:`results` (stdout) for what a command produces (tables, lists, paths, summaries), so
+that ``retain models list | grep churn`` sees the results only.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,19 @@ from typing import Protocol
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-__all__ = ["ProgressReporter", "console", "null_progress", "progress_bar", "step_printer"]
+__all__ = [
+    "ProgressReporter",
+    "console",
+    "null_progress",
+    "progress_bar",
+    "results",
+    "step_printer",
+]
 
+#: Progress, logs, warnings and errors.
 console = Console(stderr=True)
+#: Results of a command: tables, lists, paths, summaries.
+results = Console()
 
 
 class ProgressReporter(Protocol):

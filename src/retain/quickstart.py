@@ -26,10 +26,15 @@ class QuickstartResult:
     report: Path | None = None
 
 
-def show_top(scored, rows: int = 10) -> None:
-    """Print the first ``rows`` of a list and what the selection holds."""
+def show_top(scored, rows: int = 10, console=None) -> None:
+    """Print the first ``rows`` of a list and what the selection holds (on ``console``, by
+    default :data:`retain.progress.results`, stdout)."""
     from rich import box
     from rich.table import Table
+
+    from retain.progress import results
+
+    console = console or results
 
     summary = scored.summary
     table = Table(
@@ -53,28 +58,37 @@ def show_top(scored, rows: int = 10) -> None:
     )
 
 
-def run_quickstart(workspace: Path, customers: int = 20_000, seed: int = 0) -> QuickstartResult:
+def run_quickstart(
+    workspace: Path, customers: int = 20_000, seed: int | None = None
+) -> QuickstartResult:
     """Simulate, validate, build features, train every model, score and report.
+
+    Progress goes to stderr; the top of the list and the paths written to stdout.
 
     Parameters
     ----------
     workspace : Path
-        Folder that receives ``data/``, ``store/``, ``mlruns/`` and ``serving/output/``; its
-        ``features/``, ``training/`` and ``serving/`` are used when present, the packaged
-        defaults otherwise.
+        Folder that receives ``data/simulated/``, ``store/``, ``mlruns/`` and
+        ``serving/output/``; its ``retain.yaml``, ``features/``, ``training/`` and ``serving/``
+        are used when present, the packaged defaults otherwise. The simulated data are used
+        whatever ``data`` and ``mapping`` in ``retain.yaml`` say.
     customers : int, default=20_000
         Number of simulated customers.
-    seed : int, default=0
-        Random seed of the simulation; the training configs carry their own seed.
+    seed : int, optional
+        Random seed of the simulation (default: ``seed`` of ``retain.yaml``, which training
+        uses too).
     """
     from retain.data import load_dataset, print_summary, summarize
     from retain.data.simulator import PROGRESS_STEPS, simulate_world, write_world
-    from retain.progress import progress_bar, step_printer
+    from retain.progress import progress_bar, results, step_printer
     from retain.reports.html import render_report
     from retain.serving.score import score
     from retain.training.jobs import mlflow_ui_command, run_training
+    from retain.workspace import load_workspace_config
 
     workspace = Path(workspace)
+    settings = load_workspace_config(workspace)  # a bad retain.yaml stops before any work
+    seed = settings.seed if seed is None else seed
     data_dir = workspace / "data" / "simulated"
     console.rule("[bold]1/5 simulate")
     with progress_bar("simulate", total=PROGRESS_STEPS) as report:
@@ -102,9 +116,10 @@ def run_quickstart(workspace: Path, customers: int = 20_000, seed: int = 0) -> Q
     console.rule("[bold]5/5 report")
     report = render_report(scored.out, scored.out / "report.html")
     show_top(scored)
-    console.print(
+    results.print(
         f"\n[green]done.[/green]\n  data    {data_dir}\n  models  {workspace / 'mlruns'} "
         f"({mlflow_ui_command(workspace)})\n  list    {scored.out}\n  report  {report}",
         highlight=False,
+        soft_wrap=True,
     )
     return QuickstartResult(data_dir, summary, jobs, scored.out, report)

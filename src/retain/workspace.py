@@ -1,28 +1,40 @@
-"""A workspace: the folder holding ``features/``, ``training/``, ``serving/``, data and runs.
+"""A workspace: the folder holding ``retain.yaml``, ``features/``, ``training/``, ``serving/``,
+data and runs.
+
+``retain.yaml`` (:class:`WorkspaceConfig`) says where the data, mapping, store and feature
+definitions are, which engine runs and with which seed; every command and Python entry point
+reads it, and their options (``--data``, ``--mapping``, ...) override single keys. Job configs
+(``training/*.yaml``) and ``serving/score.yaml`` hold only what is particular to a job.
 
 Definitions and configs a workspace lacks come from the defaults packaged with retain (the
-repository's own ``features/``, ``training/`` and ``serving/`` folders), so every command works
-from an empty folder; ``retain init`` copies them in to be edited.
+repository's own ``retain.yaml``, ``features/``, ``training/`` and ``serving/``), so every
+command works from an empty folder; ``retain init`` copies them in to be edited.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from retain.errors import ConfigError
-from retain.settings import read_settings
+from retain.settings import read_settings, settings_keys
 
 __all__ = [
     "CONFIG_FILE",
     "ENGINES",
+    "MASTER_ENV",
     "PACKAGED",
     "SCAFFOLD",
+    "SparkSettings",
     "WorkspaceConfig",
     "init_workspace",
     "load_workspace_config",
     "locate",
+    "moved_keys",
+    "workspace_settings",
 ]
 
 #: The workspace config file, at the workspace root.
@@ -45,8 +57,10 @@ SCAFFOLD = (
     "training/segments.yaml",
     "serving/score.yaml",
     "serving/playbook.yaml",
-    "spark.yaml",
 )
+
+#: Environment variable naming the Spark master; it overrides ``spark.master``.
+MASTER_ENV = "RETAIN_SPARK_MASTER"
 
 
 def locate(workspace: str | Path, path: str | Path) -> Path:
@@ -82,11 +96,47 @@ def init_workspace(target: str | Path, *, force: bool = False) -> list[Path]:
 
 
 @dataclass(frozen=True)
+class SparkSettings:
+    """The ``spark:`` section of ``retain.yaml``, used by ``--engine spark``.
+
+    Attributes
+    ----------
+    master : str, default="local[*]"
+        Spark master; ``RETAIN_SPARK_MASTER`` overrides it (see :attr:`effective_master`).
+    app_name : str, default="retain"
+        Application name.
+    driver_memory : str, default="4g"
+        Driver memory, where retain starts the driver (not under ``spark-submit``).
+    shuffle_partitions : int, default=8
+        ``spark.sql.shuffle.partitions``; 2-3x the cores on a cluster.
+    xgboost_workers : int, default=2
+        ``num_workers`` of xgboost.spark for the churn and spend models.
+    config : dict, default={}
+        Any other Spark settings, e.g. ``{spark.executor.memory: 8g}``.
+    source : str
+        The file read, for messages.
+    """
+
+    master: str = "local[*]"
+    app_name: str = "retain"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 8
+    xgboost_workers: int = 2
+    config: dict[str, str] = field(default_factory=dict)
+    source: str = "defaults"
+
+    @property
+    def effective_master(self) -> str:
+        """``RETAIN_SPARK_MASTER`` when set, else ``master``."""
+        return os.environ.get(MASTER_ENV) or self.master
+
+
+@dataclass(frozen=True)
 class WorkspaceConfig:
     """``retain.yaml``: where a workspace's data, mapping, store and definitions are.
 
-    Every command reads it; command-line options override single keys. Paths are relative to
-    the workspace unless absolute (see :meth:`path`).
+    Every command reads it; command-line options override single keys (see :meth:`override`).
+    Paths are relative to the workspace unless absolute (see :meth:`path`).
 
     Attributes
     ----------
@@ -101,11 +151,14 @@ class WorkspaceConfig:
     engine : {"duckdb", "spark"}, default="duckdb"
         Engine of features, training and scoring.
     seed : int, default=0
-        Seed of every random choice.
+        Seed of every random choice: training, tuning, and the simulation of ``quickstart``.
     active_days : int, default=365
-        Population: customers with a purchase in the ``active_days`` before a cutoff.
+        Population: customers with a purchase in the ``active_days`` before a cutoff, for
+        training and scoring alike.
     currency : str, default="USD"
         Currency of every amount, shown with money in lists and reports.
+    spark : SparkSettings
+        Spark settings (the ``spark:`` section).
     source : str
         The file read, for messages.
     """
@@ -118,6 +171,7 @@ class WorkspaceConfig:
     seed: int = 0
     active_days: int = 365
     currency: str = "USD"
+    spark: SparkSettings = field(default_factory=SparkSettings)
     source: str = "defaults"
 
     def path(self, workspace: str | Path, value: str | Path) -> Path:
@@ -125,11 +179,51 @@ class WorkspaceConfig:
         value = Path(value)
         return value if value.is_absolute() else Path(workspace) / value
 
+    def override(
+        self,
+        *,
+        data: str | Path | None = None,
+        mapping: str | Path | None = None,
+        store: str | Path | None = None,
+        features: str | Path | None = None,
+        engine: str | None = None,
+    ) -> WorkspaceConfig:
+        """This config with the options given (``None``: keep the config's value) in place.
+
+        Paths given here are taken as the user typed them, relative to the current folder
+        (not the workspace), and kept as absolute paths.
+
+        Raises
+        ------
+        ConfigError
+            An unknown engine.
+        """
+        changes: dict[str, str] = {}
+        for key, value in (("data", data), ("mapping", mapping), ("store", store),
+                           ("features", features)):  # fmt: skip
+            if value is not None:
+                changes[key] = str(Path(value).absolute())
+        if engine is not None:
+            changes["engine"] = _engine(engine, "--engine")
+        return dataclasses.replace(self, **changes)
+
+
+def moved_keys() -> dict[str, str]:
+    """Keys of ``retain.yaml`` -> where they live now, for job and scoring configs that still
+    hold them (an error with this hint)."""
+    return {key: CONFIG_FILE for key in settings_keys(WorkspaceConfig)}
+
+
+def _engine(value: str, where: str) -> str:
+    if value not in ENGINES:
+        raise ConfigError(f"{where} must be one of {', '.join(ENGINES)}, got {value!r}")
+    return value
+
 
 def load_workspace_config(
     workspace: str | Path = ".", path: str | Path | None = None
 ) -> WorkspaceConfig:
-    """Read ``<workspace>/retain.yaml`` (or ``path``); the packaged defaults when absent.
+    """Read ``<workspace>/retain.yaml`` (or ``path``); the packaged one when absent.
 
     Raises
     ------
@@ -144,10 +238,27 @@ def load_workspace_config(
             raise ConfigError(f"workspace config {path} not found")
         path = PACKAGED / CONFIG_FILE
     config = read_settings(WorkspaceConfig, path)
-    if config.engine not in ENGINES:
-        raise ConfigError(
-            f"{path}: 'engine' must be one of {', '.join(ENGINES)}, got {config.engine!r}"
-        )
+    _engine(config.engine, f"{path}: 'engine'")
     if config.active_days < 1:
         raise ConfigError(f"{path}: 'active_days' must be at least 1, got {config.active_days}")
     return config
+
+
+def workspace_settings(
+    workspace: str | Path = ".",
+    *,
+    data: object = None,
+    mapping: str | Path | None = None,
+    store: str | Path | None = None,
+    features: str | Path | None = None,
+    engine: str | None = None,
+) -> WorkspaceConfig:
+    """The workspace's ``retain.yaml`` with what a command was given in place of its keys.
+
+    ``data`` replaces the ``data`` key when it is a folder; tables in memory (a ``Dataset``)
+    are the caller's to pass along. Paths are relative to the current folder.
+    """
+    folder = data if isinstance(data, str | Path) else None
+    return load_workspace_config(workspace).override(
+        data=folder, mapping=mapping, store=store, features=features, engine=engine
+    )

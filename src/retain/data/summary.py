@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pandas as pd
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from retain.data.dataset import Dataset
-from retain.progress import console
+from retain.progress import console as progress_console
 
 __all__ = ["print_summary", "summarize"]
 
@@ -52,14 +53,17 @@ def summarize(dataset: Dataset) -> dict:
     }
 
 
-def print_summary(summary: dict) -> None:
-    """Print a :func:`summarize` result as rich tables on :data:`retain.progress.console`.
+def print_summary(summary: dict, console: Console | None = None) -> None:
+    """Print a :func:`summarize` result as rich tables.
 
     Parameters
     ----------
     summary : dict
         As returned by :func:`summarize`.
+    console : rich.console.Console, optional
+        Where to print (default: :data:`retain.progress.console`, stderr).
     """
+    console = console or progress_console
     tables = Table(title="Data", title_justify="left")
     tables.add_column("table")
     tables.add_column("rows", justify="right")

@@ -21,7 +21,13 @@ from retain.features.definitions import (
 )
 from retain.features.engine import as_dates, compute_features, iter_snapshots
 from retain.features.filters import Condition, col
-from retain.features.inputs import CutoffError, CutoffWarning, SourceData, resolve_data
+from retain.features.inputs import (
+    CutoffError,
+    CutoffWarning,
+    SourceData,
+    default_cutoff,
+    resolve_data,
+)
 from retain.features.repository import Repository, check_views, load_repository
 from retain.features.retrieval import categorical, get_features
 from retain.features.store import BuildResult, FeatureStore, SnapshotInfo
@@ -52,6 +58,7 @@ __all__ = [
     "check_views",
     "col",
     "compute_features",
+    "default_cutoff",
     "get_features",
     "iter_snapshots",
     "load_repository",

@@ -37,6 +37,7 @@ __all__ = [
     "CutoffWarning",
     "SourceData",
     "check_cutoffs",
+    "default_cutoff",
     "resolve_data",
 ]
 
@@ -291,6 +292,22 @@ def _content_fingerprint(tables: Mapping[str, pa.Table]) -> str:
             writer.write_table(tables[name].combine_chunks())
         digest.update(name.encode() + b"\0" + sink.getvalue().to_pybytes())
     return digest.hexdigest()[:16]
+
+
+def default_cutoff(data: SourceData) -> tuple[date, datetime]:
+    """The cutoff a command takes without ``--as-of``: the day after the last event, so that
+    every event counts. Returns it with the last event's timestamp, for the message saying so.
+
+    Raises
+    ------
+    CutoffError
+        When there are no events.
+    """
+    bounds = data.event_range
+    if bounds is None:
+        raise CutoffError(f"no transactions or interactions in {data.origin or 'the data'}")
+    last = pd.Timestamp(bounds[1])
+    return last.date() + timedelta(days=1), last.to_pydatetime()
 
 
 def check_cutoffs(cutoffs: Sequence[date], data: SourceData) -> None:

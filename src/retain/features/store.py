@@ -171,8 +171,8 @@ class FeatureStore:
             by one is not built again by the other.
         spark_settings : SparkSettings, optional
             For ``engine="spark"`` when no Spark session is active: the master (overridden by
-            ``RETAIN_SPARK_MASTER``) and the session's settings; by default ``spark.yaml`` of
-            the current folder, else the packaged defaults.
+            ``RETAIN_SPARK_MASTER``) and the session's settings; by default ``spark`` of
+            ``retain.yaml`` in the current folder, else the packaged defaults.
 
         Returns
         -------

@@ -442,7 +442,10 @@ def backtest(
     if short:
         message = _coverage_message(short, last_event)
         if not allow_partial:
-            raise RetainError(message + "; pass allow_partial to compute it anyway")
+            raise RetainError(
+                message + "; pass --allow-partial (allow_partial=True in Python) to compute it "
+                "anyway"
+            )
         notes.append("INCOMPLETE: " + message + "; outcomes count only the days covered")
 
     frame = frame.sort_values("rank", kind="stable").reset_index(drop=True)

@@ -1,8 +1,10 @@
-"""``serving/score.yaml`` (what to score and how many to contact) and ``serving/playbook.yaml``.
+"""``serving/score.yaml`` (which models, how many to contact) and ``serving/playbook.yaml``.
 
 Both are read strictly: an unknown key or a wrong type is a :class:`~retain.errors.ConfigError`
-naming the file and the key. A missing ``score.yaml`` means the defaults below; the playbook is
-required (the shipped one is a sensible start).
+naming the file and the key. Where the data, store and definitions are, and the population
+(``active_days``), come from the workspace config ``retain.yaml``; a ``score.yaml`` that still
+names one of them is an error saying it moved there. A workspace without ``score.yaml`` or a
+playbook uses the packaged ones, whose values the dataclass defaults equal.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from retain.errors import ConfigError
 from retain.settings import read_settings
+from retain.workspace import WorkspaceConfig, load_workspace_config, locate, moved_keys
 
 __all__ = ["Action", "DriftSettings", "Playbook", "Rule", "ScoreConfig", "load_playbook",
            "load_score_config"]  # fmt: skip
@@ -33,13 +36,10 @@ class ScoreConfig:
     (customers) and ``budget`` (total action cost) bound the selection; ``None`` is no bound.
     ``csv_max_rows`` bounds the CSV copy of the list on the Spark engine, which collects it on
     the driver (``None``: always write it); the DuckDB engine always writes it.
+    ``workspace_config`` is the workspace config scoring runs in (not a key of the file); its
+    ``active_days``, ``data``, ``mapping``, ``store`` and ``features`` are also attributes.
     """
 
-    data: str = "data/simulated"
-    mapping: str | None = None
-    store: str = "store"
-    features: str = "features"
-    active_days: int = 365
     models: dict[str, str] = field(
         default_factory=lambda: {"churn": "champion", "clv": "champion", "segments": "champion"}
     )
@@ -54,6 +54,32 @@ class ScoreConfig:
     pseudonymize: bool = False
     pseudonym_key_env: str = "RETAIN_PSEUDONYM_KEY"
     source: str = "defaults"
+    workspace_config: WorkspaceConfig = field(default_factory=WorkspaceConfig)
+
+    @property
+    def active_days(self) -> int:
+        """Population: a purchase in the ``active_days`` before the cutoff (``retain.yaml``)."""
+        return self.workspace_config.active_days
+
+    @property
+    def data(self) -> str:
+        """Data folder (``retain.yaml``)."""
+        return self.workspace_config.data
+
+    @property
+    def mapping(self) -> str | None:
+        """Column mapping file (``retain.yaml``)."""
+        return self.workspace_config.mapping
+
+    @property
+    def store(self) -> str:
+        """Feature snapshot store (``retain.yaml``)."""
+        return self.workspace_config.store
+
+    @property
+    def features(self) -> str:
+        """Feature repository (``retain.yaml``)."""
+        return self.workspace_config.features
 
 
 @dataclass(frozen=True)
@@ -88,24 +114,48 @@ class Playbook:
 
 
 CONDITIONS = ("value_tier", "segment", "loyalty_class", "lifecycle_stage", "top_reason")
+FAMILIES = ("churn", "clv", "segments")
+#: The scoring config, relative to the workspace.
+SCORE_CONFIG = "serving/score.yaml"
 
 
 def load_score_config(
-    path: str | Path | None = None, *, workspace: str | Path = "."
+    path: str | Path | None = None,
+    *,
+    workspace: str | Path = ".",
+    workspace_config: WorkspaceConfig | None = None,
 ) -> ScoreConfig:
-    """``serving/score.yaml`` of the workspace (or ``path``); the defaults when it is absent."""
-    explicit = path is not None
-    path = Path(path) if explicit else Path(workspace) / "serving" / "score.yaml"
-    if not path.is_file():
-        if explicit:
-            raise ConfigError(f"config file {path} not found")
-        return ScoreConfig()
-    config = read_settings(ScoreConfig, path)
-    unknown = sorted(set(config.models) - {"churn", "clv", "segments"})
-    if unknown or set(config.models) != {"churn", "clv", "segments"}:
+    """``serving/score.yaml`` of the workspace (or ``path``); the packaged one when absent.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        Scoring config; default ``<workspace>/serving/score.yaml``, else the packaged one.
+    workspace : str or Path, default="."
+        Folder holding ``serving/`` and ``retain.yaml``.
+    workspace_config : WorkspaceConfig, optional
+        The workspace config to run in (with command-line overrides); default the
+        workspace's ``retain.yaml``.
+
+    Raises
+    ------
+    ConfigError
+        A missing explicit ``path``, unreadable YAML, an unknown key, a key that moved to
+        ``retain.yaml``, a value of the wrong type, or ``models`` naming another family.
+    """
+    if path is not None and not Path(path).is_file():
+        raise ConfigError(f"config file {path} not found")
+    path = Path(path) if path is not None else locate(workspace, SCORE_CONFIG)
+    if workspace_config is None:
+        workspace_config = load_workspace_config(workspace)
+    config = read_settings(
+        ScoreConfig, path, moved=moved_keys(), context={"workspace_config": workspace_config}
+    )
+    unknown = sorted(set(config.models) - set(FAMILIES))
+    if unknown:
         raise ConfigError(
-            f"{path}: 'models' needs exactly churn, clv and segments (an alias such as champion "
-            f"or a version number each); got {sorted(config.models)}"
+            f"{path}: 'models' takes churn, clv and segments (an alias such as champion or a "
+            f"version number each); unknown: {', '.join(unknown)}"
         )
     return config
 

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from retain.atomic import atomic_dir
 from retain.errors import RetainError
-from retain.features import CutoffWarning, FeatureStore, SourceData
+from retain.features import CutoffWarning, FeatureStore, SourceData, default_cutoff
 from retain.progress import ProgressReporter, null_progress
 from retain.serving.champions import Champion, check_features, load_champions, run_table
 from retain.serving.config import Playbook, ScoreConfig, load_playbook, load_score_config
@@ -42,7 +42,7 @@ from retain.serving.reasons import top_reasons
 from retain.serving.selection import rank_order, select
 from retain.training import tracking
 from retain.training.dataset import open_sources, open_store, resolve_path
-from retain.workspace import locate
+from retain.workspace import locate, workspace_settings
 
 __all__ = ["ENGINES", "ScoreResult", "ScoringJob", "check_population", "open_inputs",
            "refuse_drift", "score", "score_batch"]  # fmt: skip
@@ -309,10 +309,11 @@ def _log_run(out: Path, summary: dict, workspace: Path) -> str:
 
 
 def score(
-    as_of: date,
+    as_of: date | None = None,
     *,
     workspace: str | Path = ".",
     data: object = None,
+    mapping: str | Path | None = None,
     config_path: str | Path | None = None,
     out: str | Path | None = None,
     strict: bool | None = None,
@@ -320,21 +321,25 @@ def score(
     capacity: int | None = None,
     budget: float | None = None,
     progress: ProgressReporter = null_progress,
-    engine: str = "duckdb",
+    engine: str | None = None,
     spark_config: str | Path | None = None,
 ) -> ScoreResult:
     """Score every active customer at ``as_of`` and write the retention-priority list.
 
     Parameters
     ----------
-    as_of : date
-        Scoring cutoff: features use events strictly before it.
+    as_of : date, optional
+        Scoring cutoff: features use events strictly before it. Default: the day after the
+        last event in the data (``progress`` says so).
     workspace : str or Path, default="."
-        Folder with ``serving/``, ``features/``, ``store/`` and ``mlruns/``.
+        Folder with ``retain.yaml``, ``serving/``, ``features/``, ``store/`` and ``mlruns/``.
     data : str, Path, Dataset or tables, optional
-        Sources (default: the config's ``data``).
+        Sources (default: ``data`` of ``retain.yaml``). A folder is relative to the current
+        folder.
+    mapping : str or Path, optional
+        Column mapping of a data folder (default: ``mapping`` of ``retain.yaml``).
     config_path : str or Path, optional
-        Scoring config (default ``serving/score.yaml``).
+        Scoring config (default ``serving/score.yaml``, else the packaged one).
     out : str or Path, optional
         Output folder (default ``<output>/<as_of>``).
     strict : bool, optional
@@ -345,11 +350,13 @@ def score(
         Override the config's selection bounds.
     progress : callable, optional
         Progress reporter.
-    engine : {"duckdb", "spark"}, default="duckdb"
-        ``spark`` scores on Apache Spark (:mod:`retain.spark.scoring`): the same list, with the
-        CSV only up to ``csv_max_rows`` rows.
+    engine : {"duckdb", "spark"}, optional
+        Default: ``engine`` of ``retain.yaml``. ``spark`` scores on Apache Spark
+        (:mod:`retain.spark.scoring`): the same list, with the CSV only up to ``csv_max_rows``
+        rows.
     spark_config : str or Path, optional
-        Spark settings (default: the workspace's ``spark.yaml``); only with ``engine="spark"``.
+        Spark settings file replacing the ``spark`` section of ``retain.yaml``; only with
+        ``engine="spark"``.
 
     Raises
     ------
@@ -358,24 +365,27 @@ def score(
         data, features differing from the model's, an unwritable output folder, no active
         customers, or drift with ``strict``: nothing is written.
     """
-    if engine not in ENGINES:
-        raise RetainError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
-    if engine == "spark":
+    workspace = Path(workspace)
+    settings = workspace_settings(workspace, data=data, mapping=mapping, engine=engine)
+    if settings.engine == "spark":
         from retain.spark.session import require_pyspark
 
         require_pyspark()
-    workspace = Path(workspace)
-    config = load_score_config(config_path, workspace=workspace)
+    elif spark_config is not None:
+        raise RetainError("--spark-config is for --engine spark")
+    config = load_score_config(config_path, workspace=workspace, workspace_config=settings)
     config = _overrides(config, strict, pseudonymize_ids, capacity, budget)
     playbook = load_playbook(locate(workspace, config.playbook))
-    out = Path(out) if out is not None else resolve_path(workspace, config.output) / str(as_of)
-    _check_writable(out.parent)
     key = pseudonym_key(config.pseudonym_key_env) if config.pseudonymize else None
     tracking.use_workspace(workspace)
     champions = load_champions({f: str(v) for f, v in config.models.items()})
     progress("models loaded")
+    if as_of is None:
+        data, as_of = _default_as_of(config, data, workspace, progress)
+    out = Path(out) if out is not None else resolve_path(workspace, config.output) / str(as_of)
+    _check_writable(out.parent)
     job = ScoringJob(as_of, workspace, config, playbook, champions, data, out, key, progress)
-    if engine == "spark":
+    if settings.engine == "spark":
         from retain.spark.scoring import score_on_spark
 
         frame, summary = score_on_spark(job, spark_config=spark_config)
@@ -383,6 +393,16 @@ def score(
         frame, summary = _score_on_duckdb(job)
     run_id = _log_run(out, summary, workspace)
     return ScoreResult(out, frame, summary, run_id)
+
+
+def _default_as_of(
+    config: ScoreConfig, data: object, workspace: Path, progress: ProgressReporter
+) -> tuple[SourceData, date]:
+    """The sources (opened once, passed on to the job) and the day after their last event."""
+    sources = open_store(config, workspace).sources(open_sources(config, data, workspace))
+    as_of, last = default_cutoff(sources)
+    progress(f"as of {as_of}, the day after the last event ({last:%Y-%m-%d %H:%M})")
+    return sources, as_of
 
 
 def open_inputs(job: ScoringJob) -> tuple[SourceData, FeatureStore]:

@@ -112,8 +112,8 @@ def score_on_spark(job: ScoringJob, *, spark_config: str | Path | None = None):
     job : ScoringJob
         What to score (see :func:`retain.serving.score.score`).
     spark_config : str or Path, optional
-        Spark settings (default: the workspace's ``spark.yaml``); ignored when a Spark session
-        is already active (``spark-submit``, notebooks, tests).
+        Spark settings file (default: ``spark`` of the workspace's ``retain.yaml``); ignored
+        when a session is already active (``spark-submit``, notebooks, tests).
 
     Returns
     -------

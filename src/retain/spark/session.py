@@ -1,22 +1,22 @@
-"""The Spark session retain runs on: settings from ``spark.yaml``, master from the environment.
+"""The Spark session retain runs on: settings from the ``spark:`` section of ``retain.yaml``
+(or a file given with ``--spark-config``), master from the environment.
 
-The master comes from ``RETAIN_SPARK_MASTER`` when set, else ``spark.yaml`` (``local[*]`` by
+The master comes from ``RETAIN_SPARK_MASTER`` when set, else ``spark.master`` (``local[*]`` by
 default). An active session (a notebook's, a test's) is used as it is. Under ``spark-submit``
 the master, driver memory and Python of ``spark-submit`` apply (its ``--master``, ``--conf``),
-and ``spark.yaml`` adds only the settings that can still change once the driver runs.
+and the settings add only what can still change once the driver runs.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from retain.errors import RetainError
+from retain.errors import ConfigError, RetainError
 from retain.settings import read_settings
-from retain.workspace import locate
+from retain.workspace import CONFIG_FILE, MASTER_ENV, SparkSettings, load_workspace_config
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -31,40 +31,38 @@ __all__ = [
     "spark_session",
 ]
 
-#: Environment variable naming the Spark master; it overrides ``spark.yaml``.
-MASTER_ENV = "RETAIN_SPARK_MASTER"
 #: Set in a Python driver that ``spark-submit`` (or the ``pyspark`` shell) started.
 SUBMIT_ENV = "PYSPARK_GATEWAY_PORT"
-
-
-@dataclass(frozen=True)
-class SparkSettings:
-    """Settings of ``spark.yaml`` (see the shipped file for what each key does)."""
-
-    master: str = "local[*]"
-    app_name: str = "retain"
-    driver_memory: str = "4g"
-    shuffle_partitions: int = 8
-    xgboost_workers: int = 2
-    config: dict[str, str] = field(default_factory=dict)
-    source: str = "defaults"
-
-    @property
-    def effective_master(self) -> str:
-        """``RETAIN_SPARK_MASTER`` when set, else ``master``."""
-        return os.environ.get(MASTER_ENV) or self.master
+#: Where Spark settings lived before they moved into ``retain.yaml``.
+OLD_FILE = "spark.yaml"
 
 
 def load_spark_settings(
     workspace: str | Path = ".", path: str | Path | None = None
 ) -> SparkSettings:
-    """``spark.yaml`` of the workspace (or ``path``); the defaults when there is none."""
-    resolved = Path(path) if path is not None else locate(workspace, "spark.yaml")
-    if path is None and not resolved.is_file():
-        return SparkSettings()
-    if not resolved.is_file():
-        raise RetainError(f"{resolved}: Spark settings file not found")
-    return read_settings(SparkSettings, resolved)
+    """The ``spark:`` section of the workspace's ``retain.yaml``, or the file ``path``.
+
+    ``path`` (``--spark-config``) holds the same keys as the section, at its top level, and
+    replaces it: one file per cluster, say.
+
+    Raises
+    ------
+    ConfigError
+        ``path`` missing or invalid, or a ``spark.yaml`` left in the workspace: its settings
+        moved into ``retain.yaml``.
+    """
+    if path is not None:
+        if not Path(path).is_file():
+            raise ConfigError(f"{path}: Spark settings file not found")
+        return read_settings(SparkSettings, path)
+    old = Path(workspace) / OLD_FILE
+    if old.is_file():
+        raise ConfigError(
+            f"{old}: Spark settings moved into {CONFIG_FILE}, as its `spark:` section (the "
+            f"same keys, indented under `spark:`); move them there and delete {old}, or pass "
+            f"--spark-config {old}"
+        )
+    return load_workspace_config(workspace).spark
 
 
 def require_pyspark() -> None:

@@ -8,7 +8,7 @@
   with Spark SQL (:mod:`retain.spark.labels`, the definitions of
   :mod:`retain.training.labels`). Every row stays on Spark.
 - **Trees, on Spark.** ``xgboost.spark.SparkXGBClassifier`` (churn) and ``SparkXGBRegressor``
-  (the CLV spend model) with ``num_workers`` = ``xgboost_workers`` of ``spark.yaml``, early
+  (the CLV spend model) with ``num_workers`` = ``spark.xgboost_workers`` of ``retain.yaml``, early
   stopped on the validation cutoff(s) through ``validation_indicator_col``: the time split of
   the embedded engine. Their input is encoded exactly as
   :func:`retain.models._xgboost.encode_features` encodes a pandas frame (a categorical value
@@ -248,7 +248,7 @@ class SparkTrainer:
     spark : SparkSession
         The session.
     workers : int, default=2
-        ``num_workers`` of xgboost.spark (``xgboost_workers`` in ``spark.yaml``).
+        ``num_workers`` of xgboost.spark (``spark.xgboost_workers`` in ``retain.yaml``).
     driver_train_rows : int, default=DRIVER_TRAIN_ROWS
         Most training rows collected to the driver for the baselines.
     """
@@ -264,7 +264,8 @@ class SparkTrainer:
     def from_workspace(
         cls, workspace: str | Path = ".", spark_config: str | Path | None = None
     ) -> SparkTrainer:
-        """The engine of ``spark.yaml`` (or ``spark_config``) on the active or a new session."""
+        """The engine of the workspace's Spark settings (or ``spark_config``) on the active or a
+        new session."""
         settings = load_spark_settings(workspace, spark_config)
         return cls(spark_session(settings), settings.xgboost_workers)
 
@@ -277,7 +278,7 @@ class SparkTrainer:
             raise RetainError(
                 f"xgboost_workers is {self.workers} but Spark runs {context.master} with "
                 f"{slots} task slot(s); barrier training would wait forever. Lower "
-                "xgboost_workers in spark.yaml"
+                "spark.xgboost_workers in retain.yaml"
             )
 
     def close(self) -> None:

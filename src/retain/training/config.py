@@ -2,8 +2,15 @@
 
 Each file is read into a frozen dataclass. Unknown keys, wrong types and model settings the
 estimator does not take are :class:`~retain.errors.ConfigError` naming the file and the key, so a
-typo fails before any data is read. A missing file means the defaults below (which the shipped
-YAML files repeat, with comments).
+typo fails before any data is read. A job file holds what is particular to the job (horizon,
+cutoffs, model, tuning); where the data, mapping, store and definitions are, the engine, the seed
+and the population (``active_days``) come from the workspace config ``retain.yaml``
+(:class:`~retain.workspace.WorkspaceConfig`), and a job file that still names one of them is an
+error saying it moved there.
+
+A workspace without the file uses the packaged one; the dataclass defaults below equal the
+packaged files (a test checks it), and a section given in part (``model: {max_depth: 6}``)
+keeps the packaged values of the keys it leaves out.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Any
 
 from retain.errors import ConfigError
 from retain.settings import read_settings
+from retain.workspace import WorkspaceConfig, load_workspace_config, locate, moved_keys
 
 __all__ = [
     "ChurnConfig",
@@ -61,17 +69,27 @@ class TuningConfig:
     startup_trials: int = 5
 
 
+#: xgboost settings of the churn and spend models that both packaged configs share.
+_TREES = {
+    "n_estimators": 1000,
+    "learning_rate": 0.05,
+    "max_depth": 4,
+    "min_child_weight": 5.0,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+}
+
+
 @dataclass(frozen=True)
 class JobConfig:
-    """Settings shared by every training job."""
+    """Settings shared by every training job.
 
-    seed: int = 0
-    data: str = "data/simulated"
-    mapping: str | None = None
-    store: str = "store"
-    features: str = "features"
+    ``workspace_config`` is the workspace config the job runs in (not a key of the file); its
+    ``seed``, ``active_days``, ``data``, ``mapping``, ``store`` and ``features`` are also
+    attributes of the job config.
+    """
+
     horizon_days: int = 90
-    active_days: int = 365
     cutoffs: CutoffPlan = field(default_factory=CutoffPlan)
     exclude_features: tuple[str, ...] = ()
     min_class_rows: int = 20
@@ -79,6 +97,37 @@ class JobConfig:
     min_improvement: float = 0.0
     model: dict[str, Any] = field(default_factory=dict)
     source: str = "defaults"
+    workspace_config: WorkspaceConfig = field(default_factory=WorkspaceConfig)
+
+    @property
+    def seed(self) -> int:
+        """Seed of every random choice (``retain.yaml``)."""
+        return self.workspace_config.seed
+
+    @property
+    def active_days(self) -> int:
+        """Population: a purchase in the ``active_days`` before a cutoff (``retain.yaml``)."""
+        return self.workspace_config.active_days
+
+    @property
+    def data(self) -> str:
+        """Data folder (``retain.yaml``)."""
+        return self.workspace_config.data
+
+    @property
+    def mapping(self) -> str | None:
+        """Column mapping file (``retain.yaml``)."""
+        return self.workspace_config.mapping
+
+    @property
+    def store(self) -> str:
+        """Feature snapshot store (``retain.yaml``)."""
+        return self.workspace_config.store
+
+    @property
+    def features(self) -> str:
+        """Feature repository (``retain.yaml``)."""
+        return self.workspace_config.features
 
 
 @dataclass(frozen=True)
@@ -87,6 +136,15 @@ class ChurnConfig(JobConfig):
 
     horizon_days: int = 90
     primary_metric: str = "roc_auc"
+    model: dict[str, Any] = field(
+        default_factory=lambda: {
+            **_TREES,
+            "reg_lambda": 1.0,
+            "early_stopping_rounds": 50,
+            "calibration": "auto",
+            "device": "cpu",
+        }
+    )
     tuning: TuningConfig = field(default_factory=TuningConfig)
 
 
@@ -100,6 +158,14 @@ class CLVConfig(JobConfig):
     btyd: str = "bgnbd"
     discount_rate_monthly: float = 0.01
     margin_rate: float = 0.3
+    model: dict[str, Any] = field(
+        default_factory=lambda: {
+            **_TREES,
+            "tweedie_variance_power": 1.5,
+            "early_stopping_rounds": 50,
+            "device": "cpu",
+        }
+    )
     tuning: TuningConfig = field(default_factory=TuningConfig)
 
 
@@ -125,7 +191,11 @@ def config_path(family: str, workspace: str | Path = ".") -> Path:
 
 
 def load_config(
-    family: str, path: str | Path | None = None, *, workspace: str | Path = "."
+    family: str,
+    path: str | Path | None = None,
+    *,
+    workspace: str | Path = ".",
+    workspace_config: WorkspaceConfig | None = None,
 ) -> JobConfig:
     """Read the config of a model family.
 
@@ -134,24 +204,30 @@ def load_config(
     family : {"churn", "clv", "segments"}
         Model family.
     path : str or Path, optional
-        Config file; default ``<workspace>/training/<family>.yaml`` (the defaults when absent).
+        Config file; default ``<workspace>/training/<family>.yaml``, else the packaged one.
     workspace : str or Path, default="."
-        Folder holding ``training/``.
+        Folder holding ``training/`` and ``retain.yaml``.
+    workspace_config : WorkspaceConfig, optional
+        The workspace config to run in (with command-line overrides); default the
+        workspace's ``retain.yaml``.
 
     Raises
     ------
     ConfigError
-        Unknown family, unreadable YAML, an unknown key or a value of the wrong type.
+        Unknown family, unreadable YAML, an unknown key, a key that moved to ``retain.yaml``
+        or a value of the wrong type.
     """
     if family not in CONFIGS:
         raise ConfigError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
-    explicit = path is not None
-    path = Path(path) if explicit else config_path(family, workspace)
-    if not path.is_file():
-        if explicit:
-            raise ConfigError(f"config file {path} not found")
-        return CONFIGS[family]()
-    return read_settings(CONFIGS[family], path)
+    if path is not None and not Path(path).is_file():
+        raise ConfigError(f"config file {path} not found")
+    path = Path(path) if path is not None else locate(workspace, config_path(family, "."))
+    if workspace_config is None:
+        workspace_config = load_workspace_config(workspace)
+    return read_settings(
+        CONFIGS[family], path, moved=moved_keys(),
+        context={"workspace_config": workspace_config},
+    )  # fmt: skip
 
 
 def check_estimator_settings(estimator: type, settings: dict, config: JobConfig) -> None:

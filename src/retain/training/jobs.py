@@ -1,9 +1,10 @@
 """Run training jobs by family name: what ``retain train`` and ``retain tune`` call.
 
-Each job reads its config from ``<workspace>/training/<family>.yaml`` (defaults when absent),
-its data from ``--data`` or the config, and tracks into ``<workspace>/mlruns``. ``train all``
-runs churn, CLV and segments in that order (segments need the CLV champion), reading the data
-once when the configs agree on it.
+Each job reads its config from ``<workspace>/training/<family>.yaml`` (the packaged one when
+absent), where the data, mapping, store and definitions are, the engine and the seed from the
+workspace config ``retain.yaml`` (``data``, ``mapping`` and ``engine`` given here override
+it), and tracks into ``<workspace>/mlruns``. ``train all`` runs churn, CLV and segments in that
+order (segments need the CLV champion), reading the data once.
 
 ``engine="spark"`` builds the churn and CLV training sets and fits their xgboost models on
 Spark (:mod:`retain.spark.training`); segments fit on one cutoff's snapshot on the driver
@@ -24,8 +25,15 @@ from retain.training.config import FAMILIES, JobConfig, load_config
 from retain.training.dataset import TrainingEngine, open_sources, open_store, resolve_path
 from retain.training.publish import JobResult
 from retain.training.tracking import tracking_uri
+from retain.workspace import WorkspaceConfig, workspace_settings
 
-__all__ = ["ENGINES", "JOBS", "mlflow_ui_command", "run_training", "run_tuning"]
+__all__ = [
+    "ENGINES",
+    "JOBS",
+    "mlflow_ui_command",
+    "run_training",
+    "run_tuning",
+]
 
 #: Where training sets are built and the churn and spend models fitted.
 ENGINES = ("duckdb", "spark")
@@ -53,9 +61,14 @@ JOBS: dict[str, Callable[..., JobResult]] = {"churn": _churn, "clv": _clv, "segm
 
 
 def _inputs(
-    family: str, workspace: Path, data: object, config_path: Path | None, cache: dict
+    family: str,
+    workspace: Path,
+    settings: WorkspaceConfig,
+    data: object,
+    config_path: Path | None,
+    cache: dict,
 ) -> tuple[JobConfig, SourceData, object]:
-    config = load_config(family, config_path, workspace=workspace)
+    config = load_config(family, config_path, workspace=workspace, workspace_config=settings)
     location = data if data is not None else resolve_path(workspace, config.data)
     key = (str(location), config.mapping)
     if key not in cache:
@@ -72,10 +85,11 @@ def run_training(
     *,
     workspace: str | Path = ".",
     data: object = None,
+    mapping: str | Path | None = None,
     config_path: str | Path | None = None,
     progress: Callable[[str], ProgressReporter] | None = None,
     on_done: Callable[[JobResult], None] | None = None,
-    engine: str = "duckdb",
+    engine: str | None = None,
     spark_config: str | Path | None = None,
 ) -> list[JobResult]:
     """Train one family, or several in order (``"all"`` = churn, CLV, segments).
@@ -85,19 +99,24 @@ def run_training(
     families : str or list of str
         ``churn``, ``clv``, ``segments`` or ``all``.
     workspace : str or Path, default="."
-        Folder with ``training/``, ``features/``, ``store/`` and ``mlruns/``.
+        Folder with ``retain.yaml``, ``training/``, ``features/``, ``store/`` and ``mlruns/``.
     data : str, Path, Dataset or tables, optional
-        Sources (default: the ``data`` key of each config).
+        Sources (default: ``data`` of ``retain.yaml``). A folder is relative to the current
+        folder.
+    mapping : str or Path, optional
+        Column mapping of a data folder (default: ``mapping`` of ``retain.yaml``).
     config_path : str or Path, optional
         Config file; only with a single family.
     progress : callable, optional
         ``progress(family)`` returns the reporter of that job.
     on_done : callable, optional
         Called with each job's result as soon as it is done.
-    engine : {"duckdb", "spark"}, default="duckdb"
-        Where the churn and CLV training sets are built and their models fitted.
+    engine : {"duckdb", "spark"}, optional
+        Where the churn and CLV training sets are built and their models fitted (default:
+        ``engine`` of ``retain.yaml``).
     spark_config : str or Path, optional
-        Spark settings file (default: the workspace's ``spark.yaml``); only with ``spark``.
+        Spark settings file replacing the ``spark`` section of ``retain.yaml``; only with
+        ``spark``.
     """
     if isinstance(families, str):
         families = list(FAMILIES) if families == "all" else [families]
@@ -108,10 +127,11 @@ def run_training(
     if config_path is not None and len(names) > 1:
         raise ConfigError("--config names one family's config; use it with a single family")
     workspace, cache, results = Path(workspace), {}, []
-    trainer = _engine(engine, workspace, spark_config)
+    settings = workspace_settings(workspace, data, mapping, engine)
+    trainer = _engine(settings.engine, workspace, spark_config)
     try:
         for family in names:
-            config, sources, truth = _inputs(family, workspace, data, config_path, cache)
+            config, sources, truth = _inputs(family, workspace, settings, data, config_path, cache)
             reporter = progress(family) if progress else null_progress
             result = JOBS[family](
                 config, sources, open_store(config, workspace), workspace=str(workspace),
@@ -147,18 +167,24 @@ def run_tuning(
     *,
     workspace: str | Path = ".",
     data: object = None,
+    mapping: str | Path | None = None,
     config_path: str | Path | None = None,
     trials: int | None = None,
     timeout_minutes: float | None = None,
     progress: ProgressReporter = null_progress,
 ):
-    """Tune ``churn`` or ``clv`` with Optuna and train the final model (see :mod:`tuning`)."""
+    """Tune ``churn`` or ``clv`` with Optuna and train the final model (see :mod:`tuning`).
+
+    ``workspace``, ``data``, ``mapping`` and ``config_path`` as in :func:`run_training`;
+    tuning runs in this process whatever the workspace's engine.
+    """
     from retain.training.tuning import tune
 
     if family not in ("churn", "clv"):
         raise ConfigError(f"tuning is for churn or clv, not {family!r}")
     workspace = Path(workspace)
-    config, sources, truth = _inputs(family, workspace, data, config_path, {})
+    settings = workspace_settings(workspace, data, mapping)
+    config, sources, truth = _inputs(family, workspace, settings, data, config_path, {})
 
     def train(*args, **kwargs) -> JobResult:
         return JOBS[family](*args, truth=truth, progress=progress, **kwargs)

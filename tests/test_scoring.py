@@ -238,15 +238,18 @@ def test_no_champion_names_the_command_to_run(world_dir, tmp_path, monkeypatch):
     assert "retain train churn" in result.output
 
 
-def test_no_active_customers_is_refused(scored, trained_workspace, tmp_path):
-    config = tmp_path / "score.yaml"
-    config.write_text("active_days: 1\n")
-    with pytest.raises(RetainError, match="no active customers"):
-        score(
-            date(2025, 12, 25), workspace=trained_workspace, config_path=config,
-            out=trained_workspace / "lists" / "none",
-            data=_without_days(trained_workspace, date(2025, 12, 24)),
-        )  # fmt: skip
+def test_no_active_customers_is_refused(scored, trained_workspace):
+    settings = trained_workspace / "retain.yaml"  # the population is a workspace setting
+    settings.write_text("active_days: 1\n")
+    try:
+        with pytest.raises(RetainError, match="no active customers"):
+            score(
+                date(2025, 12, 25), workspace=trained_workspace,
+                out=trained_workspace / "lists" / "none",
+                data=_without_days(trained_workspace, date(2025, 12, 24)),
+            )  # fmt: skip
+    finally:
+        settings.unlink()
 
 
 def _without_days(workspace, day: date) -> dict:

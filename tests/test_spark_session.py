@@ -25,8 +25,7 @@ def test_the_packaged_workspace_config_holds_the_defaults(tmp_path):
 
 def test_the_section_of_the_workspace_config_is_read(tmp_path):
     (tmp_path / "retain.yaml").write_text(
-        "spark:\n  master: local[3]\n  xgboost_workers: 3\n"
-        "  config: {spark.executor.memory: 8g}\n"
+        "spark:\n  master: local[3]\n  xgboost_workers: 3\n  config: {spark.executor.memory: 8g}\n"
     )
     settings = load_spark_settings(tmp_path)
     assert (settings.master, settings.xgboost_workers) == ("local[3]", 3)

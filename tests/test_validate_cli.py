@@ -65,9 +65,7 @@ def test_validate_reads_data_and_mapping_from_the_workspace_config(tmp_path):
     assert result.exit_code == 0, result.output
     assert "orders.txt" in flat(result.stdout) and "50.0%" in result.stdout
     other = data_dir(tmp_path / "other", **{"transactions.csv": TRANSACTIONS})
-    override = runner.invoke(
-        app, ["validate", "--workspace", str(workspace), "--data", str(other)]
-    )
+    override = runner.invoke(app, ["validate", "--workspace", str(workspace), "--data", str(other)])
     assert override.exit_code == 2  # --data replaces `data`; the mapping still applies
     assert "orders.txt" in flat(override.output) and "does not exist" in override.output
 

@@ -42,6 +42,8 @@ def show_top(scored, rows: int = 10, console=None) -> None:
         title=f"top {rows} of {len(scored.frame):,} active customers, as of {summary['as_of']}",
         box=box.SIMPLE_HEAD,
     )  # fmt: skip
+    for column in table.columns:  # a narrow terminal wraps words; a long one is folded, not cut
+        column.overflow = "fold"
     for row in scored.frame.head(rows).itertuples(index=False):
         table.add_row(
             str(row.rank), str(row.customer_id), f"{row.churn_probability:.0%}",

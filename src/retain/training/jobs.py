@@ -127,7 +127,7 @@ def run_training(
     if config_path is not None and len(names) > 1:
         raise ConfigError("--config names one family's config; use it with a single family")
     workspace, cache, results = Path(workspace), {}, []
-    settings = workspace_settings(workspace, data, mapping, engine)
+    settings = workspace_settings(workspace, data=data, mapping=mapping, engine=engine)
     trainer = _engine(settings.engine, workspace, spark_config)
     try:
         for family in names:
@@ -183,7 +183,7 @@ def run_tuning(
     if family not in ("churn", "clv"):
         raise ConfigError(f"tuning is for churn or clv, not {family!r}")
     workspace = Path(workspace)
-    settings = workspace_settings(workspace, data, mapping)
+    settings = workspace_settings(workspace, data=data, mapping=mapping)
     config, sources, truth = _inputs(family, workspace, settings, data, config_path, {})
 
     def train(*args, **kwargs) -> JobResult:

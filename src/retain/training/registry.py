@@ -572,12 +572,16 @@ def models_table(frame: pd.DataFrame) -> Table:
     from rich import box
     from rich.table import Table
 
-    table = Table(title="Registered models (retain-<model>)", box=box.SIMPLE_HEAD, padding=(0, 1))
+    table = Table(
+        title="Registered models (retain-<model>)", box=box.SIMPLE_HEAD, padding=(0, 1),
+        show_edge=False, pad_edge=False,
+    )  # fmt: skip
     for column, justify in (
         ("model", "left"), ("ver", "right"), ("aliases", "left"), ("metric", "left"),
         ("score", "right"), ("created UTC", "left"), ("run", "left"),
     ):  # fmt: skip
-        table.add_column(column, justify=justify, no_wrap=True)
+        # only the aliases wrap (at the comma) when the terminal is narrow; nothing is cut
+        table.add_column(column, justify=justify, no_wrap=column != "aliases")
     for row in frame.itertuples(index=False):
         score = "" if pd.isna(row.score) else f"{row.score:.4f}"
         created = "" if pd.isna(row.created) else pd.Timestamp(row.created).strftime("%m-%d %H:%M")

@@ -1,0 +1,71 @@
+"""One source of defaults, end to end: a churn job run from an empty folder (packaged defaults)
+and from a folder made by ``retain init`` registers the same model, with the same settings.
+
+Each folder has its own store and MLflow registry; both read the same small simulated world.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from retain.training.config import load_config
+from retain.training.dataset import build_training_set, open_sources, open_store
+from retain.training.jobs import run_training
+from retain.training.tracking import use_workspace
+from retain.workspace import init_workspace
+
+
+@pytest.fixture(scope="module")
+def two_workspaces(seed, tmp_path_factory):
+    """Churn trained in an empty folder and in an initialised one (the same data in each)."""
+    from retain.data.simulator import simulate_world, write_world
+
+    empty = tmp_path_factory.mktemp("empty")
+    initialised = tmp_path_factory.mktemp("initialised")
+    init_workspace(initialised)
+    write_world(simulate_world(1_200, seed=seed), empty / "data" / "simulated")
+    shutil.copytree(empty / "data", initialised / "data", dirs_exist_ok=True)
+    jobs = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+        for name, folder in (("empty", empty), ("init", initialised)):
+            (job,) = run_training("churn", workspace=folder)
+            params = MlflowClient().get_run(job.run_id).data.params
+            jobs[name] = (folder, job, params)
+        yield jobs
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+
+
+def test_an_empty_folder_and_retain_init_train_the_same_model(two_workspaces):
+    empty, from_empty, params_empty = two_workspaces["empty"]
+    _, from_init, params_init = two_workspaces["init"]
+    assert not (empty / "training").exists()  # the packaged configs served
+    assert from_empty.metrics == from_init.metrics
+    assert params_empty == params_init  # every setting logged, model.* included
+    assert from_empty.manifest["data_fingerprint"] == from_init.manifest["data_fingerprint"]
+    config = load_config("churn", workspace=empty)
+    use_workspace(empty)
+    rows = build_training_set(
+        config, open_sources(config, workspace=empty), open_store(config, empty)
+    ).validation
+    features = list(from_empty.manifest["features"])
+    np.testing.assert_array_equal(
+        from_empty.model.predict_proba(rows[features]),
+        from_init.model.predict_proba(rows[features]),
+    )
+
+
+def test_the_packaged_model_settings_are_the_ones_used_and_logged(two_workspaces):
+    """The settings of the packaged ``churn.yaml`` (max_depth 4, min_child_weight 5), not the
+    estimator's own defaults, even where no ``training/churn.yaml`` exists."""
+    for name in ("empty", "init"):
+        _, job, params = two_workspaces[name]
+        assert (params["model.max_depth"], params["model.min_child_weight"]) == ("4", "5.0")
+        assert job.model.max_depth == 4 and job.model.min_child_weight == 5.0

@@ -22,8 +22,9 @@ subprocesses, so each peak RSS is its own:
   files, no tracking). The ratio says what the rest of the pipeline costs.
 
 With ``--engine spark`` a fourth measurement, ``spark``, scores the same extract again with
-``engine="spark"`` (snapshot reused, the workspace's ``spark.yaml``: ``local[*]``); its peak RSS
-is the driver's Python only (the JVM and the Python workers are other processes).
+``engine="spark"`` (snapshot reused, ``spark`` of the workspace's ``retain.yaml``:
+``local[*]``); its peak RSS is the driver's Python only (the JVM and the Python workers are
+other processes).
 
 Each measurement also reports its CPU seconds (all threads) and the 1-minute load average
 before and after it: the machine is shared, and with another job busy a 2-core run gets about

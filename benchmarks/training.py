@@ -105,9 +105,11 @@ def churn_training_set(customers: int, seed: int, store: Path):
     from retain.training.config import load_config
     from retain.training.dataset import build_training_set, open_store
 
-    config = dataclasses.replace(
-        load_config("churn", workspace=ROOT), store=str(store), features=str(ROOT / "features")
+    config = load_config("churn", workspace=ROOT)
+    settings = dataclasses.replace(
+        config.workspace_config, store=str(store), features=str(ROOT / "features")
     )
+    config = dataclasses.replace(config, workspace_config=settings)
     world, wall, cpu = measured(lambda: simulate_world(customers, seed=seed))
     step("simulate world", wall, cpu)
     print(

@@ -43,7 +43,8 @@ def workspace(world_dir, tmp_path_factory):
     for name in ("features", "training", "serving"):
         shutil.copytree(root / name, folder / name, ignore=shutil.ignore_patterns("output"))
     shutil.copytree(world_dir, folder / "data" / "simulated")
-    (folder / "spark.yaml").write_text("xgboost_workers: 2\n")
+    (folder / "retain.yaml").write_text("spark:\n  xgboost_workers: 2\n")
+    (folder / "cluster.yaml").write_text("xgboost_workers: 2\n")  # for --spark-config
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
@@ -173,7 +174,7 @@ def test_registered_spark_churn_model_scores_pandas_frames(spark_churn, spark_se
 def test_train_clv_on_spark_from_the_command_line(spark, workspace, duckdb_churn):
     result = CliRunner().invoke(
         app,
-        ["train", "clv", "--engine", "spark", "--spark-config", str(workspace / "spark.yaml"),
+        ["train", "clv", "--engine", "spark", "--spark-config", str(workspace / "cluster.yaml"),
          "--workspace", str(workspace)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output

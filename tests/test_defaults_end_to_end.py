@@ -68,4 +68,7 @@ def test_the_packaged_model_settings_are_the_ones_used_and_logged(two_workspaces
     for name in ("empty", "init"):
         _, job, params = two_workspaces[name]
         assert (params["model.max_depth"], params["model.min_child_weight"]) == ("4", "5.0")
+        assert (params["seed"], params["active_days"], params["data"]) == (
+            "0", "365", "data/simulated",
+        )  # fmt: skip  # the retain.yaml settings behind the model, logged with the run
         assert job.model.max_depth == 4 and job.model.min_child_weight == 5.0

@@ -125,7 +125,7 @@ def test_command_line_options_override_single_keys(tmp_path, monkeypatch):
     assert settings.path(tmp_path / "ws", settings.data) == tmp_path / "elsewhere"
     assert (settings.mapping, settings.seed, settings.engine) == ("map.yaml", 4, "spark")
     assert workspace_settings(tmp_path, data=object()).data == "exports"  # tables in memory
-    with pytest.raises(ConfigError, match="--engine must be one of duckdb, spark"):
+    with pytest.raises(ConfigError, match="--engine: unknown engine 'polars'; known: duckdb"):
         workspace_settings(tmp_path, engine="polars")
 
 
@@ -133,7 +133,7 @@ def test_command_line_options_override_single_keys(tmp_path, monkeypatch):
     ("text", "message"),
     [
         ("dat: x\n", "unknown key 'dat'"),
-        ("engine: polars\n", "'engine' must be one of duckdb, spark"),
+        ("engine: polars\n", "'engine': unknown engine 'polars'; known: duckdb, spark"),
         ("active_days: 0\n", "'active_days' must be at least 1"),
         ("seed: one\n", "'seed' must be int"),
     ],

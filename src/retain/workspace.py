@@ -216,7 +216,7 @@ def moved_keys() -> dict[str, str]:
 
 def _engine(value: str, where: str) -> str:
     if value not in ENGINES:
-        raise ConfigError(f"{where} must be one of {', '.join(ENGINES)}, got {value!r}")
+        raise ConfigError(f"{where}: unknown engine {value!r}; known: {', '.join(ENGINES)}")
     return value
 
 

@@ -15,6 +15,7 @@ keeps the packaged values of the keys it leaves out.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from dataclasses import dataclass, field
 from datetime import date
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 FAMILIES = ("churn", "clv", "segments")
+#: Workspace settings (``retain.yaml``) that shape a job's model, logged with its run.
+RUN_WORKSPACE_KEYS = ("data", "mapping", "store", "features", "engine", "seed", "active_days")
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,13 @@ class JobConfig:
     model: dict[str, Any] = field(default_factory=dict)
     source: str = "defaults"
     workspace_config: WorkspaceConfig = field(default_factory=WorkspaceConfig)
+
+    def run_params(self) -> dict[str, Any]:
+        """The settings a run logs: the job's, then the workspace settings that shape its model
+        (:data:`RUN_WORKSPACE_KEYS`), under their ``retain.yaml`` names."""
+        params = dataclasses.asdict(self)
+        settings = params.pop("workspace_config")
+        return {**params, **{key: settings[key] for key in RUN_WORKSPACE_KEYS}}
 
     @property
     def seed(self) -> int:

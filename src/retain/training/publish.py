@@ -9,7 +9,6 @@ registered when a job fails before this point.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +54,7 @@ class JobResult:
 
 
 def _config_params(config: JobConfig) -> dict[str, Any]:
-    params = dataclasses.asdict(config)
+    params = config.run_params()
     params.pop("model", None)
     return params
 

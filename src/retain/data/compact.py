@@ -300,25 +300,16 @@ def _drop_duplicates(
 ) -> tuple[pa.Table, int]:
     """Apply the mapping's ``duplicates`` policy: ``retain.data.dataset.find_duplicates``, the
     rule ``load_dataset`` applies, on the Arrow columns."""
-    order_ids = transactions.column("order_id")
-    codes = None
-    if order_ids.null_count < len(order_ids):
-        coded = pc.dictionary_encode(order_ids)  # chunks share one growing dictionary
-        codes = np.concatenate(
-            [chunk.indices.fill_null(-1).to_numpy() for chunk in coded.chunks]
-            or [np.zeros(0, np.int32)]
-        )
-        del coded
     stamps = transactions.column("timestamp").to_numpy().view(np.int64)
     found = find_duplicates(
         stamps if stamps.flags.writeable else stamps.copy(),
         transactions.column("amount").to_numpy(),
-        codes,
+        transactions.column("order_id"),
         lambda rows: _decoded(_rows(transactions, rows)).to_pandas(),
         policy,
         files["transactions"],
     )
-    del codes, stamps
+    del stamps
     warnings.extend(found.warnings)
     if found.dropped:
         transactions = _with_present_values(_filter(transactions, ~found.drop), "transactions")

@@ -17,7 +17,7 @@ from retain.training.config import load_config
 from retain.training.dataset import build_training_set, open_sources, open_store
 from retain.training.jobs import run_training
 from retain.training.tracking import use_workspace
-from retain.workspace import init_workspace
+from retain.workspace import PACKAGED, init_workspace
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,10 @@ def test_an_empty_folder_and_retain_init_train_the_same_model(two_workspaces):
     _, from_init, params_init = two_workspaces["init"]
     assert not (empty / "training").exists()  # the packaged configs served
     assert from_empty.metrics == from_init.metrics
-    assert params_empty == params_init  # every setting logged, model.* included
+    params_empty, params_init = dict(params_empty), dict(params_init)
+    assert params_empty.pop("source") == str(PACKAGED / "training" / "churn.yaml")
+    assert params_init.pop("source") == str(two_workspaces["init"][0] / "training/churn.yaml")
+    assert params_empty == params_init  # every other setting logged, model.* included
     assert from_empty.manifest["data_fingerprint"] == from_init.manifest["data_fingerprint"]
     config = load_config("churn", workspace=empty)
     use_workspace(empty)

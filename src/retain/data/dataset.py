@@ -268,34 +268,29 @@ def duplicates_warning(file: str, count: int, worth: str) -> str:
 def _repeated_orders(amounts: np.ndarray, order_ids: pa.ChunkedArray) -> np.ndarray:
     """Orders (amount >= 0) whose order id an earlier order has.
 
-    DuckDB groups the ids (every id hashed once, in parallel: 4-10x faster than a pandas or
-    Arrow dictionary encoding of millions of ids); only the rows of repeated ids come back.
+    The ids are dictionary-coded once by Arrow (about 0.3 s for 2M ids); counting the codes
+    settles the usual case, every id once, in one pass.
     """
     repeated = np.zeros(len(amounts), dtype=bool)
     if order_ids.null_count == len(order_ids):
         return repeated
-    import duckdb
-
-    table = pa.table(
-        {"row": np.arange(len(amounts)), "order_id": order_ids, "is_order": amounts >= 0}
+    if pa.types.is_dictionary(order_ids.type):
+        order_ids = order_ids.cast(order_ids.type.value_type)
+    coded = pc.dictionary_encode(order_ids)  # the chunks share one growing dictionary
+    codes = np.concatenate(
+        [chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False) for chunk in coded.chunks]
     )
-    with duckdb.connect() as con:
-        con.register("transactions", table)
-        shared = con.sql(REPEATED_ORDERS).fetchnumpy()
-    later = pd.Series(shared["order_id"], dtype=object).duplicated().to_numpy()
-    repeated[shared["row"][later]] = True
+    del coded
+    orders = np.flatnonzero((amounts >= 0) & (codes >= 0))
+    counts = np.bincount(codes[orders])
+    if not len(counts) or counts.max() < 2:
+        return repeated
+    shared = orders[counts[codes[orders]] > 1]
+    _, first = np.unique(codes[shared], return_index=True)
+    later = np.ones(len(shared), dtype=bool)
+    later[first] = False
+    repeated[shared[later]] = True
     return repeated
-
-
-#: The rows of orders whose order id more than one order has, in file order.
-REPEATED_ORDERS = """
-SELECT row, order_id FROM transactions
-WHERE is_order AND order_id IN (
-    SELECT order_id FROM transactions WHERE is_order AND order_id IS NOT NULL
-    GROUP BY order_id HAVING count(*) > 1
-)
-ORDER BY row
-"""
 
 
 def _identical_rows(

@@ -19,7 +19,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from retain.errors import RetainError
 from retain.progress import console
-from retain.workspace import locate
+from retain.workspace import load_workspace_config, locate
 
 app = typer.Typer(
     name="retain",
@@ -137,7 +137,8 @@ def validate(data: DataDir, mapping: MappingFile = None) -> None:
     """Check a data folder against the data contract and summarise it."""
     from retain.data import load_dataset, print_summary, summarize
 
-    dataset = load_dataset(data, mapping=mapping)
+    window = load_workspace_config(".").timestamp_window
+    dataset = load_dataset(data, mapping=mapping, window=window)
     for warning in dataset.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     print_summary(summarize(dataset))
@@ -174,7 +175,7 @@ def features_build(
         spark_settings = load_spark_settings(".", spark_config)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CutoffWarning)
-        sources = resolve_data(data, mapping)
+        sources = resolve_data(data, mapping, load_workspace_config(".").timestamp_window)
         with progress_bar("features", total=len(set(cutoffs))) as report:
             results = feature_store.build(
                 sources, cutoffs, progress=report, engine=engine, spark_settings=spark_settings

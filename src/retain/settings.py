@@ -14,9 +14,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
-from retain.errors import ConfigError
+from retain.errors import ConfigError, quote, shorten
+from retain.yamlfile import load_yaml
 
 __all__ = ["read_settings"]
 
@@ -33,9 +32,10 @@ def read_settings(cls: type[Settings], path: str | Path) -> Settings:
     """
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read settings file {path}: {shorten(error, 200)}") from None
+    raw = load_yaml(text, str(path)) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
     if "source" in {item.name for item in dataclasses.fields(cls)}:
@@ -47,7 +47,7 @@ def _build(cls: type[Settings], raw: dict, file: str, prefix: str) -> Settings:
     known = {item.name: item for item in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(known))
     if unknown:
-        keys = ", ".join(f"'{prefix}{key}'" for key in unknown)
+        keys = ", ".join(f"'{prefix}{shorten(key)}'" for key in unknown[:10])
         choices = ", ".join(name for name in known if name != "source")
         raise ConfigError(f"{file}: unknown key {keys}; known keys: {choices}")
     hints = typing.get_type_hints(cls)
@@ -67,15 +67,15 @@ def _convert(hint: Any, value: Any, file: str, key: str) -> Any:
         return _convert(hint, value, file, key)
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
-            raise ConfigError(f"{file}: '{key}' must be a mapping of settings, got {value!r}")
+            raise ConfigError(f"{file}: '{key}' must be a mapping of settings, got {quote(value)}")
         return _build(hint, value, file, f"{key}.")
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{file}: '{key}' must be a list, got {value!r}")
+            raise ConfigError(f"{file}: '{key}' must be a list, got {quote(value)}")
         return tuple(_convert(arguments[0], item, file, key) for item in value)
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{file}: '{key}' must be a mapping, got {value!r}")
+            raise ConfigError(f"{file}: '{key}' must be a mapping, got {quote(value)}")
         return dict(value)
     return _scalar(hint, value, file, key)
 
@@ -87,9 +87,11 @@ def _scalar(hint: Any, value: Any, file: str, key: str) -> Any:
         try:
             return date.fromisoformat(str(value))
         except ValueError:
-            raise ConfigError(f"{file}: '{key}' must be a date YYYY-MM-DD, got {value!r}") from None
+            raise ConfigError(
+                f"{file}: '{key}' must be a date YYYY-MM-DD, got {quote(value)}"
+            ) from None
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is Any or (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
         return value
-    raise ConfigError(f"{file}: '{key}' must be {hint.__name__}, got {value!r}")
+    raise ConfigError(f"{file}: '{key}' must be {hint.__name__}, got {quote(value)}")

@@ -8,7 +8,8 @@ from an empty folder; ``retain init`` copies them in to be edited.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from retain.errors import ConfigError
@@ -19,6 +20,7 @@ __all__ = [
     "ENGINES",
     "PACKAGED",
     "SCAFFOLD",
+    "TimestampWindow",
     "WorkspaceConfig",
     "init_workspace",
     "load_workspace_config",
@@ -82,6 +84,30 @@ def init_workspace(target: str | Path, *, force: bool = False) -> list[Path]:
 
 
 @dataclass(frozen=True)
+class TimestampWindow:
+    """The dates an event or signup may plausibly carry; anything outside is a data error.
+
+    A transaction dated 2300 (a typo, a placeholder) would otherwise make training plan its
+    cutoffs centuries ahead; one dated 0001-01-01 would stretch every tenure.
+
+    Attributes
+    ----------
+    earliest : date, default=1900-01-01
+        No timestamp before this day.
+    days_ahead : int, default=1
+        No timestamp after today (UTC) plus this many days (a day of slack for time zones).
+    """
+
+    earliest: date = date(1900, 1, 1)
+    days_ahead: int = 1
+
+    def bounds(self, today: date | None = None) -> tuple[date, date]:
+        """``(earliest, latest)``: timestamps from ``earliest`` to before ``latest + 1 day``."""
+        today = today or datetime.now(UTC).date()
+        return self.earliest, today + timedelta(days=self.days_ahead)
+
+
+@dataclass(frozen=True)
 class WorkspaceConfig:
     """``retain.yaml``: where a workspace's data, mapping, store and definitions are.
 
@@ -106,6 +132,8 @@ class WorkspaceConfig:
         Population: customers with a purchase in the ``active_days`` before a cutoff.
     currency : str, default="USD"
         Currency of every amount, shown with money in lists and reports.
+    timestamp_window : TimestampWindow
+        Plausible dates of events and signups (default 1900-01-01 to today + 1 day).
     source : str
         The file read, for messages.
     """
@@ -118,6 +146,7 @@ class WorkspaceConfig:
     seed: int = 0
     active_days: int = 365
     currency: str = "USD"
+    timestamp_window: TimestampWindow = field(default_factory=TimestampWindow)
     source: str = "defaults"
 
     def path(self, workspace: str | Path, value: str | Path) -> Path:
@@ -150,4 +179,9 @@ def load_workspace_config(
         )
     if config.active_days < 1:
         raise ConfigError(f"{path}: 'active_days' must be at least 1, got {config.active_days}")
+    if config.timestamp_window.days_ahead < 0:
+        raise ConfigError(
+            f"{path}: 'timestamp_window.days_ahead' must be at least 0, got "
+            f"{config.timestamp_window.days_ahead}"
+        )
     return config

@@ -17,7 +17,7 @@ import typer
 # machine is idle. Set before xgboost loads; a value the user exported wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from retain.errors import RetainError
+from retain.errors import RetainError, storage_error
 from retain.progress import console
 from retain.workspace import load_workspace_config, locate
 
@@ -40,20 +40,25 @@ F = TypeVar("F", bound=Callable)
 
 
 def reports_errors(command: F) -> F:
-    """Turn a :class:`RetainError` into a clean message and its exit code (traceback: --debug)."""
+    """Turn a :class:`RetainError` into a clean message and its exit code (traceback: --debug).
+
+    File-system errors (a full disk, a read-only folder, a file where a folder should be) are
+    reported the same way, as :class:`~retain.errors.StorageError`.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except RetainError as error:
-            if _state["debug"]:
+        except Exception as error:
+            clean = error if isinstance(error, RetainError) else storage_error(error)
+            if clean is None or _state["debug"]:
                 raise
             from rich.markup import escape
 
-            message = f"[bold red]error:[/bold red] {escape(str(error))}"
+            message = f"[bold red]error:[/bold red] {escape(str(clean))}"
             console.print(message, highlight=False, soft_wrap=True)
-            raise typer.Exit(code=error.exit_code) from None
+            raise typer.Exit(code=clean.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -112,6 +117,7 @@ def simulate(
     from retain.data import simulator
     from retain.progress import progress_bar
 
+    simulator.check_simulation_out(out)  # before simulating: never over real data
     if model == "bgnbd":
         frame = simulator.simulate_bgnbd(customers, r=r, alpha=alpha, a=a, b=b, T=T, seed=seed)
         path = simulator.write_bgnbd(frame, out)
@@ -446,8 +452,10 @@ def backtest(
 ) -> None:
     """Compare a past list with what its customers actually did."""
     from retain.serving.backtest import backtest as run_backtest
-    from retain.serving.backtest import print_backtest, write_backtest
+    from retain.serving.backtest import check_backtest_out, print_backtest, write_backtest
 
+    if out is not None:  # before any data are read
+        check_backtest_out(out)
     result = run_backtest(list_path, data, mapping=mapping, allow_partial=allow_partial)
     print_backtest(result)
     if out is not None:

@@ -11,11 +11,16 @@ The report (``retain report``) and the backtest (``retain backtest``) read only 
 
 from __future__ import annotations
 
-__all__ = ["LIST_COLUMNS", "LIST_FILE", "REASON_COLUMNS", "SUMMARY_FILE", "SUMMARY_KEYS"]
+__all__ = ["LIST_COLUMNS", "LIST_FILE", "LIST_KIND", "LIST_LEGACY_FILES", "REASON_COLUMNS",
+           "SUMMARY_FILE", "SUMMARY_KEYS"]  # fmt: skip
 
 LIST_FILE = "retention_priority.parquet"
 CSV_FILE = "retention_priority.csv"
 SUMMARY_FILE = "summary.json"
+#: What a list folder is (its marker says so): ``--out`` replaces only a folder of this kind.
+LIST_KIND = "list"
+#: Files of a list folder written before folders carried a marker (taken as retain's).
+LIST_LEGACY_FILES = (LIST_FILE, CSV_FILE, SUMMARY_FILE, "report.html")
 
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
 

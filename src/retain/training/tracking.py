@@ -427,11 +427,17 @@ def log_json(obj: Any, artifact_file: str) -> None:
 
 
 def log_frame(frame: pd.DataFrame, artifact_file: str, *, index: bool = False) -> None:
-    """Log a DataFrame as a CSV artifact (without its index unless ``index=True``)."""
+    """Log a DataFrame as a CSV artifact (without its index unless ``index=True``).
+
+    Text cells a spreadsheet would take for formulas are neutralised, as in every CSV retain
+    writes (:mod:`retain.serving.csvfile`).
+    """
+    from retain.serving.csvfile import neutralise_frame
+
     _active_run_id()
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"log_frame expects a pandas DataFrame, got {type(frame).__name__}")
-    mlflow.log_text(frame.to_csv(index=index), artifact_file)
+    mlflow.log_text(neutralise_frame(frame).to_csv(index=index), artifact_file)
 
 
 def log_figure(fig: Figure, artifact_file: str) -> None:

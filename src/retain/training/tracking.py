@@ -54,6 +54,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from retain.errors import ConfigError, RetainError
+from retain.training.relocation import relocate_store
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -202,6 +203,8 @@ def use_workspace(workspace: str | os.PathLike = ".") -> str:
         mlflow.set_registry_uri(registry)
         if uri not in _initialised:
             if _owns_store(uri, workspace):
+                # a copied or moved workspace: its store still names the old folder's mlruns
+                relocate_store(workspace, Path(workspace).resolve() / _STORE_DIR / _DB_FILE)
                 # create the database now (schema migrations), not inside the first run
                 with warnings.catch_warnings():
                     # MLflow's store on SQLAlchemy 2.1: "The ``noload`` loader strategy is

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -302,15 +303,22 @@ SUMMARY_METRICS = {
 }
 
 
+def _finite_positive(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"must be a finite number above 0, got {value}")
+    return value
+
+
 @app.command()
 @reports_errors
 def tune(
     family: Annotated[str, typer.Argument(help="churn or clv.")],
     trials: Annotated[
-        int | None, typer.Option(help="Trials to run now (default: tuning.trials).")
+        int | None, typer.Option(min=1, help="Trials to run now (default: tuning.trials).")
     ] = None,
     timeout_minutes: Annotated[
-        float | None, typer.Option(help="Stop starting trials after this long.")
+        float | None,
+        typer.Option(callback=_finite_positive, help="Stop starting trials after this long."),
     ] = None,
     data: OptionalData = None,
     config: ConfigFile = None,
@@ -428,7 +436,7 @@ ListPath = Annotated[
 def report(
     list_path: ListPath,
     out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
-    top: Annotated[int, typer.Option(help="Customers shown in the top table.")] = 50,
+    top: Annotated[int, typer.Option(min=1, help="Customers shown in the top table.")] = 50,
 ) -> None:
     """Render the HTML report of a retention-priority list."""
     from retain.reports.html import render_report
@@ -485,7 +493,7 @@ def quickstart(
     workspace: Annotated[
         Path, typer.Option(help="Folder for data, snapshots, runs and lists.")
     ] = Path("."),
-    customers: Annotated[int, typer.Option(help="Number of simulated customers.")] = 20_000,
+    customers: Annotated[int, typer.Option(min=1, help="Number of simulated customers.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Run the main job end to end on simulated data (stages built so far)."""

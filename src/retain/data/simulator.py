@@ -477,8 +477,12 @@ def simulate_bgnbd(
     ConfigError
         If a parameter is not positive or ``T`` has the wrong length.
     """
-    if n_customers < 1 or min(r, alpha, a, b) <= 0:
-        raise ConfigError("BG/NBD needs n_customers >= 1 and positive r, alpha, a, b")
+    parameters = np.array([r, alpha, a, b], dtype=float)
+    if n_customers < 1 or not (np.isfinite(parameters).all() and (parameters > 0).all()):
+        raise ConfigError(
+            "BG/NBD needs n_customers >= 1 and finite, positive r, alpha, a, b; got "
+            f"r={r}, alpha={alpha}, a={a}, b={b}"
+        )
     horizon = np.broadcast_to(np.asarray(T, dtype=np.float64), (n_customers,)).copy()
     if np.any(horizon <= 0) or not np.all(np.isfinite(horizon)):
         raise ConfigError("BG/NBD observation lengths T must be positive and finite")

@@ -32,7 +32,13 @@ from retain.errors import RetainError
 from retain.features import CutoffWarning, FeatureStore, SourceData
 from retain.progress import ProgressReporter, null_progress
 from retain.serving.champions import Champion, check_features, load_champions, run_table
-from retain.serving.config import Playbook, ScoreConfig, load_playbook, load_score_config
+from retain.serving.config import (
+    Playbook,
+    ScoreConfig,
+    check_score_config,
+    load_playbook,
+    load_score_config,
+)
 from retain.serving.contract import (
     CSV_FILE,
     LIST_COLUMNS,
@@ -377,6 +383,7 @@ def score(
     workspace = Path(workspace)
     config = load_score_config(config_path, workspace=workspace)
     config = _overrides(config, strict, pseudonymize_ids, capacity, budget)
+    check_score_config(config, options=True)  # --capacity -5, --budget nan
     playbook = load_playbook(locate(workspace, config.playbook))
     out = Path(out) if out is not None else resolve_path(workspace, config.output) / str(as_of)
     _check_writable(out)

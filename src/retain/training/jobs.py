@@ -108,6 +108,8 @@ def run_training(
     if config_path is not None and len(names) > 1:
         raise ConfigError("--config names one family's config; use it with a single family")
     workspace, cache, results = Path(workspace), {}, []
+    for family in names:  # every config checked before any data are read
+        load_config(family, config_path, workspace=workspace)
     trainer = _engine(engine, workspace, spark_config)
     try:
         for family in names:

@@ -172,18 +172,22 @@ _STORAGE_HINTS = {
 }
 
 
-def storage_error(error: BaseException) -> StorageError | None:
+def storage_error(error: BaseException, action: str | None = None) -> StorageError | None:
     """A clean :class:`StorageError` for a file-system error, ``None`` for anything else.
 
     ``OSError`` (and pyarrow's, which derive from it) and DuckDB's I/O errors qualify; the
-    message names the path and what went wrong, without a traceback.
+    message names the path (or ``action``, e.g. ``"write the list to out/"``) and what went
+    wrong, without a traceback.
     """
     if isinstance(error, OSError):
         reason = _STORAGE_HINTS.get(error.errno or -1) or (error.strerror or str(error))
+        if action is not None:
+            return StorageError(f"cannot {action}: {reason}")
         paths = [name for name in (error.filename, error.filename2) if name]
         where = " -> ".join(shorten(name, 300) for name in map(str, paths))
-        if not where:  # pyarrow's errors carry the path in their text only
-            return StorageError(f"cannot read or write files: {shorten(error, 500)}")
+        if not where:  # pyarrow's errors name no path
+            detail = f"{reason} ({shorten(error, 300)})" if error.errno else shorten(error, 500)
+            return StorageError(f"cannot read or write files: {detail}")
         return StorageError(f"cannot read or write {where}: {reason}")
     module = type(error).__module__ or ""
     if module.startswith(("duckdb", "_duckdb")) and type(error).__name__ in (

@@ -27,8 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from retain.atomic import atomic_dir, check_output_dir
-from retain.errors import RetainError
+from retain.atomic import atomic_dir, check_output_dir, failpoint
+from retain.errors import RetainError, storage_error
 from retain.features import CutoffWarning, FeatureStore, SourceData
 from retain.progress import ProgressReporter, null_progress
 from retain.serving.champions import Champion, check_features, load_champions, run_table
@@ -292,10 +292,14 @@ def _summary(tallies, as_of, champions, store, sources, drift, config, pseudonym
 
 def _write(out: Path, frame: pd.DataFrame, summary: dict) -> None:
     table = _plain_strings(pa.Table.from_pandas(frame, preserve_index=False))
-    with atomic_dir(out, kind=LIST_KIND, legacy_files=LIST_LEGACY_FILES) as folder:
-        pq.write_table(table, folder / LIST_FILE)
-        write_csv(table, folder / CSV_FILE)
-        (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    try:
+        with atomic_dir(out, kind=LIST_KIND, legacy_files=LIST_LEGACY_FILES) as folder:
+            pq.write_table(table, folder / LIST_FILE)
+            failpoint("score:parquet-written")  # a partial list folder, for the fault tests
+            write_csv(table, folder / CSV_FILE)
+            (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    except OSError as error:  # nothing partial is left: the temporary folder is gone
+        raise storage_error(error, f"write the list to {out}") from None
 
 
 def _plain_strings(table: pa.Table) -> pa.Table:

@@ -270,8 +270,8 @@ def check_estimator_settings(estimator: type, settings: dict, config: JobConfig)
         expected = _setting_type(default)
         if expected is not None and value is not None and not _is_of(value, expected):
             raise ConfigError(
-                f"{config.source}: 'model.{key}' must be {expected.__name__} (like its default "
-                f"{default!r}), got {quote(value)}"
+                f"{config.source}: 'model.{key}' must be {_TYPE_WORDS[expected]} (like its "
+                f"default {default!r}), got {quote(value)}"
             )
     check = getattr(estimator, "_check_settings", None)
     if check is None:
@@ -280,6 +280,9 @@ def check_estimator_settings(estimator: type, settings: dict, config: JobConfig)
         check(estimator(**settings))
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{config.source}: model settings: {shorten(error, 300)}") from None
+
+
+_TYPE_WORDS = {bool: "true or false", float: "a number", str: "text"}
 
 
 def _setting_type(default: object) -> type | None:

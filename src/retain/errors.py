@@ -190,10 +190,22 @@ def storage_error(error: BaseException, action: str | None = None) -> StorageErr
             return StorageError(f"cannot read or write files: {detail}")
         return StorageError(f"cannot read or write {where}: {reason}")
     module = type(error).__module__ or ""
-    if module.startswith(("duckdb", "_duckdb")) and type(error).__name__ in (
-        "IOException", "PermissionException",
-    ):  # fmt: skip
+    if module.startswith(("duckdb", "_duckdb")):
         text = str(error)
-        hint = "; the disk is probably full" if "space" in text.lower() else ""
-        return StorageError(f"cannot read or write the store: {shorten(text, 500)}{hint}")
+        reason = next((hint for words, hint in _DUCKDB_HINTS if words in text), None)
+        if reason is None and type(error).__name__ != "IOException":
+            return None  # not the file system's doing
+        where = f"{action}" if action else "read or write the store"
+        detail = f"{reason} ({shorten(text, 300)})" if reason else shorten(text, 500)
+        return StorageError(f"cannot {where}: {detail}")
     return None
+
+
+# DuckDB reports file-system errors in its own exception types (a failed commit is a
+# TransactionException), with the operating system's words in the text
+_DUCKDB_HINTS = (
+    ("No space left on device", "the disk is full"),
+    ("Disk quota exceeded", "the disk quota is exhausted"),
+    ("Read-only file system", "the file system is read-only"),
+    ("Permission denied", "permission denied"),
+)

@@ -163,8 +163,9 @@ def test_score_killed_at_each_step_keeps_a_readable_list(workspace):
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert int(_list_is_complete(out)["selected"].sum()) == 25
     assert _debris(out.parent) == []
-    code, output = retain(workspace, "report", "--list", str(out), "--out", str(out / "r.html"))
-    assert code == 0, output
+    from retain.reports.html import load_list
+
+    assert len(load_list(out)[0]) == len(_list_is_complete(out))  # what the report reads
 
 
 # --------------------------------------------------------------------------- a full disk

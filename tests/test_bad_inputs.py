@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from retain.atomic import atomic_dir
 from retain.cli import app
 
 runner = CliRunner()
@@ -299,6 +300,12 @@ def test_report_out_must_be_a_report_file(workspace):
     _refused(["report", "--list", "nowhere", "--out", str(foreign)],
              "is not a HTML report retain wrote")  # fmt: skip
     assert foreign.read_text() == "<html>my notes</html>"
+    listed = workspace / "list"
+    with atomic_dir(listed, kind="list") as folder:  # retain's own file, but not a report
+        (folder / "summary.json").write_text("{}")
+    _refused(["report", "--list", str(listed), "--out", str(listed / "summary.json")],
+             "is not a HTML report retain wrote")  # fmt: skip
+    assert (listed / "summary.json").read_text() == "{}"
 
 
 def test_backtest_out_is_checked_before_the_data(workspace):

@@ -116,8 +116,8 @@ def check_output_file(
     what : str
         What is written there, for the message (``"HTML report"``).
     recognise : callable, optional
-        ``recognise(path)`` tells whether an existing file is retain's (e.g. by its content);
-        a file the marker of its folder lists is retain's too.
+        ``recognise(path)`` tells whether an existing file is retain's ``what`` (e.g. by its
+        content). Without it, a file the marker of its folder lists is taken as retain's.
 
     Returns
     -------
@@ -136,9 +136,10 @@ def check_output_file(
         raise OutputError(f"{target} is a folder; name the {what} file to write in it")
     if not target.exists():
         return target
-    if target.name in _marker(target.parent).get("files", ()):
-        return target
-    if recognise is not None and _safely(recognise, target):
+    if recognise is not None:  # what the file holds decides (a list's summary.json is no report)
+        if _safely(recognise, target):
+            return target
+    elif target.name in _marker(target.parent).get("files", ()):
         return target
     raise OutputError(
         f"{target} exists and is not a {what} retain wrote; choose another path (retain does "

@@ -119,7 +119,7 @@ def test_every_family_config_is_checked_before_training_starts(workspace):
         ("capacity: -1\n", "'capacity' must be at least 0"),
         ("budget: .nan\n", "'budget' must be a finite amount"),
         ("active_days: 0\n", "'active_days' must be at least 1"),
-        ("drift: {threshold: .inf}\n", "'drift.threshold' must be a finite number"),
+        ("drift: {threshold: .inf}\n", "'drift.threshold' must be a finite number of at least 0"),
         ("reasons: 9\n", "'reasons' must be from 1 to 3"),
         ("capacity: lots\n", "'capacity' must be int"),
     ],

@@ -117,7 +117,7 @@ def check_score_config(config: ScoreConfig, *, options: bool = False) -> None:
     """Check the ranges of the scoring settings, before any model or data is read.
 
     ``capacity >= 0``, a finite ``budget >= 0``, ``active_days >= 1``, a finite drift
-    threshold above 0, ``reasons`` from 1 to 3, row limits ``>= 0``. With ``options``, the
+    threshold ``>= 0``, ``reasons`` from 1 to 3, row limits ``>= 0``. With ``options``, the
     selection bounds are named as the command-line options that override them.
 
     Raises
@@ -140,8 +140,8 @@ def check_score_config(config: ScoreConfig, *, options: bool = False) -> None:
         refuse("budget", "a finite amount of at least 0 (or null for no bound)", config.budget)
     if config.active_days < 1:
         refuse("active_days", "at least 1", config.active_days)
-    if not (math.isfinite(config.drift.threshold) and config.drift.threshold > 0):
-        refuse("drift.threshold", "a finite number above 0", config.drift.threshold)
+    if not (math.isfinite(config.drift.threshold) and config.drift.threshold >= 0):
+        refuse("drift.threshold", "a finite number of at least 0", config.drift.threshold)
     if not 1 <= config.reasons <= len(REASON_COLUMNS):
         refuse("reasons", f"from 1 to {len(REASON_COLUMNS)}", config.reasons)
     if config.exact_reasons_max_rows < 0:

@@ -4,7 +4,9 @@
 
 - ``retention_priority.parquet`` and ``retention_priority.csv``: one row per active customer,
   columns :data:`LIST_COLUMNS` in that order, sorted by ``rank`` (1 = call first);
-- ``summary.json``: :data:`SUMMARY_KEYS` (see below).
+- ``summary.json``: :data:`SUMMARY_KEYS` (see below);
+- ``.retain-output.json``: the marker that makes the folder one ``--out`` may replace (its kind,
+  ``list``, and its files; see :mod:`retain.atomic`).
 
 The report (``retain report``) and the backtest (``retain backtest``) read only these files.
 """

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from retain.cli import app
-from retain.errors import ConfigError, DataError, RetainError
+from retain.errors import ConfigError, DataError, RetainError, StorageError
 from retain.serving import score
 from retain.serving.config import load_score_config
 from retain.serving.contract import CSV_FILE, LIST_COLUMNS, LIST_FILE, SUMMARY_FILE
@@ -181,7 +181,7 @@ def test_failure_mid_write_leaves_the_previous_list_intact(scored, trained_works
         raise OSError("disk full")
 
     monkeypatch.setattr(importlib.import_module("retain.serving.score"), "write_csv", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StorageError, match=f"cannot write the list to {out}: disk full"):
         score(AS_OF, workspace=trained_workspace, out=out)
     assert (out / LIST_FILE).read_bytes() == before
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []

@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from retain.atomic import MARKER
 from retain.errors import RetainError
 from retain.serving import score
 from retain.serving.contract import CSV_FILE, LIST_COLUMNS, LIST_FILE, SUMMARY_FILE, SUMMARY_KEYS
@@ -58,7 +59,7 @@ def test_files_follow_the_contract(lists):
     expected = pq.read_schema(duckdb.out / LIST_FILE)
     assert [field.type for field in schema] == [field.type for field in expected]
     assert sorted(path.name for path in spark.out.iterdir()) == sorted(
-        [CSV_FILE, LIST_FILE, SUMMARY_FILE]
+        [CSV_FILE, LIST_FILE, SUMMARY_FILE, MARKER]
     )
     csv, local_csv = (pd.read_csv(result.out / CSV_FILE) for result in lists)
     pd.testing.assert_frame_equal(csv, local_csv, check_exact=False, rtol=0, atol=1e-9)

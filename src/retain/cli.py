@@ -8,6 +8,7 @@ progress, logs, warnings and errors go to stderr. Every command that reads data 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -23,7 +24,7 @@ import typer
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from retain import __version__
-from retain.errors import RetainError
+from retain.errors import RetainError, storage_error
 from retain.progress import console, results
 from retain.workspace import CONFIG_FILE, locate, workspace_settings
 
@@ -46,20 +47,25 @@ F = TypeVar("F", bound=Callable)
 
 
 def reports_errors(command: F) -> F:
-    """Turn a :class:`RetainError` into a clean message and its exit code (traceback: --debug)."""
+    """Turn a :class:`RetainError` into a clean message and its exit code (traceback: --debug).
+
+    File-system errors (a full disk, a read-only folder, a file where a folder should be) are
+    reported the same way, as :class:`~retain.errors.StorageError`.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except RetainError as error:
-            if _state["debug"]:
+        except Exception as error:
+            clean = error if isinstance(error, RetainError) else storage_error(error)
+            if clean is None or _state["debug"]:
                 raise
             from rich.markup import escape
 
-            message = f"[bold red]error:[/bold red] {escape(str(error))}"
+            message = f"[bold red]error:[/bold red] {escape(str(clean))}"
             console.print(message, highlight=False, soft_wrap=True)
-            raise typer.Exit(code=error.exit_code) from None
+            raise typer.Exit(code=clean.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -163,6 +169,7 @@ def simulate(
     from retain.data import simulator
     from retain.progress import progress_bar
 
+    simulator.check_simulation_out(out)  # before simulating: never over real data
     if model == "bgnbd":
         frame = simulator.simulate_bgnbd(customers, r=r, alpha=alpha, a=a, b=b, T=T, seed=seed)
         path = simulator.write_bgnbd(frame, out)
@@ -191,7 +198,9 @@ def validate(
     from retain.data import load_dataset, print_summary, summarize
 
     settings = workspace_settings(workspace, data=data, mapping=mapping)
-    dataset = load_dataset(*_data_and_mapping(workspace, settings))
+    dataset = load_dataset(
+        *_data_and_mapping(workspace, settings), window=settings.timestamp_window
+    )
     for warning in dataset.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     print_summary(summarize(dataset), console=results)
@@ -246,7 +255,9 @@ def features_build(
         raise RetainError("--spark-config is for --engine spark")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CutoffWarning)
-        sources = feature_store.sources(resolve_data(*_data_and_mapping(workspace, settings)))
+        sources = feature_store.sources(
+            resolve_data(*_data_and_mapping(workspace, settings), settings.timestamp_window)
+        )
         if not cutoffs:
             cutoff, last = default_cutoff(sources)
             console.print(f"as of {cutoff}: the day after the last event ({last})", highlight=False)
@@ -368,15 +379,22 @@ SUMMARY_METRICS = {
 }
 
 
+def _finite_positive(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"must be a finite number above 0, got {value}")
+    return value
+
+
 @app.command()
 @reports_errors
 def tune(
     family: Annotated[str, typer.Argument(help="churn or clv.")],
     trials: Annotated[
-        int | None, typer.Option(help="Trials to run now (default: tuning.trials).")
+        int | None, typer.Option(min=1, help="Trials to run now (default: tuning.trials).")
     ] = None,
     timeout_minutes: Annotated[
-        float | None, typer.Option(help="Stop starting trials after this long.")
+        float | None,
+        typer.Option(callback=_finite_positive, help="Stop starting trials after this long."),
     ] = None,
     data: DataDir = None,
     mapping: MappingFile = None,
@@ -497,7 +515,7 @@ ListPath = Annotated[
 def report(
     list_path: ListPath,
     out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
-    top: Annotated[int, typer.Option(help="Customers shown in the top table.")] = 50,
+    top: Annotated[int, typer.Option(min=1, help="Customers shown in the top table.")] = 50,
 ) -> None:
     """Render the HTML report of a retention-priority list."""
     from retain.reports.html import render_report
@@ -523,8 +541,10 @@ def backtest(
 ) -> None:
     """Compare a past list with what its customers actually did."""
     from retain.serving.backtest import backtest as run_backtest
-    from retain.serving.backtest import print_backtest, write_backtest
+    from retain.serving.backtest import check_backtest_out, print_backtest, write_backtest
 
+    if out is not None:  # before any data are read
+        check_backtest_out(out)
     settings = workspace_settings(workspace, data=data, mapping=mapping)
     folder, mapping_file = _data_and_mapping(workspace, settings)
     result = run_backtest(list_path, folder, mapping=mapping_file, allow_partial=allow_partial)
@@ -561,7 +581,7 @@ def quickstart(
             "--workspace", help="Folder for data, snapshots, runs and lists (default: this folder)."
         ),
     ] = Path("."),
-    customers: Annotated[int, typer.Option(help="Number of simulated customers.")] = 20_000,
+    customers: Annotated[int, typer.Option(min=1, help="Number of simulated customers.")] = 20_000,
     seed: Annotated[
         int | None, typer.Option(help=f"Random seed (default: `seed` in {CONFIG_FILE}).")
     ] = None,

@@ -21,9 +21,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
-from retain.errors import ConfigError
+from retain.errors import ConfigError, quote, shorten
+from retain.yamlfile import load_yaml
 
 __all__ = ["field_default", "read_settings", "settings_keys"]
 
@@ -59,11 +58,10 @@ def read_settings(
     """
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read: {error.strerror}") from error
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read settings file {path}: {shorten(error, 200)}") from None
+    raw = load_yaml(text, str(path)) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
     misplaced = sorted(set(raw) & set(moved or {}))
@@ -97,7 +95,7 @@ def _build(cls: type[Settings], raw: dict, file: str, prefix: str, context: dict
         known.pop(name, None)
     unknown = sorted(set(raw) - set(known))
     if unknown:
-        keys = ", ".join(f"'{prefix}{key}'" for key in unknown)
+        keys = ", ".join(f"'{prefix}{shorten(key)}'" for key in unknown[:10])
         raise ConfigError(f"{file}: unknown key {keys}; known keys: {', '.join(known)}")
     hints = typing.get_type_hints(cls)
     values = {
@@ -120,7 +118,7 @@ def _convert(hint: Any, value: Any, file: str, key: str, default: Any = _NONE) -
         return _convert(hint, value, file, key, default)
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
-            raise ConfigError(f"{file}: '{key}' must be a mapping of settings, got {value!r}")
+            raise ConfigError(f"{file}: '{key}' must be a mapping of settings, got {quote(value)}")
         section = _build(hint, value, file, f"{key}.", {})
         if not dataclasses.is_dataclass(default):
             return section
@@ -130,11 +128,11 @@ def _convert(hint: Any, value: Any, file: str, key: str, default: Any = _NONE) -
         return dataclasses.replace(default, **given)
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{file}: '{key}' must be a list, got {value!r}")
+            raise ConfigError(f"{file}: '{key}' must be a list, got {quote(value)}")
         return tuple(_convert(arguments[0], item, file, key) for item in value)
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{file}: '{key}' must be a mapping, got {value!r}")
+            raise ConfigError(f"{file}: '{key}' must be a mapping, got {quote(value)}")
         return {**default, **value} if isinstance(default, dict) else dict(value)
     return _scalar(hint, value, file, key)
 
@@ -146,9 +144,11 @@ def _scalar(hint: Any, value: Any, file: str, key: str) -> Any:
         try:
             return date.fromisoformat(str(value))
         except ValueError:
-            raise ConfigError(f"{file}: '{key}' must be a date YYYY-MM-DD, got {value!r}") from None
+            raise ConfigError(
+                f"{file}: '{key}' must be a date YYYY-MM-DD, got {quote(value)}"
+            ) from None
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is Any or (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
         return value
-    raise ConfigError(f"{file}: '{key}' must be {hint.__name__}, got {value!r}")
+    raise ConfigError(f"{file}: '{key}' must be {hint.__name__}, got {quote(value)}")

@@ -17,6 +17,7 @@ import dataclasses
 import os
 import shutil
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from retain.errors import ConfigError
@@ -29,6 +30,7 @@ __all__ = [
     "PACKAGED",
     "SCAFFOLD",
     "SparkSettings",
+    "TimestampWindow",
     "WorkspaceConfig",
     "init_workspace",
     "load_workspace_config",
@@ -132,6 +134,30 @@ class SparkSettings:
 
 
 @dataclass(frozen=True)
+class TimestampWindow:
+    """The dates an event or signup may plausibly carry; anything outside is a data error.
+
+    A transaction dated 2300 (a typo, a placeholder) would otherwise make training plan its
+    cutoffs centuries ahead; one dated 0001-01-01 would stretch every tenure.
+
+    Attributes
+    ----------
+    earliest : date, default=1900-01-01
+        No timestamp before this day.
+    days_ahead : int, default=1
+        No timestamp after today (UTC) plus this many days (a day of slack for time zones).
+    """
+
+    earliest: date = date(1900, 1, 1)
+    days_ahead: int = 1
+
+    def bounds(self, today: date | None = None) -> tuple[date, date]:
+        """``(earliest, latest)``: timestamps from ``earliest`` to before ``latest + 1 day``."""
+        today = today or datetime.now(UTC).date()
+        return self.earliest, today + timedelta(days=self.days_ahead)
+
+
+@dataclass(frozen=True)
 class WorkspaceConfig:
     """``retain.yaml``: where a workspace's data, mapping, store and definitions are.
 
@@ -159,6 +185,8 @@ class WorkspaceConfig:
         Currency of every amount, shown with money in lists and reports.
     spark : SparkSettings
         Spark settings (the ``spark:`` section).
+    timestamp_window : TimestampWindow
+        Plausible dates of events and signups (default 1900-01-01 to today + 1 day).
     source : str
         The file read, for messages.
     """
@@ -172,6 +200,7 @@ class WorkspaceConfig:
     active_days: int = 365
     currency: str = "USD"
     spark: SparkSettings = field(default_factory=SparkSettings)
+    timestamp_window: TimestampWindow = field(default_factory=TimestampWindow)
     source: str = "defaults"
 
     def path(self, workspace: str | Path, value: str | Path) -> Path:
@@ -241,6 +270,11 @@ def load_workspace_config(
     _engine(config.engine, f"{path}: 'engine'")
     if config.active_days < 1:
         raise ConfigError(f"{path}: 'active_days' must be at least 1, got {config.active_days}")
+    if config.timestamp_window.days_ahead < 0:
+        raise ConfigError(
+            f"{path}: 'timestamp_window.days_ahead' must be at least 0, got "
+            f"{config.timestamp_window.days_ahead}"
+        )
     return config
 
 

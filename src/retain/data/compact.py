@@ -49,6 +49,7 @@ from retain.data.mapping import Mapping, TableMapping, resolve_mapping
 from retain.data.schemas import TABLES, TableSpec
 from retain.data.validation import conform_table
 from retain.errors import MAX_SAMPLES, DataError
+from retain.workspace import TimestampWindow
 
 __all__ = [
     "ARROW_TYPES",
@@ -102,6 +103,7 @@ def load_compact(
     *,
     chunk_rows: int = CHUNK_ROWS,
     known: FolderFingerprint | None = None,
+    window: TimestampWindow | None = None,
 ) -> CompactTables:
     """Read, check and tidy a data folder as :func:`~retain.data.load_dataset` does, compactly.
 
@@ -116,6 +118,8 @@ def load_compact(
     known : FolderFingerprint, optional
         The folder's fingerprint taken before: not computed again while its files' sizes and
         modification times are unchanged.
+    window : TimestampWindow, optional
+        Plausible dates of events and signups (default: 1900-01-01 to today + 1 day).
 
     Returns
     -------
@@ -128,9 +132,10 @@ def load_compact(
     """
     mapping = resolve_mapping(mapping)
     try:
-        return _load(Path(data_dir), mapping, chunk_rows, known)
+        return _load(Path(data_dir), mapping, chunk_rows, known, window)
     except (_NotCompactError, DataError):
-        return from_dataset(load_dataset(data_dir, mapping))  # raises every problem found
+        # raises with every problem found
+        return from_dataset(load_dataset(data_dir, mapping, window=window))
 
 
 def from_dataset(dataset: Dataset) -> CompactTables:
@@ -150,7 +155,11 @@ def from_dataset(dataset: Dataset) -> CompactTables:
 
 
 def _load(
-    data_dir: Path, mapping: Mapping, chunk_rows: int, known: FolderFingerprint | None
+    data_dir: Path,
+    mapping: Mapping,
+    chunk_rows: int,
+    known: FolderFingerprint | None,
+    window: TimestampWindow | None = None,
 ) -> CompactTables:
     if not data_dir.is_dir():
         raise _NotCompactError
@@ -161,7 +170,7 @@ def _load(
         source = locate_table(data_dir, spec.name, table_mapping)
         if source is not None:
             sources[spec.name] = source
-            tables[spec.name] = _read_checked(source, spec, table_mapping, chunk_rows)
+            tables[spec.name] = _read_checked(source, spec, table_mapping, chunk_rows, window)
     files = {name: str(sources[name].path) if name in sources else "" for name in TABLES}
     warnings: list[str] = []
     policy = mapping.table("transactions").duplicates
@@ -197,14 +206,18 @@ def _fingerprint(
 
 
 def _read_checked(
-    source: TableSource, spec: TableSpec, mapping: TableMapping, chunk_rows: int
+    source: TableSource,
+    spec: TableSpec,
+    mapping: TableMapping,
+    chunk_rows: int,
+    window: TimestampWindow | None = None,
 ) -> pa.Table:
     """A table checked a chunk at a time; canonical columns typed, text dictionary-coded (each
     chunk its own dictionary), extra columns kept for transactions (duplicates compare them)."""
     rows = chunk_rows if _chunkable(source, spec, mapping) else sys.maxsize
     parts = []
     for raw in iter_frames(source, mapping, rows):
-        frame, problems = conform_table(raw, spec, mapping, str(source.path))
+        frame, problems = conform_table(raw, spec, mapping, str(source.path), window=window)
         del raw
         if problems:
             raise _NotCompactError

@@ -23,6 +23,7 @@ from retain.data.mapping import Mapping, resolve_mapping
 from retain.data.schemas import TABLES, empty_table
 from retain.data.validation import conform_table
 from retain.errors import MAX_SAMPLES, DataError, DataProblem
+from retain.workspace import TimestampWindow
 
 __all__ = [
     "Dataset",
@@ -81,7 +82,10 @@ class Dataset:
 
 
 def load_dataset(
-    data_dir: str | Path, mapping: str | Path | dict | Mapping | None = None
+    data_dir: str | Path,
+    mapping: str | Path | dict | Mapping | None = None,
+    *,
+    window: TimestampWindow | None = None,
 ) -> Dataset:
     """Read, convert and check the tables of a data folder.
 
@@ -93,6 +97,8 @@ def load_dataset(
     mapping : str, Path, dict, Mapping or None, default=None
         A YAML mapping file (or its parsed content) for other column names, file names, formats
         and time zones; see :mod:`retain.data.mapping`.
+    window : TimestampWindow, optional
+        Plausible dates of events and signups (default: 1900-01-01 to today + 1 day).
 
     Returns
     -------
@@ -122,7 +128,9 @@ def load_dataset(
         if source is None:
             continue
         sources[spec.name] = source
-        frames[spec.name], found = conform_table(raw, spec, table_mapping, str(source.path))
+        frames[spec.name], found = conform_table(
+            raw, spec, table_mapping, str(source.path), window=window
+        )
         problems.extend(found)
         del raw
     if problems:

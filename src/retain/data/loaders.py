@@ -29,6 +29,8 @@ __all__ = ["TableSource", "iter_frames", "locate_table", "raw_schema", "read_tab
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 SNIFF_BYTES = 8192
 PANDAS_INDEX_COLUMN = re.compile(r"__index_level_\d+__")
+#: How pandas renames the second "amount" of a header: "amount.1".
+MANGLED_NAME = re.compile(r".+\.\d+")
 
 SourceKind = Literal["csv", "parquet", "parquet_dir"]
 
@@ -82,6 +84,7 @@ def locate_table(data_dir: Path, table: str, mapping: TableMapping) -> TableSour
         path = data_dir / mapping.file
         if not path.exists():
             raise _error(table, path, "file named in the mapping does not exist")
+        _check_inside(table, path, data_dir)
         return _headed(_source(table, path), mapping)
     candidates = [data_dir / f"{table}.csv", data_dir / f"{table}.parquet", data_dir / table]
     found = [path for path in candidates if path.exists()]
@@ -124,6 +127,7 @@ def read_table(source: TableSource, mapping: TableMapping) -> pd.DataFrame:
         if part.stat().st_size == 0:
             raise _error(source.table, part, "file is empty (0 bytes)")
     frame = _read_csv(source, mapping) if source.kind == "csv" else _read_parquet(source)
+    _check_unique_names(source, [str(name) for name in frame.columns])
     if len(frame) == 0:
         only = " (only a header)" if source.kind == "csv" else ""
         raise _error(source.table, source.path, f"no rows{only}; remove the file if it has no data")
@@ -163,6 +167,7 @@ def iter_frames(source: TableSource, mapping: TableMapping, rows: int) -> Iterat
                 ) from None
             if frame is None:
                 return
+            _check_unique_names(source, [str(name) for name in frame.columns])
             ahead = reader.submit(_next_frame, batches)
             yield frame
             del frame
@@ -187,6 +192,20 @@ def raw_schema(source: TableSource) -> pa.Schema | None:
         )
     except (pa.ArrowException, OSError, TypeError):
         return None
+
+
+def _check_inside(table: str, path: Path, data_dir: Path) -> None:
+    """Refuse a mapped file that resolves outside the data folder (``..``, a symlink out).
+
+    The data folder is the boundary of what a mapping may make retain read (and quote in
+    error messages); the folder itself may be a link to anywhere.
+    """
+    if not path.resolve().is_relative_to(data_dir.resolve()):
+        raise _error(
+            table, path,
+            f"resolves outside the data folder {data_dir} (to {path.resolve()}); the mapping "
+            "may only name files inside it",
+        )  # fmt: skip
 
 
 def _source(table: str, path: Path) -> TableSource:
@@ -250,11 +269,45 @@ def _read_csv(source: TableSource, mapping: TableMapping) -> pd.DataFrame:
     except (pd.errors.ParserError, ValueError) as error:
         message = str(error).strip().replace("\n", " ")
         raise _error(source.table, source.path, f"cannot parse as CSV: {message}") from None
-    if mapping.header:
-        frame.columns = [str(name).strip() for name in frame.columns]
-    else:
+    if not mapping.header:
         frame.columns = [position_name(number) for number in range(1, frame.shape[1] + 1)]
+        return frame
+    names = [str(name).strip() for name in frame.columns]
+    if any(MANGLED_NAME.fullmatch(name) for name in names):  # pandas renames "a", "a" to a.1
+        names = _raw_header(source, mapping, len(names)) or names
+    _check_unique_names(source, names)
+    frame.columns = names
     return frame
+
+
+def _raw_header(source: TableSource, mapping: TableMapping, width: int) -> list[str] | None:
+    """The header row as written (pandas renames repeated names), ``None`` if unreadable."""
+    try:
+        header = pd.read_csv(
+            source.path, sep=mapping.csv_separator, header=None, nrows=1, dtype=str,
+            na_filter=False, encoding=mapping.csv_encoding, engine="c", index_col=False,
+        )  # fmt: skip
+    except (pd.errors.ParserError, ValueError):
+        return None
+    names = [str(name).strip() for name in header.iloc[0].tolist()]
+    return names if len(names) == width else None
+
+
+def _check_unique_names(source: TableSource, names: list[str]) -> None:
+    """Refuse a header naming a column twice: which copy is meant cannot be guessed."""
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+    repeated = [name for name, count in seen.items() if count > 1]
+    if repeated:
+        raise DataError(
+            DataProblem(
+                source.table, str(source.path), repeated[0],
+                f"the header names this column {seen[repeated[0]]} times"
+                + (f" (and {len(repeated) - 1} more repeated names)" if len(repeated) > 1 else "")
+                + "; rename or drop the copies",
+            )
+        )  # fmt: skip
 
 
 def _check_text(source: TableSource, mapping: TableMapping) -> None:

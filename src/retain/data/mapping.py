@@ -28,14 +28,15 @@ import difflib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
+import pandas as pd
 
 from retain.data.schemas import TABLES
-from retain.errors import ConfigError
+from retain.errors import ConfigError, quote, shorten
+from retain.yamlfile import load_yaml
 
 __all__ = [
     "DUPLICATE_POLICIES",
@@ -72,7 +73,7 @@ class TableMapping:
     Parameters
     ----------
     file : str or None, default=None
-        File or folder name inside the data folder (or an absolute path); ``None`` looks for
+        File or folder name inside the data folder (relative, no ``..``); ``None`` looks for
         ``NAME.csv``, ``NAME.parquet`` or ``NAME/``.
     separator : str, default=","
         Field separator of a CSV; ``"whitespace"`` splits on runs of blanks.
@@ -160,10 +161,7 @@ def load_mapping(path: str | Path) -> Mapping:
         raise ConfigError(f"mapping file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"cannot read mapping file {path}: {error}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    data = load_yaml(text, str(path))
     return mapping_from_dict({} if data is None else data, source=str(path), text=text)
 
 
@@ -221,7 +219,7 @@ def _table_mapping(source: str, table: str, section: Any) -> TableMapping:
         _check_known(source, f"{table}.{key}", str(key), known, "key")
     options: dict[str, Any] = {}
     if "file" in section:
-        options["file"] = _text(source, f"{table}.file", section["file"])
+        options["file"] = _file(source, f"{table}.file", section["file"])
     if "separator" in section:
         options["separator"] = _separator(source, f"{table}.separator", section["separator"])
     if "encoding" in section:
@@ -244,8 +242,8 @@ def _check_known(source: str, where: str, key: str, known: Iterable[str], what: 
     known = list(known)
     if key in known:
         return
-    message = f"{source}: {where}: unknown {what} '{key}'"
-    close = difflib.get_close_matches(key, known, n=1)
+    message = f"{source}: {shorten(where)}: unknown {what} '{shorten(key)}'"
+    close = difflib.get_close_matches(key[:100], known, n=1)
     if close:
         message += f" (did you mean '{close[0]}'?)"
     if key in TIME_FORMAT_KEYS.values():
@@ -255,8 +253,21 @@ def _check_known(source: str, where: str, key: str, known: Iterable[str], what: 
 
 def _text(source: str, where: str, value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float) or str(value) == "":
-        raise ConfigError(f"{source}: {where}: expected a non-empty name, got {value!r}")
+        raise ConfigError(f"{source}: {where}: expected a non-empty name, got {quote(value)}")
     return str(value)
+
+
+def _file(source: str, where: str, value: Any) -> str:
+    """A file name inside the data folder: relative, without ``..`` (symlinks are checked when
+    the folder is read, :func:`retain.data.loaders.locate_table`)."""
+    name = _text(source, where, value)
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or PureWindowsPath(name).drive or ".." in path.parts:
+        raise ConfigError(
+            f"{source}: {where}: {quote(name)} is outside the data folder; name a file or folder "
+            "inside it (relative, without '..')"
+        )
+    return name
 
 
 def _separator(source: str, where: str, value: Any) -> str:
@@ -265,15 +276,26 @@ def _separator(source: str, where: str, value: Any) -> str:
     if value == "\\t":  # written unquoted in YAML, a tab arrives as backslash-t
         return "\t"
     names = ", ".join(SEPARATOR_NAMES)
-    raise ConfigError(f"{source}: {where}: expected one character or one of {names}; got {value!r}")
+    raise ConfigError(
+        f"{source}: {where}: expected one character or one of {names}; got {quote(value)}"
+    )
 
 
 def _encoding(source: str, where: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"{source}: {where}: expected the name of a text encoding, got {quote(value)}"
+        )
     try:
-        codecs.lookup(str(value))
+        info = codecs.lookup(value)
     except LookupError:
-        raise ConfigError(f"{source}: {where}: unknown text encoding {value!r}") from None
-    return str(value)
+        raise ConfigError(f"{source}: {where}: unknown text encoding {quote(value)}") from None
+    if not getattr(info, "_is_text_encoding", True):  # base64, zlib, rot13, hex: not text
+        raise ConfigError(
+            f"{source}: {where}: {quote(value)} is not a text encoding; use one such as "
+            "utf-8, latin-1 or cp1252"
+        )
+    return value
 
 
 def _flag(source: str, where: str, value: Any) -> bool:
@@ -321,6 +343,12 @@ def _position(source: str, where: str, value: Any) -> int:
 def _time_format(source: str, where: str, value: Any) -> str:
     if not isinstance(value, str) or "%" not in value:
         raise ConfigError(f"{source}: {where}: expected a strftime format such as '%Y-%m-%d'")
+    try:  # the parser the data are read with: a bad directive fails on any input
+        pd.to_datetime(pd.Series(["2024-01-01"]), format=value, errors="coerce")
+    except ValueError as error:
+        raise ConfigError(
+            f"{source}: {where}: invalid format {quote(value)}: {shorten(error, 200)}"
+        ) from None
     return value
 
 
@@ -329,6 +357,7 @@ def _timezone(source: str, where: str, value: Any) -> str:
         ZoneInfo(str(value))
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(
-            f"{source}: {where}: unknown time zone {value!r}; use an IANA name like Europe/Berlin"
+            f"{source}: {where}: unknown time zone {quote(value)}; use an IANA name like "
+            "Europe/Berlin"
         ) from None
     return str(value)

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from retain.atomic import atomic_file
+from retain.atomic import atomic_file, check_output_dir
 from retain.data._sim_events import (
     draw_interactions,
     draw_orders,
@@ -355,6 +355,29 @@ def _truth_frame(
     )
 
 
+#: The files ``retain simulate`` writes; a folder holding only these may be written again.
+SIMULATION_FILES = (
+    *(f"{name}.parquet" for name in TABLE_NAMES),
+    "simulation.json",
+    "bgnbd.parquet",
+    "bgnbd.json",
+)
+
+
+def check_simulation_out(out_dir: str | Path) -> Path:
+    """``out_dir`` if simulated data may be written there: absent, empty, or holding only what
+    an earlier simulation wrote (so a data folder of real files is never overwritten).
+
+    Raises
+    ------
+    OutputError
+        Naming the folder and files retain did not write.
+    """
+    return check_output_dir(
+        out_dir, "simulated world", legacy_files=SIMULATION_FILES, replaced=False
+    )
+
+
 def write_world(world: World, out_dir: str | Path) -> dict[str, Path]:
     """Write a world's tables to Parquet and its description to ``simulation.json``.
 
@@ -373,7 +396,7 @@ def write_world(world: World, out_dir: str | Path) -> dict[str, Path]:
     dict of str to pathlib.Path
         ``customers, transactions, interactions, truth, simulation`` to their paths.
     """
-    folder = Path(out_dir)
+    folder = check_simulation_out(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
 
     def write(name: str) -> Path:
@@ -454,8 +477,12 @@ def simulate_bgnbd(
     ConfigError
         If a parameter is not positive or ``T`` has the wrong length.
     """
-    if n_customers < 1 or min(r, alpha, a, b) <= 0:
-        raise ConfigError("BG/NBD needs n_customers >= 1 and positive r, alpha, a, b")
+    parameters = np.array([r, alpha, a, b], dtype=float)
+    if n_customers < 1 or not (np.isfinite(parameters).all() and (parameters > 0).all()):
+        raise ConfigError(
+            "BG/NBD needs n_customers >= 1 and finite, positive r, alpha, a, b; got "
+            f"r={r}, alpha={alpha}, a={a}, b={b}"
+        )
     horizon = np.broadcast_to(np.asarray(T, dtype=np.float64), (n_customers,)).copy()
     if np.any(horizon <= 0) or not np.all(np.isfinite(horizon)):
         raise ConfigError("BG/NBD observation lengths T must be positive and finite")
@@ -506,7 +533,7 @@ def write_bgnbd(frame: pd.DataFrame, out_dir: str | Path) -> Path:
     """
     if "bgnbd" not in frame.attrs:
         raise ConfigError("the frame carries no BG/NBD parameters; make it with simulate_bgnbd")
-    folder = Path(out_dir)
+    folder = check_simulation_out(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = write_parquet(frame, folder / "bgnbd.parquet", metadata=dict(frame.attrs))
     _write_json(frame.attrs["bgnbd"], folder / "bgnbd.json")

@@ -22,8 +22,9 @@ from pandas.api import types
 from retain.data.mapping import TableMapping, position_name
 from retain.data.schemas import ColumnSpec, TableSpec, canonical_schema, empty_column
 from retain.errors import MAX_SAMPLES, DataProblem
+from retain.workspace import TimestampWindow
 
-__all__ = ["NA_TOKENS", "conform_table", "parse_column"]
+__all__ = ["MAX_ABS_NUMBER", "NA_TOKENS", "conform_table", "parse_column"]
 
 # Text that means "no value" in a numeric column (exports from R, SQL clients, spreadsheets).
 NA_TOKENS = ("", "NA", "N/A", "NaN", "nan", "NULL", "null", "None")
@@ -31,6 +32,9 @@ NA_TOKENS = ("", "NA", "N/A", "NaN", "nan", "NULL", "null", "None")
 OFFSET_SUFFIX = r"\d{2}:?\d{2}(?::?\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 ISO_HINT = "ISO 8601 such as 2024-03-01 or 2024-03-01T10:00:00+02:00"
 SHOWN_COLUMNS = 12
+#: Largest magnitude of a number: sums are exact integers of millionths in 64 bits (about
+#: 9.2e12 units), so a value of 1e13 overflows on its own; 1e12 leaves room to add a few.
+MAX_ABS_NUMBER = 1e12
 
 RULE_TEXT = {
     "not_nullable": "missing values",
@@ -40,7 +44,12 @@ RULE_TEXT = {
 
 
 def conform_table(
-    raw: pd.DataFrame, spec: TableSpec, mapping: TableMapping, file: str
+    raw: pd.DataFrame,
+    spec: TableSpec,
+    mapping: TableMapping,
+    file: str,
+    *,
+    window: TimestampWindow | None = None,
 ) -> tuple[pd.DataFrame, list[DataProblem]]:
     """Rename, parse and check one table.
 
@@ -54,6 +63,8 @@ def conform_table(
         Column names, time format and zone.
     file : str
         Path named in problems.
+    window : TimestampWindow, optional
+        Plausible dates (default: 1900-01-01 to today + 1 day).
 
     Returns
     -------
@@ -89,6 +100,7 @@ def conform_table(
     columns.update((name, named[name]) for name in extras)
     frame = pd.DataFrame(columns, copy=False)
     problems += _rule_problems(frame, named, spec, absent, unparsed, file)
+    problems += _limit_problems(frame, named, spec, file, window or TimestampWindow())
     order = {name: position for position, name in enumerate(spec.names)}
     problems.sort(key=lambda problem: order.get(problem.column, len(order)))
     return frame, problems
@@ -284,6 +296,36 @@ def _rule_problems(
         if check == "not_nullable":
             problem += f" ({_row_numbers(rows)})"
         problems.append(_row_problem(spec.name, file, str(column), problem, raw, mask))
+    return problems
+
+
+def _limit_problems(
+    frame: pd.DataFrame, raw: pd.DataFrame, spec: TableSpec, file: str, window: TimestampWindow
+) -> list[DataProblem]:
+    """Numbers too large for exact sums; dates outside the plausible window."""
+    earliest, latest = window.bounds()
+    start, end = pd.Timestamp(earliest), pd.Timestamp(latest) + pd.Timedelta(days=1)
+    problems = []
+    for column in spec.columns:
+        if column.name not in raw.columns:
+            continue
+        values = frame[column.name]
+        if column.kind == "number":
+            huge = (values.abs() > MAX_ABS_NUMBER).fillna(False) & np.isfinite(values)
+            if huge.any():
+                problem = (
+                    f"beyond ±{MAX_ABS_NUMBER:,.0f}: sums are kept exact in integer millionths, "
+                    "which cannot hold such values (a wrong unit or a placeholder?)"
+                )
+                problems.append(_row_problem(spec.name, file, column.name, problem, raw, huge))
+        elif column.kind == "time":
+            outside = ((values < start) | (values >= end)).fillna(False)
+            if outside.any():
+                problem = (
+                    f"dated outside {earliest} to {latest}, the plausible window "
+                    "(timestamp_window in retain.yaml)"
+                )
+                problems.append(_row_problem(spec.name, file, column.name, problem, raw, outside))
     return problems
 
 

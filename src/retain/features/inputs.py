@@ -101,8 +101,12 @@ class SourceData:
         self._event_range: tuple[datetime, datetime] | None | str = _UNKNOWN
 
     @classmethod
-    def from_folder(cls, data_dir: str | Path, mapping: object = None) -> SourceData:
+    def from_folder(
+        cls, data_dir: str | Path, mapping: object = None, window: object = None
+    ) -> SourceData:
         """The sources of a data folder, fingerprinted from its files; read when needed.
+
+        ``window`` (a :class:`retain.workspace.TimestampWindow`) bounds plausible dates.
 
         Raises
         ------
@@ -120,10 +124,10 @@ class SourceData:
         try:
             known = folder_fingerprint(data_dir, mapping)
         except DataError:
-            loaded = load_compact(data_dir, mapping)  # raises with every problem found
+            loaded = load_compact(data_dir, mapping, window=window)  # raises every problem
             return cls._of(loaded)
         origin = ", ".join(path for path in known.files.values() if path)
-        load = functools.partial(load_compact, data_dir, mapping, known=known)
+        load = functools.partial(load_compact, data_dir, mapping, known=known, window=window)
         return cls(fingerprint=known.fingerprint, origin=origin, load=load)
 
     @classmethod
@@ -258,7 +262,7 @@ def _event_range(tables: Mapping[str, pa.Table]) -> tuple[datetime, datetime] | 
     return (min(bounds), max(bounds)) if bounds else None
 
 
-def resolve_data(data: object, mapping: object = None) -> SourceData:
+def resolve_data(data: object, mapping: object = None, window: object = None) -> SourceData:
     """Turn a data folder, a ``Dataset`` or a mapping of frames into :class:`SourceData`.
 
     Parameters
@@ -268,11 +272,13 @@ def resolve_data(data: object, mapping: object = None) -> SourceData:
         first needed; a mapping is fingerprinted by hashing its canonical content.
     mapping : path, dict or None, default=None
         Column mapping, used only when ``data`` is a folder.
+    window : retain.workspace.TimestampWindow, optional
+        Plausible dates, checked when a folder is read (default: 1900-01-01 to today + 1 day).
     """
     if isinstance(data, SourceData):
         return data
     if isinstance(data, str | Path):
-        return SourceData.from_folder(data, mapping)
+        return SourceData.from_folder(data, mapping, window)
     if all(hasattr(data, name) for name in (*SOURCES, "fingerprint")):
         tables = {name: to_arrow(name, getattr(data, name)) for name in SOURCES}
         origin = ", ".join(path for path in getattr(data, "files", {}).values() if path)

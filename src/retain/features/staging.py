@@ -248,7 +248,7 @@ def stage_sources(sources: SourceData, folder: Path) -> Path:
     if database.is_file() and is_current(database):
         return database
     incoming = staged_tables(sources.compact)
-    with atomic_dir(folder) as staging:
+    with atomic_dir(folder, kind="staged sources", legacy_files=(DATABASE,)) as staging:
         connection = duckdb.connect(str(staging / DATABASE), config=DUCKDB_SETTINGS)
         try:
             connection.execute("SET enable_progress_bar = false")

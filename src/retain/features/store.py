@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 import retain
 from retain.atomic import atomic_file
+from retain.errors import StorageError
 from retain.features.definitions import Attribute
 from retain.features.engine import DEFAULT_STRATEGY, Strategy, as_dates, iter_snapshots
 from retain.features.inputs import SourceData, check_cutoffs, resolve_data
@@ -110,12 +111,25 @@ class FeatureStore:
         Store folder (created on the first build).
     repository : Repository, str or Path, default="features"
         The views, or the folder to load them from.
+
+    Raises
+    ------
+    StorageError
+        ``root`` (or a folder above it) is a file.
     """
 
     def __init__(
         self, root: str | Path = "store", repository: Repository | str | Path = "features"
     ):
         self.root = Path(root)
+        for folder in (self.root, *self.root.parents):  # a file in the way: say so up front
+            if folder.exists():
+                if not folder.is_dir():
+                    raise StorageError(
+                        f"store {self.root}: {folder} is a file, not a folder; choose another "
+                        "--store"
+                    )
+                break
         self.repository = (
             repository if isinstance(repository, Repository) else load_repository(repository)
         )

@@ -83,6 +83,7 @@ PAGE = Template(
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="retain">
 <title>$title</title>
 <style>$css</style>
 </head>

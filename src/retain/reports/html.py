@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from retain.atomic import atomic_file
+from retain.atomic import atomic_file, check_output_file, claim
 from retain.errors import RetainError
 from retain.reports import plots
 from retain.reports._template import CSS, PAGE
@@ -142,7 +142,7 @@ def render_report(list_path: str | os.PathLike, out: str | os.PathLike, *, top: 
         ``retention_priority.parquet`` or its folder (with ``summary.json`` beside it).
     out : path-like
         The HTML file to write; parent folders are created. A previous file is replaced only
-        once the new one is complete.
+        once the new one is complete, and only if it is a report retain wrote.
     top : int, default=50
         Number of customers, by rank, in the priority table.
 
@@ -150,14 +150,30 @@ def render_report(list_path: str | os.PathLike, out: str | os.PathLike, *, top: 
     -------
     pathlib.Path
         ``out``.
+
+    Raises
+    ------
+    OutputError
+        ``out`` is a folder, or a file that is not a report retain wrote.
     """
+    target = check_output_file(out, "HTML report", recognise=is_report)
     frame, summary = load_list(list_path)
     text = report_html(frame, summary, top=top)
-    target = Path(out)
     with atomic_file(target) as temporary:
         temporary.write_text(text, encoding="utf-8")
         temporary.chmod(REPORT_MODE)  # mkstemp creates 0600; a report is meant to be shared
+    claim(target)  # written into a list folder: part of it from now on
     return target
+
+
+def is_report(path: Path) -> bool:
+    """Whether ``path`` is an HTML report retain wrote (the only file ``--out`` may replace)."""
+    with path.open("rb") as handle:
+        head = handle.read(4096).decode("utf-8", errors="replace")
+    return head.startswith("<!DOCTYPE html>") and (
+        '<meta name="generator" content="retain">' in head
+        or "<title>Retention priority list" in head  # reports written before the generator tag
+    )
 
 
 # --------------------------------------------------------------------------- formatting

@@ -55,15 +55,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retain.atomic import atomic_file
-from retain.errors import RetainError
+from retain.atomic import atomic_file, check_output_file, claim
+from retain.errors import OutputError, RetainError
 from retain.serving.contract import LIST_FILE, SUMMARY_FILE
+from retain.serving.csvfile import write_csv
 
 __all__ = [
     "DECILE_COLUMNS",
     "REQUIRED_COLUMNS",
     "BacktestResult",
     "backtest",
+    "check_backtest_out",
     "print_backtest",
     "write_backtest",
 ]
@@ -508,10 +510,9 @@ def write_backtest(result: BacktestResult, out_dir: str | Path) -> dict[str, Pat
     dict
         ``{"deciles": path, "summary": path}``.
     """
-    out = Path(out_dir)
-    paths = {"deciles": out / DECILES_FILE, "summary": out / RESULT_FILE}
+    paths = check_backtest_out(out_dir)
     with atomic_file(paths["deciles"]) as temporary:
-        result.deciles.to_csv(temporary, index=False)
+        write_csv(result.deciles, temporary)
     payload = {
         "as_of": result.as_of.isoformat(),
         "horizons": {"churn_days": result.horizon_days, "clv_days": result.clv_horizon_days},
@@ -526,7 +527,37 @@ def write_backtest(result: BacktestResult, out_dir: str | Path) -> dict[str, Pat
     }
     with atomic_file(paths["summary"]) as temporary:
         temporary.write_text(json.dumps(payload, indent=2) + "\n")
+    for path in paths.values():
+        claim(path)  # written into a list folder: part of it from now on
     return paths
+
+
+def check_backtest_out(out_dir: str | Path) -> dict[str, Path]:
+    """The files :func:`write_backtest` writes into ``out_dir``, once they are known to be safe
+    to write: ``out_dir`` is a folder (or absent) and neither file exists unless retain wrote it.
+
+    Raises
+    ------
+    OutputError
+        ``out_dir`` is a file, or a backtest file there is not retain's.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} is a file; --out names the folder the backtest files go to")
+    return {
+        "deciles": check_output_file(out / DECILES_FILE, "backtest table", _is_deciles),
+        "summary": check_output_file(out / RESULT_FILE, "backtest summary", _is_result),
+    }
+
+
+def _is_deciles(path: Path) -> bool:
+    with path.open(encoding="utf-8") as handle:
+        return handle.readline().startswith("decile,")
+
+
+def _is_result(path: Path) -> bool:
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    return isinstance(payload, dict) and {"as_of", "overall", "deciles"} <= set(payload)
 
 
 def _number(value: float, pattern: str = "{:,.0f}") -> str:

@@ -9,15 +9,17 @@ playbook uses the packaged ones, whose values the dataclass defaults equal.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retain.errors import ConfigError
+from retain.errors import ConfigError, quote, shorten
+from retain.serving.contract import REASON_COLUMNS
 from retain.settings import read_settings
 from retain.workspace import WorkspaceConfig, load_workspace_config, locate, moved_keys
 
-__all__ = ["Action", "DriftSettings", "Playbook", "Rule", "ScoreConfig", "load_playbook",
-           "load_score_config"]  # fmt: skip
+__all__ = ["Action", "DriftSettings", "Playbook", "Rule", "ScoreConfig", "check_score_config",
+           "load_playbook", "load_score_config"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -155,9 +157,47 @@ def load_score_config(
     if unknown:
         raise ConfigError(
             f"{path}: 'models' takes churn, clv and segments (an alias such as champion or a "
-            f"version number each); unknown: {', '.join(unknown)}"
+            f"version number each); unknown: {quote(unknown)}"
         )
+    check_score_config(config)
     return config
+
+
+def check_score_config(config: ScoreConfig, *, options: bool = False) -> None:
+    """Check the ranges of the scoring settings, before any model or data is read.
+
+    ``capacity >= 0``, a finite ``budget >= 0``, ``active_days >= 1``, a finite drift
+    threshold ``>= 0``, ``reasons`` from 1 to 3, row limits ``>= 0``. With ``options``, the
+    selection bounds are named as the command-line options that override them.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file (or option), the key, the value and the range.
+    """
+
+    def name(key: str) -> str:
+        if options and key in ("capacity", "budget"):
+            return f"--{key}"
+        return f"{config.source}: '{key}'"
+
+    def refuse(key: str, rule: str, value: object) -> None:
+        raise ConfigError(f"{name(key)} must be {rule}, got {quote(value)}")
+
+    if config.capacity is not None and config.capacity < 0:
+        refuse("capacity", "at least 0 (or null for no bound)", config.capacity)
+    if config.budget is not None and not (math.isfinite(config.budget) and config.budget >= 0):
+        refuse("budget", "a finite amount of at least 0 (or null for no bound)", config.budget)
+    if config.active_days < 1:
+        refuse("active_days", "at least 1", config.active_days)
+    if not (math.isfinite(config.drift.threshold) and config.drift.threshold >= 0):
+        refuse("drift.threshold", "a finite number of at least 0", config.drift.threshold)
+    if not 1 <= config.reasons <= len(REASON_COLUMNS):
+        refuse("reasons", f"from 1 to {len(REASON_COLUMNS)}", config.reasons)
+    if config.exact_reasons_max_rows < 0:
+        refuse("exact_reasons_max_rows", "at least 0", config.exact_reasons_max_rows)
+    if config.csv_max_rows is not None and config.csv_max_rows < 0:
+        refuse("csv_max_rows", "at least 0 (or null for always)", config.csv_max_rows)
 
 
 def load_playbook(path: str | Path) -> Playbook:
@@ -171,7 +211,9 @@ def load_playbook(path: str | Path) -> Playbook:
     actions = {name: _action(name, spec, path) for name, spec in raw.actions.items()}
     rules = tuple(_rule(index, spec, actions, path) for index, spec in enumerate(raw.rules))
     if raw.default not in actions:
-        raise ConfigError(f"{path}: default action {raw.default!r} is not among {sorted(actions)}")
+        raise ConfigError(
+            f"{path}: default action {quote(raw.default)} is not among {sorted(actions)}"
+        )
     return Playbook(actions, rules, raw.default, str(path))
 
 
@@ -183,32 +225,54 @@ class _RawPlaybook:
 
 
 def _action(name: str, spec: object, path: Path) -> Action:
+    where = f"{path}: action {quote(name)}"
     try:
         action = read_settings_from(Action, spec)
     except (TypeError, ValueError) as error:
-        raise ConfigError(f"{path}: action {name!r}: {error}") from None
+        raise ConfigError(f"{where}: {shorten(error, 200)}") from None
+    for key in ("cost", "save_rate"):
+        value = getattr(action, key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: '{key}' must be a number, got {quote(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: '{key}' must be a finite number, got {value}")
+    if not isinstance(action.description, str):
+        raise ConfigError(f"{where}: 'description' must be text, got {quote(action.description)}")
     if not (0 <= action.save_rate <= 1) or action.cost < 0:
-        raise ConfigError(f"{path}: action {name!r} needs cost >= 0 and 0 <= save_rate <= 1")
-    return action
+        raise ConfigError(f"{where} needs cost >= 0 and 0 <= save_rate <= 1")
+    return Action(float(action.cost), float(action.save_rate), action.description)
 
 
 def read_settings_from(cls: type, spec: object):
     """Build a small dataclass from a mapping, refusing unknown or missing keys."""
     if not isinstance(spec, dict):
-        raise TypeError(f"expected a mapping, got {spec!r}")
-    return cls(**spec)
+        raise TypeError(f"expected a mapping, got {quote(spec)}")
+    return cls(**{str(key): value for key, value in spec.items()})
 
 
 def _rule(index: int, spec: dict, actions: dict[str, Action], path: Path) -> Rule:
     where = f"{path}: rule {index + 1}"
     if not isinstance(spec, dict) or set(spec) - {"when", "action"} or "action" not in spec:
-        raise ConfigError(f"{where}: expected keys 'when' and 'action', got {spec!r}")
-    if spec["action"] not in actions:
-        raise ConfigError(f"{where}: action {spec['action']!r} is not among {sorted(actions)}")
+        raise ConfigError(f"{where}: expected keys 'when' and 'action', got {quote(spec)}")
+    if not isinstance(spec["action"], str) or spec["action"] not in actions:
+        raise ConfigError(f"{where}: action {quote(spec['action'])} is not among {sorted(actions)}")
     when = spec.get("when") or {}
-    unknown = sorted(set(when) - set(CONDITIONS))
+    if not isinstance(when, dict):
+        raise ConfigError(
+            f"{where}: 'when' must be a mapping of conditions such as "
+            f"{{value_tier: [high]}}, got {quote(when)}"
+        )
+    unknown = sorted(str(key) for key in set(when) - set(CONDITIONS))
     if unknown:
-        raise ConfigError(f"{where}: unknown condition {unknown}; known: {', '.join(CONDITIONS)}")
-    values = {key: [str(v) for v in (value if isinstance(value, list) else [value])]
-              for key, value in when.items()}  # fmt: skip
+        raise ConfigError(
+            f"{where}: unknown condition {quote(unknown)}; known: {', '.join(CONDITIONS)}"
+        )
+    values = {}
+    for key, value in when.items():
+        listed = value if isinstance(value, list) else [value]
+        if any(isinstance(item, dict | list) for item in listed):
+            raise ConfigError(
+                f"{where}: condition '{key}' takes a value or a list of values, got {quote(value)}"
+            )
+        values[key] = [str(item) for item in listed]
     return Rule(spec["action"], values)

@@ -4,18 +4,25 @@
 
 - ``retention_priority.parquet`` and ``retention_priority.csv``: one row per active customer,
   columns :data:`LIST_COLUMNS` in that order, sorted by ``rank`` (1 = call first);
-- ``summary.json``: :data:`SUMMARY_KEYS` (see below).
+- ``summary.json``: :data:`SUMMARY_KEYS` (see below);
+- ``.retain-output.json``: the marker that makes the folder one ``--out`` may replace (its kind,
+  ``list``, and its files; see :mod:`retain.atomic`).
 
 The report (``retain report``) and the backtest (``retain backtest``) read only these files.
 """
 
 from __future__ import annotations
 
-__all__ = ["LIST_COLUMNS", "LIST_FILE", "REASON_COLUMNS", "SUMMARY_FILE", "SUMMARY_KEYS"]
+__all__ = ["LIST_COLUMNS", "LIST_FILE", "LIST_KIND", "LIST_LEGACY_FILES", "REASON_COLUMNS",
+           "SUMMARY_FILE", "SUMMARY_KEYS"]  # fmt: skip
 
 LIST_FILE = "retention_priority.parquet"
 CSV_FILE = "retention_priority.csv"
 SUMMARY_FILE = "summary.json"
+#: What a list folder is (its marker says so): ``--out`` replaces only a folder of this kind.
+LIST_KIND = "list"
+#: Files of a list folder written before folders carried a marker (taken as retain's).
+LIST_LEGACY_FILES = (LIST_FILE, CSV_FILE, SUMMARY_FILE, "report.html")
 
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
 

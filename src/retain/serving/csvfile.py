@@ -1,4 +1,13 @@
-"""The list as CSV, byte for byte what ``DataFrame.to_csv(path, index=False)`` writes, faster.
+"""The list as CSV, as ``DataFrame.to_csv(path, index=False)`` writes it (faster), and safe to
+open in a spreadsheet.
+
+**Formula cells are neutralised.** A text cell (or column name) that begins with ``=``, ``+``,
+``-``, ``@``, a tab or a carriage return is a formula to Excel, LibreOffice and Google Sheets:
+an id such as ``=HYPERLINK("http://evil","click")`` would run when the retention team opens
+the list (CSV injection, OWASP). Such a cell is written with a single quote in front
+(``'=HYPERLINK(...)``), which spreadsheets show as text. Text that is a plain number
+(``-5``, ``+1.5``, ``-2e3``) is not a formula and is written as it is; numeric columns are
+never touched (``-5.0`` stays a number). Parquet files keep the raw values.
 
 pandas formats every value in Python and hands rows to the ``csv`` module: about 9 s for a list
 of 630,000 customers. Here each column is formatted as pandas would, with Arrow compute (text,
@@ -7,11 +16,13 @@ joined into lines. Columns of other types, and text holding a line break, go thr
 
 pandas writes: a header of the column names; ``True``/``False``; integers as they are; dates
 ``YYYY-MM-DD``; floats as ``repr`` does (``100.0``, ``1e-05``), missing values as nothing;
-text in double quotes only when it holds a comma or a double quote (doubled).
+text in double quotes only when it holds a comma or a double quote (doubled). Apart from the
+neutralised cells, the bytes are those pandas writes.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["write_csv"]
+__all__ = ["FORMULA_START", "neutralise_frame", "neutralise_text", "write_csv"]
 
 #: Rows formatted and written at a time.
 BATCH_ROWS = 100_000
@@ -28,6 +39,35 @@ LINE_END = "\n"
 #: Arrow writes floats above 0 and below this positionally (``0.00001`` for ``1e-05``), and
 #: ``repr`` does not; any float it writes with an exponent goes through ``repr`` too.
 POSITIONAL_FROM = 1e-4
+#: A cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = "^[=+\\-@\t\r]"
+#: ... unless the whole cell is a plain number, which a spreadsheet reads as that number.
+_PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_GUARD = "'"
+
+
+def neutralise_text(text: str) -> str:
+    """``text`` with a single quote in front when a spreadsheet would take it for a formula."""
+    if text.startswith(FORMULA_START) and not re.match(_PLAIN_NUMBER, text):
+        return _GUARD + text
+    return text
+
+
+def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells and column names are :func:`neutralise_text`-ed
+    (numbers, dates and missing values unchanged), for writers other than :func:`write_csv`."""
+    safe = frame.copy()
+    for name in safe.columns:
+        column = safe[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            column = column.astype(object)
+        if pd.api.types.is_string_dtype(column.dtype) or column.dtype == object:
+            safe[name] = column.map(
+                lambda value: neutralise_text(value) if isinstance(value, str) else value
+            )
+    safe.columns = [neutralise_text(str(name)) for name in safe.columns]
+    return safe
 
 
 def write_csv(frame: pd.DataFrame | pa.Table, path: str | Path) -> None:
@@ -44,7 +84,7 @@ def write_csv(frame: pd.DataFrame | pa.Table, path: str | Path) -> None:
     table = _table(frame)
     if table is None:
         frame = frame.to_pandas() if isinstance(frame, pa.Table) else frame
-        frame.to_csv(path, index=False)
+        neutralise_frame(frame).to_csv(path, index=False)
         return
     with Path(path).open("wb") as handle:
         handle.write(
@@ -84,7 +124,7 @@ def _is_text(kind: pa.DataType) -> bool:
 
 
 def _quoted_name(name: object) -> str:
-    return _quote(str(name))
+    return _quote(neutralise_text(str(name)))
 
 
 def _quote(text: str) -> str:
@@ -101,13 +141,25 @@ def _cells(values: pa.Array) -> pa.Array:
     elif pa.types.is_boolean(kind):
         cells = pc.if_else(values, "True", "False")
     elif _is_text(kind):
-        values = values.cast(pa.string())
+        values = _neutralised(values.cast(pa.string()))
         needs = pc.or_(pc.match_substring(values, SEPARATOR), pc.match_substring(values, '"'))
         quoted = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
         cells = pc.if_else(needs, quoted, values)
     else:  # integers, dates
         cells = values.cast(pa.string())
     return pc.fill_null(cells.cast(pa.string()), "")
+
+
+def _neutralised(values: pa.Array) -> pa.Array:
+    """Text cells a spreadsheet would take for formulas, with a single quote in front."""
+    risky = pc.and_(
+        pc.match_substring_regex(values, _FORMULA_START),
+        pc.invert(pc.match_substring_regex(values, _PLAIN_NUMBER)),
+    )
+    if not pc.any(risky).as_py():
+        return values
+    guarded = pc.binary_join_element_wise(_GUARD, values, "")
+    return pc.if_else(pc.fill_null(risky, False), guarded, values)
 
 
 def _floats(values: pa.Array) -> pa.Array:

@@ -27,13 +27,26 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from retain.atomic import atomic_dir
-from retain.errors import RetainError
+from retain.atomic import atomic_dir, check_output_dir, failpoint
+from retain.errors import RetainError, storage_error
 from retain.features import CutoffWarning, FeatureStore, SourceData, default_cutoff
 from retain.progress import ProgressReporter, null_progress
 from retain.serving.champions import Champion, check_features, load_champions, run_table
-from retain.serving.config import Playbook, ScoreConfig, load_playbook, load_score_config
-from retain.serving.contract import CSV_FILE, LIST_COLUMNS, LIST_FILE, SUMMARY_FILE
+from retain.serving.config import (
+    Playbook,
+    ScoreConfig,
+    check_score_config,
+    load_playbook,
+    load_score_config,
+)
+from retain.serving.contract import (
+    CSV_FILE,
+    LIST_COLUMNS,
+    LIST_FILE,
+    LIST_KIND,
+    LIST_LEGACY_FILES,
+    SUMMARY_FILE,
+)
 from retain.serving.csvfile import write_csv
 from retain.serving.drift import population_stability
 from retain.serving.population import active_population
@@ -83,7 +96,10 @@ class ScoringJob:
     progress: ProgressReporter
 
 
-def _check_writable(folder: Path) -> None:
+def _check_writable(out: Path) -> None:
+    """Refuse an output folder retain may not replace, or cannot write, before any work."""
+    check_output_dir(out, LIST_KIND, legacy_files=LIST_LEGACY_FILES)
+    folder = out.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".retain-write-test"):
@@ -276,10 +292,14 @@ def _summary(tallies, as_of, champions, store, sources, drift, config, pseudonym
 
 def _write(out: Path, frame: pd.DataFrame, summary: dict) -> None:
     table = _plain_strings(pa.Table.from_pandas(frame, preserve_index=False))
-    with atomic_dir(out) as folder:
-        pq.write_table(table, folder / LIST_FILE)
-        write_csv(table, folder / CSV_FILE)
-        (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    try:
+        with atomic_dir(out, kind=LIST_KIND, legacy_files=LIST_LEGACY_FILES) as folder:
+            pq.write_table(table, folder / LIST_FILE)
+            failpoint("score:parquet-written")  # a partial list folder, for the fault tests
+            write_csv(table, folder / CSV_FILE)
+            (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    except OSError as error:  # nothing partial is left: the temporary folder is gone
+        raise storage_error(error, f"write the list to {out}") from None
 
 
 def _plain_strings(table: pa.Table) -> pa.Table:
@@ -375,15 +395,20 @@ def score(
         raise RetainError("--spark-config is for --engine spark")
     config = load_score_config(config_path, workspace=workspace, workspace_config=settings)
     config = _overrides(config, strict, pseudonymize_ids, capacity, budget)
+    check_score_config(config, options=True)  # --capacity -5, --budget nan
     playbook = load_playbook(locate(workspace, config.playbook))
+    if out is not None:  # an explicit folder is checked before any model or data is read
+        out = Path(out)
+        _check_writable(out)
     key = pseudonym_key(config.pseudonym_key_env) if config.pseudonymize else None
     tracking.use_workspace(workspace)
     champions = load_champions({f: str(v) for f, v in config.models.items()})
     progress("models loaded")
     if as_of is None:
         data, as_of = _default_as_of(config, data, workspace, progress)
-    out = Path(out) if out is not None else resolve_path(workspace, config.output) / str(as_of)
-    _check_writable(out.parent)
+    if out is None:
+        out = resolve_path(workspace, config.output) / str(as_of)
+        _check_writable(out)
     job = ScoringJob(as_of, workspace, config, playbook, champions, data, out, key, progress)
     if settings.engine == "spark":
         from retain.spark.scoring import score_on_spark

@@ -161,7 +161,8 @@ def stage_parquet(sources: SourceData, folder: Path) -> dict[str, Path]:
     paths = {name: folder / f"{name}.parquet" for name in SOURCES}
     if all(path.is_file() for path in paths.values()):
         return paths
-    with atomic_dir(folder) as temporary:
+    legacy = tuple(path.name for path in paths.values())
+    with atomic_dir(folder, kind="staged parquet", legacy_files=legacy) as temporary:
         for name in SOURCES:
             pq.write_table(
                 sources.tables[name],

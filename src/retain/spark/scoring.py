@@ -54,7 +54,14 @@ from retain.errors import RetainError
 from retain.features import CutoffWarning, FeatureStore, SourceData
 from retain.features.store import categories
 from retain.serving.config import ScoreConfig
-from retain.serving.contract import CSV_FILE, LIST_COLUMNS, LIST_FILE, SUMMARY_FILE
+from retain.serving.contract import (
+    CSV_FILE,
+    LIST_COLUMNS,
+    LIST_FILE,
+    LIST_KIND,
+    LIST_LEGACY_FILES,
+    SUMMARY_FILE,
+)
 from retain.serving.csvfile import write_csv
 from retain.serving.population import recency_is_purchase_recency
 from retain.serving.pseudonyms import pseudonymize
@@ -339,7 +346,7 @@ def _tallies(listing: DataFrame, config: ScoreConfig) -> dict[str, dict]:
 def _write(out: Path, listing: DataFrame, summary: dict, rows: int, csv_max_rows, progress):
     """Write the list's files atomically; return the list (or its first ``csv_max_rows``)."""
     fits = csv_max_rows is None or rows <= csv_max_rows
-    with atomic_dir(out) as folder:
+    with atomic_dir(out, kind=LIST_KIND, legacy_files=LIST_LEGACY_FILES) as folder:
         _write_one_parquet(listing.orderBy("rank"), folder / LIST_FILE)
         frame = _head(folder / LIST_FILE, None if fits else csv_max_rows)
         if fits:

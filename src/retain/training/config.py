@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from retain.errors import ConfigError
+from retain.errors import ConfigError, quote, shorten
+from retain.models.clv.value import BTYD_COLUMNS
 from retain.settings import read_settings
 from retain.workspace import WorkspaceConfig, load_workspace_config, locate, moved_keys
 
@@ -33,7 +35,10 @@ __all__ = [
     "JobConfig",
     "SegmentsConfig",
     "TuningConfig",
+    "BASELINE_FEATURES",
+    "check_config",
     "check_estimator_settings",
+    "check_range",
     "config_path",
     "load_config",
 ]
@@ -234,18 +239,149 @@ def load_config(
     path = Path(path) if path is not None else locate(workspace, config_path(family, "."))
     if workspace_config is None:
         workspace_config = load_workspace_config(workspace)
-    return read_settings(
+    config = read_settings(
         CONFIGS[family], path, moved=moved_keys(),
         context={"workspace_config": workspace_config},
     )  # fmt: skip
+    check_config(family, config)
+    return config
+
+
+#: Features the baselines of a family are computed from (the recency rule, BG/NBD); a config
+#: may not exclude them, or the evaluation would fail after the training set is built.
+BASELINE_FEATURES = {
+    "churn": ("recency_days", *BTYD_COLUMNS),
+    "clv": BTYD_COLUMNS,
+    "segments": (),
+}
+
+
+def check_config(family: str, config: JobConfig) -> None:
+    """Check the ranges of a job config's values and its model settings, before any data.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the key, the value and the range: ``horizon_days >= 1`` (churn, CLV),
+        ``active_days >= 1``, cutoff counts, ``min_class_rows >= 1``, finite rates, tuning
+        budgets, model settings of the wrong type or range, and ``exclude_features`` naming a
+        feature the baselines need.
+    """
+    where = config.source
+    least_horizon = 0 if family == "segments" else 1
+    checks = [
+        ("horizon_days", config.horizon_days, least_horizon, None),
+        ("active_days", config.active_days, 1, None),
+        ("cutoffs.validation", config.cutoffs.validation, 1, None),
+        ("cutoffs.training", config.cutoffs.training, 0, None),
+        ("cutoffs.step_months", config.cutoffs.step_months, 1, None),
+        ("min_class_rows", config.min_class_rows, 1, None),
+        ("min_improvement", config.min_improvement, None, None),
+    ]
+    if isinstance(config, CLVConfig):
+        checks += [
+            ("discount_rate_monthly", config.discount_rate_monthly, 0, 1),
+            ("margin_rate", config.margin_rate, 0, 1),
+        ]
+    tuning = getattr(config, "tuning", None)
+    if tuning is not None:
+        checks += [
+            ("tuning.trials", tuning.trials, 1, None),
+            ("tuning.startup_trials", tuning.startup_trials, 0, None),
+        ]
+        if tuning.timeout_minutes is not None:
+            checks.append(("tuning.timeout_minutes", tuning.timeout_minutes, 0, None))
+    for key, value, low, high in checks:
+        check_range(where, key, value, low, high)
+    if tuning is not None and tuning.timeout_minutes is not None and tuning.timeout_minutes <= 0:
+        raise ConfigError(f"{where}: 'tuning.timeout_minutes' must be above 0")
+    needed = [name for name in BASELINE_FEATURES[family] if name in config.exclude_features]
+    if needed:
+        raise ConfigError(
+            f"{where}: 'exclude_features' leaves out {', '.join(needed)}, which the baselines "
+            f"need (features {', '.join(BASELINE_FEATURES[family])}); keep them"
+        )
+    estimator = _estimator(family)
+    if estimator is not None:
+        check_estimator_settings(estimator, dict(config.model), config)
+
+
+def check_range(where: str, key: str, value: float, low: float | None, high: float | None) -> None:
+    """Refuse ``value`` outside ``[low, high]`` (either may be ``None``) or not finite.
+
+    Raises
+    ------
+    ConfigError
+        ``"<where>: '<key>' must be at least <low>, got <value>"`` and the like.
+    """
+    if not math.isfinite(value):
+        raise ConfigError(f"{where}: '{key}' must be a finite number, got {value}")
+    if low is not None and value < low:
+        raise ConfigError(f"{where}: '{key}' must be at least {low}, got {value}")
+    if high is not None and value > high:
+        raise ConfigError(f"{where}: '{key}' must be at most {high}, got {value}")
+
+
+def _estimator(family: str) -> type | None:
+    if family == "churn":
+        from retain.models.churn import ChurnClassifier
+
+        return ChurnClassifier
+    if family == "clv":
+        from retain.models.spend import SpendRegressor
+
+        return SpendRegressor
+    from retain.models.segments import SegmentModel
+
+    return SegmentModel
 
 
 def check_estimator_settings(estimator: type, settings: dict, config: JobConfig) -> None:
-    """Refuse model settings that ``estimator`` does not take, naming them and the known ones."""
-    known = set(inspect.signature(estimator).parameters) - {"random_state", "callbacks"}
+    """Refuse model settings that ``estimator`` does not take, or of the wrong type or range.
+
+    Types are those of the estimator's defaults (a number where the default is a number, text
+    where it is text); ranges are the estimator's own checks (``_check_settings``), run here so
+    that ``max_depth: deep`` fails before any data are read.
+    """
+    parameters = inspect.signature(estimator).parameters
+    known = set(parameters) - {"random_state", "callbacks"}
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ConfigError(
             f"{config.source}: unknown key(s) {', '.join(f'model.{key}' for key in unknown)} for "
             f"{estimator.__name__}; known: {', '.join(sorted(known))}"
         )
+    for key, value in settings.items():
+        default = parameters[key].default
+        expected = _setting_type(default)
+        if expected is not None and value is not None and not _is_of(value, expected):
+            raise ConfigError(
+                f"{config.source}: 'model.{key}' must be {_TYPE_WORDS[expected]} (like its "
+                f"default {default!r}), got {quote(value)}"
+            )
+    check = getattr(estimator, "_check_settings", None)
+    if check is None:
+        return
+    try:
+        check(estimator(**settings))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{config.source}: model settings: {shorten(error, 300)}") from None
+
+
+_TYPE_WORDS = {bool: "true or false", float: "a number", str: "text"}
+
+
+def _setting_type(default: object) -> type | None:
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, int | float):
+        return float
+    if isinstance(default, str):
+        return str
+    return None
+
+
+def _is_of(value: object, expected: type) -> bool:
+    if expected is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, expected)

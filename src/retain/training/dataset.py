@@ -24,7 +24,7 @@ from retain.progress import ProgressReporter, null_progress
 from retain.training.config import JobConfig
 from retain.training.cutoffs import CutoffSplit, plan_cutoffs
 from retain.training.labels import OUTCOMES, outcomes
-from retain.workspace import locate
+from retain.workspace import load_workspace_config, locate
 
 __all__ = [
     "KEY",
@@ -158,7 +158,8 @@ def open_sources(config: Any, data: object = None, workspace: str | Path = ".") 
             f"data folder {data} not found; pass --data DIR (or run `retain simulate` first)"
         )
     mapping = resolve_path(workspace, config.mapping) if config.mapping else None
-    return resolve_data(data, mapping)
+    window = load_workspace_config(workspace).timestamp_window
+    return resolve_data(data, mapping, window)
 
 
 def build_training_set(

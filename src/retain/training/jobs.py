@@ -128,6 +128,8 @@ def run_training(
         raise ConfigError("--config names one family's config; use it with a single family")
     workspace, cache, results = Path(workspace), {}, []
     settings = workspace_settings(workspace, data=data, mapping=mapping, engine=engine)
+    for family in names:  # every config checked before any data are read
+        load_config(family, config_path, workspace=workspace, workspace_config=settings)
     trainer = _engine(settings.engine, workspace, spark_config)
     try:
         for family in names:

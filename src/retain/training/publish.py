@@ -16,6 +16,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 
+from retain.errors import ModelFileError
 from retain.training import registry, tracking
 from retain.training.config import JobConfig
 
@@ -165,7 +166,7 @@ def _gate(family, version, champion, challenger_score, score, config) -> registr
             champion_model = registry.load_model(family, str(champion.version))
             champion_score = float(score(champion_model))
             mlflow.log_metric(f"gate.champion_{config.primary_metric}", champion_score)
-        except (ValueError, KeyError) as error:
+        except (ValueError, KeyError, ModelFileError) as error:  # unverifiable: never unpickled
             mlflow.set_tag("champion_not_scored", str(error)[:5000])
     return registry.decide(
         family, version, metric=config.primary_metric, challenger_score=challenger_score,

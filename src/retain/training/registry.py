@@ -27,6 +27,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from retain.errors import RetainError
+from retain.training import modelfiles
 from retain.training.tracking import trusted_model_loading, use_workspace
 
 if TYPE_CHECKING:
@@ -229,6 +230,10 @@ def register(
         primary_metric=primary_metric,
         score=repr(float(score)),
         run_id=run_id,
+    )
+    # verified before every load (retain.training.modelfiles)
+    version_tags[modelfiles.CHECKSUM_TAG] = modelfiles.checksum_tag(
+        modelfiles.model_checksums(source)
     )
     created = client.create_model_version(
         name,
@@ -482,7 +487,8 @@ def load_model(
     *,
     workspace: str | os.PathLike | None = None,
 ) -> Any:
-    """Load a registered model as its Python object (``mlflow.sklearn.load_model``).
+    """Load a registered model as its Python object (``mlflow.sklearn.load_model``), from a
+    copy of its files verified against the checksums recorded at registration.
 
     Parameters
     ----------
@@ -498,6 +504,9 @@ def load_model(
     RetainError
         No such alias or version; for a missing champion the message names the command that
         trains one (``retain train <family>``).
+    ModelFileError
+        The registry is not trusted, or the model's files differ from the checksums recorded
+        at registration (nothing is unpickled then).
     """
     import mlflow.sklearn
 
@@ -515,8 +524,23 @@ def load_model(
                 f"`retain train {family_of(name)}`"
             )
         uri = f"models:/{name}@{text}"
-    with trusted_model_loading():
-        return mlflow.sklearn.load_model(uri)
+    modelfiles.check_trusted(mlflow.get_registry_uri())
+    version_info = _resolved(client, name, text)
+    label = f"{name} v{version_info.version}"
+    retrain = f"retain train {family_of(name)}"
+    tags = version_info.tags or {}
+    with (
+        modelfiles.verified_copy(uri, tags, label=label, retrain=retrain) as local,
+        trusted_model_loading(),
+    ):
+        return mlflow.sklearn.load_model(str(local))
+
+
+def _resolved(client: MlflowClient, name: str, alias_or_version: str) -> ModelVersion:
+    """The version an alias or number names (its tags hold the recorded checksums)."""
+    if alias_or_version.isdigit() or alias_or_version[:1] in ("v", "V"):
+        return client.get_model_version(name, _version_number(alias_or_version))
+    return client.get_model_version_by_alias(name, alias_or_version)
 
 
 def list_versions(

@@ -54,6 +54,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from retain.errors import ConfigError, RetainError
+from retain.training.relocation import relocate_store
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -202,6 +203,8 @@ def use_workspace(workspace: str | os.PathLike = ".") -> str:
         mlflow.set_registry_uri(registry)
         if uri not in _initialised:
             if _owns_store(uri, workspace):
+                # a copied or moved workspace: its store still names the old folder's mlruns
+                relocate_store(workspace, Path(workspace).resolve() / _STORE_DIR / _DB_FILE)
                 # create the database now (schema migrations), not inside the first run
                 with warnings.catch_warnings():
                     # MLflow's store on SQLAlchemy 2.1: "The ``noload`` loader strategy is
@@ -427,11 +430,17 @@ def log_json(obj: Any, artifact_file: str) -> None:
 
 
 def log_frame(frame: pd.DataFrame, artifact_file: str, *, index: bool = False) -> None:
-    """Log a DataFrame as a CSV artifact (without its index unless ``index=True``)."""
+    """Log a DataFrame as a CSV artifact (without its index unless ``index=True``).
+
+    Text cells a spreadsheet would take for formulas are neutralised, as in every CSV retain
+    writes (:mod:`retain.serving.csvfile`).
+    """
+    from retain.serving.csvfile import neutralise_frame
+
     _active_run_id()
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"log_frame expects a pandas DataFrame, got {type(frame).__name__}")
-    mlflow.log_text(frame.to_csv(index=index), artifact_file)
+    mlflow.log_text(neutralise_frame(frame).to_csv(index=index), artifact_file)
 
 
 def log_figure(fig: Figure, artifact_file: str) -> None:

@@ -34,6 +34,8 @@ features_app = typer.Typer(
 app.add_typer(features_app, name="features")
 models_app = typer.Typer(help="List registered models and promote versions.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+mlflow_app = typer.Typer(help="Open the workspace's MLflow runs and models.", no_args_is_help=True)
+app.add_typer(mlflow_app, name="mlflow")
 
 _state = {"debug": os.environ.get("RETAIN_DEBUG", "") not in ("", "0")}
 F = TypeVar("F", bound=Callable)
@@ -363,6 +365,35 @@ def models_promote(
     tracking.use_workspace(workspace)
     promoted = registry.promote(name, version)
     console.print(f"{promoted.name} v{promoted.version} is now the champion", highlight=False)
+
+
+@mlflow_app.command("ui")
+@reports_errors
+def mlflow_ui(
+    workspace: Workspace = Path("."),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
+) -> None:
+    """Start the MLflow UI on this workspace's store (Ctrl-C stops it)."""
+    import subprocess
+
+    from retain.training.tracking import tracking_uri, ui_command
+
+    command = ui_command(workspace, host=host, port=port)
+    if command is None:
+        console.print(f"runs and models are on the tracking server {tracking_uri(workspace)}")
+        return
+    console.print(
+        f"MLflow UI for {command[command.index('--backend-store-uri') + 1]} on "
+        f"http://{host}:{port} (Ctrl-C stops it)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    try:
+        code = subprocess.call(command)
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
 
 
 @app.command()

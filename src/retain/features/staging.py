@@ -84,6 +84,18 @@ ENUM_VALUES = 255
 DUCKDB_SETTINGS = {"allocator_background_threads": True}
 
 
+def quiet_progress(connection: duckdb.DuckDBPyConnection) -> None:
+    """Turn DuckDB's progress bar off on ``connection``, where it can be turned off.
+
+    In Jupyter without ``ipywidgets`` DuckDB starts with the bar off and refuses *any* change
+    to its setting (``InvalidInputException``), even turning it off; that is not an error.
+    """
+    try:
+        connection.execute("SET enable_progress_bar = false")
+    except duckdb.InvalidInputException:
+        pass
+
+
 def encode_keys(tables: Mapping[str, pa.Table]) -> tuple[dict[str, pa.Table], pa.Table]:
     """Add the integer code of ``customer_id`` to every table, as a last column ``_key``.
 
@@ -251,7 +263,7 @@ def stage_sources(sources: SourceData, folder: Path) -> Path:
     with atomic_dir(folder) as staging:
         connection = duckdb.connect(str(staging / DATABASE), config=DUCKDB_SETTINGS)
         try:
-            connection.execute("SET enable_progress_bar = false")
+            quiet_progress(connection)
             for name, table in incoming.items():
                 connection.register("_incoming", table)
                 enums = _enum_casts(table, incoming[COLUMNS], name)

@@ -320,11 +320,17 @@ def tune(
         family, workspace=workspace, data=data, config_path=config, trials=trials,
         timeout_minutes=timeout_minutes, progress=step_printer(family),
     )  # fmt: skip
+    from retain.training.tuning import format_settings
+
     console.print(
-        f"study {result.study_name}: {result.trials} trials ({result.completed} complete, "
-        f"{result.pruned} pruned); best {result.best_value:.4f} with {result.best_settings}",
+        f"study {result.study_name}: {result.trials} new trials ({result.completed} complete, "
+        f"{result.pruned} pruned); best {result.best_value:.4f} (trial {result.best_trial}) "
+        f"with {format_settings(result.best_settings)}",
         highlight=False,
     )
+    if result.final is None:
+        console.print(result.note, highlight=False)
+        return
     _print_job(result.final)
     console.print(f"\nruns: [bold]{mlflow_ui_command(workspace)}[/bold]")
 

@@ -471,20 +471,35 @@ def report(
 @reports_errors
 def backtest(
     list_path: ListPath,
-    data: DataDir,
-    mapping: MappingFile = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Data folder (default: the `data` key of retain.yaml)."),
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option("--mapping", help="Column mapping YAML (default: retain.yaml's `mapping`)."),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for backtest_deciles.csv and .json.")
     ] = None,
     allow_partial: Annotated[
-        bool, typer.Option(help="Compute even when the horizon has not fully passed.")
+        bool, typer.Option(help="Compute even when the churn window has not fully passed.")
     ] = False,
+    workspace: Workspace = Path("."),
 ) -> None:
-    """Compare a past list with what its customers actually did."""
+    """Compare a past list with what its customers actually did (each horizon once it passed)."""
     from retain.serving.backtest import backtest as run_backtest
     from retain.serving.backtest import print_backtest, write_backtest
+    from retain.workspace import load_workspace_config
 
-    result = run_backtest(list_path, data, mapping=mapping, allow_partial=allow_partial)
+    if data is not None and mapping is None:
+        config = load_workspace_config(workspace)
+        # the workspace's mapping describes the workspace's data, not a folder given here
+        same = config.path(workspace, config.data).resolve() == data.resolve()
+        mapping = config.path(workspace, config.mapping) if same and config.mapping else None
+    result = run_backtest(
+        list_path, data, mapping=mapping, workspace=workspace, allow_partial=allow_partial
+    )
     print_backtest(result)
     if out is not None:
         paths = write_backtest(result, out)

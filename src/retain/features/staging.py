@@ -25,6 +25,7 @@ or cutoffs):
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -90,10 +91,8 @@ def quiet_progress(connection: duckdb.DuckDBPyConnection) -> None:
     In Jupyter without ``ipywidgets`` DuckDB starts with the bar off and refuses *any* change
     to its setting (``InvalidInputException``), even turning it off; that is not an error.
     """
-    try:
+    with contextlib.suppress(duckdb.InvalidInputException):
         connection.execute("SET enable_progress_bar = false")
-    except duckdb.InvalidInputException:
-        pass
 
 
 def encode_keys(tables: Mapping[str, pa.Table]) -> tuple[dict[str, pa.Table], pa.Table]:

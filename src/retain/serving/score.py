@@ -35,7 +35,7 @@ from retain.serving.champions import Champion, check_features, load_champions, r
 from retain.serving.config import Playbook, ScoreConfig, load_playbook, load_score_config
 from retain.serving.contract import CSV_FILE, LIST_COLUMNS, LIST_FILE, SUMMARY_FILE
 from retain.serving.csvfile import write_csv
-from retain.serving.drift import population_stability
+from retain.serving.drift import age_drift, population_stability
 from retain.serving.population import active_population
 from retain.serving.pseudonyms import pseudonym_key, pseudonymize
 from retain.serving.reasons import top_reasons
@@ -135,6 +135,8 @@ def _drift(churn: Champion, population: pd.DataFrame, config: ScoreConfig) -> di
         "max_psi": float(values.max()),
         "drifted": drifted,
         "psi": {name: round(float(value), 6) for name, value in values.items()},
+        # features that grow with time: compared relative to their population (psi above)
+        "age_features": age_drift(churn.drift_reference, population),
     }
 
 

@@ -191,9 +191,7 @@ def publish(
     champion = registry.champion(family)
     start = started_at if started_at is not None else tracking.job_started()
     base_name = run_name_of(family, manifest)
-    with tracking.training_run(
-        family, workspace, run_name=base_name, start_time=start if start is not None else None
-    ) as run:
+    with tracking.training_run(family, workspace, run_name=base_name, start_time=start) as run:
         tracking.log_params_flat(_config_params(config))
         tracking.log_params_flat(
             {**tracking.flatten(model_params(model)), **tracking.flatten(dict(settings))},

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help quickstart test lint format clean
+.PHONY: help quickstart test notebook lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,13 @@ $(VENV)/.installed-spark: $(VENV)/.installed
 # Spark's Python workers run the venv's interpreter, not whatever python3 is on PATH
 test: $(VENV)/.installed-spark ## Set up, then run the test suite (with the Spark engine)
 	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python -m pytest
+
+$(VENV)/.installed-notebook: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[dev,notebook]"
+	touch $@
+
+notebook: $(VENV)/.installed-notebook ## Open notebooks/quickstart.ipynb in JupyterLab
+	$(BIN)/jupyter lab notebooks/quickstart.ipynb
 
 lint: $(VENV)/.installed ## Check lint and formatting with ruff
 	$(BIN)/ruff check src tests benchmarks features

@@ -247,10 +247,13 @@ def test_incomplete_horizon_is_refused_then_allowed(world, sources, tmp_path):
     with pytest.raises(RetainError, match=r"29 days of data are missing") as caught:
         backtest(folder, sources)
     message = str(caught.value)
-    assert "2026-01-30" in message and "2025-12-31" in message and "allow_partial" in message
+    assert "2026-01-30" in message and "2025-12-31" in message and "--allow-partial" in message
     partial = backtest(folder, sources, allow_partial=True)
     assert partial.complete is False
-    assert len(partial.warnings) == 1 and "INCOMPLETE" in partial.warnings[0]
+    assert len(partial.warnings) == 1 and "PARTIAL churn window" in partial.warnings[0]
+    assert partial.windows["churn"] == {
+        "days": 90, "covered_days": 61, "complete": False, "ends": "2026-01-29"
+    }  # fmt: skip
     assert partial.overall["customers"] == len(ids)
     # a 60-day horizon fits: complete
     assert backtest(folder, sources, horizon_days=60).complete
@@ -389,6 +392,10 @@ def test_hand_checked_numbers(tmp_path):
     assert overall["selected_future_margin"] == 30.0
     assert overall["selected_retained_margin"] == 0.0
     assert overall["realised_future_margin"] == 38.0
+    # CLV against realised margin: C (highest CLV) holds 30 of the 38; ranks by hand
+    assert overall["clv_top_decile_capture"] == pytest.approx(30 / 38)
+    assert overall["clv_spearman"] == pytest.approx(4.5 / np.sqrt(4.5 * 5))
+    assert -1 <= overall["clv_gini"] <= 1
     # one random pair of the four customers
     pairs = {a + b for a in (0, 100, 200, 50) for b in (0, 100, 200, 50) if a != b}
     assert overall["random_draw"] in pairs
@@ -397,3 +404,84 @@ def test_hand_checked_numbers(tmp_path):
     longer = backtest(folder, tiny_data(), horizon_days=45, deciles=2)
     assert not longer.customers.set_index("customer_id")["churned"]["C"]
     assert longer.overall["churn_rate"] == 0.5
+
+
+# --------------------------------------------------------------------------- per horizon
+
+
+def test_churn_is_backtested_once_its_window_passes_and_clv_is_labelled_partial(
+    oracle_list, sources, tmp_path
+):
+    # data end 2025-12-31: the 90-day churn window after 2025-07-01 has passed, a 365-day CLV
+    # window has not (it ends 2026-06-30): churn complete, CLV partial, nothing refused
+    frame = pd.read_parquet(oracle_list / LIST_FILE)
+    folder = write_list(tmp_path / "long", frame, AS_OF, churn_days=90, clv_days=365)
+    result = backtest(folder, sources)
+    assert result.windows["churn"]["complete"]
+    assert result.windows["clv"] == {
+        "days": 365, "covered_days": 184, "complete": False, "ends": "2026-06-30"
+    }  # fmt: skip
+    assert not result.complete
+    (note,) = result.warnings
+    assert note.startswith("PARTIAL CLV window") and "184 of its 365 days" in note
+    complete = backtest(oracle_list, sources)  # same list, 180-day CLV: both complete
+    assert complete.overall["roc_auc"] == result.overall["roc_auc"]
+
+
+def test_clv_is_compared_with_realised_margin(oracle_result, random_result, sources, tmp_path):
+    overall = oracle_result.overall
+    assert overall["clv_gini"] > 0.5 and overall["clv_spearman"] > 0.3
+    assert overall["clv_top_decile_capture"] > 0.3  # a random tenth holds 0.1
+    frame = pd.read_parquet(oracle_result.list_path)
+    shuffled = frame.assign(clv=np.random.default_rng(5).permutation(frame["clv"].to_numpy()))
+    noise = backtest(write_list(tmp_path / "noise", shuffled, AS_OF), sources).overall
+    assert abs(noise["clv_gini"]) < 0.15 and noise["clv_top_decile_capture"] < 0.2
+
+
+def test_a_list_inside_the_training_period_is_flagged_in_sample(oracle_list, sources, tmp_path):
+    from retain.serving.champions import training_period
+
+    manifest = {
+        "training_cutoffs": ["2024-12-01", "2025-01-01"],
+        "validation_cutoffs": ["2025-06-01"],
+        "horizon_days": 90,
+    }
+    period = training_period(manifest)
+    assert period == {"from": "2024-12-01", "until": "2025-08-30", "horizon_days": 90}
+    models = {"churn": {"name": "retain-churn", "version": "3", "training_period": period}}
+    frame = pd.read_parquet(oracle_list / LIST_FILE)
+    folder = write_list(tmp_path / "inside", frame, AS_OF, models=models)
+    result = backtest(folder, sources)
+    assert result.in_sample
+    (note,) = result.warnings
+    assert note.startswith("IN-SAMPLE") and "retain-churn v3" in note and "2025-08-30" in note
+    later = {"churn": {**models["churn"], "training_period": {**period, "until": "2025-07-01"}}}
+    outside = backtest(write_list(tmp_path / "outside", frame, AS_OF, models=later), sources)
+    assert not outside.in_sample and not outside.warnings
+
+
+def test_backtest_reads_data_and_mapping_from_the_workspace_config(world, tmp_path):
+    from typer.testing import CliRunner
+
+    from retain.cli import app
+
+    # a workspace whose data are in other column names, described by its mapping
+    data = tmp_path / "export"
+    data.mkdir()
+    renamed = world.transactions.rename(columns={"customer_id": "client", "amount": "dollars"})
+    renamed.to_csv(data / "transactions.csv", index=False)
+    (tmp_path / "map.yaml").write_text(
+        "transactions:\n  columns: {customer_id: client, amount: dollars}\n"
+    )
+    (tmp_path / "retain.yaml").write_text("data: export\nmapping: map.yaml\n")
+    sources = resolve_data(data, tmp_path / "map.yaml")
+    ids = active_customers(sources.tables["transactions"], AS_OF, 365)["customer_id"]
+    rng = np.random.default_rng(2)
+    frame = list_frame(ids, rng.uniform(size=len(ids)), rng.gamma(2.0, 50.0, len(ids)), AS_OF)
+    folder = write_list(tmp_path / "list", frame, AS_OF)
+
+    result = backtest(folder, workspace=tmp_path)
+    assert result.overall["customers"] == len(ids)
+    out = CliRunner().invoke(app, ["backtest", "--list", str(folder), "--workspace", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert "normalized Gini" in out.output and "top tenth by CLV" in out.output

@@ -71,7 +71,7 @@ def test_selection_options_are_checked_before_any_work(workspace, option, value,
     "arguments",
     [
         ["report", "--list", "x", "--top", "0"],
-        ["tune", "churn", "--trials", "0"],
+        ["tune", "churn", "--trials", "-1"],
         ["tune", "churn", "--timeout-minutes", "nan"],
         ["quickstart", "--customers", "0"],
         ["simulate", "--model", "bgnbd", "--r", "nan", "--out", "sim", "--customers", "5"],

@@ -217,8 +217,10 @@ def test_log_model_round_trip_with_signature_and_example(mlflow_workspace, model
     inputs = {spec.name: spec for spec in info.signature.inputs.inputs}
     assert inputs["region"].type == DataType.string
     assert inputs["recency_days"].type == DataType.double
-    assert not inputs["recency_days"].required  # NaN in the example
-    assert info.signature.outputs is not None
+    # every input optional: the pyfunc names a missing column itself (not the whole schema)
+    assert not any(spec.required for spec in inputs.values())
+    assert list(inputs)[:2] == ["customer_id", "as_of"]  # a snapshot's keys are inputs too
+    assert info.signature.outputs.input_names() == ["customer_id", "churn_probability"]
     assert info.saved_input_example_info["type"] == "dataframe"
     assert info.metadata["predict_method"] == "predict_proba"
 
@@ -231,10 +233,18 @@ def test_log_model_round_trip_with_signature_and_example(mlflow_workspace, model
         loaded = mlflow.sklearn.load_model(info.model_uri)
         pyfunc = mlflow.pyfunc.load_model(info.model_uri)
     np.testing.assert_array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
-    # pyfunc calls predict_proba, not predict
+    # pyfunc: P(class 1) as a named column, the snapshot's customer id passed through
+    snapshot = frame.head(3).assign(customer_id=["a", "b", "c"], as_of=pd.Timestamp("2025-01-01"))
+    predicted = pyfunc.predict(snapshot)
+    assert list(predicted.columns) == ["customer_id", "churn_probability"]
+    assert predicted["customer_id"].tolist() == ["a", "b", "c"]
     np.testing.assert_allclose(
-        np.asarray(pyfunc.predict(frame.head(3))), model.predict_proba(frame.head(3))
+        predicted["churn_probability"], model.predict_proba(frame.head(3))[:, 1]
     )
+    with pytest.raises(ValueError, match=r"^missing column\(s\) 'frequency': the model") as error:
+        pyfunc.predict(snapshot.drop(columns=["frequency"]))
+    assert "region" not in str(error.value)  # the missing column alone, not the schema
+    assert (local / "code" / "retain" / "training" / "pyfunc.py").is_file()  # self-contained
 
     lines = (local / "requirements.txt").read_text().split()
     assert lines == list(runtime_requirements())

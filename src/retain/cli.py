@@ -41,6 +41,8 @@ features_app = typer.Typer(
 app.add_typer(features_app, name="features")
 models_app = typer.Typer(help="List registered models and promote versions.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+mlflow_app = typer.Typer(help="Open the workspace's MLflow runs and models.", no_args_is_help=True)
+app.add_typer(mlflow_app, name="mlflow")
 
 _state = {"debug": os.environ.get("RETAIN_DEBUG", "") not in ("", "0")}
 F = TypeVar("F", bound=Callable)
@@ -390,7 +392,7 @@ def _finite_positive(value: float | None) -> float | None:
 def tune(
     family: Annotated[str, typer.Argument(help="churn or clv.")],
     trials: Annotated[
-        int | None, typer.Option(min=1, help="Trials to run now (default: tuning.trials).")
+        int | None, typer.Option(min=0, help="Trials to run now (default: tuning.trials; 0: none).")
     ] = None,
     timeout_minutes: Annotated[
         float | None,
@@ -410,11 +412,17 @@ def tune(
         family, workspace=workspace, data=data, mapping=mapping, config_path=config,
         trials=trials, timeout_minutes=timeout_minutes, progress=step_printer(family),
     )  # fmt: skip
+    from retain.training.tuning import format_settings
+
     results.print(
-        f"study {result.study_name}: {result.trials} trials ({result.completed} complete, "
-        f"{result.pruned} pruned); best {result.best_value:.4f} with {result.best_settings}",
+        f"study {result.study_name}: {result.trials} new trials ({result.completed} complete, "
+        f"{result.pruned} pruned); best {result.best_value:.4f} (trial {result.best_trial}) "
+        f"with {format_settings(result.best_settings)}",
         highlight=False,
     )
+    if result.final is None:
+        console.print(result.note, highlight=False)
+        return
     _print_job(result.final)
     results.print(f"\nruns: [bold]{mlflow_ui_command(workspace)}[/bold]", soft_wrap=True)
 
@@ -455,6 +463,35 @@ def models_promote(
     tracking.use_workspace(workspace)
     promoted = registry.promote(name, version)
     results.print(f"{promoted.name} v{promoted.version} is now the champion", highlight=False)
+
+
+@mlflow_app.command("ui")
+@reports_errors
+def mlflow_ui(
+    workspace: Workspace = Path("."),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
+) -> None:
+    """Start the MLflow UI on this workspace's store (Ctrl-C stops it)."""
+    import subprocess
+
+    from retain.training.tracking import tracking_uri, ui_command
+
+    command = ui_command(workspace, host=host, port=port)
+    if command is None:
+        console.print(f"runs and models are on the tracking server {tracking_uri(workspace)}")
+        return
+    console.print(
+        f"MLflow UI for {command[command.index('--backend-store-uri') + 1]} on "
+        f"http://{host}:{port} (Ctrl-C stops it)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    try:
+        code = subprocess.call(command)
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -535,11 +572,13 @@ def backtest(
     ] = None,
     allow_partial: Annotated[
         bool,
-        typer.Option("--allow-partial", help="Compute even when the horizon has not fully passed."),
+        typer.Option(
+            "--allow-partial", help="Compute even when the churn window has not fully passed."
+        ),
     ] = False,
     workspace: Workspace = Path("."),
 ) -> None:
-    """Compare a past list with what its customers actually did."""
+    """Compare a past list with what its customers actually did (each horizon once it passed)."""
     from retain.serving.backtest import backtest as run_backtest
     from retain.serving.backtest import check_backtest_out, print_backtest, write_backtest
 
@@ -547,7 +586,9 @@ def backtest(
         check_backtest_out(out)
     settings = workspace_settings(workspace, data=data, mapping=mapping)
     folder, mapping_file = _data_and_mapping(workspace, settings)
-    result = run_backtest(list_path, folder, mapping=mapping_file, allow_partial=allow_partial)
+    result = run_backtest(
+        list_path, folder, mapping=mapping_file, workspace=workspace, allow_partial=allow_partial
+    )
     print_backtest(result, console=results)
     if out is not None:
         paths = write_backtest(result, out)

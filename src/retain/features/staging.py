@@ -25,6 +25,7 @@ or cutoffs):
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -82,6 +83,16 @@ ENUM_VALUES = 255
 #: DuckDB's allocator hands freed memory back to the system as it goes: benchmarks/features.py
 #: at 1M customers and 6 cutoffs peaked at 2.6-2.8 GB instead of 3.1 GB, in the same time.
 DUCKDB_SETTINGS = {"allocator_background_threads": True}
+
+
+def quiet_progress(connection: duckdb.DuckDBPyConnection) -> None:
+    """Turn DuckDB's progress bar off on ``connection``, where it can be turned off.
+
+    In Jupyter without ``ipywidgets`` DuckDB starts with the bar off and refuses *any* change
+    to its setting (``InvalidInputException``), even turning it off; that is not an error.
+    """
+    with contextlib.suppress(duckdb.InvalidInputException):
+        connection.execute("SET enable_progress_bar = false")
 
 
 def encode_keys(tables: Mapping[str, pa.Table]) -> tuple[dict[str, pa.Table], pa.Table]:
@@ -251,7 +262,7 @@ def stage_sources(sources: SourceData, folder: Path) -> Path:
     with atomic_dir(folder, kind="staged sources", legacy_files=(DATABASE,)) as staging:
         connection = duckdb.connect(str(staging / DATABASE), config=DUCKDB_SETTINGS)
         try:
-            connection.execute("SET enable_progress_bar = false")
+            quiet_progress(connection)
             for name, table in incoming.items():
                 connection.register("_incoming", table)
                 enums = _enum_casts(table, incoming[COLUMNS], name)

@@ -34,12 +34,25 @@ Overall (``BacktestResult.overall``):
   size, drawn with ``seed``, captured; ``lift_over_random = captured / random_expected``;
   ``share_captured = captured / total lost value``;
 * ``selected_future_margin``: realised margin of the selected customers over the CLV horizon,
-  and ``selected_retained_margin``: the part of it from selected customers who did not churn.
+  and ``selected_retained_margin``: the part of it from selected customers who did not churn;
+* the list's CLV against the realised margin (a ranking of value, so discounting does not
+  matter): ``clv_gini`` (normalized Gini), ``clv_spearman`` and ``clv_top_decile_capture``
+  (the share of all realised margin held by the tenth of the list with the highest CLV; a
+  random tenth holds 0.1 on average).
 
-The data must cover both windows: the last event (transaction or interaction) must fall on or
-after the day before ``as_of + horizon``. Otherwise :func:`backtest` refuses, saying how many
-days are missing and from when the backtest is possible; ``allow_partial=True`` computes it
-anyway and marks the result incomplete.
+Each horizon is backtested as soon as its window has passed: churn after ``as_of + churn
+horizon``, value after ``as_of + CLV horizon``. The data cover a window when the last event
+(transaction or interaction) falls on or after its last day. A churn window the data do not
+cover is refused, saying how many days are missing and from when the backtest is possible
+(``allow_partial=True`` computes it anyway); a CLV window not yet covered is computed on the
+days there are and labelled partial (``windows`` and ``warnings`` say how many days).
+
+When the list's cutoff falls inside a model's training period (from its first training cutoff
+to the end of its last validation label window, recorded in ``summary.json``), the outcomes
+being compared were seen in training: the result warns that the backtest is in-sample.
+
+With a workspace, the data folder and mapping come from ``retain.yaml`` (``--data`` and
+``--mapping`` override them) and the margin rate from ``training/clv.yaml``.
 """
 
 from __future__ import annotations
@@ -50,7 +63,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -59,6 +72,9 @@ from retain.atomic import atomic_file, check_output_file, claim
 from retain.errors import OutputError, RetainError
 from retain.serving.contract import LIST_FILE, SUMMARY_FILE
 from retain.serving.csvfile import write_csv
+
+if TYPE_CHECKING:
+    import os
 
 __all__ = [
     "DECILE_COLUMNS",
@@ -112,9 +128,10 @@ class BacktestResult:
     clv_horizon_days : int
         Window of ``future_margin``, the realised counterpart of ``clv``.
     complete : bool
-        False when the data end before a horizon does (only with ``allow_partial=True``).
+        False when the data end before a horizon does (a CLV window, or with
+        ``allow_partial=True`` the churn window).
     warnings : tuple of str
-        Caveats to show with the numbers (incomplete horizon, undefined measures).
+        Caveats to show with the numbers (partial windows, in-sample, undefined measures).
     customers : pandas.DataFrame
         The list joined with the outcomes: one row per listed customer, by rank.
     list_path : str
@@ -130,6 +147,8 @@ class BacktestResult:
     warnings: tuple[str, ...] = ()
     customers: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     list_path: str = ""
+    windows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    in_sample: bool = False
 
 
 # --------------------------------------------------------------------------- reading the list
@@ -237,6 +256,80 @@ def _coverage(
         if covered_until < end:
             short.append((name, days, (end - covered_until).days, end))
     return short
+
+
+def _windows(
+    last_event: date | None, as_of: date, horizons: Mapping[str, int]
+) -> dict[str, dict[str, Any]]:
+    """Per outcome window: its length, the days the data cover, whether it is complete."""
+    covered_until = last_event + timedelta(days=1) if last_event is not None else as_of
+    out = {}
+    for name, days in horizons.items():
+        covered = max(0, min(days, (covered_until - as_of).days))
+        out[name] = {
+            "days": int(days),
+            "covered_days": int(covered),
+            "complete": covered >= days,
+            "ends": (as_of + timedelta(days=days - 1)).isoformat(),
+        }
+    return out
+
+
+def _partial_note(name: str, window: Mapping[str, Any], last_event: date | None) -> str:
+    label = "churn" if name == "churn" else "CLV"
+    last = f"the data end on {last_event}" if last_event else "there are no events"
+    return (
+        f"PARTIAL {label} window: {last}, so {window['covered_days']} of its {window['days']} "
+        f"days are covered (it ends on {window['ends']}); realised "
+        f"{'churn' if name == 'churn' else 'margin and the value measures'} count only those "
+        "days"
+    )
+
+
+def _in_sample(
+    summary: Mapping[str, Any], as_of: date, workspace: str | os.PathLike | None
+) -> list[str]:
+    """Warnings for models whose training period holds the list's cutoff."""
+    notes = []
+    models = summary.get("models")
+    if not isinstance(models, Mapping):
+        return notes
+    for family in ("churn", "clv"):
+        model = models.get(family)
+        if not isinstance(model, Mapping):
+            continue
+        period = model.get("training_period") or _recorded_period(model, workspace)
+        if not period:
+            continue
+        start, until = date.fromisoformat(period["from"]), date.fromisoformat(period["until"])
+        if as_of < until:
+            notes.append(
+                f"IN-SAMPLE: the list's cutoff {as_of} falls inside the training period of "
+                f"{model.get('name', family)} v{model.get('version', '?')} (outcomes from "
+                f"{start} to {until - timedelta(days=1)} were its training and validation "
+                f"labels): its {family} outcomes were seen in training, so these numbers "
+                f"flatter it; backtest a list scored on or after {until}"
+            )
+    return notes
+
+
+def _recorded_period(
+    model: Mapping[str, Any], workspace: str | os.PathLike | None
+) -> dict[str, Any] | None:
+    """The training period from the model's run (lists written before summaries held it)."""
+    run_id = model.get("run_id")
+    if not run_id or workspace is None:
+        return None
+    try:
+        import mlflow
+
+        from retain.serving.champions import training_period
+        from retain.training.tracking import use_workspace
+
+        use_workspace(workspace)
+        return training_period(mlflow.artifacts.load_dict(f"runs:/{run_id}/training_set.json"))
+    except Exception:  # the run is in another store, or gone: nothing to check against
+        return None
 
 
 def _coverage_message(short: list[tuple[str, int, int, date]], last_event: date | None) -> str:
@@ -365,20 +458,41 @@ def _overall(customers: pd.DataFrame, seed: int, notes: list[str]) -> dict[str, 
         "realised_future_margin": float(margin.sum()),
         "selected_future_margin": float(margin[selected].sum()),
         "selected_retained_margin": float(margin[selected & ~churned].sum()),
+        **_value_measures(customers["clv"].to_numpy(float), margin, notes),
         "seed": int(seed),
+    }
+
+
+def _value_measures(clv: np.ndarray, margin: np.ndarray, notes: list[str]) -> dict[str, float]:
+    """The list's CLV against the realised margin: normalized Gini, Spearman, top-decile
+    capture (share of the realised margin held by the tenth with the highest CLV)."""
+    from retain.training.metrics import normalized_gini
+
+    undefined = {"clv_gini": math.nan, "clv_spearman": math.nan, "clv_top_decile_capture": math.nan}
+    if len(clv) < 2 or np.all(margin == margin[0]):
+        notes.append("CLV measures are undefined: the realised margin is the same for everyone")
+        return undefined
+    top = np.argsort(-clv, kind="stable")[: max(1, math.ceil(0.1 * len(clv)))]
+    total = float(margin.sum())
+    spearman = pd.Series(clv).corr(pd.Series(margin), method="spearman")
+    return {
+        "clv_gini": float(normalized_gini(margin, clv)),
+        "clv_spearman": float(spearman) if np.isfinite(spearman) else math.nan,
+        "clv_top_decile_capture": float(margin[top].sum()) / total if total > 0 else math.nan,
     }
 
 
 def backtest(
     list_path: str | Path,
-    data: object,
+    data: object = None,
     *,
     mapping: object = None,
+    workspace: str | Path | None = None,
     horizon_days: int | None = None,
     clv_horizon_days: int | None = None,
     deciles: int = 10,
     seed: int = 0,
-    margin_rate: float = MARGIN_RATE,
+    margin_rate: float | None = None,
     allow_partial: bool = False,
 ) -> BacktestResult:
     """Compare a retention-priority list with what its customers did after its cutoff.
@@ -388,11 +502,18 @@ def backtest(
     list_path : path-like
         ``retention_priority.parquet`` or the folder holding it; ``summary.json`` must sit
         next to it.
-    data : path-like, retain.data.Dataset, SourceData or mapping of tables
+    data : path-like, retain.data.Dataset, SourceData or mapping of tables, optional
         Data covering the list's cutoff and the horizon after it (see
-        :func:`retain.features.resolve_data`).
+        :func:`retain.features.resolve_data`); default the workspace's ``data``
+        (``retain.yaml``).
     mapping : path, dict or None, default=None
-        Column mapping when ``data`` is a folder.
+        Column mapping when ``data`` is a folder; default the workspace's ``mapping`` when
+        ``data`` comes from the workspace.
+    workspace : path-like, optional
+        Workspace whose ``retain.yaml`` gives the data and mapping, whose
+        ``training/clv.yaml`` gives the margin rate and whose MLflow store holds the models'
+        training periods for lists that do not record them; default ``"."`` when ``data``
+        is not given.
     horizon_days : int, optional
         Churn horizon; default ``summary["horizons"]["churn_days"]``.
     clv_horizon_days : int, optional
@@ -401,11 +522,13 @@ def backtest(
         Number of rank groups (fewer when the list is shorter).
     seed : int, default=0
         Seed of the random selection drawn for comparison.
-    margin_rate : float, default=0.3
-        Margin as a share of the amount for transactions without a ``margin``.
+    margin_rate : float, optional
+        Margin as a share of the amount for transactions without a ``margin``; default the
+        workspace's CLV config (``margin_rate``), else 0.3.
     allow_partial : bool, default=False
-        Compute even when the data end before a horizon does; the result has
-        ``complete=False`` and says so in ``warnings``.
+        Compute even when the data end before the churn window does; the result has
+        ``complete=False`` and says so in ``warnings``. (A CLV window that has not passed
+        never stops the backtest: its measures are labelled partial.)
 
     Returns
     -------
@@ -415,9 +538,20 @@ def backtest(
     ------
     RetainError
         Missing list or summary, missing columns, a pseudonymized list, listed customers absent
-        from the data, or (without ``allow_partial``) data that do not cover the horizons.
+        from the data, or (without ``allow_partial``) data that do not cover the churn window.
     """
     from retain.features import resolve_data
+
+    if data is None:
+        from retain.workspace import load_workspace_config
+
+        workspace = Path(".") if workspace is None else Path(workspace)
+        config = load_workspace_config(workspace)
+        data = config.path(workspace, config.data)
+        if mapping is None and config.mapping:
+            mapping = config.path(workspace, config.mapping)
+    if margin_rate is None:
+        margin_rate = _margin_rate(workspace)
 
     if isinstance(deciles, bool) or int(deciles) != deciles or deciles < 1:
         raise RetainError(f"deciles must be a positive whole number, got {deciles!r}")
@@ -440,15 +574,16 @@ def backtest(
     bounds = sources.event_range
     last_event = pd.Timestamp(bounds[1]).date() if bounds else None
     notes: list[str] = []
-    short = _coverage(last_event, as_of, horizons)
+    windows = _windows(last_event, as_of, horizons)
+    short = [item for item in _coverage(last_event, as_of, horizons) if item[0] == "churn"]
     if short:
         message = _coverage_message(short, last_event)
         if not allow_partial:
-            raise RetainError(
-                message + "; pass --allow-partial (allow_partial=True in Python) to compute it "
-                "anyway"
-            )
-        notes.append("INCOMPLETE: " + message + "; outcomes count only the days covered")
+            raise RetainError(message + "; pass --allow-partial to compute it anyway")
+        notes.append(_partial_note("churn", windows["churn"], last_event))
+    if not windows["clv"]["complete"]:
+        notes.append(_partial_note("clv", windows["clv"], last_event))
+    notes.extend(_in_sample(summary, as_of, workspace))
 
     frame = frame.sort_values("rank", kind="stable").reset_index(drop=True)
     frame["customer_id"] = frame["customer_id"].astype(str)
@@ -481,11 +616,22 @@ def backtest(
         as_of=as_of,
         horizon_days=horizons["churn"],
         clv_horizon_days=horizons["clv"],
-        complete=not short,
+        complete=all(window["complete"] for window in windows.values()),
         warnings=tuple(notes),
         customers=customers,
         list_path=str(list_file),
+        windows=windows,
+        in_sample=any(note.startswith("IN-SAMPLE") for note in notes),
     )
+
+
+def _margin_rate(workspace: str | Path | None) -> float:
+    """The CLV job's margin rate (``training/clv.yaml``), as its labels used; else 0.3."""
+    if workspace is None:
+        return MARGIN_RATE
+    from retain.training.config import load_config
+
+    return float(load_config("clv", workspace=workspace).margin_rate)
 
 
 # --------------------------------------------------------------------------- output
@@ -517,6 +663,8 @@ def write_backtest(result: BacktestResult, out_dir: str | Path) -> dict[str, Pat
         "as_of": result.as_of.isoformat(),
         "horizons": {"churn_days": result.horizon_days, "clv_days": result.clv_horizon_days},
         "complete": result.complete,
+        "windows": result.windows,
+        "in_sample": result.in_sample,
         "warnings": list(result.warnings),
         "list": result.list_path,
         "overall": {key: _json_value(value) for key, value in result.overall.items()},
@@ -610,6 +758,20 @@ def print_backtest(result: BacktestResult, console=None) -> None:
         f"{_number(overall['random_expected'])} for a random selection "
         f"(one draw: {_number(overall['random_draw'])}); lift "
         f"{_number(overall['lift_over_random'], '{:.2f}')}x",
+        highlight=False,
+    )
+    clv_window = result.windows.get("clv", {})
+    partial = (
+        f", partial: {clv_window['covered_days']} of {clv_window['days']} days"
+        if clv_window and not clv_window["complete"]
+        else ""
+    )
+    console.print(
+        f"CLV against the margin realised over {result.clv_horizon_days} days{partial}: "
+        f"normalized Gini {_number(overall['clv_gini'], '{:.3f}')}, Spearman "
+        f"{_number(overall['clv_spearman'], '{:.3f}')}; the top tenth by CLV holds "
+        f"{_number(overall['clv_top_decile_capture'], '{:.1%}')} of the realised margin "
+        "(a random tenth: 10%)",
         highlight=False,
     )
     for note in result.warnings:

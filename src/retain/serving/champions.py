@@ -39,13 +39,35 @@ class Champion:
     drift_reference: dict | None = None
 
     def describe(self) -> dict[str, Any]:
-        """Name, version, run id and validation metrics, for ``summary.json``."""
+        """Name, version, run id, validation metrics and training period, for ``summary.json``."""
         return {
             "name": self.name,
             "version": self.version,
             "run_id": self.run_id,
             "metrics": self.metrics,
+            "training_period": training_period(self.manifest),
         }
+
+
+def training_period(manifest: dict) -> dict[str, Any] | None:
+    """The days whose outcomes a model learned from: from its first training cutoff to the end
+    of its last validation cutoff's label window (validation rows stop the boosting and fit the
+    calibration), or ``None`` when the manifest does not say.
+
+    A list scored at a cutoff before ``until`` is backtested on outcomes the model has seen.
+    """
+    from datetime import date, timedelta
+
+    cutoffs = [*manifest.get("training_cutoffs", []), *manifest.get("validation_cutoffs", [])]
+    horizon = manifest.get("horizon_days")
+    if not cutoffs or not horizon:
+        return None
+    days = sorted(date.fromisoformat(str(day)) for day in cutoffs)
+    return {
+        "from": days[0].isoformat(),
+        "until": (days[-1] + timedelta(days=int(horizon))).isoformat(),
+        "horizon_days": int(horizon),
+    }
 
 
 def _run_json(run_id: str, artifact: str) -> dict:

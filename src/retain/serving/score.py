@@ -48,7 +48,7 @@ from retain.serving.contract import (
     SUMMARY_FILE,
 )
 from retain.serving.csvfile import write_csv
-from retain.serving.drift import population_stability
+from retain.serving.drift import age_drift, population_stability
 from retain.serving.population import active_population
 from retain.serving.pseudonyms import pseudonym_key, pseudonymize
 from retain.serving.reasons import top_reasons
@@ -151,6 +151,8 @@ def _drift(churn: Champion, population: pd.DataFrame, config: ScoreConfig) -> di
         "max_psi": float(values.max()),
         "drifted": drifted,
         "psi": {name: round(float(value), 6) for name, value in values.items()},
+        # features that grow with time: compared relative to their population (psi above)
+        "age_features": age_drift(churn.drift_reference, population),
     }
 
 

@@ -17,7 +17,7 @@ from retain.features import FeatureStore, SourceData
 from retain.models.churn import ChurnClassifier
 from retain.progress import ProgressReporter, null_progress
 from retain.reports import plots
-from retain.serving.drift import reference_profile
+from retain.serving.drift import age_features, reference_profile
 from retain.training.baselines import (
     btyd_no_purchase,
     logistic_probability,
@@ -236,5 +236,9 @@ def train_churn(
         input_example=X_valid.head(5),
         predict_method="predict_proba",
         run_name=run_name,
-        documents={"drift_reference.json": reference_profile(X_valid, list(X_valid.columns))},
+        documents={
+            "drift_reference.json": reference_profile(
+                X_valid, list(X_valid.columns), age_features=age_features(store.repository)
+            )
+        },
     )

@@ -24,7 +24,7 @@ from retain.training.baselines import simulation_truth
 from retain.training.config import FAMILIES, JobConfig, load_config
 from retain.training.dataset import TrainingEngine, open_sources, open_store, resolve_path
 from retain.training.publish import JobResult
-from retain.training.tracking import tracking_uri
+from retain.training.tracking import job_clock, tracking_uri
 from retain.workspace import WorkspaceConfig, workspace_settings
 
 __all__ = [
@@ -135,10 +135,11 @@ def run_training(
         for family in names:
             config, sources, truth = _inputs(family, workspace, settings, data, config_path, cache)
             reporter = progress(family) if progress else null_progress
-            result = JOBS[family](
-                config, sources, open_store(config, workspace), workspace=str(workspace),
-                truth=truth, progress=reporter, engine=trainer,
-            )  # fmt: skip
+            with job_clock():  # the run's duration covers the whole job, fit included
+                result = JOBS[family](
+                    config, sources, open_store(config, workspace), workspace=str(workspace),
+                    truth=truth, progress=reporter, engine=trainer,
+                )  # fmt: skip
             results.append(result)
             if on_done is not None:
                 on_done(result)
@@ -199,5 +200,10 @@ def run_tuning(
 
 
 def mlflow_ui_command(workspace: str | Path = ".") -> str:
-    """The command that opens the MLflow UI on this workspace's runs."""
-    return f"mlflow ui --backend-store-uri {tracking_uri(workspace)}"
+    """The command that opens the MLflow UI on this workspace's runs (``retain mlflow ui``), or
+    the tracking server's address when ``MLFLOW_TRACKING_URI`` names one."""
+    uri = tracking_uri(workspace)
+    if uri.startswith(("http://", "https://")):
+        return uri
+    here = Path(workspace).resolve() == Path.cwd().resolve()
+    return "retain mlflow ui" + ("" if here else f" --workspace {workspace}")

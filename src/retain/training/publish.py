@@ -11,16 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow import MlflowClient
 
 from retain.errors import ModelFileError
 from retain.training import registry, tracking
 from retain.training.config import JobConfig
 
-__all__ = ["JobResult", "publish"]
+__all__ = ["JobResult", "model_params", "publish", "run_name_of"]
+
+#: Depth to which the settings of fitted sub-models (``ml_`` -> ``regressor_``) are logged.
+_PARAM_DEPTH = 3
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,52 @@ def _feature_list(manifest: Mapping[str, Any], frame: pd.DataFrame) -> dict[str,
     }
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(str(item) for item in value)
+    return value
+
+
+def model_params(model: Any, _depth: int = 0) -> dict[str, Any]:
+    """The settings a fitted model actually used, nested by part.
+
+    ``get_params(deep=False)`` of the model (defaults included, so a model trained from an empty
+    folder logs them too), and the same for each fitted part that is one of retain's estimators
+    (``ml_`` -> ``regressor_``), under the part's name without the trailing ``_``. Callbacks and
+    other objects are left out; sequences become comma-separated strings.
+    """
+    if not hasattr(model, "get_params"):
+        return {}
+    params = {
+        key: _plain(value)
+        for key, value in model.get_params(deep=False).items()
+        if key != "callbacks"
+        and (value is None or isinstance(value, str | int | float | bool | list | tuple | dict))
+    }
+    if _depth >= _PARAM_DEPTH:
+        return params
+    for name, part in vars(model).items():
+        if (
+            name.endswith("_")
+            and not name.startswith("_")
+            and type(part).__module__.startswith("retain.")
+            and hasattr(part, "get_params")
+        ):
+            params[name.rstrip("_")] = model_params(part, _depth + 1)
+    return params
+
+
+def run_name_of(family: str, manifest: Mapping[str, Any], version: str | None = None) -> str:
+    """``churn-2026-01-01-v3``: the family, the end of the data it learned from, the version.
+
+    The date is the manifest's ``data_end`` (the day after the last event), else its last
+    validation cutoff, else today.
+    """
+    cutoffs = list(manifest.get("validation_cutoffs") or [])
+    day = manifest.get("data_end") or (cutoffs[-1] if cutoffs else date.today().isoformat())
+    return f"{family}-{day}" + (f"-v{version}" if version is not None else "")
+
+
 def _example(frame: pd.DataFrame) -> pd.DataFrame:
     """Input example as scoring sends it: categoricals as plain strings."""
     categorical = frame.select_dtypes("category").columns
@@ -91,6 +142,8 @@ def publish(
     predict_method: str,
     run_name: str | None = None,
     documents: Mapping[str, Any] | None = None,
+    parts: Mapping[str, Any] | None = None,
+    started_at: float | None = None,
 ) -> JobResult:
     """Track, register and (if it is better) promote a fitted model.
 
@@ -108,7 +161,8 @@ def publish(
     workspace : str
         Folder holding ``mlruns/``.
     settings : mapping
-        Model settings and learned values worth seeing in the run (``model.*`` parameters).
+        Model settings and learned values worth seeing in the run (``model.*`` parameters),
+        logged with every setting the model actually used (:func:`model_params`).
     metrics : mapping
         Validation metrics, logged as ``valid.<name>``.
     figures, tables : mapping
@@ -121,15 +175,28 @@ def publish(
     predict_method : str
         Method scoring calls (``predict_proba`` or ``predict``).
     run_name : str, optional
-        MLflow run name.
+        A suffix of the run name, which is ``<family>-<data end>-v<version>`` (e.g.
+        ``churn-2026-01-01-v3-tuned``).
     documents : mapping, optional
         Artifact path to a JSON-serialisable object (e.g. the drift reference).
+    parts : mapping, optional
+        Other fitted models logged inside the model for its pyfunc flavour (segments:
+        ``{"clv": model}``; see :func:`retain.training.tracking.log_model`).
+    started_at : float, optional
+        When the job started (``time.time()``), so that the run's duration covers building the
+        training set and the fit; default the start of the job clock
+        (:func:`retain.training.tracking.job_clock`), else now.
     """
     tracking.use_workspace(workspace)
     champion = registry.champion(family)
-    with tracking.training_run(family, workspace, run_name=run_name) as run:
+    start = started_at if started_at is not None else tracking.job_started()
+    base_name = run_name_of(family, manifest)
+    with tracking.training_run(family, workspace, run_name=base_name, start_time=start) as run:
         tracking.log_params_flat(_config_params(config))
-        tracking.log_params_flat(dict(settings), prefix="model.")
+        tracking.log_params_flat(
+            {**tracking.flatten(model_params(model)), **tracking.flatten(dict(settings))},
+            prefix="model.",
+        )
         logged = tracking.log_metrics_prefixed(dict(metrics), "valid")
         tracking.log_json(dict(manifest), "training_set.json")
         tracking.log_json(_feature_list(manifest, input_example), "features.json")
@@ -139,7 +206,10 @@ def publish(
             tracking.log_frame(frame, path)
         for path, document in (documents or {}).items():
             tracking.log_json(document, path)
-        info = tracking.log_model(model, _example(input_example), predict_method=predict_method)
+        info = tracking.log_model(
+            model, _example(input_example), predict_method=predict_method,
+            output=tracking.FAMILY_OUTPUTS.get(family), parts=parts,
+        )  # fmt: skip
         challenger_score = float(score(model))
         mlflow.log_metric(f"gate.{config.primary_metric}", challenger_score)
         version = registry.register(
@@ -148,6 +218,8 @@ def publish(
         )  # fmt: skip
         decision = _gate(family, version.version, champion, challenger_score, score, config)
         mlflow.set_tag("promotion_decision", decision.reason)
+        name = run_name_of(family, manifest, str(version.version))
+        MlflowClient().update_run(run.info.run_id, name=f"{name}-{run_name}" if run_name else name)
     return JobResult(
         family, run.info.run_id, str(version.version), decision, logged,
         dict(manifest), model,

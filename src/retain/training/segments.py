@@ -46,7 +46,7 @@ def cluster_silhouette(
     return float(silhouette_score(space, labels, sample_size=rows, random_state=seed))
 
 
-def _predicted_clv(X: pd.DataFrame) -> tuple[pd.Series, str]:
+def _predicted_clv(X: pd.DataFrame) -> tuple[pd.Series, str, object]:
     try:
         model = registry.load_model("clv", registry.CHAMPION)
     except RetainError as error:
@@ -54,7 +54,7 @@ def _predicted_clv(X: pd.DataFrame) -> tuple[pd.Series, str]:
             f"segments need predicted CLV from a champion retain-clv model: {error}"
         ) from None
     version = registry.champion("clv")
-    return pd.Series(model.predict(X), index=X.index, name="clv"), str(version.version)
+    return pd.Series(model.predict(X), index=X.index, name="clv"), str(version.version), model
 
 
 def train_segments(
@@ -78,7 +78,7 @@ def train_segments(
     population = build_training_set(config, sources, store, progress=progress)
     rows = population.validation
     X = rows[list(population.features)].set_axis(rows["customer_id"].to_numpy())
-    clv, clv_version = _predicted_clv(X)
+    clv, clv_version, clv_model = _predicted_clv(X)
     progress(f"CLV from retain-clv v{clv_version}")
     assigned = model.fit(X, clv).transform(X, clv)
     columns = list(model.clusters_.columns)
@@ -97,9 +97,10 @@ def train_segments(
         score=lambda candidate: cluster_silhouette(
             X, candidate.predict(X.assign(clv=clv))["cluster"].to_numpy(), columns, config.seed
         ),
-        input_example=X.head(5).assign(clv=clv.head(5).to_numpy()),
+        input_example=X.head(5),
         predict_method="predict",
         run_name=run_name,
+        parts={"clv": clv_model},  # its pyfunc computes CLV from a snapshot's columns
     )
 
 

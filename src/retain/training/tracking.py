@@ -38,9 +38,11 @@ import logging
 import math
 import os
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -68,6 +70,9 @@ __all__ = [
     "child_run",
     "ensure_experiment",
     "experiment_name",
+    "flatten",
+    "job_clock",
+    "job_started",
     "log_figure",
     "log_frame",
     "log_json",
@@ -78,6 +83,7 @@ __all__ = [
     "tracking_uri",
     "training_run",
     "trusted_model_loading",
+    "ui_command",
     "use_workspace",
 ]
 
@@ -215,6 +221,26 @@ def use_workspace(workspace: str | os.PathLike = ".") -> str:
     return uri
 
 
+def ui_command(
+    workspace: str | os.PathLike = ".", *, host: str = "127.0.0.1", port: int = 5000
+) -> list[str] | None:
+    """The ``mlflow ui`` command line that shows this workspace's runs and models.
+
+    A plain ``mlflow ui`` in the workspace shows an empty store: MLflow takes the ``mlruns``
+    folder for a file store, while retain keeps a sqlite database in it. Returns ``None`` when
+    the tracking URI is a server (``http(s)://``), which has its own UI.
+    """
+    import sys
+
+    uri = tracking_uri(workspace)
+    if uri.startswith(("http://", "https://")):
+        return None
+    return [
+        sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+        "--host", host, "--port", str(port),
+    ]  # fmt: skip
+
+
 # --------------------------------------------------------------------------- experiments and runs
 
 
@@ -294,12 +320,38 @@ def _run(start: dict[str, Any]) -> Iterator[Run]:
     _finish(run_id, "FINISHED")
 
 
+_job_started: ContextVar[float | None] = ContextVar("retain_job_started", default=None)
+
+
+@contextmanager
+def job_clock() -> Iterator[float]:
+    """Mark the start of a training job: its run's duration starts here, not at logging.
+
+    A job builds its training set and fits before it opens its MLflow run; :func:`job_started`
+    tells :func:`retain.training.publish.publish` when the job began. Nested clocks keep the
+    outermost start.
+    """
+    outer = _job_started.get()
+    started = outer if outer is not None else time.time()
+    token = _job_started.set(started)
+    try:
+        yield started
+    finally:
+        _job_started.reset(token)
+
+
+def job_started() -> float | None:
+    """When the current :func:`job_clock` started (``time.time()``), or ``None`` outside one."""
+    return _job_started.get()
+
+
 @contextmanager
 def training_run(
     family: str,
     workspace: str | os.PathLike = ".",
     run_name: str | None = None,
     tags: Mapping[str, Any] | None = None,
+    start_time: float | None = None,
 ) -> Iterator[Run]:
     """Start a run in the family's experiment; yield the active run.
 
@@ -317,6 +369,9 @@ def training_run(
         Run name shown in the MLflow UI (MLflow makes one up otherwise).
     tags : mapping, optional
         Extra run tags; values are converted to strings.
+    start_time : float, optional
+        When the work the run records began (``time.time()``); default now. A training job
+        passes its start, so that the run's duration covers the fit, not only the logging.
     """
     import retain
 
@@ -325,7 +380,12 @@ def training_run(
     all_tags.update(
         {str(key): _clip(value, MAX_TAG_VAL_LENGTH) for key, value in (tags or {}).items()}
     )
-    start = {"experiment_id": experiment_id, "run_name": run_name, "tags": all_tags}
+    start: dict[str, Any] = {"experiment_id": experiment_id, "run_name": run_name, "tags": all_tags}
+    if start_time is not None:
+        created = MlflowClient().create_run(
+            experiment_id, start_time=int(start_time * 1000), tags=all_tags, run_name=run_name
+        )
+        start = {"run_id": created.info.run_id}
     with _run(start) as run:
         yield run
 
@@ -457,6 +517,11 @@ def log_figure(fig: Figure, artifact_file: str) -> None:
     mlflow.log_figure(fig, artifact_file)
 
 
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as one level with dotted names: ``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    return _flatten(mapping, prefix, {})
+
+
 def _flatten(mapping: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> dict[str, Any]:
     for key, value in mapping.items():
         name = f"{prefix}.{key}" if prefix else str(key)
@@ -580,13 +645,26 @@ def runtime_requirements() -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _signature(example: pd.DataFrame, output: Any):
-    from mlflow.models import infer_signature
+def _signature(example: pd.DataFrame, output: Any, optional: bool = False):
+    """The signature of ``example`` -> ``output``; with ``optional``, every input optional
+    (retain's pyfunc checks the columns it needs itself and names only those missing)."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
 
     with warnings.catch_warnings():
         # a hint about integer columns and missing values, repeated for every model
         warnings.filterwarnings("ignore", message=r"Hint: Inferred schema contains integer")
-        return infer_signature(example, output)
+        signature = infer_signature(example, output)
+    if not optional or signature.inputs is None:
+        return signature
+    inputs = Schema(
+        [ColSpec(spec.type, spec.name, required=False) for spec in signature.inputs.inputs]
+    )
+    return ModelSignature(inputs=inputs, outputs=signature.outputs, params=signature.params)
+
+
+#: The pyfunc output of each family's model (see :mod:`retain.training.pyfunc`).
+FAMILY_OUTPUTS = {"churn": "churn", "clv": "clv", "segments": "segments"}
 
 
 def log_model(
@@ -597,15 +675,19 @@ def log_model(
     registered_model_name: str | None = None,
     *,
     metadata: Mapping[str, Any] | None = None,
+    output: str | None = None,
+    parts: Mapping[str, Any] | None = None,
 ) -> ModelInfo:
     """Log a fitted sklearn-style model to the active run, with a signature and an input example.
 
-    The signature is inferred from the example (its first five rows) and the output of
-    ``predict_method`` on it; string columns and missing values are fine (a column with a
-    missing value in the example is marked optional). The model is serialised with
-    cloudpickle, pip requirements come from :func:`runtime_requirements`, and MLflow's
-    ``pyfunc`` flavour calls ``predict_method`` when it is one MLflow supports (else ``predict``).
-    ``predict_method`` is also recorded in the model's metadata.
+    The model gets two flavours (see :mod:`retain.training.pyfunc`): ``sklearn``, the fitted
+    object serialised with cloudpickle, which :func:`retain.training.registry.load_model`
+    returns; and ``python_function``, which ``mlflow.pyfunc.load_model`` returns and which
+    predicts named columns (``churn_probability``; ``clv`` and its parts; segment labels) from
+    a snapshot's columns. retain's source is logged with the model (``code/``), so it loads
+    where retain is not installed; pip requirements come from :func:`runtime_requirements`.
+    The signature describes the example (its first five rows; every input optional, as the
+    pyfunc checks and names missing columns itself) and the pyfunc's output on it.
 
     Parameters
     ----------
@@ -616,12 +698,18 @@ def log_model(
     name : str, default="model"
         Name of the logged model within the run.
     predict_method : str, default="predict_proba"
-        Method whose output the signature describes (``"predict"`` for regressors).
+        The method scoring calls (``"predict"`` for regressors); recorded in the metadata.
     registered_model_name : str, optional
         Also register the model under this name (a family is turned into ``retain-<family>``),
         without tags or aliases. Prefer :func:`retain.training.registry.register`.
     metadata : mapping, optional
         Extra entries for the MLmodel metadata.
+    output : {"churn", "clv", "segments", "prediction"}, optional
+        What the pyfunc returns; default ``churn`` for ``predict_proba``, else ``prediction``
+        (the output of ``predict``, as a column ``prediction`` unless it is a frame).
+    parts : mapping, optional
+        Other fitted models the pyfunc needs, logged inside this one (segments: ``{"clv":
+        clv_model}``, so that CLV is computed from the snapshot when no ``clv`` column is given).
 
     Returns
     -------
@@ -629,6 +717,9 @@ def log_model(
         Includes ``model_uri`` (``models:/m-<id>``), ``model_id`` and ``signature``.
     """
     import mlflow.sklearn
+    from mlflow.models import Model
+
+    from retain.training import pyfunc
 
     _active_run_id()
     if not isinstance(input_example, pd.DataFrame) or input_example.empty:
@@ -636,8 +727,21 @@ def log_model(
     method = getattr(model, predict_method, None)
     if not callable(method):
         raise ValueError(f"{type(model).__name__} has no method {predict_method!r}")
+    if output is None:
+        output = "churn" if predict_method == "predict_proba" else "prediction"
     example = input_example.head(_EXAMPLE_ROWS)
-    signature = _signature(example, method(example))
+    columns = list(example.columns)
+    if output == "segments" and pyfunc.CLV_COLUMN not in columns:
+        columns.append(pyfunc.CLV_COLUMN)  # optional: computed by the CLV part when absent
+    features = example.drop(columns=[pyfunc.CLV_COLUMN], errors="ignore") if parts else example
+    # a snapshot's id and cutoff are inputs too: the id is passed through, the cutoff ignored
+    keys = example.assign(
+        customer_id=[f"C{row}" for row in range(len(example))], as_of=pd.Timestamp("2000-01-01")
+    )[[pyfunc.ID_COLUMN, "as_of", *example.columns]]
+    predicted = pyfunc.RetainPyfuncModel(model, output, columns, parts).predict(keys)
+    if pyfunc.CLV_COLUMN in columns and pyfunc.CLV_COLUMN not in keys.columns:
+        keys = keys.assign(clv=predicted[pyfunc.CLV_COLUMN].to_numpy())  # an optional input
+    signature = _signature(keys, predicted, optional=True)
     if registered_model_name is not None:
         from retain.training.registry import model_name
 
@@ -650,16 +754,23 @@ def log_model(
     with warnings.catch_warnings():
         # MLflow compares the example's columns with a range, which pandas 3 deprecates
         warnings.filterwarnings("ignore", message=r"Operation with range is deprecated")
-        return mlflow.sklearn.log_model(
-            sk_model=model,
+        return Model.log(
+            None,  # artifact_path: deprecated in MLflow 3 in favour of name, still positional
             name=name,
+            flavor=pyfunc,
+            registered_model_name=registered_model_name,
+            metadata=meta,
+            sk_model=model,
+            output=output,
+            columns=columns,
+            parts=parts,
             signature=signature,
-            input_example=example,
+            input_example=features,
             pip_requirements=list(runtime_requirements()),
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
             pyfunc_predict_fn=predict_method if predict_method in PYFUNC_METHODS else "predict",
-            registered_model_name=registered_model_name,
-            metadata=meta,
+            # the signature was inferred from the pyfunc's own output on the example
+            validate_serving_input=False,
         )
 
 

@@ -444,9 +444,11 @@ class Explainer:
             if phrase is None and not text_like:  # generic: any known number
                 shown = _shown(_floats(column), "number")
                 known = np.isfinite(shown)
-                return _Assessment(known, none, shown, np.full(rows, np.nan), np.zeros(rows, int))
+                variant = np.where(known, 0, 2)
+                return _Assessment(known, none, shown, np.full(rows, np.nan), variant)
             trait = known if phrase is None or phrase.rule == "trait" else none
-            return _Assessment(none, trait, values, np.full(rows, np.nan), np.zeros(rows, int))
+            variant = np.where(known, 0, 2)
+            return _Assessment(none, trait, values, np.full(rows, np.nan), variant)
         raw = _floats(column)
         shown = _shown(raw, phrase.format)
         known = np.isfinite(shown)
@@ -518,6 +520,8 @@ class Explainer:
         table, fmt, currency, unit = self.table, phrase.format, self.currency, phrase.unit
 
         def write(feature_typical, value, usual, variant) -> str:
+            if variant == 2 and phrase.missing is None:
+                return ""  # an unknown value is no reason (explain never picks it)
             template = (phrase.text, phrase.zero, phrase.missing)[variant] or phrase.text
             numbers: dict[str, float] = {}
             words: dict[str, str] = {}
@@ -556,14 +560,18 @@ class Explainer:
         assessment = self.assess(feature, features)
         if phrase is None:
             label = feature.replace("_", " ")
-            values = assessment.value
+            values, known = assessment.value, assessment.variant != 2
             if values.dtype == object:
-                texts = [str(v) for v in values]
+                texts = [str(v) if ok else "" for v, ok in zip(values, known, strict=True)]
             else:
-                texts = [_write(v, "number", self.table, self.currency) for v in values]
+                texts = [
+                    _write(v, "number", self.table, self.currency) if ok else ""
+                    for v, ok in zip(values, known, strict=True)
+                ]
             unique, codes = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
             words = [
-                _fill(self.table.generic, {"label": label, "value": text}, {}) for text in unique
+                _fill(self.table.generic, {"label": label, "value": text}, {}) if text else ""
+                for text in unique
             ]
             return np.asarray(words, dtype=object)[codes]
         typical = self.typical.get(feature)
@@ -643,9 +651,8 @@ class Explainer:
         trait &= ~risk.any(axis=1, keepdims=True)
         trait[low] = False
         score = np.where(risk | trait, np.nan_to_num(sums, nan=0.0), -np.inf)
-        order = _strongest(score, count)
+        order, picked = _strongest(score, count)
         chosen = np.asarray(names, dtype=object)[order] if names else np.empty((rows, 0), object)
-        picked = np.take_along_axis(score, order, axis=1) > -np.inf
         chosen = np.where(picked, chosen, "")
         reasons = np.full((rows, count), "", dtype=object)
         for k in range(chosen.shape[1]):
@@ -732,13 +739,16 @@ def _combined(keys: list[np.ndarray]) -> np.ndarray:
     return codes
 
 
-def _strongest(values: np.ndarray, count: int) -> np.ndarray:
+def _strongest(values: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Column positions of the ``count`` largest values of each row, largest first, ties in
-    column order (a stable argsort of ``-values``, without sorting every column)."""
+    column order (a stable argsort of ``-values``, without sorting every column), and whether
+    each is above ``-inf`` (a value, not a place left empty)."""
     count = min(count, values.shape[1])
     left = np.array(values, order="C")
     order = np.empty((len(values), count), dtype=np.intp)
+    found = np.zeros((len(values), count), dtype=bool)
     for k in range(count):  # argmax takes the first of equal values, as a stable sort does
         order[:, k] = np.argmax(left, axis=1)
+        found[:, k] = np.take_along_axis(left, order[:, k : k + 1], axis=1)[:, 0] > -np.inf
         np.put_along_axis(left, order[:, k : k + 1], -np.inf, axis=1)
-    return order
+    return order, found

@@ -362,3 +362,22 @@ def test_no_positive_gain_is_explained_and_the_list_ranked_by_value_at_risk(
     assert result.summary["selection"]["notes"][0].startswith("no customer has a positive")
     contacts = pd.read_csv(result.out / "contacts.csv")
     assert contacts.empty and "customer_id" in contacts.columns
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_terminal_summary_fits_80_columns_and_marks_the_selected(scored, width):
+    from rich.console import Console
+
+    from retain.quickstart import show_top
+
+    out = Console(width=width, record=True, color_system=None)
+    show_top(scored, out=out)
+    lines = out.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    header = next(i for i, line in enumerate(lines) if "first reason" in line)
+    rows = [line for line in lines[header + 2 : header + 12] if line.strip()]
+    assert len(rows) == 10
+    assert all(" yes " in row for row in rows)  # the selected come first
+    assert scored.frame["customer_id"].iloc[0] in rows[0]
+    assert any(line.startswith("selected 300") or "selected" in line for line in lines)
+    assert "amounts in USD" in " ".join(lines)

@@ -389,14 +389,19 @@ def score(
     engine: Engine = "duckdb",
     spark_config: SparkConfig = None,
 ) -> None:
-    """Score active customers and write the ranked retention-priority list."""
+    """Score active customers and write the ranked retention-priority list.
+
+    A report.html in the output folder is regenerated from the new list.
+    """
     from retain.progress import step_printer
+    from retain.reports.html import render_report
     from retain.serving.score import score as score_list
 
     result = score_list(
         _parse_date(as_of, "--as-of"), workspace=workspace, data=data, config_path=config,
         out=out, strict=strict, pseudonymize_ids=pseudonymize, capacity=capacity,
         budget=budget, progress=step_printer("score"), engine=engine, spark_config=spark_config,
+        render_report=render_report,
     )  # fmt: skip
     _print_list(result)
 
@@ -409,6 +414,9 @@ def _print_list(result) -> None:
         console.print(f"[yellow]warning:[/yellow] feature {name} drifted (PSI {psi:.3f})")
     show_top(result)
     console.print(f"list: {result.out}", highlight=False)
+    console.print(f"contacts: {result.out / 'contacts.csv'}", highlight=False)
+    if result.report is not None:
+        console.print(f"report: {result.out / 'report.html'} ({result.report})", highlight=False)
 
 
 ListPath = Annotated[
@@ -420,13 +428,16 @@ ListPath = Annotated[
 @reports_errors
 def report(
     list_path: ListPath,
-    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="HTML file to write (default: report.html beside the list)."),
+    ] = None,
     top: Annotated[int, typer.Option(help="Customers shown in the top table.")] = 50,
 ) -> None:
     """Render the HTML report of a retention-priority list."""
-    from retain.reports.html import render_report
+    from retain.reports.html import default_report_path, render_report
 
-    path = render_report(list_path, out, top=top)
+    path = render_report(list_path, out or default_report_path(list_path), top=top)
     console.print(f"report: {path}", highlight=False)
 
 

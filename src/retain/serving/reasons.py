@@ -487,6 +487,13 @@ class Explainer:
         variant = np.where(~known, 2, np.where((shown == 0) & (phrase.zero is not None), 1, 0))
         return _Assessment(risk, trait, shown, usual, variant)
 
+    def _needs(self, feature: str, columns) -> list[str]:
+        """The columns the phrase of ``feature`` reads (the feature and its usual level's)."""
+        phrase, _ = self.table.lookup(feature)
+        spec = phrase.usual if phrase is not None else None
+        sources = [spec] if isinstance(spec, str) else list((spec or {}).values())
+        return [feature] + [name for name in sources if name in columns and name != feature]
+
     def _usual(self, phrase: Phrase, params, features: pd.DataFrame, value: np.ndarray):
         """The customer's own usual level (NaN where the history cannot show it)."""
         rows = len(features)
@@ -660,7 +667,8 @@ class Explainer:
             for code, feature in enumerate(named):
                 if feature:
                     where = np.flatnonzero(codes == code)
-                    reasons[where, k] = self.phrases(feature, features.iloc[where])
+                    needed = features[self._needs(feature, features.columns)]
+                    reasons[where, k] = self.phrases(feature, needed.iloc[where])
         self._context(reasons, low, probability, clv, value_tier)
         frame = pd.DataFrame(
             {f"reason_{k + 1}": reasons[:, k] for k in range(count)}, index=features.index
@@ -704,22 +712,33 @@ class Explainer:
             return cache[(key, p, value)]
 
         empty = reasons[:, 0] == ""
-        for i in np.flatnonzero(low | empty):
-            p = float(percent[i])
-            value = float(clv_values[i]) if clv_values is not None else math.nan
-            if low[i]:
-                tier = str(tiers[i])
-                key = f"value_{tier}" if tier in ("high", "potential") else "value"
-                first, second = say("low_risk", p, value), None
-                if math.isfinite(value):  # the value is why a low-risk customer is listed
-                    first, second = say(key, p, value), first
-                reasons[i, :] = ""
-                reasons[i, 0] = first
-                if second is not None and reasons.shape[1] > 1:
-                    reasons[i, 1] = second
-            else:
-                key = "no_reason" if base_words is not None else "no_reason_unknown_rate"
-                reasons[i, 0] = say(key, p, value)
+        contextual = np.flatnonzero(low | empty)
+        if not contextual.size:
+            return
+        p = percent[contextual]
+        value = np.full(len(contextual), np.nan)
+        if clv_values is not None:
+            value = clv_values[contextual]
+        is_low, has_value = low[contextual], np.isfinite(value)
+        tier = tiers[contextual]
+        value_key = np.where(
+            tier == "high", "value_high", np.where(tier == "potential", "value_potential", "value")
+        )
+        risk_key = "no_reason" if base_words is not None else "no_reason_unknown_rate"
+        # a low-risk customer: the value (why listed), then the low risk; else the risk alone
+        first = np.where(is_low, np.where(has_value, value_key, "low_risk"), risk_key)
+        second = np.where(is_low & has_value, "low_risk", "")
+
+        def written(keys: np.ndarray) -> np.ndarray:
+            codes = _combined([pd.factorize(keys)[0].astype(np.int64), _bits(p), _bits(value)])
+            _, once = np.unique(codes, return_index=True)
+            texts = [say(keys[i], float(p[i]), float(value[i])) if keys[i] else "" for i in once]
+            return np.asarray(texts, dtype=object)[codes]
+
+        reasons[contextual[is_low], :] = ""
+        reasons[contextual, 0] = written(first)
+        if reasons.shape[1] > 1:
+            reasons[contextual[is_low], 1] = written(second)[is_low]
 
 
 def _bits(values: np.ndarray) -> np.ndarray:

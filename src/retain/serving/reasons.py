@@ -23,6 +23,7 @@ numbers a phrase shows is written once.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -359,17 +360,35 @@ def _write(
     return f"{number:,.2f}".rstrip("0").rstrip(".")
 
 
+@functools.lru_cache(maxsize=1024)
+def _parts(template: str) -> tuple[tuple[str, str | None, str | None], ...]:
+    """A template cut into (text or placeholder name, one, other) parts, once per template."""
+    parts, start = [], 0
+    for match in PLACEHOLDER.finditer(template):
+        if match.start() > start:
+            parts.append((template[start : match.start()], None, None))
+        name, one, other = match.groups()
+        parts.append(("{" + name, one, other))
+        start = match.end()
+    if start < len(template):
+        parts.append((template[start:], None, None))
+    return tuple(parts)
+
+
 def _fill(template: str, words: Mapping[str, str], numbers: Mapping[str, float]) -> str:
     """``template`` with its placeholders replaced; ``{x:one|other}`` by the number ``x`` shows."""
-
-    def replace(match: re.Match) -> str:
-        name, one, other = match.groups()
-        if one is None:
-            return words.get(name, "")
-        return one if numbers.get(name) == 1 else other
-
-    text = PLACEHOLDER.sub(replace, template)
-    return re.sub(r"[;,]\s*$", "", text.strip())  # a reference that could not be worded
+    pieces = []
+    for part, one, other in _parts(template):
+        if not part.startswith("{"):
+            pieces.append(part)
+        elif one is None:
+            pieces.append(words.get(part[1:], ""))
+        else:
+            pieces.append(one if numbers.get(part[1:]) == 1 else other)
+    text = "".join(pieces).strip()
+    if text.endswith((";", ",")):  # a reference that could not be worded
+        text = text[:-1].rstrip()
+    return text
 
 
 def _floats(column: pd.Series) -> np.ndarray:
@@ -641,23 +660,23 @@ class Explainer:
         leads = self.table.leads(list(shap.columns))
         names = list(dict.fromkeys(leads[name] for name in shap.columns))
         values = shap.to_numpy(dtype=np.float64)
-        sums = np.zeros((rows, len(names)))
+        sums = np.zeros((rows, len(names)), order="F")  # filled and read column by column
         position = {name: index for index, name in enumerate(names)}
         for column, name in enumerate(shap.columns):
             sums[:, position[leads[name]]] += values[:, column]
-        risk = np.zeros((rows, len(names)), dtype=bool)
+        risk = np.zeros((rows, len(names)), dtype=bool, order="F")
         trait = np.zeros_like(risk)
         for index, name in enumerate(names):
             assessment = self.assess(name, features)
             risk[:, index], trait[:, index] = assessment.risk, assessment.trait
-        positive = np.nan_to_num(sums, nan=0.0) > 0
+        positive = sums > 0  # a missing contribution pushes nowhere
         risk &= positive
         trait &= positive
         low = np.asarray(probability, dtype=float) < self.low_risk_threshold
         risk[low] = False
         trait &= ~risk.any(axis=1, keepdims=True)
         trait[low] = False
-        score = np.where(risk | trait, np.nan_to_num(sums, nan=0.0), -np.inf)
+        score = np.where(risk | trait, sums, -np.inf)  # eligible ones are positive numbers
         order, picked = _strongest(score, count)
         chosen = np.asarray(names, dtype=object)[order] if names else np.empty((rows, 0), object)
         chosen = np.where(picked, chosen, "")
@@ -730,9 +749,10 @@ class Explainer:
         second = np.where(is_low & has_value, "low_risk", "")
 
         def written(keys: np.ndarray) -> np.ndarray:
-            codes = _combined([pd.factorize(keys)[0].astype(np.int64), _bits(p), _bits(value)])
+            quoted = np.where(np.char.startswith(keys.astype(str), "value"), value, np.nan)
+            codes = _combined([pd.factorize(keys)[0].astype(np.int64), _bits(p), _bits(quoted)])
             _, once = np.unique(codes, return_index=True)
-            texts = [say(keys[i], float(p[i]), float(value[i])) if keys[i] else "" for i in once]
+            texts = [say(keys[i], float(p[i]), float(quoted[i])) if keys[i] else "" for i in once]
             return np.asarray(texts, dtype=object)[codes]
 
         reasons[contextual[is_low], :] = ""

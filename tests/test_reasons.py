@@ -221,7 +221,7 @@ def test_low_risk_customers_get_why_they_are_listed_not_risk_reasons(table):
         "low churn risk: 5% (typically 40%)",
         "",
     ]
-    assert reasons.loc[1, "reason_1"] == f"CLV 1,234 {CURRENCY}"
+    assert reasons.loc[1, "reason_1"] == f"value at stake: CLV 1,234 {CURRENCY}"
     assert reasons.loc[2, "reason_1"] == "3 complaints in the last 30 days"
     assert top.tolist() == ["", "", "complaints_30d"]
 

@@ -371,7 +371,7 @@ def test_terminal_summary_fits_80_columns_and_marks_the_selected(scored, width):
     from retain.quickstart import show_top
 
     out = Console(width=width, record=True, color_system=None)
-    show_top(scored, out=out)
+    show_top(scored, console=out)
     lines = out.export_text().splitlines()
     assert max(len(line) for line in lines) <= 80
     header = next(i for i, line in enumerate(lines) if "first reason" in line)

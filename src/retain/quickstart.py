@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from retain.progress import console
+from retain.progress import console as progress_console
 
 __all__ = ["QuickstartResult", "run_quickstart"]
 
@@ -36,7 +37,7 @@ def _amount(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
 
 
-def show_top(scored, rows: int = 10, *, out=None) -> None:
+def show_top(scored, rows: int = 10, console=None) -> None:
     """Print the first ``rows`` of a list (the selected customers come first, marked in the
     ``call`` column), what the selection holds, and its notes, within 80 columns.
 
@@ -46,13 +47,13 @@ def show_top(scored, rows: int = 10, *, out=None) -> None:
         A written list (``frame`` and ``summary``).
     rows : int, default=10
         Rows shown.
-    out : rich.console.Console, optional
+    console : rich.console.Console, optional
         Where to print (the progress console by default).
     """
     from rich import box
     from rich.table import Table
 
-    out = out or console
+    out = console or progress_console
     summary = scored.summary
     currency = summary.get("currency") or ""
     frame = scored.frame

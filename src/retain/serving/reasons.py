@@ -718,17 +718,20 @@ class Explainer:
         def risk_words(p: float) -> str:
             return table.units["percent"].format(n=_integer(p)) if math.isfinite(p) else "?"
 
-        cache: dict[tuple, str] = {}
+        cache: dict[tuple, list[str]] = {}
 
         def say(key: str, p: float, value: float) -> str:
-            if (key, p, value) not in cache:
-                words = {"probability": risk_words(p)}
+            # the sentence around the CLV is written once per key and probability
+            if (key, p) not in cache:
+                words = {"probability": risk_words(p), "clv": "\x00"}
                 if base_words is not None:
                     words["base_rate"] = base_words
-                if math.isfinite(value):
-                    words["clv"] = _write(value, "money", table, self.currency)
-                cache[(key, p, value)] = _fill(context[key], words, {})
-            return cache[(key, p, value)]
+                cache[(key, p)] = _fill(context[key], words, {}).split("\x00")
+            parts = cache[(key, p)]
+            if len(parts) == 1:
+                return parts[0]
+            clv_words = _write(value, "money", table, self.currency) if math.isfinite(value) else ""
+            return clv_words.join(parts)
 
         empty = reasons[:, 0] == ""
         contextual = np.flatnonzero(low | empty)

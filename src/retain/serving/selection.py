@@ -94,6 +94,8 @@ class Selection:
         repair) or ``lagrangian+exact`` (the undecided core solved exactly).
     optimal : bool
         Whether the selection is proven optimal.
+    binding : tuple of str
+        The limits that stop the selection from taking more (``capacity``, ``budget``).
     """
 
     chosen: np.ndarray

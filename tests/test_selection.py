@@ -164,6 +164,7 @@ def test_without_a_positive_gain_the_list_is_ranked_by_value_at_risk_never_by_co
     assert advice["break_even_value_at_risk"] == pytest.approx(0.3 / 0.04)
     assert advice["value_at_risk_percentiles"]["p50"] == pytest.approx(np.median(risk))
     assert "no customer has a positive expected net gain" in summary["notes"][0]
+    assert len(summary["notes"]) == 1  # not also "capacity left unused"
     assert "7.50 EUR" in summary["notes"][0]
 
 

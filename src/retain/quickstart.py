@@ -84,9 +84,10 @@ def show_top(scored, rows: int = 10, console=None) -> None:
         f"{_amount(totals['selected_expected_net_gain'])}{unit} for a cost of "
         f"{_amount(totals['selected_cost'])}{unit}"
     )
-    if selection.get("optimal"):
+    anyone = summary["counts"]["selected"] > 0
+    if anyone and selection.get("optimal"):
         line += " (optimal)"
-    elif selection.get("lp_bound") is not None:
+    elif anyone and selection.get("lp_bound") is not None:
         line += f" (within {selection['optimality_gap_share']:.2%} of the best possible)"
     out.print(line, highlight=False, width=width)
     for note in selection.get("notes", []):

@@ -453,7 +453,9 @@ def no_gain_advice(
 
 def _notes(selection: Selection) -> list[str]:
     """Sentences for a limit that is mostly unused, each with the reason."""
-    notes = []
+    notes: list[str] = []
+    if selection.candidates == 0:
+        return notes  # no_gain_advice says why
     exhausted = selection.count == selection.candidates
     why_all = (
         f"only {selection.candidates:,} customers have a positive expected net gain, and all "

@@ -40,7 +40,8 @@ def test_init_scaffolds_the_defaults_without_overwriting(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["init", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    for relative in ("features/purchases.py", "training/churn.yaml", "serving/playbook.yaml"):
+    for relative in ("features/purchases.py", "features/reasons.yaml", "training/churn.yaml",
+                     "serving/playbook.yaml"):  # fmt: skip
         assert (tmp_path / relative).read_text() == (ROOT / relative).read_text()
     (tmp_path / "training" / "churn.yaml").write_text("seed: 5\n")
     again = runner.invoke(app, ["init", str(tmp_path)])

@@ -148,11 +148,19 @@ def make_list(seed: int) -> tuple[pd.DataFrame, dict]:
             "selected_expected_net_gain": float(chosen["expected_net_gain"].sum()),
             "selected_cost": float(chosen["action_cost"].sum()),
         },
+        "currency": "EUR",
         "selection": {
             "capacity": CAPACITY,
             "budget": None,
             "selected": int(chosen.shape[0]),
             "cost": float(chosen["action_cost"].sum()),
+            "lp_bound": float(chosen["expected_net_gain"].sum()),
+            "optimality_gap_share": 0.0,
+            "optimal": True,
+            "notes": [
+                "31 of the capacity of 60 customers left unused: only 29 customers have a "
+                "positive expected net gain, and all are selected"
+            ],
         },
         "models": {
             "churn": {
@@ -476,3 +484,43 @@ def test_renders_in_headless_chromium(report, scored, tmp_path):
     pixels = imread(shot)
     assert pixels.shape[:2] == (1600, 1280)
     assert pixels[..., :3].std() > 0.05  # not a blank page
+
+
+def test_currency_selection_quality_and_unused_limits_are_stated(report):
+    _, text = report
+    header = text.split("</header>")[0]
+    assert "amounts in EUR" in header
+    assert "The selection is optimal" in header
+    assert '<p class="status-warn">31 of the capacity of 60 customers left unused' in header
+    assert "Value at risk (EUR)" in text and "Expected net gain (EUR)" in text
+    assert "Money in EUR" in text
+
+
+def test_group_bars_keep_the_given_order_and_show_the_selected_part():
+    totals = pd.Series([5.0, 40.0, 1.0, 9.0], index=["high", "medium", "low", "potential"])
+    chosen = pd.Series([4.0, 2.0, 0.0, 1.0], index=totals.index)
+    (ax,) = plots.group_bar_plot(totals, chosen, title="t", xlabel="x").axes
+    labels = sorted(ax.get_yticklabels(), key=lambda label: -label.get_position()[1])
+    assert [label.get_text() for label in labels] == ["high", "medium", "low", "potential"]
+    widths = [patch.get_width() for patch in ax.patches]
+    assert widths == [5.0, 40.0, 1.0, 9.0, 4.0, 2.0, 0.0, 1.0]
+
+
+def test_selected_histogram_is_drawn_as_shares_of_its_own_group(seed):
+    values = np.random.default_rng(seed).uniform(0, 1, 10_000)
+    fig = plots.probability_histogram(values, values > 0.99)
+    heights = [patch.get_height() for patch in fig.axes[0].patches]
+    assert sum(heights[:20]) == pytest.approx(100.0)
+    assert sum(heights[20:]) == pytest.approx(100.0)  # a hundred customers, as visible
+
+
+def test_report_command_writes_beside_the_list_by_default(list_dir):
+    from typer.testing import CliRunner
+
+    from retain.cli import app
+
+    target = list_dir / "report.html"
+    target.unlink(missing_ok=True)
+    result = CliRunner().invoke(app, ["report", "--list", str(list_dir / LIST_FILE)])
+    assert result.exit_code == 0, result.output
+    assert target.stat().st_size > 10_000

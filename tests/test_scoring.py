@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
+import re
 import shutil
 from datetime import date
 
@@ -18,8 +20,6 @@ from retain.serving import score
 from retain.serving.config import load_score_config
 from retain.serving.contract import CSV_FILE, LIST_COLUMNS, LIST_FILE, SUMMARY_FILE
 from retain.serving.population import active_population
-from retain.serving.reasons import phrase
-from retain.serving.selection import select
 from retain.training.dataset import open_sources, open_store
 
 AS_OF = date(2026, 1, 1)
@@ -36,8 +36,9 @@ def test_list_has_every_column_sorted_by_rank_with_values_in_range(scored):
     frame = pd.read_parquet(scored.out / LIST_FILE)
     assert list(frame.columns) == list(LIST_COLUMNS)
     assert frame["rank"].tolist() == list(range(1, len(frame) + 1))
-    gain = frame["expected_net_gain"].to_numpy()
-    assert np.all(np.diff(gain) <= 1e-12)
+    chosen = frame["selected"].to_numpy()
+    assert chosen[: chosen.sum()].all()  # the selected first, in contact order
+    assert np.all(np.diff(frame["expected_net_gain"].to_numpy()[: chosen.sum()]) <= 1e-12)
     assert frame["churn_probability"].between(0, 1).all()
     assert (frame["clv"] >= 0).all()
     np.testing.assert_allclose(frame["value_at_risk"], frame["churn_probability"] * frame["clv"])
@@ -68,22 +69,15 @@ def test_selection_respects_capacity_and_budget_and_only_takes_gains(scored):
     assert 0 < len(chosen) <= 300
     assert chosen["action_cost"].sum() <= 900.0 + 1e-9
     assert (chosen["expected_net_gain"] > 0).all()
-    assert scored.summary["selection"] == {
+    selection = scored.summary["selection"]
+    assert {key: selection[key] for key in ("capacity", "budget", "selected")} == {
         "capacity": 300, "budget": 900.0, "selected": len(chosen),
-        "cost": pytest.approx(chosen["action_cost"].sum()),
     }  # fmt: skip
-
-
-def test_selection_is_optimal_without_a_budget():
-    gain = np.array([5.0, -1.0, 3.0, 8.0, 0.0])
-    cost = np.ones(5)
-    assert select(gain, cost, capacity=2, budget=None).tolist() == [True, False, False, True, False]
-    assert select(gain, cost, capacity=None, budget=None).sum() == 3
-    # a budget prefers gain per unit of cost
-    dear = np.array([10.0, 1.0, 1.0])
-    assert select(np.array([9.0, 5.0, 5.0]), dear, capacity=None, budget=2.0).tolist() == [
-        False, True, True,
-    ]  # fmt: skip
+    assert selection["cost"] == pytest.approx(chosen["action_cost"].sum())
+    assert selection["expected_net_gain"] == pytest.approx(chosen["expected_net_gain"].sum())
+    assert selection["lp_bound"] >= selection["expected_net_gain"] - 1e-9
+    assert 0 <= selection["optimality_gap_share"] < 0.01
+    assert scored.summary["currency"] == "USD"
 
 
 def test_reasons_quote_the_customers_own_numbers(scored):
@@ -91,18 +85,35 @@ def test_reasons_quote_the_customers_own_numbers(scored):
     with_recency = frame[frame["reason_1"].str.startswith("no purchase for ")]
     assert len(with_recency) > 0
     for customer, row in with_recency.head(20).iterrows():
-        assert f"no purchase for {row['recency_days']:,.0f} days" in row["reason_1"], customer
-    assert (frame["reason_1"] != "").mean() > 0.9
+        days = row["recency_days"]
+        unit = "day" if round(days) == 1 else "days"
+        assert f"no purchase for {days:,.0f} {unit}" in row["reason_1"], customer
+    assert (frame["reason_1"] != "").all()
 
 
-def test_phrases_by_hand():
-    row = {"recency_days": 94.0, "purchase_gap_mean_days": 21.2, "complaints_90d": 2.0}
-    assert phrase("recency_days", row) == "no purchase for 94 days; usually buys every 21"
-    assert phrase("complaints_90d", row) == "2 complaints in the last 90 days"
-    assert phrase("days_since_app_login", {"days_since_app_login": float("nan")}) == (
-        "no app login yet"
+def test_reasons_read_well_and_explain_risk(scored):
+    """No NaN, no plural after 1 or singular after other numbers, a unit after every number
+    but a score, and at most 5% of the selected with a static trait as first reason."""
+    frame = scored.frame
+    texts = pd.concat([frame[c] for c in ("reason_1", "reason_2", "reason_3")])
+    texts = texts[texts != ""]
+    assert not texts.str.contains(r"\bnan\b|\bNone\b|[{}]", case=False).any()
+    plural_after_one = (
+        r"(?<![\d.,])1 (?:days|orders|purchases|complaints|returns|categories|channels|"
+        r"support tickets|web visits|app logins|emails opened|email clicks)\b"
     )
-    assert phrase("spend_30d", {"spend_30d": 0.0}) == "no spend in the last 30 days"
+    assert not texts.str.contains(plural_after_one).any()
+    singular_after_more = r"(?<![\d.,])(?:[02-9]|\d{2,}) (?:day|order|purchase|complaint)\b"
+    assert not texts.str.contains(singular_after_more).any()
+    unitless = texts[~texts.str.contains("survey score")]  # only a score has no unit
+    numbers = unitless.str.extractall(r"(?P<number>(?<![\w.,])\d[\d,]*(?:\.\d+)?)(?P<after>.?.?)")
+    assert numbers["after"].str.match(r"^(?: [a-zA-Z]|%)").all(), numbers.head()
+    chosen = frame[frame["selected"]]
+    traits = r"^(?:acquired through|region|customer for|first purchase|never )"
+    assert chosen["reason_1"].str.contains(traits).mean() <= 0.05
+    low = frame["churn_probability"] < scored.summary["reasons"]["low_risk_below"]
+    assert frame.loc[low, "reason_1"].str.contains("CLV").all()
+    assert not frame.loc[~low, "reason_1"].str.contains("low churn risk").any()
 
 
 def test_summary_names_models_views_fingerprint_and_drift(scored):
@@ -193,7 +204,10 @@ def test_pseudonymized_ids_are_keyed_hmacs(scored, trained_workspace, monkeypatc
     with pytest.raises(ConfigError, match="RETAIN_PSEUDONYM_KEY"):
         score(AS_OF, workspace=trained_workspace, out=out, pseudonymize_ids=True)
     monkeypatch.setenv("RETAIN_PSEUDONYM_KEY", "k" * 32)
-    result = score(AS_OF, workspace=trained_workspace, out=out, pseudonymize_ids=True)
+    result = score(
+        AS_OF, workspace=trained_workspace, out=out, pseudonymize_ids=True, capacity=300,
+        budget=900.0,
+    )  # fmt: skip
     ids = result.frame["customer_id"]
     assert ids.str.fullmatch(r"[0-9a-f]{32}").all()
     assert not set(ids) & set(scored.frame["customer_id"])
@@ -277,3 +291,98 @@ def test_psi_is_zero_for_the_same_distribution_and_large_for_a_shift():
     assert psi["spend"] > 0.2 and psi["region"] > 1.0
     missing = reference.assign(spend=np.where(rng.random(20_000) < 0.3, np.nan, reference.spend))
     assert population_stability(profile, missing)["spend"] > 0.1
+
+
+def test_contacts_sheet_holds_the_selected_customers_in_contact_order(scored):
+    from retain.serving.sheets import CONTACTS_CSV, CONTACTS_XLSX
+
+    sheet = pd.read_csv(scored.out / CONTACTS_CSV, dtype={"customer_id": str})
+    chosen = scored.frame[scored.frame["selected"]]
+    assert sheet.columns.tolist() == [
+        "rank", "customer_id", "action", "reasons", "churn risk (%)", "value at risk (USD)",
+        "expected gain (USD)",
+    ]  # fmt: skip
+    assert sheet["customer_id"].tolist() == chosen["customer_id"].tolist()
+    assert sheet["rank"].tolist() == list(range(1, len(chosen) + 1))
+    assert sheet["action"].str.len().min() > 20  # the playbook's descriptions, not codes
+    assert not sheet["action"].str.contains("_").any()
+    assert (sheet["reasons"].str.len() > 0).all()
+    np.testing.assert_allclose(sheet["value at risk (USD)"], chosen["value_at_risk"].round(2))
+    text = (scored.out / CONTACTS_CSV).read_text()
+    assert not re.search(r"\d\.\d{3,}", text)  # money in cents, no long floats
+    openpyxl = importlib.util.find_spec("openpyxl") is not None
+    assert (scored.out / CONTACTS_XLSX).exists() == openpyxl
+
+
+def test_csv_rounds_money_to_cents_and_parquet_keeps_full_precision(scored):
+    csv = pd.read_csv(scored.out / CSV_FILE, dtype={"customer_id": str})
+    parquet = pd.read_parquet(scored.out / LIST_FILE)
+    for name in ("clv", "value_at_risk", "expected_net_gain", "monetary_total"):
+        assert (csv[name] == csv[name].round(2)).all(), name
+        np.testing.assert_allclose(csv[name], parquet[name], atol=0.005 + 1e-9)
+    assert (parquet["clv"] != parquet["clv"].round(2)).any()
+
+
+def test_rescoring_regenerates_or_keeps_a_report_and_says_which(scored, trained_workspace):
+    from retain.reports.html import render_report
+
+    out = trained_workspace / "lists" / "reported"
+    first = score(AS_OF, workspace=trained_workspace, out=out, capacity=50)
+    assert first.report is None and first.summary["report"] is None
+    render_report(out, out / "report.html")
+    before = (out / "report.html").read_text()
+    kept = score(AS_OF, workspace=trained_workspace, out=out, capacity=50)
+    assert kept.report == "kept" and (out / "report.html").read_text() == before
+    regenerated = score(
+        AS_OF, workspace=trained_workspace, out=out, capacity=60, render_report=render_report
+    )
+    assert regenerated.report == "regenerated"
+    assert regenerated.summary["report"] == "regenerated"
+    after = (out / "report.html").read_text()
+    assert after != before and "capacity 60 customers" in after
+
+
+def test_no_positive_gain_is_explained_and_the_list_ranked_by_value_at_risk(
+    scored, trained_workspace, tmp_path
+):
+    playbook = tmp_path / "playbook.yaml"
+    playbook.write_text(
+        "actions:\n  letter:\n    cost: 100000.0\n    save_rate: 0.1\n"
+        "    description: A letter.\ndefault: letter\n"
+    )
+    config = tmp_path / "score.yaml"
+    config.write_text(f"playbook: {playbook}\n")
+    result = score(AS_OF, workspace=trained_workspace, config_path=config, out=tmp_path / "list")
+    frame = result.frame
+    assert not frame["selected"].any()
+    assert np.all(np.diff(frame["value_at_risk"].to_numpy()) <= 1e-12)
+    advice = result.summary["selection"]["no_positive_gain"]
+    assert advice["cheapest_action"] == "letter"
+    assert advice["break_even_value_at_risk"] == pytest.approx(1_000_000.0)
+    assert advice["value_at_risk_percentiles"]["p100"] == pytest.approx(
+        frame["value_at_risk"].max()
+    )
+    assert result.summary["selection"]["notes"][0].startswith("no customer has a positive")
+    contacts = pd.read_csv(result.out / "contacts.csv")
+    assert contacts.empty and "customer_id" in contacts.columns
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_terminal_summary_fits_80_columns_and_marks_the_selected(scored, width):
+    from rich.console import Console
+
+    from retain.quickstart import show_top
+
+    out = Console(width=width, record=True, color_system=None)
+    show_top(scored, console=out)
+    lines = out.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    header = next(i for i, line in enumerate(lines) if "first reason" in line)
+    # a row starts with its rank; long reasons wrap onto continuation lines, never cut
+    rows = [line for line in lines[header + 2 :] if re.match(r"\s*\d[\d,]*\s", line)][:10]
+    assert len(rows) == 10
+    assert all(" yes " in row for row in rows)  # the selected come first
+    assert not any("…" in line for line in lines)
+    assert scored.frame["customer_id"].iloc[0] in rows[0]
+    assert any(line.startswith("selected 300") or "selected" in line for line in lines)
+    assert "amounts in USD" in " ".join(lines)

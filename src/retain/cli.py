@@ -519,8 +519,12 @@ def score(
     engine: Engine = None,
     spark_config: SparkConfig = None,
 ) -> None:
-    """Score active customers and write the ranked retention-priority list."""
+    """Score active customers and write the ranked retention-priority list.
+
+    A report.html in the output folder is regenerated from the new list.
+    """
     from retain.progress import step_printer
+    from retain.reports.html import render_report
     from retain.serving.score import score as score_list
 
     cutoff = _parse_date(as_of, "--as-of") if as_of is not None else None
@@ -528,18 +532,25 @@ def score(
         cutoff, workspace=workspace, data=data, mapping=mapping, config_path=config, out=out,
         strict=strict, pseudonymize_ids=pseudonymize, capacity=capacity, budget=budget,
         progress=step_printer("score"), engine=engine, spark_config=spark_config,
+        render_report=render_report,
     )  # fmt: skip
     _print_list(result)
 
 
 def _print_list(result) -> None:
     from retain.quickstart import show_top
+    from retain.serving.contract import REPORT_FILE
+    from retain.serving.sheets import CONTACTS_CSV
 
     for name in result.summary["drift"].get("drifted", []):
         psi = result.summary["drift"]["psi"][name]
         console.print(f"[yellow]warning:[/yellow] feature {name} drifted (PSI {psi:.3f})")
     show_top(result, console=results)
-    results.print(f"list: {result.out}", highlight=False, soft_wrap=True)
+    results.print(f"list: {result.out}", highlight=False, overflow="fold")
+    results.print(f"contacts: {result.out / CONTACTS_CSV}", highlight=False, overflow="fold")
+    if result.report is not None:
+        report = result.out / REPORT_FILE
+        results.print(f"report: {report} ({result.report})", highlight=False, overflow="fold")
 
 
 ListPath = Annotated[
@@ -551,13 +562,16 @@ ListPath = Annotated[
 @reports_errors
 def report(
     list_path: ListPath,
-    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="HTML file to write (default: report.html beside the list)."),
+    ] = None,
     top: Annotated[int, typer.Option(min=1, help="Customers shown in the top table.")] = 50,
 ) -> None:
     """Render the HTML report of a retention-priority list."""
-    from retain.reports.html import render_report
+    from retain.reports.html import default_report_path, render_report
 
-    path = render_report(list_path, out, top=top)
+    path = render_report(list_path, out or default_report_path(list_path), top=top)
     results.print(f"report: {path}", highlight=False, soft_wrap=True)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.markup import escape
+
 from retain.progress import console
 
 __all__ = ["QuickstartResult", "run_quickstart"]
@@ -26,38 +28,72 @@ class QuickstartResult:
     report: Path | None = None
 
 
+#: The terminal summary fits this many columns.
+WIDTH = 80
+
+
+def _amount(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
 def show_top(scored, rows: int = 10, console=None) -> None:
-    """Print the first ``rows`` of a list and what the selection holds (on ``console``, by
-    default :data:`retain.progress.results`, stdout)."""
+    """Print the first ``rows`` of a list (the selected customers come first, marked in the
+    ``call`` column), what the selection holds, and its notes, within 80 columns.
+
+    Parameters
+    ----------
+    scored : ScoreResult
+        A written list (``frame`` and ``summary``).
+    rows : int, default=10
+        Rows shown.
+    console : rich.console.Console, optional
+        Where to print (default :data:`retain.progress.results`, stdout).
+    """
     from rich import box
     from rich.table import Table
 
     from retain.progress import results
 
-    console = console or results
-
+    out = console or results
     summary = scored.summary
+    currency = summary.get("currency") or ""
+    frame = scored.frame
+    width = min(WIDTH, out.width)
     table = Table(
-        "rank", "customer", "churn", "CLV", "at risk", "action", "first reason",
-        title=f"top {rows} of {len(scored.frame):,} active customers, as of {summary['as_of']}",
-        box=box.SIMPLE_HEAD,
+        title=f"top {min(rows, len(frame)):,} of {len(frame):,} active customers, as of "
+        f"{summary['as_of']}" + (f"; amounts in {currency}" if currency else ""),
+        box=box.SIMPLE_HEAD, width=width, pad_edge=False, collapse_padding=True,
     )  # fmt: skip
-    for column in table.columns:  # a narrow terminal wraps words; a long one is folded, not cut
-        column.overflow = "fold"
-    for row in scored.frame.head(rows).itertuples(index=False):
+    columns = (("rank", "right"), ("call", "left"), ("customer", "left"), ("churn", "right"),
+               ("at risk", "right"), ("action", "left"))  # fmt: skip
+    # nothing is cut: a long id, action or reason wraps onto the next line instead
+    for name, justify in columns:
+        table.add_column(name, justify=justify, overflow="fold", max_width=16)
+    table.add_column("first reason", overflow="fold", ratio=1)
+    for row in frame.head(rows).itertuples(index=False):
         table.add_row(
-            str(row.rank), str(row.customer_id), f"{row.churn_probability:.0%}",
-            f"{row.clv:,.0f}", f"{row.value_at_risk:,.0f}", row.recommended_action, row.reason_1,
+            f"{row.rank:,}", "yes" if row.selected else "", str(row.customer_id),
+            f"{row.churn_probability:.0%}", _amount(row.value_at_risk),
+            str(row.recommended_action), str(row.reason_1),
         )  # fmt: skip
-    console.print(table)
+    out.print(table, width=width)
+    selection = summary["selection"]
     totals = summary["totals"]
-    console.print(
+    unit = f" {currency}" if currency else ""
+    line = (
         f"selected {summary['counts']['selected']:,}: value at risk "
-        f"{totals['selected_value_at_risk']:,.0f}, expected net gain "
-        f"{totals['selected_expected_net_gain']:,.0f} for a cost of "
-        f"{totals['selected_cost']:,.0f}",
-        highlight=False,
+        f"{_amount(totals['selected_value_at_risk'])}{unit}, expected net gain "
+        f"{_amount(totals['selected_expected_net_gain'])}{unit} for a cost of "
+        f"{_amount(totals['selected_cost'])}{unit}"
     )
+    anyone = summary["counts"]["selected"] > 0
+    if anyone and selection.get("optimal"):
+        line += " (optimal)"
+    elif anyone and selection.get("lp_bound") is not None:
+        line += f" (within {selection['optimality_gap_share']:.2%} of the best possible)"
+    out.print(line, highlight=False, width=width)
+    for note in selection.get("notes", []):
+        out.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, width=width)
 
 
 def run_quickstart(
@@ -114,9 +150,14 @@ def run_quickstart(
 
     console.rule("[bold]4/5 score")
     as_of = world.end
-    scored = score(as_of, workspace=workspace, data=dataset, progress=step_printer("score"))
+    scored = score(
+        as_of, workspace=workspace, data=dataset, progress=step_printer("score"),
+        render_report=render_report,
+    )  # fmt: skip
     console.rule("[bold]5/5 report")
-    report = render_report(scored.out, scored.out / "report.html")
+    report = scored.out / "report.html"
+    if scored.report is None:  # a report the folder held was regenerated with the list
+        report = render_report(scored.out, report)
     show_top(scored)
     results.print(
         f"\n[green]done.[/green]\n  data    {data_dir}\n  models  {workspace / 'mlruns'} "

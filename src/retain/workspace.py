@@ -54,6 +54,7 @@ SCAFFOLD = (
     "features/customers.py",
     "features/engagement.py",
     "features/purchases.py",
+    "features/reasons.yaml",
     "training/churn.yaml",
     "training/clv.yaml",
     "training/segments.yaml",

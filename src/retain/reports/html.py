@@ -32,9 +32,9 @@ from retain.atomic import atomic_file, check_output_file, claim
 from retain.errors import RetainError
 from retain.reports import plots
 from retain.reports._template import CSS, PAGE
-from retain.serving.contract import LIST_FILE, REASON_COLUMNS, SUMMARY_FILE
+from retain.serving.contract import LIST_FILE, REASON_COLUMNS, REPORT_FILE, SUMMARY_FILE
 
-__all__ = ["REPORT_COLUMNS", "load_list", "render_report", "report_html"]
+__all__ = ["REPORT_COLUMNS", "default_report_path", "load_list", "render_report", "report_html"]
 
 #: List columns the report needs (a subset of :data:`retain.serving.contract.LIST_COLUMNS`).
 REPORT_COLUMNS = (
@@ -133,6 +133,12 @@ def load_list(list_path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any
     return frame.sort_values("rank", kind="stable").reset_index(drop=True), summary
 
 
+def default_report_path(list_path: str | os.PathLike) -> Path:
+    """``report.html`` beside the list (``list_path`` is the list's folder or its Parquet file)."""
+    path = Path(list_path)
+    return (path if path.is_dir() or not path.suffix else path.parent) / REPORT_FILE
+
+
 def render_report(list_path: str | os.PathLike, out: str | os.PathLike, *, top: int = 50) -> Path:
     """Write the HTML report of a retention-priority list, atomically.
 
@@ -196,6 +202,11 @@ def _float(value: object) -> float | None:
 def _money(value: object) -> str:
     number = _float(value)
     return NA if number is None else f"{number:,.2f}"
+
+
+def _in(label: str, currency: str) -> str:
+    """A label with the currency: ``Value at risk (USD)``."""
+    return f"{label} ({currency})" if currency else label
 
 
 def _count(value: object) -> str:
@@ -318,16 +329,38 @@ def _header(frame: pd.DataFrame, summary: Mapping, figures: Mapping[str, Any]) -
         limits.append(f"active = a purchase in the last {_count(horizons['active_days'])} days")
     if summary.get("pseudonymized"):
         limits.append("customer ids pseudonymized")
+    if summary.get("currency"):
+        limits.append(f"amounts in {summary['currency']}")
     if limits:
         lines.append(_e(" · ".join(limits)))
+    optimality = _optimality(selection)
+    if optimality:
+        lines.append(_e(optimality))
     paragraphs = "".join(f"<p>{line}</p>" for line in lines)
+    notes = _get(selection, "notes")
+    if isinstance(notes, list) and notes:
+        paragraphs += "".join(f'<p class="status-warn">{_e(note)}</p>' for note in notes)
     return (
         f'<header class="page"><h1>Retention priority list — as of {_e(as_of or NA)}</h1>'
         f"{paragraphs}</header>"
     )
 
 
-def _kpis(figures: Mapping[str, Any]) -> str:
+def _optimality(selection: object) -> str:
+    """How good the selection provably is, in a sentence (empty when the summary lacks it)."""
+    bound = _float(_get(selection, "lp_bound"))
+    share = _float(_get(selection, "optimality_gap_share"))
+    if _get(selection, "optimal") is True:
+        return "The selection is optimal: no other choice within the limits gains more."
+    if bound is not None and share is not None:
+        return (
+            f"The selection gains at least {1 - share:.2%} of the best possible within the "
+            f"limits (linear-programming bound {bound:,.2f})."
+        )
+    return ""
+
+
+def _kpis(figures: Mapping[str, Any], currency: str = "") -> str:
     active = _float(figures["customers_active"]) or 0.0
     selected = _float(figures["selected"]) or 0.0
     cost = _float(figures["selected_cost"])
@@ -343,15 +376,15 @@ def _kpis(figures: Mapping[str, Any]) -> str:
             _count(selected),
             f"{_percent(selected / active)} of active" if active else "",
         ),
-        ("Value at risk", _money(total_risk), "all active customers"),
+        (_in("Value at risk", currency), _money(total_risk), "all active customers"),
         (
-            "Value at risk, selected",
+            _in("Value at risk, selected", currency),
             _money(chosen_risk),
             f"{_percent(share_risk)} of the total" if share_risk is not None else "",
         ),
-        ("Expected net gain", _money(gain), "of the selected, after cost"),
+        (_in("Expected net gain", currency), _money(gain), "of the selected, after cost"),
         (
-            "Campaign cost",
+            _in("Campaign cost", currency),
             _money(cost),
             f"net gain per unit cost {_fmt(roi, '{:.1f}')}" if roi is not None else "",
         ),
@@ -367,7 +400,9 @@ def _kpis(figures: Mapping[str, Any]) -> str:
     )
 
 
-def _by_group(frame: pd.DataFrame, column: str, label: str, order: Sequence[str] = ()) -> str:
+def _by_group(
+    frame: pd.DataFrame, column: str, label: str, order: Sequence[str] = (), currency: str = ""
+) -> str:
     if frame.empty:
         return f"<h3>Value at risk by {_e(label)}</h3>{_na('Breakdown')}"
     work = frame.assign(
@@ -375,11 +410,13 @@ def _by_group(frame: pd.DataFrame, column: str, label: str, order: Sequence[str]
         _chosen=frame["selected"].astype(bool),
         _chosen_gain=frame["expected_net_gain"].where(frame["selected"].astype(bool), 0.0),
     )
+    work["_chosen_risk"] = work["value_at_risk"].where(work["_chosen"], 0.0)
     table = work.groupby("_group", sort=False).agg(
         customers=("customer_id", "size"),
         selected=("_chosen", "sum"),
         churn=("churn_probability", "mean"),
         value_at_risk=("value_at_risk", "sum"),
+        chosen_risk=("_chosen_risk", "sum"),
         gain=("_chosen_gain", "sum"),
     )
     ranked = [g for g in order if g in table.index]
@@ -413,36 +450,38 @@ def _by_group(frame: pd.DataFrame, column: str, label: str, order: Sequence[str]
             "Customers",
             "Selected",
             "Mean churn",
-            "Value at risk",
+            _in("Value at risk", currency),
             "Share",
-            "Net gain, selected",
+            _in("Net gain, selected", currency),
         ),
         rows,
         "tnnnnnn",
         foot=foot,
     )
-    series = table["value_at_risk"].rename("Value at risk")
     chart = _image(
-        plots.importance_plot(series, top=len(series), title=f"Value at risk by {label}"),
-        f"Bar chart of value at risk by {label}",
-    )
+        plots.group_bar_plot(
+            table["value_at_risk"], table["chosen_risk"], title=f"Value at risk by {label}",
+            xlabel=_in("Value at risk", currency),
+        ),
+        f"Bar chart of value at risk by {label}, the selected customers' part highlighted",
+    )  # fmt: skip
     return (
         f"<h3>Value at risk by {_e(label)}</h3>"
         f'<div class="grid2"><div class="scroll">{html_table}</div>{chart}</div>'
     )
 
 
-def _risk_section(frame: pd.DataFrame) -> str:
+def _risk_section(frame: pd.DataFrame, currency: str = "") -> str:
     parts = [
-        _by_group(frame, "segment", "segment"),
-        _by_group(frame, "value_tier", "value tier", TIER_ORDER),
+        _by_group(frame, "segment", "segment", currency=currency),
+        _by_group(frame, "value_tier", "value tier", TIER_ORDER, currency),
     ]
     if frame.empty:
         histogram = _na("Churn-probability distribution")
     else:
         histogram = _image(
             plots.probability_histogram(frame["churn_probability"], frame["selected"]),
-            "Histogram of churn probabilities, all customers and selected",
+            "Distribution of churn probabilities, all customers and the selected",
         )
     probability = frame["churn_probability"]
     facts = (
@@ -461,7 +500,7 @@ def _risk_section(frame: pd.DataFrame) -> str:
     return f'<section class="risk"><h2>Where the value at risk is</h2>{"".join(parts)}</section>'
 
 
-def _actions_section(frame: pd.DataFrame) -> str:
+def _actions_section(frame: pd.DataFrame, currency: str = "") -> str:
     chosen = frame[frame["selected"].astype(bool)]
     title = "<h2>Recommended actions for the selected customers</h2>"
     if chosen.empty:
@@ -499,7 +538,14 @@ def _actions_section(frame: pd.DataFrame) -> str:
         _money(table["gain"].sum()),
     )
     html_table = _table(
-        ("Action", "Customers", "Cost each", "Total cost", "Value at risk", "Expected net gain"),
+        (
+            "Action",
+            "Customers",
+            _in("Cost each", currency),
+            _in("Total cost", currency),
+            _in("Value at risk", currency),
+            _in("Expected net gain", currency),
+        ),  # fmt: skip
         rows,
         "tnnnnn",
         foot=foot,
@@ -519,7 +565,7 @@ def _reasons(row: Mapping) -> str:
     return f"<ol>{''.join(items)}</ol>" if items else NA
 
 
-def _priority_section(frame: pd.DataFrame, top: int) -> str:
+def _priority_section(frame: pd.DataFrame, top: int, currency: str = "") -> str:
     shown = frame.head(top)
     title = f"<h2>Top {len(shown):,} customers by priority</h2>"
     if shown.empty:
@@ -546,9 +592,11 @@ def _priority_section(frame: pd.DataFrame, top: int) -> str:
             )
         )
     body = _table(headers, rows, "nitnnnntrtt")
+    money = f"Money in {_e(currency)}" if currency else "Money in the list's currency"
     note = (
-        '<p class="note">Ranked by expected net gain of the recommended action, then value at '
-        "risk. Money in the list's currency; CLV over the CLV horizon.</p>"
+        '<p class="note">The selected customers come first, in contact order (by expected net '
+        "gain of the recommended action); then the others with a positive gain, then everyone "
+        f"else by value at risk. {money}; CLV over the CLV horizon.</p>"
     )
     return f'<section class="priority">{title}{note}<div class="scroll">{body}</div></section>'
 
@@ -766,13 +814,14 @@ def report_html(frame: pd.DataFrame, summary: Mapping[str, Any], top: int = 50) 
         raise RetainError(f"the list lacks column(s): {', '.join(missing)}")
     frame = frame.sort_values("rank", kind="stable").reset_index(drop=True)
     figures = _totals(frame, summary)
+    currency = str(summary.get("currency") or "")
     body = "\n".join(
         [
             _header(frame, summary, figures),
-            _kpis(figures),
-            _risk_section(frame),
-            _actions_section(frame),
-            _priority_section(frame, int(top)),
+            _kpis(figures, currency),
+            _risk_section(frame, currency),
+            _actions_section(frame, currency),
+            _priority_section(frame, int(top), currency),
             _model_card(summary),
             "<footer>Made by <code>retain report</code> from the retention-priority list and its "
             "summary. Self-contained: no external resources.</footer>",

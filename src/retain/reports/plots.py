@@ -38,6 +38,7 @@ __all__ = [
     "decile_plot",
     "gain_curve_plot",
     "gain_plot",
+    "group_bar_plot",
     "importance_plot",
     "precision_recall_plot",
     "probability_histogram",
@@ -304,14 +305,17 @@ def decile_plot(table: pd.DataFrame) -> Figure:
 def probability_histogram(
     probabilities: ArrayLike, selected: ArrayLike | None = None, bins: int = 20
 ) -> Figure:
-    """Histogram of churn probabilities of all customers, the selected ones drawn on top.
+    """Distribution of churn probabilities of all customers and of the selected ones.
+
+    Each group is drawn as the share of its own customers in each bin, so a selection of a
+    few hundred among tens of thousands is as visible as the whole list.
 
     Parameters
     ----------
     probabilities : array-like of shape (n,)
         Predicted probabilities in [0, 1].
     selected : array-like of bool, shape (n,), optional
-        Customers chosen for contact; when given, their histogram is overlaid.
+        Customers chosen for contact; when given, their distribution is drawn too.
     bins : int, default=20
         Number of uniform bins on [0, 1].
 
@@ -322,12 +326,56 @@ def probability_histogram(
     values = np.asarray(probabilities, dtype=float)
     fig = _figure((6.0, 3.6))
     ax = fig.add_subplot()
-    ax.hist(values, bins=bins, range=(0, 1), color="C0", alpha=0.45, label="All customers")
+
+    def shares(group: np.ndarray) -> np.ndarray:
+        return np.full(len(group), 100.0 / max(len(group), 1))
+
+    ax.hist(values, bins=bins, range=(0, 1), weights=shares(values), color="0.65",
+            label=f"All customers ({len(values):,})")  # fmt: skip
     if selected is not None:
         chosen = values[np.asarray(selected, dtype=bool)]
-        ax.hist(chosen, bins=bins, range=(0, 1), color="C3", alpha=0.8, label="Selected")
+        ax.hist(chosen, bins=bins, range=(0, 1), weights=shares(chosen), color="C3", alpha=0.75,
+                edgecolor="C3", linewidth=1.2, label=f"Selected ({len(chosen):,})")  # fmt: skip
     ax.set_xlim(0, 1)
-    _finish(ax, "Churn probability", "Churn probability", "Customers", legend="upper center")
+    _finish(ax, "Churn probability", "Churn probability", "Share of the group (%)",
+            legend="upper center")  # fmt: skip
+    return fig
+
+
+def group_bar_plot(
+    values: pd.Series, selected: pd.Series | None = None, title: str = "", xlabel: str = ""
+) -> Figure:
+    """Horizontal bars per group in the given order (first on top), the selected customers'
+    part of each drawn over it in a strong colour.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        A total per group (e.g. value at risk), indexed by group, in display order.
+    selected : pandas.Series, optional
+        The selected customers' part of each total, indexed like ``values``.
+    title, xlabel : str
+        Figure title and x-axis label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not isinstance(values, pd.Series) or values.empty:
+        raise ValueError("values must be a non-empty pandas Series indexed by group")
+    totals = pd.to_numeric(values, errors="raise").astype(float)
+    fig = _figure((6.0, 1.3 + 0.32 * len(totals)))
+    ax = fig.add_subplot()
+    positions = np.arange(len(totals))[::-1]  # the first group on top
+    ax.barh(positions, totals.to_numpy(), color="0.75", label="All customers")
+    if selected is not None:
+        part = pd.to_numeric(selected.reindex(totals.index), errors="raise").fillna(0.0)
+        ax.barh(positions, part.to_numpy(dtype=float), height=0.5, color="C3", label="Selected")
+        ax.legend(loc="lower right", fontsize="small", frameon=False)
+    ax.set_yticks(positions, [str(label) for label in totals.index], fontsize="small")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.grid(True, axis="x", alpha=0.3)
     return fig
 
 

@@ -3,8 +3,13 @@
 ``serving/output/<as_of>/`` (or ``--out``) holds
 
 - ``retention_priority.parquet`` and ``retention_priority.csv``: one row per active customer,
-  columns :data:`LIST_COLUMNS` in that order, sorted by ``rank`` (1 = call first);
+  columns :data:`LIST_COLUMNS` in that order, sorted by ``rank`` (1 = call first); the CSV
+  rounds money to cents and probabilities to four decimals, the Parquet keeps full precision;
+- ``contacts.csv`` (and ``contacts.xlsx`` when openpyxl is installed): only the selected
+  customers, in contact order, worded for people (:mod:`retain.serving.sheets`);
 - ``summary.json``: :data:`SUMMARY_KEYS` (see below);
+- ``report.html`` when ``retain report`` or ``retain quickstart`` wrote one there (re-scoring
+  with ``retain score`` regenerates it from the new list).
 - ``.retain-output.json``: the marker that makes the folder one ``--out`` may replace (its kind,
   ``list``, and its files; see :mod:`retain.atomic`).
 
@@ -14,21 +19,24 @@ The report (``retain report``) and the backtest (``retain backtest``) read only 
 from __future__ import annotations
 
 __all__ = ["LIST_COLUMNS", "LIST_FILE", "LIST_KIND", "LIST_LEGACY_FILES", "REASON_COLUMNS",
-           "SUMMARY_FILE", "SUMMARY_KEYS"]  # fmt: skip
+           "REPORT_FILE", "SUMMARY_FILE", "SUMMARY_KEYS"]  # fmt: skip
 
 LIST_FILE = "retention_priority.parquet"
 CSV_FILE = "retention_priority.csv"
 SUMMARY_FILE = "summary.json"
+REPORT_FILE = "report.html"
 #: What a list folder is (its marker says so): ``--out`` replaces only a folder of this kind.
 LIST_KIND = "list"
 #: Files of a list folder written before folders carried a marker (taken as retain's).
-LIST_LEGACY_FILES = (LIST_FILE, CSV_FILE, SUMMARY_FILE, "report.html")
+LIST_LEGACY_FILES = (LIST_FILE, CSV_FILE, SUMMARY_FILE, REPORT_FILE)
 
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
 
 #: Columns of the list, in order, with their meaning.
 LIST_COLUMNS: dict[str, str] = {
-    "rank": "1 = contact first: by expected_net_gain, then value_at_risk (int)",
+    "rank": "1 = contact first: the selected customers by expected_net_gain, then the others "
+    "with a positive gain by gain, then the rest by value_at_risk; ties by value_at_risk, "
+    "then customer_id (int)",
     "customer_id": "customer id (a keyed HMAC with --pseudonymize) (str)",
     "as_of": "scoring cutoff (date)",
     "selected": "chosen for contact within the capacity and/or budget (bool)",
@@ -44,7 +52,8 @@ LIST_COLUMNS: dict[str, str] = {
     "loyalty_class": "loyal / potential / marginal / churned (str)",
     "lifecycle_stage": "new / growing / mature / declining / churned (str)",
     "cluster": "behavioural cluster number (int)",
-    "reason_1": "strongest reason towards churn, in plain words with the customer's numbers",
+    "reason_1": "strongest reason the churn risk is raised, in plain words with the customer's "
+    "numbers; for a low-risk customer why they are on the list (never empty)",
     "reason_2": "second reason (str, may be empty)",
     "reason_3": "third reason (str, may be empty)",
     "recency_days": "days since the last purchase (float)",
@@ -59,7 +68,12 @@ SUMMARY_KEYS: dict[str, str] = {
     "counts": "{customers_active, scored, selected, by_action: {action: n}}",
     "totals": "{value_at_risk, clv, expected_net_gain, selected_value_at_risk, "
     "selected_expected_net_gain, selected_cost}",
-    "selection": "{capacity, budget, selected, cost}",
+    "currency": "currency of every amount (retain.yaml)",
+    "selection": "{capacity, budget, selected, cost, expected_net_gain, candidates (customers "
+    "with a positive gain), method, lp_bound, optimality_gap, optimality_gap_share, optimal, "
+    "binding, capacity_used_share, budget_used_share, notes: [sentence], no_positive_gain "
+    "(only when no gain is positive: cheapest_action, cost, save_rate, "
+    "break_even_value_at_risk, value_at_risk_percentiles, message)}",
     "models": "{churn|clv|segments: {name, version, run_id, metrics: {name: value}}}",
     "model_card": "{churn: {metrics, calibration: [{bin, rows, mean_predicted, observed_rate}], "
     "gain: {share_contacted: [...], share_captured: [...]}}, clv: {metrics}}",
@@ -69,4 +83,7 @@ SUMMARY_KEYS: dict[str, str] = {
     "horizons": "{churn_days, clv_days}",
     "pseudonymized": "whether customer ids are keyed HMACs",
     "reasons_method": "treeshap (exact) or saabas (approximate, for very large lists)",
+    "reasons": "{table, language, low_risk_below (churn probability), validated_churn_rate, "
+    "typical_from}",
+    "report": "what became of a report.html in the output folder: regenerated, kept or null",
 }

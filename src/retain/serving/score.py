@@ -14,9 +14,10 @@ per-customer part, :func:`score_batch`, is shared by both engines.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -45,20 +46,31 @@ from retain.serving.contract import (
     LIST_FILE,
     LIST_KIND,
     LIST_LEGACY_FILES,
+    REPORT_FILE,
     SUMMARY_FILE,
 )
 from retain.serving.csvfile import write_csv
 from retain.serving.drift import age_drift, population_stability
 from retain.serving.population import active_population
 from retain.serving.pseudonyms import pseudonym_key, pseudonymize
-from retain.serving.reasons import top_reasons
-from retain.serving.selection import rank_order, select
+from retain.serving.reasons import (
+    Explainer,
+    phrase_table_for,
+    typical_from_frame,
+    typical_from_profile,
+)
+from retain.serving.selection import Selection, rank_and_select, selection_summary
+from retain.serving.sheets import contact_sheet, round_for_people, write_contacts
 from retain.training import tracking
 from retain.training.dataset import open_sources, open_store, resolve_path
 from retain.workspace import locate, workspace_settings
 
-__all__ = ["ENGINES", "ScoreResult", "ScoringJob", "check_population", "open_inputs",
-           "refuse_drift", "score", "score_batch"]  # fmt: skip
+__all__ = ["ENGINES", "ScoreResult", "ScoringJob", "build_explainer", "check_population",
+           "finish_folder", "open_inputs", "refuse_drift", "score", "score_batch",
+           "tallies"]  # fmt: skip
+
+#: A function writing the HTML report of the list in a folder: ``render(folder, file)``.
+ReportRenderer = Callable[[Path, Path], Any]
 
 #: Engines ``score`` runs on.
 ENGINES = ("duckdb", "spark")
@@ -72,13 +84,16 @@ class ScoreResult:
     """A written retention-priority list.
 
     ``frame`` is the list in rank order; on Spark, only its first ``csv_max_rows`` rows when
-    it is longer (the Parquet file holds every row).
+    it is longer (the Parquet file holds every row). ``report`` says what happened to a
+    ``report.html`` the output folder held: ``"regenerated"`` from the new list, ``"kept"``
+    (the previous list's, when no renderer was given), or ``None`` when there was none.
     """
 
     out: Path
     frame: pd.DataFrame
     summary: dict
     run_id: str | None = None
+    report: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +109,15 @@ class ScoringJob:
     out: Path
     key: bytes | None
     progress: ProgressReporter
+    currency: str = ""
+    render_report: ReportRenderer | None = None
+
+    @property
+    def previous_report(self) -> str | None:
+        """What becomes of the output folder's ``report.html``: regenerated, kept or none."""
+        if not (self.out / REPORT_FILE).is_file():
+            return None
+        return "regenerated" if self.render_report is not None else "kept"
 
 
 def _check_writable(out: Path) -> None:
@@ -156,10 +180,33 @@ def _drift(churn: Champion, population: pd.DataFrame, config: ScoreConfig) -> di
     }
 
 
-def _score_frame(population, champions, playbook, config) -> pd.DataFrame:
+def _score_frame(population, champions, playbook, config, explainer) -> pd.DataFrame:
     models = {family: champion.model for family, champion in champions.items()}
     approximate = len(population) > config.exact_reasons_max_rows
-    return score_batch(population, models, playbook, config, approximate=approximate)
+    return score_batch(
+        population, models, playbook, config, approximate=approximate, explainer=explainer
+    )
+
+
+def _base_rate(churn: Champion) -> float | None:
+    """The churn rate of the rows the churn model was validated on, when its run logged it."""
+    for key in ("model_positive_rate", "positive_rate"):
+        value = churn.metrics.get(key)
+        if value is not None and np.isfinite(value):
+            return float(value)
+    return None
+
+
+def build_explainer(
+    churn: Champion, repository: Path | None, currency: str, count: int, sample: pd.DataFrame
+) -> Explainer:
+    """The reasons' wording (the repository's ``reasons.yaml``) and references: the typical
+    customer from the churn model's drift profile (else from ``sample``, the customers being
+    scored) and the churn rate it was validated on."""
+    typical = typical_from_profile(churn.drift_reference)
+    if not typical:
+        typical = typical_from_frame(sample.drop(columns=["customer_id", "as_of"], errors="ignore"))
+    return Explainer(phrase_table_for(repository), typical, _base_rate(churn), currency, count)
 
 
 def score_batch(
@@ -169,6 +216,7 @@ def score_batch(
     config: ScoreConfig,
     *,
     approximate: bool,
+    explainer: Explainer | None = None,
 ) -> pd.DataFrame:
     """Score a batch of customers: churn, CLV, segments, reasons, action, expected net gain.
 
@@ -188,6 +236,9 @@ def score_batch(
         Scoring settings (``reasons``).
     approximate : bool
         Saabas contributions instead of exact TreeSHAP (decided on the whole population's size).
+    explainer : Explainer, optional
+        Wording and references of the reasons (:func:`build_explainer`; the packaged wording
+        without references when absent).
 
     Returns
     -------
@@ -201,7 +252,11 @@ def score_batch(
     value = np.asarray(clv.predict(X), dtype=float)
     assigned = segments.predict(X.assign(clv=value)).reset_index(drop=True)
     contributions = churn.contributions(X, approximate=approximate)
-    reasons, top_reason = top_reasons(contributions, X, config.reasons)
+    if explainer is None:
+        explainer = Explainer(phrase_table_for(None), count=config.reasons)
+    reasons, top_reason = explainer.explain(
+        contributions, X, probability, value, assigned["value_tier"].to_numpy(dtype=object)
+    )
     frame = pd.concat([population[["customer_id", "as_of"]], assigned, reasons], axis=1)
     frame["as_of"] = frame["as_of"].dt.date
     frame["churn_probability"] = probability
@@ -220,14 +275,15 @@ def score_batch(
     return frame
 
 
-def _rank_and_select(frame: pd.DataFrame, config: ScoreConfig) -> pd.DataFrame:
-    frame = frame.iloc[rank_order(frame)].reset_index(drop=True)
-    frame["rank"] = np.arange(1, len(frame) + 1)
-    frame["selected"] = select(
-        frame["expected_net_gain"].to_numpy(), frame["action_cost"].to_numpy(),
+def _rank_and_select(frame: pd.DataFrame, config: ScoreConfig) -> tuple[pd.DataFrame, Selection]:
+    order, selection = rank_and_select(
+        frame["customer_id"].to_numpy(), frame["expected_net_gain"].to_numpy(float),
+        frame["value_at_risk"].to_numpy(float), frame["action_cost"].to_numpy(float),
         capacity=config.capacity, budget=config.budget,
     )  # fmt: skip
-    return frame[list(LIST_COLUMNS)]
+    frame = frame.assign(selected=selection.chosen).iloc[order].reset_index(drop=True)
+    frame["rank"] = np.arange(1, len(frame) + 1)
+    return frame[list(LIST_COLUMNS)], selection
 
 
 def _model_card(champions: dict[str, Champion]) -> dict[str, Any]:
@@ -243,39 +299,46 @@ def _model_card(champions: dict[str, Champion]) -> dict[str, Any]:
     return card
 
 
-def _tallies(frame: pd.DataFrame, config: ScoreConfig) -> dict[str, dict]:
-    """``counts``, ``totals`` and ``selection`` of ``summary.json`` (Spark computes its own)."""
+def _tallies(frame: pd.DataFrame, selection: Selection, job: ScoringJob) -> dict[str, dict]:
+    """``counts`` and ``totals`` of ``summary.json`` (Spark aggregates its own), and
+    ``selection``."""
     chosen = frame[frame["selected"]]
+    counts = {
+        "customers_active": len(frame),
+        "scored": len(frame),
+        "selected": len(chosen),
+        "by_action": chosen["recommended_action"].value_counts().to_dict(),
+    }
+    totals = {
+        "value_at_risk": float(frame["value_at_risk"].sum()),
+        "clv": float(frame["clv"].sum()),
+        "expected_net_gain": float(frame["expected_net_gain"].clip(lower=0).sum()),
+        "selected_value_at_risk": float(chosen["value_at_risk"].sum()),
+        "selected_expected_net_gain": float(chosen["expected_net_gain"].sum()),
+        "selected_cost": float(chosen["action_cost"].sum()),
+    }
+    return tallies(counts, totals, selection, frame["value_at_risk"].to_numpy(float), job)
+
+
+def tallies(counts, totals, selection: Selection, value_at_risk, job: ScoringJob) -> dict:
+    """``counts``, ``totals`` and ``selection`` of ``summary.json`` (both engines)."""
+    actions = {name: (a.cost, a.save_rate) for name, a in job.playbook.actions.items()}
     return {
-        "counts": {
-            "customers_active": len(frame),
-            "scored": len(frame),
-            "selected": len(chosen),
-            "by_action": chosen["recommended_action"].value_counts().to_dict(),
-        },
-        "totals": {
-            "value_at_risk": float(frame["value_at_risk"].sum()),
-            "clv": float(frame["clv"].sum()),
-            "expected_net_gain": float(frame["expected_net_gain"].clip(lower=0).sum()),
-            "selected_value_at_risk": float(chosen["value_at_risk"].sum()),
-            "selected_expected_net_gain": float(chosen["expected_net_gain"].sum()),
-            "selected_cost": float(chosen["action_cost"].sum()),
-        },
-        "selection": {
-            "capacity": config.capacity,
-            "budget": config.budget,
-            "selected": len(chosen),
-            "cost": float(chosen["action_cost"].sum()),
-        },
+        "counts": counts,
+        "totals": totals,
+        "selection": selection_summary(selection, value_at_risk, actions, job.currency),
     }
 
 
-def _summary(tallies, as_of, champions, store, sources, drift, config, pseudonymized) -> dict:
+def _summary(
+    tallies, as_of, champions, store, sources, drift, config, pseudonymized, explainer, job
+) -> dict:
     rows = tallies["counts"]["scored"]
     churn_horizon = champions["churn"].manifest.get("horizon_days")
     return {
         "as_of": as_of.isoformat(),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "currency": job.currency,
         **tallies,
         "models": {family: champion.describe() for family, champion in champions.items()},
         "model_card": _model_card(champions),
@@ -289,19 +352,42 @@ def _summary(tallies, as_of, champions, store, sources, drift, config, pseudonym
         },
         "pseudonymized": pseudonymized,
         "reasons_method": "saabas" if rows > config.exact_reasons_max_rows else "treeshap",
+        "reasons": {
+            "table": explainer.table.source,
+            "language": explainer.table.language,
+            "low_risk_below": explainer.low_risk_threshold,
+            "validated_churn_rate": explainer.base_rate,
+            "typical_from": "churn model's validation rows"
+            if champions["churn"].drift_reference
+            else "scored customers",
+        },
+        "report": job.previous_report,
     }
 
 
-def _write(out: Path, frame: pd.DataFrame, summary: dict) -> None:
+def _write(job: ScoringJob, frame: pd.DataFrame, summary: dict) -> None:
     table = _plain_strings(pa.Table.from_pandas(frame, preserve_index=False))
+    out = job.out
     try:
         with atomic_dir(out, kind=LIST_KIND, legacy_files=LIST_LEGACY_FILES) as folder:
             pq.write_table(table, folder / LIST_FILE)
             failpoint("score:parquet-written")  # a partial list folder, for the fault tests
-            write_csv(table, folder / CSV_FILE)
+            write_csv(round_for_people(table), folder / CSV_FILE)
             (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+            finish_folder(folder, job, frame[frame["selected"]])
     except OSError as error:  # nothing partial is left: the temporary folder is gone
         raise storage_error(error, f"write the list to {out}") from None
+
+
+def finish_folder(folder: Path, job: ScoringJob, selected: pd.DataFrame) -> None:
+    """Beside a written list: the contact sheet, and the report the folder held, regenerated
+    from the new list (or kept, without a renderer). Both engines call it before the swap."""
+    write_contacts(contact_sheet(selected, job.playbook, job.currency), folder)
+    what = job.previous_report
+    if what == "regenerated":
+        job.render_report(folder, folder / REPORT_FILE)
+    elif what == "kept":
+        shutil.copy2(job.out / REPORT_FILE, folder / REPORT_FILE)
 
 
 def _plain_strings(table: pa.Table) -> pa.Table:
@@ -345,6 +431,7 @@ def score(
     progress: ProgressReporter = null_progress,
     engine: str | None = None,
     spark_config: str | Path | None = None,
+    render_report: ReportRenderer | None = None,
 ) -> ScoreResult:
     """Score every active customer at ``as_of`` and write the retention-priority list.
 
@@ -379,6 +466,10 @@ def score(
     spark_config : str or Path, optional
         Spark settings file replacing the ``spark`` section of ``retain.yaml``; only with
         ``engine="spark"``.
+    render_report : callable, optional
+        ``render_report(folder, file)`` (e.g. :func:`retain.reports.render_report`): when the
+        output folder holds a ``report.html``, it is regenerated from the new list. Without it
+        the previous report is kept as it is (``ScoreResult.report`` says which).
 
     Raises
     ------
@@ -411,15 +502,20 @@ def score(
     if out is None:
         out = resolve_path(workspace, config.output) / str(as_of)
         _check_writable(out)
-    job = ScoringJob(as_of, workspace, config, playbook, champions, data, out, key, progress)
+    job = ScoringJob(as_of, workspace, config, playbook, champions, data, out, key, progress,
+                     settings.currency, render_report)  # fmt: skip
+    report = job.previous_report
     if settings.engine == "spark":
         from retain.spark.scoring import score_on_spark
 
         frame, summary = score_on_spark(job, spark_config=spark_config)
     else:
         frame, summary = _score_on_duckdb(job)
+    if report is not None:
+        stale = " from the previous list (retain report refreshes it)" if report == "kept" else ""
+        progress(f"{REPORT_FILE} {report}{stale}")
     run_id = _log_run(out, summary, workspace)
-    return ScoreResult(out, frame, summary, run_id)
+    return ScoreResult(out, frame, summary, run_id, report)
 
 
 def _default_as_of(
@@ -471,14 +567,20 @@ def _score_on_duckdb(job: ScoringJob) -> tuple[pd.DataFrame, dict]:
         check_population(champions, list(population.columns), store)
         drift = _drift(champions["churn"], population, config)
     refuse_drift(drift, config)
-    frame = _rank_and_select(_score_frame(population, champions, job.playbook, config), config)
+    explainer = build_explainer(
+        champions["churn"], store.repository.path, job.currency, config.reasons, population
+    )
+    scored = _score_frame(population, champions, job.playbook, config, explainer)
+    frame, selection = _rank_and_select(scored, config)
     job.progress("scored, explained and ranked")
     if job.key is not None:
         frame["customer_id"] = pseudonymize(frame["customer_id"], job.key)
     pseudonymized = job.key is not None
-    tallies = _tallies(frame, config)
-    summary = _summary(tallies, job.as_of, champions, store, sources, drift, config, pseudonymized)
-    _write(job.out, frame, summary)
+    summary = _summary(
+        _tallies(frame, selection, job), job.as_of, champions, store, sources, drift, config,
+        pseudonymized, explainer, job,
+    )  # fmt: skip
+    _write(job, frame, summary)
     return frame, summary
 
 

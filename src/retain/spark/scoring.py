@@ -14,18 +14,19 @@ The same list as the DuckDB engine (:mod:`retain.serving.score`), step by step:
 3. **Scoring.** ``mapInPandas`` applies :func:`retain.serving.score.score_batch`, the function
    the DuckDB engine applies to the whole population, to each Arrow batch; the models travel in
    its closure (they are plain picklable Python objects).
-4. **Ranking and selection.** A window over a narrow projection (id, gain, value at risk, cost)
-   numbers the rows in list order; the greedy selection of :func:`retain.serving.selection.select`
-   is a second window: the customers with a positive gain in selection order, their running
-   cost against the budget and their position against the capacity. A rank is a total order,
-   so these windows run in one partition; the projection keeps that partition small (about 40
-   bytes a customer), and the wide rows are joined back in parallel.
+4. **Ranking and selection.** One selection rule for both engines: a narrow projection (id,
+   gain, value at risk, cost: about 40 bytes a customer) is collected to the driver, where
+   :func:`retain.serving.selection.rank_and_select` selects (an LP bound and a greedy repair,
+   see that module) and ranks; the ranks and flags go back as a small DataFrame joined to the
+   wide rows in parallel. A selection is a global decision (a knapsack), and a rank a total
+   order, so neither parallelises usefully; a million customers take about a second.
 5. **Writing.** Into a temporary folder renamed onto the output folder when complete, as on
    DuckDB: ``retention_priority.parquet`` written by Spark as one file (sorted by rank, coalesced
    into one partition, the part file moved into place: a single file of ~100 bytes a customer
    stays manageable into the tens of millions); ``retention_priority.csv`` from that file on the
-   driver, only when the list has at most ``csv_max_rows`` rows; ``summary.json`` with the same
-   keys, its counts and totals aggregated by Spark.
+   driver, only when the list has at most ``csv_max_rows`` rows; the contact sheet of the
+   selected customers (and the report, as on DuckDB); ``summary.json`` with the same keys, its
+   counts and totals aggregated by Spark.
 
 The output folder must be a path the driver and every executor see (a local folder with a
 ``local[*]`` master, a shared mount on a cluster): the final rename is a file-system rename.
@@ -42,11 +43,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as sf
 
 from retain.atomic import atomic_dir
@@ -65,15 +67,22 @@ from retain.serving.contract import (
 from retain.serving.csvfile import write_csv
 from retain.serving.population import recency_is_purchase_recency
 from retain.serving.pseudonyms import pseudonymize
+from retain.serving.reasons import Explainer
 from retain.serving.score import (
     ScoringJob,
     _drift,
     _summary,
+    build_explainer,
     check_population,
+    finish_folder,
     open_inputs,
     refuse_drift,
     score_batch,
+    tallies,
 )
+from retain.serving.selection import Selection
+from retain.serving.selection import rank_and_select as rank_and_select_rows
+from retain.serving.sheets import round_for_people
 from retain.spark.session import load_spark_settings, spark_session
 from retain.training.labels import active_customers
 
@@ -107,8 +116,8 @@ SCORED_TYPES: dict[str, str] = {
     "monetary_total": "double",
 }
 KEY = "customer_id"
-# Selection compares the running cost with the budget plus this slack, as select() does.
-BUDGET_SLACK = 1e-9
+#: Columns the driver collects to select and rank.
+NARROW = (KEY, "expected_net_gain", "value_at_risk", "action_cost")
 
 
 def score_on_spark(job: ScoringJob, *, spark_config: str | Path | None = None):
@@ -145,17 +154,28 @@ def score_on_spark(job: ScoringJob, *, spark_config: str | Path | None = None):
     vocabularies = categories(store.repository)
     drift = _sampled_drift(job, population, rows, vocabularies)
     refuse_drift(drift, config)
+    churn = job.champions["churn"]
+    sample = (
+        pd.DataFrame()
+        if churn.drift_reference
+        else _sample(population, list(churn.features), rows, vocabularies)
+    )
+    explainer = build_explainer(churn, store.repository.path, job.currency, config.reasons, sample)
     with _persisted() as keep:
-        scored = keep(_score(population, job, vocabularies, rows))
-        listing = keep(rank_and_select(scored, capacity=config.capacity, budget=config.budget))
+        scored = keep(_score(population, job, vocabularies, rows, explainer))
+        listing, selection, risk = rank_and_select(
+            scored, capacity=config.capacity, budget=config.budget
+        )  # the first action: scores, then selects and ranks on the driver
+        listing = keep(listing)
         if job.key is not None:
             listing = keep(_pseudonymized(listing, job.key))
-        tallies = _tallies(listing, config)  # the first action: scores, ranks, selects
+        counted = _tallies(listing, selection, risk, job)
         job.progress("scored, explained and ranked")
         summary = _summary(
-            tallies, job.as_of, job.champions, store, sources, drift, config, job.key is not None
-        )
-        frame = _write(job.out, listing, summary, rows, config.csv_max_rows, job.progress)
+            counted, job.as_of, job.champions, store, sources, drift, config,
+            job.key is not None, explainer, job,
+        )  # fmt: skip
+        frame = _write(job, listing, summary, rows)
     return frame, summary
 
 
@@ -189,21 +209,25 @@ def _categorized(frame: pd.DataFrame, vocabularies: Mapping[str, list[str]]) -> 
     return frame
 
 
+def _sample(population: DataFrame, features: list[str], rows: int, vocabularies) -> pd.DataFrame:
+    """``features`` of every customer up to :data:`DRIFT_SAMPLE_ROWS`, of a seeded random
+    sample of about as many above, on the driver."""
+    sample = population.select(*features)
+    if rows > DRIFT_SAMPLE_ROWS:
+        fraction = min(1.0, 1.1 * DRIFT_SAMPLE_ROWS / rows)
+        sample = sample.sample(fraction=fraction, seed=0).limit(DRIFT_SAMPLE_ROWS)
+    with _arrow(population.sparkSession):
+        return _categorized(sample.toPandas(), vocabularies)
+
+
 def _sampled_drift(job: ScoringJob, population: DataFrame, rows: int, vocabularies) -> dict:
     """PSI of the model features, on every row up to the sample size, on a sample above."""
     churn = job.champions["churn"]
     if churn.drift_reference is None:
         return _drift(churn, pd.DataFrame(), job.config)
-    features = list(churn.drift_reference["features"])
-    sample = population.select(*features)
-    sampled = rows > DRIFT_SAMPLE_ROWS
-    if sampled:
-        fraction = min(1.0, 1.1 * DRIFT_SAMPLE_ROWS / rows)
-        sample = sample.sample(fraction=fraction, seed=0).limit(DRIFT_SAMPLE_ROWS)
-    with _arrow(population.sparkSession):
-        frame = _categorized(sample.toPandas(), vocabularies)
+    frame = _sample(population, list(churn.drift_reference["features"]), rows, vocabularies)
     drift = _drift(churn, frame, job.config)
-    if sampled:
+    if rows > DRIFT_SAMPLE_ROWS:
         drift["note"] = f"PSI on a random sample of {len(frame):,} of {rows:,} customers"
     return drift
 
@@ -211,7 +235,9 @@ def _sampled_drift(job: ScoringJob, population: DataFrame, rows: int, vocabulari
 # -- scoring ---------------------------------------------------------------------------------
 
 
-def _score(population: DataFrame, job: ScoringJob, vocabularies, rows: int) -> DataFrame:
+def _score(
+    population: DataFrame, job: ScoringJob, vocabularies, rows: int, explainer: Explainer
+) -> DataFrame:
     """``score_batch`` on every Arrow batch of the population, in parallel partitions."""
     spark = population.sparkSession
     partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
@@ -221,6 +247,7 @@ def _score(population: DataFrame, job: ScoringJob, vocabularies, rows: int) -> D
         config=job.config,
         vocabularies=vocabularies,
         approximate=rows > job.config.exact_reasons_max_rows,
+        explainer=explainer,
     )
     schema = ", ".join(f"{name} {kind}" for name, kind in SCORED_TYPES.items())
     # a snapshot file is often a single Parquet row group: spread it over the cores first
@@ -228,7 +255,7 @@ def _score(population: DataFrame, job: ScoringJob, vocabularies, rows: int) -> D
 
 
 def _scorer(
-    models, playbook, config: ScoreConfig, vocabularies, approximate: bool
+    models, playbook, config: ScoreConfig, vocabularies, approximate: bool, explainer: Explainer
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """The function ``mapInPandas`` runs in the Python workers (everything it needs is local)."""
     columns = list(SCORED_TYPES)
@@ -238,7 +265,10 @@ def _scorer(
             if batch.empty:
                 continue
             population = _categorized(batch.reset_index(drop=True), vocabularies)
-            scored = score_batch(population, models, playbook, config, approximate=approximate)
+            scored = score_batch(
+                population, models, playbook, config, approximate=approximate,
+                explainer=explainer,
+            )  # fmt: skip
             yield scored[columns]
 
     return score_batches
@@ -247,49 +277,35 @@ def _scorer(
 # -- ranking and selection -------------------------------------------------------------------
 
 
-def _known(column: Column) -> Column:
-    """NaN as null, so it sorts last like NaN in numpy (Spark sorts NaN above every number)."""
-    return sf.when(sf.isnan(column), None).otherwise(column)
-
-
-def rank_and_select(scored: DataFrame, *, capacity: int | None, budget: float | None) -> DataFrame:
+def rank_and_select(
+    scored: DataFrame, *, capacity: int | None, budget: float | None
+) -> tuple[DataFrame, Selection, pd.Series]:
     """The list: ``rank`` and ``selected`` added, columns in the contract's order.
 
-    ``rank`` orders by expected net gain, then value at risk (both descending), then customer
-    id, as :func:`retain.serving.selection.rank_order`; ``selected`` is
-    :func:`retain.serving.selection.select`: customers with a positive gain, by gain (or, with a
-    budget, by gain per unit of cost, then gain), then rank; kept while the running cost is
-    within the budget, then the first ``capacity``.
+    The id, gain, value at risk and cost of every customer are collected to the driver, where
+    :func:`retain.serving.selection.rank_and_select` (the DuckDB engine's function) selects
+    and ranks; the result is joined back. Returns the list, the selection and every
+    customer's value at risk (for the summary).
     """
-    gain, risk = sf.col("expected_net_gain"), sf.col("value_at_risk")
-    order = [_known(gain).desc_nulls_last(), _known(risk).desc_nulls_last(), sf.col(KEY).asc()]
-    keys = scored.select(KEY, "expected_net_gain", "value_at_risk", "action_cost")
-    ranked = keys.withColumn("rank", sf.row_number().over(Window.orderBy(*order)).cast("long"))
-    chosen = _selected(ranked, capacity, budget).select(KEY, sf.lit(True).alias("selected"))
-    ranks = ranked.select(KEY, "rank").join(chosen, on=KEY, how="left")
-    listing = scored.join(ranks, on=KEY, how="inner")
-    listing = listing.withColumn("selected", sf.coalesce(sf.col("selected"), sf.lit(False)))
-    return listing.select(*LIST_COLUMNS)
-
-
-def _selected(ranked: DataFrame, capacity: int | None, budget: float | None) -> DataFrame:
-    """The chosen rows of ``ranked`` (``select``'s greedy rule as windows)."""
-    gain, cost = sf.col("expected_net_gain"), sf.col("action_cost")
-    worth = ranked.where((gain > 0) & ~sf.isnan(gain))  # Spark: NaN > 0
-    if budget is None:
-        order = [gain.desc(), sf.col("rank").asc()]
-    else:
-        worth = worth.withColumn("_ratio", gain / sf.greatest(cost, sf.lit(1e-12)))
-        order = [sf.col("_ratio").desc(), gain.desc(), sf.col("rank").asc()]
-    window = Window.orderBy(*order)
-    if budget is not None:
-        running = window.rowsBetween(Window.unboundedPreceding, Window.currentRow)
-        worth = worth.withColumn("_spent", sf.sum(cost).over(running))
-        worth = worth.where(sf.col("_spent") <= sf.lit(float(budget) + BUDGET_SLACK))
-    if capacity is not None:
-        worth = worth.withColumn("_position", sf.row_number().over(window))
-        worth = worth.where(sf.col("_position") <= capacity)
-    return worth
+    spark = scored.sparkSession
+    with _arrow(spark):
+        narrow = scored.select(*NARROW).toPandas()
+    order, selection = rank_and_select_rows(
+        narrow[KEY].to_numpy(dtype=object), narrow["expected_net_gain"].to_numpy(float),
+        narrow["value_at_risk"].to_numpy(float), narrow["action_cost"].to_numpy(float),
+        capacity=capacity, budget=budget,
+    )  # fmt: skip
+    ranks = pd.DataFrame(
+        {
+            KEY: narrow[KEY].to_numpy(dtype=object)[order],
+            "rank": np.arange(1, len(order) + 1, dtype=np.int64),
+            "selected": selection.chosen[order],
+        }
+    )
+    with _arrow(spark):
+        ranked = spark.createDataFrame(ranks, schema=f"{KEY} string, rank long, selected boolean")
+    listing = scored.join(ranked, on=KEY, how="inner").select(*LIST_COLUMNS)
+    return listing, selection, narrow["value_at_risk"]
 
 
 def _pseudonymized(listing: DataFrame, key: bytes) -> DataFrame:
@@ -305,8 +321,8 @@ def _pseudonymized(listing: DataFrame, key: bytes) -> DataFrame:
 # -- summary and files -----------------------------------------------------------------------
 
 
-def _tallies(listing: DataFrame, config: ScoreConfig) -> dict[str, dict]:
-    """``counts``, ``totals`` and ``selection`` of ``summary.json``, aggregated by Spark."""
+def _tallies(listing: DataFrame, selection: Selection, risk: pd.Series, job: ScoringJob) -> dict:
+    """``counts`` and ``totals`` of ``summary.json`` aggregated by Spark, and ``selection``."""
     chosen = sf.col("selected")
 
     def total(column: Column) -> Column:
@@ -326,34 +342,30 @@ def _tallies(listing: DataFrame, config: ScoreConfig) -> dict[str, dict]:
     by_action = sorted(actions.collect(), key=lambda r: (-r["count"], r["recommended_action"]))
     totals = {name: float(row[name]) for name in ("value_at_risk", "clv", "expected_net_gain",
               "selected_value_at_risk", "selected_expected_net_gain", "selected_cost")}  # fmt: skip
-    return {
-        "counts": {
-            "customers_active": int(row["rows"]),
-            "scored": int(row["rows"]),
-            "selected": int(row["selected"]),
-            "by_action": {r["recommended_action"]: int(r["count"]) for r in by_action},
-        },
-        "totals": totals,
-        "selection": {
-            "capacity": config.capacity,
-            "budget": config.budget,
-            "selected": int(row["selected"]),
-            "cost": totals["selected_cost"],
-        },
+    counts = {
+        "customers_active": int(row["rows"]),
+        "scored": int(row["rows"]),
+        "selected": int(row["selected"]),
+        "by_action": {r["recommended_action"]: int(r["count"]) for r in by_action},
     }
+    return tallies(counts, totals, selection, risk.to_numpy(float), job)
 
 
-def _write(out: Path, listing: DataFrame, summary: dict, rows: int, csv_max_rows, progress):
+def _write(job: ScoringJob, listing: DataFrame, summary: dict, rows: int) -> pd.DataFrame:
     """Write the list's files atomically; return the list (or its first ``csv_max_rows``)."""
+    csv_max_rows = job.config.csv_max_rows
     fits = csv_max_rows is None or rows <= csv_max_rows
-    with atomic_dir(out, kind=LIST_KIND, legacy_files=LIST_LEGACY_FILES) as folder:
+    with atomic_dir(job.out, kind=LIST_KIND, legacy_files=LIST_LEGACY_FILES) as folder:
         _write_one_parquet(listing.orderBy("rank"), folder / LIST_FILE)
         frame = _head(folder / LIST_FILE, None if fits else csv_max_rows)
         if fits:
-            write_csv(frame, folder / CSV_FILE)
+            write_csv(round_for_people(pa.Table.from_pandas(frame, preserve_index=False)),
+                      folder / CSV_FILE)  # fmt: skip
         else:
-            progress(f"no {CSV_FILE}: {rows:,} rows > csv_max_rows ({csv_max_rows:,})")
+            job.progress(f"no {CSV_FILE}: {rows:,} rows > csv_max_rows ({csv_max_rows:,})")
         (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        selected = pq.read_table(folder / LIST_FILE, filters=[("selected", "==", True)])
+        finish_folder(folder, job, selected.to_pandas())
     return frame
 
 

@@ -4,7 +4,8 @@ Each baseline sees the same training and validation rows as the model:
 
 - ``recency_rule``: rank by days since the last purchase (a ranking, not a probability);
 - ``logistic``: logistic regression on the same features (imputed, scaled, one-hot);
-- ``btyd``: BG/NBD probability of no purchase in the horizon, from the BTYD summary features.
+- ``btyd``: BG/NBD probability of no purchase in the horizon, from the BTYD summary features
+  (:class:`~retain.models.BTYDChurnClassifier`, fitted in :mod:`retain.training.churn`).
 
 On simulated data the oracle gives each validation customer's true probability of no purchase
 given their latent state: the ceiling of what any model can reach.
@@ -23,11 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from retain.models.clv import BGNBD
-from retain.models.clv.value import _btyd_inputs
-
 __all__ = [
-    "btyd_no_purchase",
     "logistic_probability",
     "oracle_no_purchase",
     "recency_score",
@@ -65,17 +62,6 @@ def logistic_probability(
     model.fit(X_train.assign(**as_text), np.asarray(y_train, int))
     valid_text = {name: X_valid[name].astype(object) for name in categorical}
     return model.predict_proba(X_valid.assign(**valid_text))[:, 1]
-
-
-def btyd_no_purchase(
-    X_fit: pd.DataFrame, X_valid: pd.DataFrame, horizon_days: float
-) -> tuple[np.ndarray, dict[str, float]]:
-    """BG/NBD probability of no purchase in the horizon, fitted on ``X_fit``'s summaries."""
-    frequency, recency, age, _, known = _btyd_inputs(X_fit)
-    model = BGNBD().fit(frequency[known], recency[known], age[known])
-    frequency, recency, age, _, known = _btyd_inputs(X_valid)
-    probability = model.conditional_probability_no_purchase(horizon_days, frequency, recency, age)
-    return np.where(known, probability, 1.0), dict(model.params_)
 
 
 def simulation_truth(data: object) -> pd.DataFrame | None:

@@ -13,7 +13,8 @@ whatever the engine. Models, tracking and registration are the same for both eng
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from retain.errors import ConfigError
@@ -21,7 +22,13 @@ from retain.features import CutoffWarning, SourceData
 from retain.progress import ProgressReporter, console, null_progress
 from retain.training.baselines import simulation_truth
 from retain.training.config import FAMILIES, JobConfig, load_config
-from retain.training.dataset import TrainingEngine, open_sources, open_store, resolve_path
+from retain.training.dataset import (
+    TrainingEngine,
+    TrainingWarning,
+    open_sources,
+    open_store,
+    resolve_path,
+)
 from retain.training.publish import JobResult
 from retain.training.tracking import tracking_uri
 
@@ -113,10 +120,11 @@ def run_training(
         for family in names:
             config, sources, truth = _inputs(family, workspace, data, config_path, cache)
             reporter = progress(family) if progress else null_progress
-            result = JOBS[family](
-                config, sources, open_store(config, workspace), workspace=str(workspace),
-                truth=truth, progress=reporter, engine=trainer,
-            )  # fmt: skip
+            with printed_warnings():
+                result = JOBS[family](
+                    config, sources, open_store(config, workspace), workspace=str(workspace),
+                    truth=truth, progress=reporter, engine=trainer,
+                )  # fmt: skip
             results.append(result)
             if on_done is not None:
                 on_done(result)
@@ -124,6 +132,24 @@ def run_training(
         if trainer is not None:
             trainer.close()
     return results
+
+
+@contextmanager
+def printed_warnings() -> Iterator[None]:
+    """Print each :class:`TrainingWarning` as a ``warning:`` line when it is raised (every
+    other warning is shown as Python shows it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", TrainingWarning)
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            if issubclass(category, TrainingWarning):
+                console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show  # restored by catch_warnings
+        yield
 
 
 def _engine(name: str, workspace: Path, spark_config: str | Path | None) -> TrainingEngine | None:
@@ -161,7 +187,8 @@ def run_tuning(
     config, sources, truth = _inputs(family, workspace, data, config_path, {})
 
     def train(*args, **kwargs) -> JobResult:
-        return JOBS[family](*args, truth=truth, progress=progress, **kwargs)
+        with printed_warnings():
+            return JOBS[family](*args, truth=truth, progress=progress, **kwargs)
 
     return tune(
         family, config, sources, open_store(config, workspace), train=train,

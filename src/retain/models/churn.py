@@ -23,7 +23,6 @@ metrics are the ones to report, and a champion gate compares holdout models on r
 
 from __future__ import annotations
 
-import copy
 import warnings
 from typing import Any
 
@@ -39,7 +38,6 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from retain.models._xgboost import (
-    FeatureEncoding,
     XGBoostEstimator,
     check_booster_settings,
     check_frame,
@@ -449,91 +447,7 @@ class ChurnClassifier(ClassifierMixin, CalibratedChurnMixin, XGBoostEstimator):
         """
         check_is_fitted(self, "calibrator_")
         X = check_frame(X)
-        y = check_labels(y, len(X), "y")
-        holdout = self._holdout_copy()
-        rounds = self.best_iteration_ + 1
-        model = self._model_class(**{**self._xgb_params(), "n_estimators": rounds})
-        model.fit(self._encode_unchecked(X), y, verbose=False)
-        return self._adopt_refit(model, holdout)
-
-    def refit_from_booster(self, booster: xgb.Booster) -> ChurnClassifier:
-        """:meth:`refit` with trees grown elsewhere (``xgboost.spark``) on every row.
-
-        Parameters
-        ----------
-        booster : xgboost.Booster
-            ``best_iteration_ + 1`` rounds trained with :meth:`booster_params` on the
-            training and validation rows, encoded as ``encoding_`` describes.
-
-        Returns
-        -------
-        ChurnClassifier
-            This estimator, refitted (``holdout_`` holds the one it replaced).
-        """
-        check_is_fitted(self, "calibrator_")
-        holdout = self._holdout_copy()
-        self._adopt_booster(booster, self.encoding_, None, self.evals_result_)
-        return self._adopt_refit(self.model_, holdout)
-
-    def _holdout_copy(self) -> ChurnClassifier:
-        holdout = copy.copy(self)  # shares the fitted parts, which refitting replaces
-        holdout.callbacks = None
-        holdout.holdout_ = None
-        return holdout
-
-    def _adopt_refit(self, model: xgb.XGBModel, holdout: ChurnClassifier) -> ChurnClassifier:
-        self.model_ = model
-        self.best_iteration_ = int(model.get_booster().num_boosted_rounds()) - 1
-        self.holdout_ = holdout
-        return self
-
-    def fit_from_booster(
-        self,
-        booster: xgb.Booster,
-        encoding: FeatureEncoding,
-        *,
-        eval_set: tuple | None = None,
-        best_iteration: int | None = None,
-        evals_result: dict | None = None,
-    ) -> ChurnClassifier:
-        """Adopt trees fitted elsewhere (``xgboost.spark``), then choose the calibration.
-
-        Everything after the trees is what :meth:`fit` does: the calibration is cross-fitted
-        on ``eval_set`` and prediction, explanations and pickling are unchanged.
-
-        Parameters
-        ----------
-        booster : xgboost.Booster
-            Trees trained with this estimator's :meth:`booster_params` (objective
-            ``binary:logistic``) on input encoded as ``encoding`` describes.
-        encoding : FeatureEncoding
-            Training columns and categories the booster's input was encoded with.
-        eval_set : (pandas.DataFrame, array-like) or None, default=None
-            Validation features and 0/1 labels for the calibration (the rows early stopping
-            used).
-        best_iteration : int or None, default=None
-            0-based last round to predict with; default the booster's ``best_iteration``
-            attribute (set by early stopping), else its last round.
-        evals_result : dict or None, default=None
-            Validation metric per round, kept as ``evals_result_``.
-
-        Returns
-        -------
-        ChurnClassifier
-            The fitted estimator.
-
-        Raises
-        ------
-        ValueError
-            Bad settings, a booster that does not match ``encoding``, or bad validation labels.
-        """
-        self._check_settings()
-        valid = self._checked_eval_set(eval_set)
-        self._adopt_booster(booster, encoding, best_iteration, evals_result)
-        self.classes_ = np.array([0, 1])
-        self._fit_calibration(valid)
-        self.holdout_ = None
-        return self
+        return self._refit_trees(X, check_labels(y, len(X), "y"))
 
     def _checked_eval_set(self, eval_set: tuple | None) -> tuple[pd.DataFrame, np.ndarray] | None:
         valid = split_eval_set(eval_set)

@@ -29,6 +29,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -403,6 +404,32 @@ class SparkTrainer:
         from retain.training.clv import assemble_clv
 
         return assemble_clv(config, settings, btyd, regressor, eval_set)
+
+    def refit_clv(
+        self, training_set: SparkTrainingSet, model: CLVModel, config: Any, sources: SourceData
+    ) -> CLVModel:
+        """BTYD fitted again on the validation cutoff's summaries (driver), the spend
+        regressor grown again on Spark on every training and validation row (see
+        :meth:`CLVModel.refit`)."""
+        validation = min(training_set.split.validation)
+        share = margin_share(self.transactions(sources), validation, config.margin_rate)
+        ml = None
+        if model.ml_ is not None:
+            fitted = model.ml_.regressor_
+            again = SpendRegressor(
+                **{**fitted.get_params(), "n_estimators": fitted.best_iteration_ + 1}
+            )
+            target = sf.col(CLV_LABEL)
+            label = sf.greatest(target, sf.lit(0.0)) if again.clips_targets else target
+            data = encode(training_set.rows, fitted.encoding_, label)
+            trees = _fit_trees(again, data, fitted.encoding_, self.workers, early_stopping=False)
+            ml = copy.copy(model.ml_)
+            ml.regressor_ = copy.copy(fitted).refit_from_booster(trees.booster)
+        frame = training_set.frame
+        return model.refit(
+            frame[list(training_set.features)], frame[CLV_LABEL].to_numpy(float),
+            btyd_rows=(frame["split"] == "validation").to_numpy(), margin_share=share, ml=ml,
+        )  # fmt: skip
 
     def _fit_spend(
         self, training_set: SparkTrainingSet, settings: dict, seed: int

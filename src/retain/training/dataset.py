@@ -147,6 +147,11 @@ class TrainingEngine(Protocol):
     ) -> Any:
         """A fitted :class:`~retain.models.CLVModel` (margin share learned from ``sources``)."""
 
+    def refit_clv(
+        self, training_set: TrainingSet, model: Any, config: Any, sources: SourceData
+    ) -> Any:
+        """``model`` refitted for the latest behaviour (see :meth:`CLVModel.refit`)."""
+
 
 def resolve_path(workspace: str | Path, path: str | Path) -> Path:
     """``path`` relative to the workspace unless absolute."""
@@ -185,6 +190,7 @@ def build_training_set(
     store: FeatureStore,
     *,
     progress: ProgressReporter = null_progress,
+    leave_out: bool = True,
 ) -> TrainingSet:
     """Build (or reuse) the snapshots at the planned cutoffs and join their outcomes.
 
@@ -198,6 +204,10 @@ def build_training_set(
         Where snapshots live.
     progress : callable, optional
         Called once per cutoff built.
+    leave_out : bool, default=True
+        Leave out features entirely missing or constant in the training rows (see
+        :func:`leave_out_uninformative`); segment models, which read their columns by name
+        and are unharmed by constant ones, keep every feature.
 
     Raises
     ------
@@ -222,10 +232,12 @@ def build_training_set(
     frame = frame[[KEY, "as_of", *features, *OUTCOMES, "split"]]
     counts = cutoff_counts(frame)
     check_populated(counts, split)
-    features, left_out = leave_out_uninformative(
-        features, column_profile(frame[frame["split"] == "train"], features)
-    )
-    frame = frame[[KEY, "as_of", *features, *OUTCOMES, "split"]]
+    left_out: dict[str, str] = {}
+    if leave_out:
+        features, left_out = leave_out_uninformative(
+            features, column_profile(frame[frame["split"] == "train"], features)
+        )
+        frame = frame[[KEY, "as_of", *features, *OUTCOMES, "split"]]
     manifest = training_manifest(config, sources, store, split, counts, features, built)
     manifest["left_out_features"] = left_out
     return TrainingSet(frame.reset_index(drop=True), features, split, manifest)

@@ -297,6 +297,28 @@ SUMMARY_METRICS = {
 
 @app.command()
 @reports_errors
+def plan(
+    family: Annotated[str, typer.Argument(help="churn, clv, segments or all.")] = "all",
+    data: OptionalData = None,
+    config: ConfigFile = None,
+    workspace: Workspace = Path("."),
+) -> None:
+    """Show what training will use: cutoffs, label windows, active customers and churn rates.
+
+    Reads the transactions only (no snapshot is built, no model fitted). When the configured
+    horizon or cutoffs do not fit the data, the error names a plan that does.
+    """
+    from retain.training.jobs import run_plans
+    from retain.training.plan import plan_table
+
+    for found in run_plans(family, workspace=workspace, data=data, config_path=config):
+        console.print(plan_table(found))
+        for note in found.notes:
+            console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+
+
+@app.command()
+@reports_errors
 def tune(
     family: Annotated[str, typer.Argument(help="churn or clv.")],
     trials: Annotated[
@@ -345,6 +367,9 @@ def models_list(
         console.print("no registered models yet: run `retain train all`")
         return
     console.print(registry.models_table(frame))
+    for row in frame.itertuples(index=False):  # what each version predicts, from what
+        family = registry.family_of(str(row.name))
+        console.print(f"{family} v{row.version}: {row.definition or 'unknown'}", highlight=False)
     if reasons:
         for row in frame.itertuples(index=False):
             console.print(f"{row.name} v{row.version}: {row.decision}", highlight=False)
@@ -408,6 +433,14 @@ def _print_list(result) -> None:
         psi = result.summary["drift"]["psi"][name]
         console.print(f"[yellow]warning:[/yellow] feature {name} drifted (PSI {psi:.3f})")
     show_top(result)
+    models = result.summary["models"]
+    console.print(
+        "models: " + ", ".join(
+            f"{family} v{model['version']} ({model.get('estimator', '?')})"
+            for family, model in models.items()
+        ),
+        highlight=False,
+    )  # fmt: skip
     console.print(f"list: {result.out}", highlight=False)
 
 

@@ -39,11 +39,14 @@ class Champion:
     drift_reference: dict | None = None
 
     def describe(self) -> dict[str, Any]:
-        """Name, version, run id and validation metrics, for ``summary.json``."""
+        """Name, version, run id, the estimator that serves and validation metrics, for
+        ``summary.json`` (a churn model is xgboost's ``ChurnClassifier`` or, where it did not
+        beat BTYD, ``BTYDChurnClassifier``)."""
         return {
             "name": self.name,
             "version": self.version,
             "run_id": self.run_id,
+            "estimator": type(self.model).__name__,
             "metrics": self.metrics,
         }
 

@@ -42,6 +42,7 @@ from retain.serving.reasons import top_reasons
 from retain.serving.selection import rank_order, select
 from retain.training import tracking
 from retain.training.dataset import open_sources, open_store, resolve_path
+from retain.training.lineage import check_champions
 from retain.workspace import locate
 
 __all__ = ["ENGINES", "ScoreResult", "ScoringJob", "check_population", "open_inputs",
@@ -373,6 +374,7 @@ def score(
     key = pseudonym_key(config.pseudonym_key_env) if config.pseudonymize else None
     tracking.use_workspace(workspace)
     champions = load_champions({f: str(v) for f, v in config.models.items()})
+    check_champions(champions, workspace, config.active_days, f"active_days in {config.source}")
     progress("models loaded")
     job = ScoringJob(as_of, workspace, config, playbook, champions, data, out, key, progress)
     if engine == "spark":

@@ -52,6 +52,7 @@ from retain.training.publish import JobResult, publish
 
 __all__ = [
     "ChurnEvaluation",
+    "baseline_verdict",
     "choose_served",
     "evaluate_churn",
     "fit_btyd_churn",
@@ -154,6 +155,19 @@ def choose_served(metrics: dict[str, dict[str, float]]) -> str:
     if "btyd" not in metrics:
         return "model"
     return "model" if metrics["model"]["roc_auc"] > metrics["btyd"]["roc_auc"] else "btyd"
+
+
+def baseline_verdict(metrics: dict[str, dict[str, float]]) -> tuple[bool, str]:
+    """Whether the served model's validation ROC-AUC is at least every baseline's that ranks
+    (BTYD and the recency rule) and above 0.5, and the comparison in words: what the first
+    model of a new lineage must pass."""
+    served = metrics["served"]["roc_auc"]
+    others = {
+        name: metrics[name]["roc_auc"] for name in ("btyd", "recency_rule") if name in metrics
+    }
+    passed = served > 0.5 and all(served >= value for value in others.values())
+    compared = ", ".join(f"{name} {value:.4f}" for name, value in others.items())
+    return passed, f"roc_auc {served:.4f} against {compared or 'no baseline'}"
 
 
 def holdout_churn_probability(model: object, X: pd.DataFrame) -> np.ndarray:
@@ -332,5 +346,6 @@ def train_churn(
         input_example=X_valid.head(5),
         predict_method="predict_proba",
         run_name=run_name,
+        baselines=baseline_verdict(evaluation.metrics),
         documents={"drift_reference.json": reference_profile(X_valid, list(X_valid.columns))},
     )

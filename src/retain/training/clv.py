@@ -290,4 +290,12 @@ def train_clv(
         input_example=X_valid.head(5),
         predict_method="predict",
         run_name=run_name,
+        baselines=_baseline_verdict(metrics),
     )
+
+
+def _baseline_verdict(metrics: dict[str, dict[str, float]]) -> tuple[bool, str]:
+    """The model's validation Gini against BTYD's (the baseline) and 0: what the first model
+    of a new lineage must pass."""
+    ours, theirs = metrics["model"]["gini"], metrics["btyd"]["gini"]
+    return ours > 0 and ours >= theirs, f"gini {ours:.4f} against btyd {theirs:.4f}"

@@ -32,7 +32,7 @@ from retain.training.dataset import (
 from retain.training.publish import JobResult
 from retain.training.tracking import tracking_uri
 
-__all__ = ["ENGINES", "JOBS", "mlflow_ui_command", "run_training", "run_tuning"]
+__all__ = ["ENGINES", "JOBS", "mlflow_ui_command", "run_plans", "run_training", "run_tuning"]
 
 #: Where training sets are built and the churn and spend models fitted.
 ENGINES = ("duckdb", "spark")
@@ -106,14 +106,7 @@ def run_training(
     spark_config : str or Path, optional
         Spark settings file (default: the workspace's ``spark.yaml``); only with ``spark``.
     """
-    if isinstance(families, str):
-        families = list(FAMILIES) if families == "all" else [families]
-    names = list(families)
-    unknown = [name for name in names if name not in JOBS]
-    if unknown:
-        raise ConfigError(f"unknown model family {unknown[0]!r}; known: {', '.join(FAMILIES)}, all")
-    if config_path is not None and len(names) > 1:
-        raise ConfigError("--config names one family's config; use it with a single family")
+    names = _families(families, config_path)
     workspace, cache, results = Path(workspace), {}, []
     trainer = _engine(engine, workspace, spark_config)
     try:
@@ -166,6 +159,40 @@ def _engine(name: str, workspace: Path, spark_config: str | Path | None) -> Trai
     from retain.spark.training import SparkTrainer
 
     return SparkTrainer.from_workspace(workspace, spark_config)
+
+
+def run_plans(
+    families: str | list[str],
+    *,
+    workspace: str | Path = ".",
+    data: object = None,
+    config_path: str | Path | None = None,
+) -> list:
+    """The plan of each job (see :func:`retain.training.plan.make_plan`), without training.
+
+    Parameters are those of :func:`run_training`.
+    """
+    from retain.training.plan import make_plan
+
+    names = _families(families, config_path)
+    workspace, cache = Path(workspace), {}
+    plans = []
+    for family in names:
+        config, sources, _ = _inputs(family, workspace, data, config_path, cache)
+        plans.append(make_plan(config, sources, family))
+    return plans
+
+
+def _families(families: str | list[str], config_path: str | Path | None) -> list[str]:
+    if isinstance(families, str):
+        families = list(FAMILIES) if families == "all" else [families]
+    names = list(families)
+    unknown = [name for name in names if name not in JOBS]
+    if unknown:
+        raise ConfigError(f"unknown model family {unknown[0]!r}; known: {', '.join(FAMILIES)}, all")
+    if config_path is not None and len(names) > 1:
+        raise ConfigError("--config names one family's config; use it with a single family")
+    return names
 
 
 def run_tuning(

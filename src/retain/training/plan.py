@@ -90,7 +90,7 @@ class TrainingPlan:
                         "role": role,
                         "window": (day, day + window) if self.label_horizon_days else None,
                         "rows": int(counted["rows"]) if counted is not None else 0,
-                        "churn_rate": float(counted["churn_rate"]) if counted is not None else None,
+                        "churn_rate": _rate(counted),
                     }
                 )
         return found
@@ -119,6 +119,12 @@ class TrainingPlan:
                 for row in self.rows()
             ],
         }
+
+
+def _rate(counted: pd.Series | None) -> float | None:
+    if counted is None or pd.isna(counted["churn_rate"]):
+        return None
+    return float(counted["churn_rate"])
 
 
 def clv_label_horizon(
@@ -179,9 +185,11 @@ def make_plan(config: JobConfig, sources: SourceData, family: str) -> TrainingPl
     labelled = dataclasses.replace(config, horizon_days=label_horizon)
     split = plan_split(labelled, sources)
     if split.dropped:
+        count = len(split.dropped)
         notes.append(
-            f"training cutoff(s) {', '.join(map(str, split.dropped))} left out: not after the "
-            f"first event ({start})"
+            f"{count} planned training cutoff{'s' if count != 1 else ''} "
+            f"({split.dropped[0]} to {split.dropped[-1]}) left out: not after the first event "
+            f"({start})"
         )
     labels = outcomes(
         sources.tables["transactions"], split.all,
@@ -190,6 +198,8 @@ def make_plan(config: JobConfig, sources: SourceData, family: str) -> TrainingPl
     counts = labels.groupby(labels["as_of"].dt.date).agg(
         rows=("customer_id", "size"), churn_rate=("churned", "mean")
     )
+    if not label_horizon:  # segments: a population, no label
+        counts["churn_rate"] = float("nan")
     return TrainingPlan(
         family, config.horizon_days, label_horizon, config.active_days, split, counts,
         start, end, methods, tuple(notes),
@@ -201,19 +211,24 @@ def plan_table(plan: TrainingPlan):
     from rich import box
     from rich.table import Table
 
-    title = f"plan: {plan.family}"
+    title = f"{plan.family} plan"
     if plan.horizon_days:
-        title += f", horizon {plan.horizon_days} days"
-    title += f", active = a purchase in the {plan.active_days} days before the cutoff"
+        title += f": horizon {plan.horizon_days} days"
+        if plan.label_horizon_days != plan.horizon_days:
+            title += f" (labels over {plan.label_horizon_days})"
     table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1))
     for column, justify in (
-        ("cutoff", "left"), ("role", "left"), ("label window", "left"),
-        ("active customers", "right"), ("churn rate", "right"),
+        ("cutoff", "left"), ("role", "left"), ("labels until", "left"),
+        ("active", "right"), ("churn rate", "right"),
     ):  # fmt: skip
         table.add_column(column, justify=justify, no_wrap=True)
     for row in plan.rows():
-        window = f"{row['window'][0]} to {row['window'][1]}" if row["window"] else "none"
+        until = str(row["window"][1]) if row["window"] else ""
         rate = "" if row["churn_rate"] is None else f"{row['churn_rate']:.1%}"
-        table.add_row(str(row["as_of"]), row["role"], window, f"{row['rows']:,}", rate)
-    table.caption = f"data {plan.data_start} to {plan.data_end} (exclusive)"
+        role = row["role"] if plan.label_horizon_days else "fit"
+        table.add_row(str(row["as_of"]), role, until, f"{row['rows']:,}", rate)
+    table.caption = (
+        f"active: a purchase in the {plan.active_days} days before the cutoff; "
+        f"data {plan.data_start} to {plan.data_end}"
+    )
     return table

@@ -234,9 +234,9 @@ def build_training_set(
     check_populated(counts, split)
     left_out: dict[str, str] = {}
     if leave_out:
-        features, left_out = leave_out_uninformative(
-            features, column_profile(frame[frame["split"] == "train"], features)
-        )
+        fitted = frame[frame["split"] == "train"]  # the rows models learn from
+        profile = column_profile(fitted if len(fitted) else frame, features)
+        features, left_out = leave_out_uninformative(features, profile)
         frame = frame[[KEY, "as_of", *features, *OUTCOMES, "split"]]
     manifest = training_manifest(config, sources, store, split, counts, features, built)
     manifest["left_out_features"] = left_out

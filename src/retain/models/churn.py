@@ -449,6 +449,54 @@ class ChurnClassifier(ClassifierMixin, CalibratedChurnMixin, XGBoostEstimator):
         X = check_frame(X)
         return self._refit_trees(X, check_labels(y, len(X), "y"))
 
+    def fit_from_booster(
+        self,
+        booster: xgb.Booster,
+        encoding: FeatureEncoding,
+        *,
+        eval_set: tuple | None = None,
+        best_iteration: int | None = None,
+        evals_result: dict | None = None,
+    ) -> ChurnClassifier:
+        """Adopt trees fitted elsewhere (``xgboost.spark``), then choose the calibration.
+
+        Everything after the trees is what :meth:`fit` does: the calibration is cross-fitted
+        on ``eval_set`` and prediction, explanations and pickling are unchanged.
+
+        Parameters
+        ----------
+        booster : xgboost.Booster
+            Trees trained with this estimator's :meth:`booster_params` (objective
+            ``binary:logistic``) on input encoded as ``encoding`` describes.
+        encoding : FeatureEncoding
+            Training columns and categories the booster's input was encoded with.
+        eval_set : (pandas.DataFrame, array-like) or None, default=None
+            Validation features and 0/1 labels for the calibration (the rows early stopping
+            used).
+        best_iteration : int or None, default=None
+            0-based last round to predict with; default the booster's ``best_iteration``
+            attribute (set by early stopping), else its last round.
+        evals_result : dict or None, default=None
+            Validation metric per round, kept as ``evals_result_``.
+
+        Returns
+        -------
+        ChurnClassifier
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            Bad settings, a booster that does not match ``encoding``, or bad validation labels.
+        """
+        self._check_settings()
+        valid = self._checked_eval_set(eval_set)
+        self._adopt_booster(booster, encoding, best_iteration, evals_result)
+        self.classes_ = np.array([0, 1])
+        self._fit_calibration(valid)
+        self.holdout_ = None
+        return self
+
     def _checked_eval_set(self, eval_set: tuple | None) -> tuple[pd.DataFrame, np.ndarray] | None:
         valid = split_eval_set(eval_set)
         if valid is not None:

@@ -38,6 +38,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from retain.models._xgboost import (
+    FeatureEncoding,
     XGBoostEstimator,
     check_booster_settings,
     check_frame,

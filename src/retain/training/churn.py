@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
 
 from retain.features import FeatureStore, SourceData
 from retain.models.btyd_churn import SUMMARY_COLUMNS, BTYDChurnClassifier
@@ -146,7 +147,18 @@ def fit_btyd_churn(
         )
         return None
     model = BTYDChurnClassifier("bgnbd", horizon_days, random_state=seed)
-    return model.fit(valid, eval_set=(valid, valid[LABEL].to_numpy(int)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(valid, eval_set=(valid, valid[LABEL].to_numpy(int)))
+    for warning in caught:
+        if issubclass(warning.category, ConvergenceWarning):
+            message = f"the BTYD churn model's fit stopped early ({warning.message}); "
+            warnings.warn(message + "its probabilities may be slightly off", TrainingWarning,
+                          stacklevel=2)  # fmt: skip
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)  # fmt: skip
+    return model
 
 
 def choose_served(metrics: dict[str, dict[str, float]]) -> str:

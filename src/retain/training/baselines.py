@@ -67,8 +67,11 @@ def logistic_probability(
 def simulation_truth(data: object) -> pd.DataFrame | None:
     """The simulator's truth table when ``data`` is (loaded from) a simulated data folder."""
     files = getattr(data, "files", None)
+    origin = getattr(data, "origin", None)  # SourceData: the files it was read from
     if isinstance(files, dict) and files.get("transactions"):
         data = Path(files["transactions"]).parent
+    elif isinstance(origin, str) and origin:
+        data = Path(origin.split(", ")[0]).parent
     if not isinstance(data, str | Path):
         return None
     path = Path(data) / "truth.parquet"
@@ -81,5 +84,6 @@ def oracle_no_purchase(
     """The oracle's probability of no purchase in the horizon for ``customers`` at ``as_of``."""
     from retain.data.oracle import oracle
 
-    expected = oracle(truth, as_of, horizon_days)
-    return expected["p_no_purchase"].reindex(customers.to_numpy()).to_numpy(float)
+    expected = oracle(truth, as_of, horizon_days)["p_no_purchase"]
+    expected.index = expected.index.astype(str)  # ids are read as text, whatever the truth's type
+    return expected.reindex(customers.astype(str).to_numpy()).to_numpy(float)

@@ -152,9 +152,12 @@ def fit_btyd_churn(
         model.fit(valid, eval_set=(valid, valid[LABEL].to_numpy(int)))
     for warning in caught:
         if issubclass(warning.category, ConvergenceWarning):
-            message = f"the BTYD churn model's fit stopped early ({warning.message}); "
-            warnings.warn(message + "its probabilities may be slightly off", TrainingWarning,
-                          stacklevel=2)  # fmt: skip
+            warnings.warn(
+                "the BTYD churn model's fit stopped before the optimiser converged; its "
+                "probabilities may be slightly off",
+                TrainingWarning,
+                stacklevel=2,
+            )
         else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                    warning.lineno)  # fmt: skip
@@ -226,9 +229,9 @@ def evaluate_churn(
     if truth is not None:
         cutoff = valid["as_of"].iloc[0].date()
         if valid["as_of"].nunique() == 1:
-            probabilities["oracle"] = oracle_no_purchase(
-                truth, cutoff, horizon_days, valid["customer_id"]
-            )
+            oracle = oracle_no_purchase(truth, cutoff, horizon_days, valid["customer_id"])
+            if np.isfinite(oracle).all():  # a truth of these very customers
+                probabilities["oracle"] = oracle
     metrics = {name: classification_metrics(labels, p) for name, p in probabilities.items()}
     recency = recency_score(valid)
     metrics["recency_rule"] = _ranking_metrics(labels, recency)

@@ -206,9 +206,11 @@ def evaluate_clv(
     if truth is not None and valid["as_of"].nunique() == 1:
         from retain.data.oracle import oracle
 
-        expected = oracle(truth, valid["as_of"].iloc[0].date(), horizon_days)
-        oracle_margin = expected["expected_margin"].reindex(valid["customer_id"].to_numpy())
-        predictions["oracle"] = oracle_margin.to_numpy(float)
+        expected = oracle(truth, valid["as_of"].iloc[0].date(), horizon_days)["expected_margin"]
+        expected.index = expected.index.astype(str)  # ids are read as text
+        oracle_margin = expected.reindex(valid["customer_id"].astype(str).to_numpy())
+        if np.isfinite(oracle_margin.to_numpy(float)).all():  # a truth of these customers
+            predictions["oracle"] = oracle_margin.to_numpy(float)
     metrics = {name: value_metrics(actual, value) for name, value in predictions.items()}
     metrics["model"] = dict(metrics[model.method_])
     deciles = {name: decile_table(actual, value) for name, value in predictions.items()}

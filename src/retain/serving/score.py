@@ -374,7 +374,8 @@ def score(
     key = pseudonym_key(config.pseudonym_key_env) if config.pseudonymize else None
     tracking.use_workspace(workspace)
     champions = load_champions({f: str(v) for f, v in config.models.items()})
-    check_champions(champions, workspace, config.active_days, f"active_days in {config.source}")
+    where = "retain.yaml" if hasattr(config, "workspace_config") else config.source
+    check_champions(champions, workspace, config.active_days, f"active_days in {where}")
     progress("models loaded")
     job = ScoringJob(as_of, workspace, config, playbook, champions, data, out, key, progress)
     if engine == "spark":

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from _measure import cpu_seconds, peak_rss_gb
 
@@ -259,14 +260,18 @@ def _zero_defaults(view) -> list[str]:
 
 def _pandas_event_view(view, rows: pd.DataFrame, uniques, as_of_day: int) -> pd.DataFrame:
     from retain.features import (
+        BTYDForecast,
         BTYDSummary,
+        GapProbability,
         GapStatistics,
+        Pace,
         Ratio,
         Recency,
         Tenure,
         Trend,
         WindowAggregate,
     )
+    from retain.features.forecast import add_forecasts
 
     out = pd.DataFrame(index=pd.Index(uniques, name="customer_id"))
     codes = rows["_code"].to_numpy()
@@ -314,19 +319,36 @@ def _pandas_event_view(view, rows: pd.DataFrame, uniques, as_of_day: int) -> pd.
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = np.where(previous != 0, recent / previous, np.nan)
             out[feature.name] = ratio if feature.method == "ratio" else recent - previous
-        elif isinstance(feature, GapStatistics | BTYDSummary):
+        elif isinstance(feature, Pace):
+            recent = aggregate("count", None, where & window(feature.window_days))
+            baseline = aggregate("count", None, where & window(feature.baseline_days))
+            first = pd.Series(day[where]).groupby(codes[where]).min()
+            since = as_of_day - first.reindex(np.arange(len(uniques))).to_numpy()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rate = baseline / np.minimum(since, feature.baseline_days)
+                out[feature.name] = (recent / np.minimum(since, feature.window_days)) / np.where(
+                    rate > 0, rate, np.nan
+                )
+        elif isinstance(feature, GapStatistics | BTYDSummary | GapProbability):
             _pandas_daily(out, feature, rows[where], as_of_day, len(uniques))
     for feature in view.features:
         if isinstance(feature, Ratio):
             denominator = out[feature.denominator].astype(float).replace(0, np.nan)
             out[feature.name] = out[feature.numerator] / denominator
+        if isinstance(feature, BTYDForecast):  # the same model, fitted on these summaries
+            names = [*feature.inputs, *feature.outputs]
+            summaries = {name: out.get(name, np.full(len(out), np.nan)) for name in names}
+            table = pa.table({name: np.asarray(v, float) for name, v in summaries.items()})
+            filled = add_forecasts(table, [feature]).to_pandas()
+            for name in feature.outputs:
+                out[name] = filled[name].to_numpy()
     return out[list(view.feature_names)]
 
 
 def _pandas_daily(out, feature, rows: pd.DataFrame, as_of_day: int, size: int) -> None:
-    from retain.features import GapStatistics
+    from retain.features import GapProbability, GapStatistics
 
-    column = "amount" if isinstance(feature, GapStatistics) else feature.column
+    column = "amount" if isinstance(feature, GapStatistics | GapProbability) else feature.column
     daily = rows.groupby(["_code", "_day"], sort=True)[column].sum().reset_index()
     daily["gap"] = daily.groupby("_code")["_day"].diff()
     grouped = daily.groupby("_code")
@@ -339,6 +361,11 @@ def _pandas_daily(out, feature, rows: pd.DataFrame, as_of_day: int, size: int) -
         out[feature.mean] = mean.to_numpy()
         out[feature.std] = std.to_numpy()
         out[feature.overdue] = ((as_of_day - last.reindex(index)) / mean).to_numpy()
+        return
+    if isinstance(feature, GapProbability):
+        share = ((last - first) / (as_of_day - first)).astype(float)
+        probability = (share ** (days - 1).astype(float)).where(days >= 2)
+        out[feature.name] = probability.reindex(index).to_numpy()
         return
     repeat = daily[daily["gap"].notna()].groupby("_code")[column].sum()
     frequency = (days - 1).reindex(index)

@@ -1,14 +1,19 @@
 """Purchase behaviour: RFM, windowed orders and spend, returns, variety, rhythm, BTYD summary.
 
 An order is a transaction with a positive amount; a return one with a negative amount. Spend is
-net of returns.
+net of returns. The last group measures a customer's departure from their own baseline: the
+pace of orders against their own 180-day rate, the probability of a silence this long under
+their own rhythm, falling order values, and a BG/NBD model's probability that they are alive.
 """
 
 from retain.features import (
+    BTYDForecast,
     BTYDSummary,
     Entity,
     FeatureView,
+    GapProbability,
     GapStatistics,
+    Pace,
     Ratio,
     Recency,
     Tenure,
@@ -52,5 +57,11 @@ purchases = FeatureView(
         Trend("spend_trend_90d", "sum", "amount", window_days=90, where=order),
         Tenure("days_since_first_purchase"),
         BTYDSummary(where=order),
+        # departure from the customer's own baseline
+        WindowAggregate("orders_14d", "count", window_days=14, where=order),
+        Pace("order_pace_30d", window_days=30, baseline_days=180, where=order),
+        GapProbability("purchase_gap_probability", where=order),
+        Trend("order_value_trend_90d", "mean", "amount", window_days=90, where=order),
+        BTYDForecast(),
     ],
 )

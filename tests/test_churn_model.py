@@ -302,3 +302,47 @@ def test_integer_codes_match_their_strings_and_empty_columns_are_fine(frames):
     as_int = X_valid.assign(tier=codes.astype("category"), note="anything")
     as_str = X_valid.assign(tier=codes.astype(str), note=None)
     np.testing.assert_array_equal(model.predict_proba(as_int), model.predict_proba(as_str))
+
+
+def test_refit_grows_the_chosen_rounds_on_all_rows_and_keeps_the_holdout(frames):
+    (X, y), (X_valid, y_valid) = frames
+    model = ChurnClassifier(**FAST).fit(X, y, eval_set=(X_valid, y_valid))
+    before = model.predict_proba(X_valid)
+    rounds, calibrator = model.best_iteration_ + 1, model.calibrator_
+    oof = model.oof_probability_.copy()
+    everything = pd.concat([X, X_valid], ignore_index=True)
+    labels = np.concatenate([y.to_numpy(), y_valid.to_numpy()])
+    assert model.refit(everything, labels) is model
+    assert model.booster_.num_boosted_rounds() == rounds
+    assert model.best_iteration_ == rounds - 1
+    assert model.calibrator_ is calibrator  # chosen and fitted on the earlier trees' predictions
+    np.testing.assert_array_equal(model.oof_probability_, oof)
+    # the holdout predicts as the model did before; the refitted trees differ
+    np.testing.assert_array_equal(model.predict_holdout_proba(X_valid), before)
+    np.testing.assert_array_equal(model.holdout_.predict_proba(X_valid), before)
+    assert not np.allclose(model.predict_proba(X_valid), before)
+    # trained on the validation rows now: they fit better in sample
+    assert roc_auc_score(y_valid, model.predict_proba(X_valid)[:, 1]) > roc_auc_score(
+        y_valid, before[:, 1]
+    )
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict_holdout_proba(X_valid), before)
+
+
+def test_refit_from_a_booster_grown_elsewhere(frames):
+    (X, y), (X_valid, y_valid) = frames
+    model = ChurnClassifier(**FAST).fit(X, y, eval_set=(X_valid, y_valid))
+    before = model.predict_proba(X_valid)
+    everything = pd.concat([X, X_valid], ignore_index=True)
+    labels = np.concatenate([y.to_numpy(), y_valid.to_numpy()])
+    here = clone(model).set_params(n_estimators=model.best_iteration_ + 1)
+    trees = here.fit(everything, labels).booster_
+    model.refit_from_booster(trees)
+    np.testing.assert_allclose(model.predict_raw_proba(X_valid), here.predict_raw_proba(X_valid))
+    np.testing.assert_array_equal(model.predict_holdout_proba(X_valid), before)
+
+
+def test_refit_needs_a_fitted_model(frames):
+    (X, y), _ = frames
+    with pytest.raises(NotFittedError):
+        ChurnClassifier().refit(X, y)

@@ -50,7 +50,7 @@ def problems_of(*views: FeatureView) -> str:
         (WindowAggregate("spend", "count", where=col("kind") == "x"), "unknown column 'kind'"),
         (WindowAggregate("spend", "count", where=col("amount") < "0"), "number column 'amount'"),
         (Recency("spend", where=col("channel") == 3), "text column 'channel'"),
-        (Trend("spend", "mean", "amount"), "count, sum or count_distinct"),
+        (Trend("spend", "max", "amount"), "count, sum, mean or count_distinct"),
         (Trend("spend", "sum", "amount", method="log"), "method must be"),
         (Ratio("spend", "orders", "visits"), "numerator 'orders' is not"),
         (Attribute("spend", "region"), "attributes come from the static 'customers' source"),

@@ -217,6 +217,8 @@ def test_list_versions_and_table(logged):
         "primary_metric",
         "score",
         "decision",
+        "lineage",
+        "definition",
     ]
     first = _register(logged, 0.8)
     decide("churn", first.version, metric="roc_auc", challenger_score=0.8, champion_score=None)

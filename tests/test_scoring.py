@@ -253,26 +253,35 @@ def test_no_champion_names_the_command_to_run(world_dir, tmp_path, monkeypatch):
 
 
 def test_no_active_customers_is_refused(scored, trained_workspace):
+    with pytest.raises(RetainError, match="no active customers"):
+        score(
+            date(2025, 12, 25), workspace=trained_workspace,
+            out=trained_workspace / "lists" / "none",
+            data=_without_days(trained_workspace, date(2024, 12, 25), date(2025, 12, 24)),
+        )  # fmt: skip
+    assert not (trained_workspace / "lists" / "none").exists()
+
+
+def test_a_model_of_another_population_is_refused(scored, trained_workspace):
     settings = trained_workspace / "retain.yaml"  # the population is a workspace setting
-    settings.write_text("active_days: 1\n")
+    settings.write_text("active_days: 30\n")
     try:
-        with pytest.raises(RetainError, match="no active customers"):
-            score(
-                date(2025, 12, 25), workspace=trained_workspace,
-                out=trained_workspace / "lists" / "none",
-                data=_without_days(trained_workspace, date(2025, 12, 24)),
-            )  # fmt: skip
+        expected = r"retain-churn v\d+ was trained for active_days 365 \(the config asks 30, "
+        with pytest.raises(RetainError, match=expected + r"active_days in .*retain.yaml\)"):
+            score(AS_OF, workspace=trained_workspace, out=trained_workspace / "lists" / "other")
     finally:
         settings.unlink()
+    assert not (trained_workspace / "lists" / "other").exists()
 
 
-def _without_days(workspace, day: date) -> dict:
-    """The simulated tables with every transaction of ``day`` removed."""
+def _without_days(workspace, first: date, last: date) -> dict:
+    """The simulated tables with every transaction from ``first`` to ``last`` removed."""
     folder = workspace / "data" / "simulated"
     tables = {name: pd.read_parquet(folder / f"{name}.parquet")
               for name in ("customers", "transactions", "interactions")}  # fmt: skip
     transactions = tables["transactions"]
-    tables["transactions"] = transactions[transactions.timestamp.dt.date != day]
+    days = transactions.timestamp.dt.date
+    tables["transactions"] = transactions[(days < first) | (days > last)]
     return tables
 
 

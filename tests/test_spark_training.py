@@ -194,3 +194,31 @@ def test_unknown_engine_is_refused(workspace):
 
     with pytest.raises(ConfigError, match="unknown engine 'polars'"):
         run_training("churn", workspace=workspace, engine="polars")
+
+
+def test_features_left_out_are_decided_alike_on_spark(spark):
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+
+    from retain.spark.training import _column_profile
+    from retain.training.dataset import column_profile, uninformative_features
+
+    frame = pd.DataFrame(
+        {
+            "varies": [1.0, 2.0, np.nan, 1.0],
+            "constant": [3.0, 3.0, np.nan, 3.0],
+            "empty": [np.nan] * 4,
+            "text": ["a", "a", None, "a"],
+            "texts": ["a", "b", "a", None],
+        }
+    )
+    features = tuple(frame.columns)
+    schema = StructType(
+        [StructField(name, StringType() if name.startswith("text") else DoubleType())
+         for name in features]
+    )  # fmt: skip
+    rows = [tuple(None if pd.isna(v) else v for v in row) for row in frame.itertuples(index=False)]
+    on_spark = _column_profile(spark.createDataFrame(rows, schema), features)
+    pd.testing.assert_frame_equal(on_spark, column_profile(frame, features))
+    assert uninformative_features(on_spark) == {
+        "constant": "constant", "empty": "all missing", "text": "constant"
+    }  # fmt: skip

@@ -389,6 +389,32 @@ def _finite_positive(value: float | None) -> float | None:
 
 @app.command()
 @reports_errors
+def plan(
+    family: Annotated[str, typer.Argument(help="churn, clv, segments or all.")] = "all",
+    data: DataDir = None,
+    mapping: MappingFile = None,
+    config: ConfigFile = None,
+    workspace: Workspace = Path("."),
+) -> None:
+    """Show what training will use: cutoffs, label windows, active customers and churn rates.
+
+    Reads the transactions only (no snapshot is built, no model fitted). When the configured
+    horizon or cutoffs do not fit the data, the error names a plan that does.
+    """
+    from retain.training.jobs import run_plans
+    from retain.training.plan import plan_table
+
+    found_plans = run_plans(
+        family, workspace=workspace, data=data, mapping=mapping, config_path=config
+    )
+    for found in found_plans:
+        results.print(plan_table(found))
+        for note in found.notes:
+            console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+
+
+@app.command()
+@reports_errors
 def tune(
     family: Annotated[str, typer.Argument(help="churn or clv.")],
     trials: Annotated[
@@ -445,6 +471,9 @@ def models_list(
         console.print("no registered models yet: run `retain train all`")
         return
     results.print(registry.models_table(frame))
+    for row in frame.itertuples(index=False):  # what each version predicts, from what
+        family = registry.family_of(str(row.name))
+        results.print(f"{family} v{row.version}: {row.definition or 'unknown'}", highlight=False)
     if reasons:
         for row in frame.itertuples(index=False):
             results.print(f"{row.name} v{row.version}: {row.decision}", highlight=False)
@@ -546,6 +575,14 @@ def _print_list(result) -> None:
         psi = result.summary["drift"]["psi"][name]
         console.print(f"[yellow]warning:[/yellow] feature {name} drifted (PSI {psi:.3f})")
     show_top(result, console=results)
+    models = result.summary["models"]
+    results.print(
+        "models: " + ", ".join(
+            f"{family} v{model['version']} ({model.get('estimator', '?')})"
+            for family, model in models.items()
+        ),
+        highlight=False, overflow="fold",
+    )  # fmt: skip
     results.print(f"list: {result.out}", highlight=False, overflow="fold")
     results.print(f"contacts: {result.out / CONTACTS_CSV}", highlight=False, overflow="fold")
     if result.report is not None:

@@ -42,10 +42,13 @@ import ibis.expr.types as ir
 
 from retain.features.definitions import (
     Attribute,
+    BTYDForecast,
     BTYDSummary,
     Feature,
     FeatureView,
+    GapProbability,
     GapStatistics,
+    Pace,
     Ratio,
     Recency,
     Tenure,
@@ -71,6 +74,8 @@ __all__ = [
 ]
 
 AS_OF_DAY = "_as_of_day"
+#: Kinds computed from a table of event days (one per distinct filter) rather than from rows.
+DAILY_KINDS = (GapStatistics, BTYDSummary, GapProbability)
 #: Integer code of the join key (see ``keys`` in :func:`compile_snapshot`).
 KEY_CODE = "_key"
 #: ``_code_<column>``: codes (0 .. MASK_BITS - 1) of a text column with few values.
@@ -423,7 +428,7 @@ def _plan_view(
         c for c in distinct_columns([view]) if c in small or code_column(c[1]) in source.columns
     ):
         coded, plan.codes[column] = _coded(coded, source, column)
-    daily_features = [f for f in view.features if isinstance(f, GapStatistics | BTYDSummary)]
+    daily_features = [f for f in view.features if isinstance(f, DAILY_KINDS)]
     groups: dict[str, list[Feature]] = {}
     for feature in daily_features:
         groups.setdefault(repr(_canonical_where(feature.where)), []).append(feature)
@@ -431,7 +436,12 @@ def _plan_view(
     rows = cutoffs.frame(coded)
     aggregates: dict[str, ir.Value] = {f"_{view.name}_events": rows.count()}
     for feature in view.features:
-        if isinstance(feature, GapStatistics | BTYDSummary | Ratio):
+        if isinstance(feature, BTYDForecast):
+            # filled in after the query, from the finished summaries (retain.features.forecast)
+            for name in feature.outputs:
+                plan.finishers[name] = lambda t: ibis.null(FLOAT)
+            continue
+        if isinstance(feature, (*DAILY_KINDS, Ratio)):
             continue
         prefix = None
         if isinstance(feature, Recency):
@@ -574,7 +584,28 @@ def _row_feature(plan: _Plan, feature: Feature, rows: ir.Table) -> dict[str, ir.
         return {raw: rows[DAY].min()}
     if isinstance(feature, Trend):
         return _trend(plan, feature, rows, where, raw)
+    if isinstance(feature, Pace):
+        return _pace(plan, feature, rows, where, raw)
     raise TypeError(f"no compiler for {type(feature).__name__} on an event view")
+
+
+def _pace(plan: _Plan, feature: Pace, rows: ir.Table, where, raw: str) -> dict:
+    """Events of the recent and the baseline window, and the first event day: see
+    :class:`Pace`."""
+    recent_days, baseline_days = float(feature.window_days), float(feature.baseline_days)
+
+    def pace(t: ir.Table) -> ir.FloatingValue:
+        since = (t[AS_OF_DAY] - t[f"{raw}_first"]).cast(FLOAT)  # days observed, >= 1
+        recent = t[f"{raw}_recent"].fill_null(0).cast(FLOAT) / ibis.least(since, recent_days)
+        baseline = t[f"{raw}_baseline"].cast(FLOAT) / ibis.least(since, baseline_days)
+        return recent / baseline.nullif(0.0)
+
+    plan.finishers[feature.name] = pace
+    return {
+        f"{raw}_recent": _count_if(rows, _and(_window(rows, feature.window_days), where)),
+        f"{raw}_baseline": _count_if(rows, _and(_window(rows, feature.baseline_days), where)),
+        f"{raw}_first": _extreme_if(rows[DAY], "min", where),
+    }
 
 
 def _finish_recency(last: str) -> Callable[[ir.Table], ir.FloatingValue]:
@@ -647,6 +678,8 @@ def _plan_daily(plan: _Plan, group: list[Feature], events, cutoffs: _Cutoffs, pr
     for feature in group:
         if isinstance(feature, GapStatistics):
             _finish_gaps(plan, feature, prefix)
+        elif isinstance(feature, GapProbability):
+            plan.finishers[feature.name] = _finish_gap_probability(prefix)
         else:
             _finish_btyd(plan, feature, prefix)
     return rows.group_by(plan.by).aggregate(**aggregates)
@@ -673,6 +706,19 @@ def _finish_gaps(plan: _Plan, feature: GapStatistics, prefix: str) -> None:
     plan.finishers[feature.mean] = lambda t: _gap_mean(t, prefix)
     plan.finishers[feature.std] = std
     plan.finishers[feature.overdue] = overdue
+
+
+def _finish_gap_probability(prefix: str) -> Callable[[ir.Table], ir.FloatingValue]:
+    """``(span / (span + silence)) ** (days - 1)``: see :class:`GapProbability`."""
+
+    def probability(t: ir.Table) -> ir.FloatingValue:
+        days = t[f"{prefix}_days"]
+        span = (t[f"{prefix}_last"] - t[f"{prefix}_first"]).cast(FLOAT)
+        observed = (t[AS_OF_DAY] - t[f"{prefix}_first"]).cast(FLOAT)  # span + silence, >= 1
+        share = span / observed
+        return ibis.cases((days >= 2, share ** (days - 1).cast(FLOAT)), else_=ibis.null(FLOAT))
+
+    return probability
 
 
 def _finish_btyd(plan: _Plan, feature: BTYDSummary, prefix: str) -> None:

@@ -25,11 +25,14 @@ from retain.features.sources import SOURCES, SourceSchema
 __all__ = [
     "AGGREGATIONS",
     "Attribute",
+    "BTYDForecast",
     "BTYDSummary",
     "Entity",
     "Feature",
     "FeatureView",
+    "GapProbability",
     "GapStatistics",
+    "Pace",
     "Ratio",
     "Recency",
     "Tenure",
@@ -48,6 +51,7 @@ AGGREGATIONS: dict[str, tuple[str, ...] | None] = {
     "count_distinct": ("id", "text", "number"),
 }
 RESERVED_NAMES = frozenset({"as_of"})
+TREND_AGGREGATIONS = ("count", "sum", "mean", "count_distinct")
 NUMBER_TYPES = (int, float)
 
 
@@ -241,8 +245,9 @@ class Trend(Feature):
     ----------
     name : str
         Output column.
-    agg : {"count", "sum", "count_distinct"}
-        Aggregation of each window.
+    agg : {"count", "sum", "mean", "count_distinct"}
+        Aggregation of each window (``mean``, e.g. of order values: missing for a window
+        without rows).
     column : str or None, default=None
         Column aggregated (``None`` with ``count``).
     window_days : int, default=90
@@ -263,8 +268,10 @@ class Trend(Feature):
 
     def problems(self, source: SourceSchema, view: FeatureView) -> list[str]:
         problems = []
-        if self.agg not in ("count", "sum", "count_distinct"):
-            problems.append(f"a trend compares count, sum or count_distinct, not {self.agg!r}")
+        if self.agg not in TREND_AGGREGATIONS:
+            problems.append(
+                f"a trend compares count, sum, mean or count_distinct, not {self.agg!r}"
+            )
         else:
             problems += _aggregation_problems(self.agg, self.column, source)
         if self.window_days is None:
@@ -272,6 +279,129 @@ class Trend(Feature):
         if self.method not in ("ratio", "difference"):
             problems.append(f"method must be 'ratio' or 'difference', got {self.method!r}")
         return problems + _window_problems(self.window_days) + super().problems(source, view)
+
+
+@dataclass(frozen=True)
+class Pace(Feature):
+    """The rate of events in the last ``window_days`` against the entity's own rate over the
+    last ``baseline_days``: 1 is the usual pace, 0 silence, 2 twice as busy.
+
+    Each rate is events per day of the time the entity was observed in the window: a window
+    reaching back before its first event (passing ``where``) counts only the days since it,
+    so a customer of 40 days is compared with their 40-day rate, not a 180-day one.
+
+    Parameters
+    ----------
+    name : str
+        Output column.
+    window_days : int, default=30
+        The recent window.
+    baseline_days : int, default=180
+        The longer window the recent one is compared with (it contains the recent one).
+    where : Condition or None, default=None
+        Row filter, e.g. the interaction types a customer starts.
+
+    Notes
+    -----
+    Missing when the entity has no event in the baseline window.
+    """
+
+    kind: ClassVar[str] = "pace"
+    name: str
+    window_days: int = 30
+    baseline_days: int = 180
+    where: Condition | None = None
+
+    def problems(self, source: SourceSchema, view: FeatureView) -> list[str]:
+        problems = _window_problems(self.window_days) + _window_problems(
+            self.baseline_days, "baseline_days"
+        )
+        if not problems and self.baseline_days <= self.window_days:
+            problems.append("baseline_days must be longer than window_days")
+        return problems + super().problems(source, view)
+
+
+@dataclass(frozen=True)
+class GapProbability(Feature):
+    """How likely a silence as long as the current one is under the entity's own rhythm.
+
+    With ``n`` event days (passing ``where``) spanning ``S`` days between the first and the
+    last, and ``R`` days from the last to the cutoff: ``(S / (S + R)) ** (n - 1)``, the
+    probability of no event in ``R`` days for a Poisson rate with the gamma posterior that
+    ``n - 1`` gaps in ``S`` days give (``Gamma(n - 1, S)``, no prior). Near 1 for a customer
+    who just bought or buys rarely, near 0 for a regular customer long overdue; unlike the
+    overdue ratio it weighs how much history backs the rhythm. Missing with fewer than two
+    event days.
+
+    Parameters
+    ----------
+    name : str
+        Output column.
+    where : Condition or None, default=None
+        Row filter, e.g. ``col("amount") > 0`` for purchase days.
+    """
+
+    kind: ClassVar[str] = "gap_probability"
+    name: str
+    where: Condition | None = None
+
+
+@dataclass(frozen=True)
+class BTYDForecast(Feature):
+    """A BG/NBD model's view of each entity: probability of being alive, and expected events.
+
+    At every cutoff a BG/NBD model (Fader, Hardie & Lee 2005) is fitted to the BTYD summaries
+    of the entities known at that cutoff (the ``frequency``, ``recency`` and ``T`` features of
+    a :class:`BTYDSummary` in the same view), which hold only events before it; each entity
+    then gets its probability of being alive and its expected number of purchase days in the
+    next ``horizon_days``. The fit needs no label, so training and scoring snapshots are made
+    the same way. Computed after the snapshot query, in Python, on whichever engine built it;
+    missing for entities without a summary, and for all when the model cannot be fitted
+    (fewer than :data:`BTYD_MIN_ENTITIES` with a purchase, or no repeat purchase).
+
+    Parameters
+    ----------
+    p_alive : str, default="btyd_p_alive"
+        Output: probability of being alive at the cutoff.
+    expected : str, default="btyd_expected_purchases_90d"
+        Output: expected purchase days in the next ``horizon_days``.
+    horizon_days : int, default=90
+        Horizon of ``expected``.
+    frequency, recency, T : str
+        The view's BTYD summary features read (defaults of :class:`BTYDSummary`).
+    """
+
+    kind: ClassVar[str] = "btyd_forecast"
+    p_alive: str = "btyd_p_alive"
+    expected: str = "btyd_expected_purchases_90d"
+    horizon_days: int = 90
+    frequency: str = "btyd_frequency"
+    recency: str = "btyd_recency"
+    T: str = "btyd_T"
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return (self.p_alive, self.expected)
+
+    @property
+    def inputs(self) -> tuple[str, str, str]:
+        """The summary features read: frequency, recency and age."""
+        return (self.frequency, self.recency, self.T)
+
+    def problems(self, source: SourceSchema, view: FeatureView) -> list[str]:
+        summaries = [f for f in view.features if isinstance(f, BTYDSummary)]
+        provided = {name for summary in summaries for name in summary.outputs}
+        missing = [name for name in self.inputs if name not in provided]
+        problems = _window_problems(self.horizon_days, "horizon_days")
+        if missing:
+            problems.append(
+                f"reads {', '.join(missing)}, which no BTYDSummary of the view produces"
+            )
+        return problems
+
+
+#: A BTYD forecast is fitted only with at least this many entities with a purchase.
+BTYD_MIN_ENTITIES = 20
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from retain.features.compiler import (
     epoch_day,
 )
 from retain.features.definitions import FeatureView
+from retain.features.forecast import add_forecasts, forecasts_of
 from retain.features.repository import Repository
 from retain.features.sources import SOURCES, to_arrow, to_ibis_tables
 from retain.features.staging import COLUMNS, KEYS, connect, register_staged
@@ -69,15 +70,17 @@ def iter_snapshots(
     # run per cutoff, the expression sees one cutoff at a time: grouped by key alone
     single = strategy == "per_cutoff"
     query = _compiled(repository, tables, backend, share=share, single=single)
+    forecasts = forecasts_of(repository.views)  # model-based columns, filled per cutoff
     try:
         if strategy == "per_cutoff":
             for cutoff in cutoffs:
-                yield cutoff, _finish(query.run([cutoff]), cutoff)
+                yield cutoff, add_forecasts(_finish(query.run([cutoff]), cutoff), forecasts)
             return
         table = query.run(cutoffs)
         days = table.column(AS_OF_DAY)
         for cutoff in cutoffs:
-            yield cutoff, _finish(table.filter(pc.equal(days, epoch_day(cutoff))), cutoff)
+            finished = _finish(table.filter(pc.equal(days, epoch_day(cutoff))), cutoff)
+            yield cutoff, add_forecasts(finished, forecasts)
     finally:
         query.close()
 

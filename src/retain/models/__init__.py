@@ -1,5 +1,6 @@
 """retain.models: estimators for churn, customer lifetime value and segments."""
 
+from retain.models.btyd_churn import BTYDChurnClassifier
 from retain.models.churn import ChurnClassifier
 from retain.models.clv import BGNBD, GammaGamma, ParetoNBD
 from retain.models.clv.value import BTYDValue, CLVModel, MLValue
@@ -8,6 +9,7 @@ from retain.models.spend import SpendRegressor
 
 __all__ = [
     "BGNBD",
+    "BTYDChurnClassifier",
     "BTYDValue",
     "CLVModel",
     "ChurnClassifier",

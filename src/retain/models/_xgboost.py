@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
@@ -492,6 +493,51 @@ class XGBoostEstimator(BaseEstimator):
         self.model_ = model
         self.evals_result_ = model.evals_result() if valid is not None else {}
         self.best_iteration_ = self._best_iteration(model, stopping)
+
+    # -- refitting (see ChurnClassifier.refit) ---------------------------------------------
+
+    def _refit_trees(self, X: pd.DataFrame, y: np.ndarray) -> XGBoostEstimator:
+        """Grow the trees again on checked ``X``, ``y`` for ``best_iteration_ + 1`` rounds
+        without early stopping, with the encoding learned in ``fit``; keep the estimator as
+        it was in ``holdout_``."""
+        holdout = self._holdout_copy()
+        rounds = self.best_iteration_ + 1
+        model = self._model_class(**{**self._xgb_params(), "n_estimators": rounds})
+        model.fit(self._encode_unchecked(X), y, verbose=False)
+        return self._adopt_refit(model, holdout)
+
+    def refit_from_booster(self, booster: xgb.Booster) -> XGBoostEstimator:
+        """Adopt trees grown again elsewhere (``xgboost.spark``) on every row, as ``refit``
+        grows them here.
+
+        Parameters
+        ----------
+        booster : xgboost.Booster
+            ``best_iteration_ + 1`` rounds trained with :meth:`booster_params` (targets
+            prepared as ``fit`` prepares them) on input encoded as ``encoding_`` describes.
+
+        Returns
+        -------
+        XGBoostEstimator
+            This estimator, refitted (``holdout_`` holds the one it replaced).
+        """
+        check_is_fitted(self, "model_")
+        holdout = self._holdout_copy()
+        self._adopt_booster(booster, self.encoding_, None, self.evals_result_)
+        return self._adopt_refit(self.model_, holdout)
+
+    def _holdout_copy(self) -> XGBoostEstimator:
+        check_is_fitted(self, "model_")
+        holdout = copy.copy(self)  # shares the fitted parts, which refitting replaces
+        holdout.callbacks = None
+        holdout.holdout_ = None
+        return holdout
+
+    def _adopt_refit(self, model: xgb.XGBModel, holdout: XGBoostEstimator) -> XGBoostEstimator:
+        self.model_ = model
+        self.best_iteration_ = int(model.get_booster().num_boosted_rounds()) - 1
+        self.holdout_ = holdout
+        return self
 
     @staticmethod
     def _best_iteration(model: xgb.XGBModel, stopping: int | None) -> int:

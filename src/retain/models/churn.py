@@ -12,6 +12,13 @@ calibrated model can be computed without re-using the rows the calibrator saw.
 
 The candidates are the raw probabilities (``"none"``), Platt scaling (a logistic regression on
 the logit of the raw probability; Platt 1999) and isotonic regression (Zadrozny & Elkan 2002).
+
+:meth:`ChurnClassifier.refit` then lets the served model learn the latest behaviour: the trees
+are grown again on the training *and* validation rows, for the number of rounds early stopping
+chose, and the calibrator chosen and fitted on the validation rows' predictions of the earlier
+trees is kept. The earlier model stays available as ``holdout_``: its out-of-fold validation
+metrics are the ones to report, and a champion gate compares holdout models on rows neither saw.
+:class:`CalibratedChurnMixin` holds the calibration part, which the BTYD churn model shares.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from retain.models._xgboost import (
 
 __all__ = [
     "CALIBRATION_METHODS",
+    "CalibratedChurnMixin",
     "ChurnClassifier",
     "IdentityCalibrator",
     "IsotonicCalibrator",
@@ -160,11 +168,108 @@ def check_labels(y: object, n_rows: int, name: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# The estimator
+# Calibrated prediction, and the estimator
 # ---------------------------------------------------------------------------------------------
 
 
-class ChurnClassifier(ClassifierMixin, XGBoostEstimator):
+class CalibratedChurnMixin:
+    """Calibration chosen by cross-fitting on validation rows, and calibrated prediction.
+
+    For churn classifiers with ``calibration`` and ``random_state`` settings and a
+    ``predict_raw_proba`` method; ``_fit_calibration`` sets ``calibration_``, ``calibrator_``,
+    ``calibration_scores_``, ``oof_probability_`` and ``oof_raw_probability_`` as
+    :class:`ChurnClassifier` documents them.
+    """
+
+    def _fit_calibration(self, valid: tuple[pd.DataFrame, np.ndarray] | None) -> None:
+        """Choose the calibration by cross-fitting on the validation rows, then refit it."""
+        if valid is None:
+            self._set_calibration("none", IdentityCalibrator(), {}, None, None)
+            return
+        raw = self.predict_raw_proba(valid[0])
+        y = valid[1]
+        if np.bincount(y.astype(np.intp), minlength=2).min() < CALIBRATION_FOLDS:
+            self._calibrate_without_folds(raw, y)
+            return
+        oof = cross_fitted_probabilities(raw, y, self.random_state)
+        scores = {method: log_loss(y, p, labels=[0, 1]) for method, p in oof.items()}
+        method = min(scores, key=scores.get) if self.calibration == "auto" else self.calibration
+        calibrator = CALIBRATORS[method]().fit(raw, y)
+        self._set_calibration(method, calibrator, scores, oof[method], raw)
+
+    def _calibrate_without_folds(self, raw: np.ndarray, y: np.ndarray) -> None:
+        """Too few rows of a class to cross-fit: explicit methods fail, ``auto`` uses none."""
+        if self.calibration in ("platt", "isotonic"):
+            raise ValueError(
+                f"calibration={self.calibration!r} needs at least {CALIBRATION_FOLDS} rows of "
+                "each class in the validation set"
+            )
+        if self.calibration == "auto":
+            warnings.warn(
+                "too few rows of a class in the validation set to choose a calibration; "
+                "probabilities are left uncalibrated",
+                UserWarning,
+                stacklevel=3,
+            )
+        scores = {"none": log_loss(y, raw, labels=[0, 1])}
+        self._set_calibration("none", IdentityCalibrator(), scores, raw.copy(), raw)
+
+    def _set_calibration(
+        self,
+        method: str,
+        calibrator: Calibrator,
+        scores: dict[str, float],
+        oof: np.ndarray | None,
+        raw: np.ndarray | None,
+    ) -> None:
+        self.calibration_ = method
+        self.calibrator_ = calibrator
+        self.calibration_scores_ = {name: float(score) for name, score in scores.items()}
+        self.oof_probability_ = oof
+        self.oof_raw_probability_ = raw
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated class probabilities.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Features with (at least) the training columns.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_rows, 2)
+            Columns ``[P(stay), P(churn)]``, in the order of ``classes_``.
+        """
+        check_is_fitted(self, "calibrator_")
+        churn = self.calibrator_.predict(self.predict_raw_proba(X))
+        return np.column_stack([1.0 - churn, churn])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """1 where the calibrated P(churn) exceeds 0.5, else 0.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Features with (at least) the training columns.
+
+        Returns
+        -------
+        numpy.ndarray of int, shape (n_rows,)
+        """
+        return (self.predict_proba(X)[:, 1] > 0.5).astype(np.int64)
+
+    def predict_holdout_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated class probabilities of the model fitted without the validation rows.
+
+        The model itself when it was not refitted (see ``refit``); what a champion gate scores
+        on validation rows, out of time for every model compared.
+        """
+        holdout = getattr(self, "holdout_", None)
+        return (holdout if holdout is not None else self).predict_proba(X)
+
+
+class ChurnClassifier(ClassifierMixin, CalibratedChurnMixin, XGBoostEstimator):
     """Gradient-boosted churn classifier with early stopping and chosen calibration.
 
     Parameters
@@ -237,6 +342,9 @@ class ChurnClassifier(ClassifierMixin, XGBoostEstimator):
     oof_raw_probability_ : numpy.ndarray or None
         Uncalibrated P(churn) of the validation rows. The booster never trained on them, but
         early stopping chose the number of rounds on them (a mild optimism).
+    holdout_ : ChurnClassifier or None
+        After :meth:`refit`, the model fitted without the validation rows (which the
+        ``oof_*`` attributes describe); ``None`` before.
 
     Examples
     --------
@@ -311,7 +419,36 @@ class ChurnClassifier(ClassifierMixin, XGBoostEstimator):
         self._fit_model(X, y, valid)
         self.classes_ = np.array([0, 1])
         self._fit_calibration(valid)
+        self.holdout_ = None
         return self
+
+    def refit(self, X: pd.DataFrame, y: object) -> ChurnClassifier:
+        """Grow the trees again on ``X`` (training and validation rows) to serve the latest
+        behaviour; the fitted model so far is kept as ``holdout_``.
+
+        The new trees get ``best_iteration_ + 1`` rounds (the number early stopping chose on
+        the validation rows) and no early stopping; the calibration method and calibrator
+        are kept. The calibrator was fitted on the earlier trees' predictions of rows they
+        never saw, so it stays out of sample; the refitted trees, trained on a little more
+        and more recent data with the same settings, give probabilities on a similar scale,
+        which it maps as before. Report the holdout's metrics (``oof_probability_``); the
+        refitted model has seen the validation rows.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Every row to learn from, with the training columns.
+        y : array-like of 0/1 or bool
+            1 = churned.
+
+        Returns
+        -------
+        ChurnClassifier
+            This estimator, refitted (``holdout_`` holds the one it replaced).
+        """
+        check_is_fitted(self, "calibrator_")
+        X = check_frame(X)
+        return self._refit_trees(X, check_labels(y, len(X), "y"))
 
     def fit_from_booster(
         self,
@@ -358,6 +495,7 @@ class ChurnClassifier(ClassifierMixin, XGBoostEstimator):
         self._adopt_booster(booster, encoding, best_iteration, evals_result)
         self.classes_ = np.array([0, 1])
         self._fit_calibration(valid)
+        self.holdout_ = None
         return self
 
     def _checked_eval_set(self, eval_set: tuple | None) -> tuple[pd.DataFrame, np.ndarray] | None:
@@ -379,53 +517,6 @@ class ChurnClassifier(ClassifierMixin, XGBoostEstimator):
         params.update(objective="binary:logistic", gamma=self.gamma, eval_metric=self.eval_metric)
         return params
 
-    def _fit_calibration(self, valid: tuple[pd.DataFrame, np.ndarray] | None) -> None:
-        """Choose the calibration by cross-fitting on the validation rows, then refit it."""
-        if valid is None:
-            self._set_calibration("none", IdentityCalibrator(), {}, None, None)
-            return
-        raw = self.predict_raw_proba(valid[0])
-        y = valid[1]
-        if np.bincount(y.astype(np.intp), minlength=2).min() < CALIBRATION_FOLDS:
-            self._calibrate_without_folds(raw, y)
-            return
-        oof = cross_fitted_probabilities(raw, y, self.random_state)
-        scores = {method: log_loss(y, p, labels=[0, 1]) for method, p in oof.items()}
-        method = min(scores, key=scores.get) if self.calibration == "auto" else self.calibration
-        calibrator = CALIBRATORS[method]().fit(raw, y)
-        self._set_calibration(method, calibrator, scores, oof[method], raw)
-
-    def _calibrate_without_folds(self, raw: np.ndarray, y: np.ndarray) -> None:
-        """Too few rows of a class to cross-fit: explicit methods fail, ``auto`` uses none."""
-        if self.calibration in ("platt", "isotonic"):
-            raise ValueError(
-                f"calibration={self.calibration!r} needs at least {CALIBRATION_FOLDS} rows of "
-                "each class in the validation set"
-            )
-        if self.calibration == "auto":
-            warnings.warn(
-                "too few rows of a class in the validation set to choose a calibration; "
-                "probabilities are left uncalibrated",
-                UserWarning,
-                stacklevel=3,
-            )
-        scores = {"none": log_loss(y, raw, labels=[0, 1])}
-        self._set_calibration("none", IdentityCalibrator(), scores, raw.copy(), raw)
-
-    def _set_calibration(
-        self,
-        method: str,
-        calibrator: Calibrator,
-        scores: dict[str, float],
-        oof: np.ndarray | None,
-        raw: np.ndarray | None,
-    ) -> None:
-        self.calibration_ = method
-        self.calibrator_ = calibrator
-        self.calibration_scores_ = {name: float(score) for name, score in scores.items()}
-        self.oof_probability_ = oof
-        self.oof_raw_probability_ = raw
-
     # -- prediction ----------------------------------------------------------------------------
 
     def predict_raw_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -441,34 +532,3 @@ class ChurnClassifier(ClassifierMixin, XGBoostEstimator):
         numpy.ndarray of shape (n_rows,)
         """
         return self._booster_predict(X)
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Calibrated class probabilities.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame
-            Features with (at least) the training columns.
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_rows, 2)
-            Columns ``[P(stay), P(churn)]``, in the order of ``classes_``.
-        """
-        check_is_fitted(self, "calibrator_")
-        churn = self.calibrator_.predict(self.predict_raw_proba(X))
-        return np.column_stack([1.0 - churn, churn])
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """1 where the calibrated P(churn) exceeds 0.5, else 0.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame
-            Features with (at least) the training columns.
-
-        Returns
-        -------
-        numpy.ndarray of int, shape (n_rows,)
-        """
-        return (self.predict_proba(X)[:, 1] > 0.5).astype(np.int64)

@@ -163,7 +163,28 @@ class SpendRegressor(RegressorMixin, XGBoostEstimator):
             valid = valid[0], self._clip(check_target(valid[1], len(valid[0]), "y_valid"))
         self.clipped_share_ = float(np.mean(y < 0)) if self.clips_targets else 0.0
         self._fit_model(X, self._clip(y), valid)
+        self.holdout_ = None
         return self
+
+    def refit(self, X: pd.DataFrame, y: object) -> SpendRegressor:
+        """Grow the trees again on ``X`` (training and validation rows) for the rounds early
+        stopping chose; the fitted model so far is kept as ``holdout_``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Every row to learn from, with the training columns.
+        y : array-like of float
+            Future net margin (clipped as in :meth:`fit`).
+
+        Returns
+        -------
+        SpendRegressor
+            This estimator, refitted.
+        """
+        X = check_frame(X)
+        y = check_target(y, len(X), "y")
+        return self._refit_trees(X, self._clip(y))
 
     def fit_from_booster(
         self,
@@ -201,6 +222,7 @@ class SpendRegressor(RegressorMixin, XGBoostEstimator):
         check_number("clipped_share", clipped_share, 0, 1)
         self._adopt_booster(booster, encoding, best_iteration, evals_result)
         self.clipped_share_ = float(clipped_share) if self.clips_targets else 0.0
+        self.holdout_ = None
         return self
 
     def _check_settings(self) -> None:

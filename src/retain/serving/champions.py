@@ -39,11 +39,14 @@ class Champion:
     drift_reference: dict | None = None
 
     def describe(self) -> dict[str, Any]:
-        """Name, version, run id, validation metrics and training period, for ``summary.json``."""
+        """Name, version, run id, the estimator that serves, validation metrics and training
+        period, for ``summary.json`` (a churn model is xgboost's ``ChurnClassifier`` or, where
+        it did not beat BTYD, ``BTYDChurnClassifier``)."""
         return {
             "name": self.name,
             "version": self.version,
             "run_id": self.run_id,
+            "estimator": type(self.model).__name__,
             "metrics": self.metrics,
             "training_period": training_period(self.manifest),
         }

@@ -63,6 +63,7 @@ from retain.serving.selection import Selection, rank_and_select, selection_summa
 from retain.serving.sheets import contact_sheet, round_for_people, write_contacts
 from retain.training import tracking
 from retain.training.dataset import open_sources, open_store, resolve_path
+from retain.training.lineage import check_champions
 from retain.workspace import locate, workspace_settings
 
 __all__ = ["ENGINES", "ScoreResult", "ScoringJob", "build_explainer", "check_population",
@@ -496,6 +497,7 @@ def score(
     key = pseudonym_key(config.pseudonym_key_env) if config.pseudonymize else None
     tracking.use_workspace(workspace)
     champions = load_champions({f: str(v) for f, v in config.models.items()})
+    check_champions(champions, workspace, config.active_days, f"active_days in {settings.source}")
     progress("models loaded")
     if as_of is None:
         data, as_of = _default_as_of(config, data, workspace, progress)

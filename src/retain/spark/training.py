@@ -29,6 +29,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -56,6 +57,7 @@ from retain.training.dataset import (
     KEY,
     TrainingSet,
     check_populated,
+    leave_out_uninformative,
     model_features,
     plan_split,
     training_manifest,
@@ -210,8 +212,12 @@ def _fit_trees(
     data: DataFrame,
     encoding: FeatureEncoding,
     workers: int,
+    *,
+    early_stopping: bool = True,
 ) -> _Trees:
-    """Fit ``estimator``'s trees with xgboost.spark on ``encode``'s output."""
+    """Fit ``estimator``'s trees with xgboost.spark on ``encode``'s output: early-stopped on
+    the validation rows, or (``early_stopping=False``, a refit) on every row for
+    ``n_estimators`` rounds."""
     params = estimator.booster_params()
     for name in NOT_FOR_SPARK:
         params.pop(name, None)
@@ -219,17 +225,22 @@ def _fit_trees(
     if isinstance(estimator, ChurnClassifier):
         params.pop("objective")  # SparkXGBClassifier sets binary:logistic itself
         spark_class = SparkXGBClassifier
+    stopping = (
+        {"early_stopping_rounds": estimator.early_stopping_rounds,
+         "validation_indicator_col": VALIDATION_COLUMN}
+        if early_stopping
+        else {}
+    )  # fmt: skip
     model = spark_class(
         **params,
-        early_stopping_rounds=estimator.early_stopping_rounds,
+        **stopping,
         features_col=list(encoding.feature_names),
         feature_names=list(encoding.feature_names),
         feature_types=encoding.feature_types,
         label_col=LABEL_COLUMN,
-        validation_indicator_col=VALIDATION_COLUMN,
         num_workers=workers,
         force_repartition=True,
-    ).fit(data)
+    ).fit(data.drop(VALIDATION_COLUMN) if not early_stopping else data)
     history = model.training_summary.validation_objective_history if model.training_summary else {}
     return _Trees(model.get_booster(), {"validation_0": dict(history)} if history else {})
 
@@ -330,8 +341,12 @@ class SparkTrainer:
         )
         counts = _cutoff_counts(rows)
         check_populated(counts, split)
+        profile = _column_profile(rows.where(sf.col("split") == "train"), features)
+        features, left_out = leave_out_uninformative(features, profile)
         manifest = training_manifest(config, sources, store, split, counts, features, built)
+        manifest["left_out_features"] = left_out
         frame = self._driver_frame(rows, store, manifest["train_rows"], config.seed)
+        frame = frame[[KEY, "as_of", *features, *OUTCOMES, "split"]]
         manifest.update(engine=self.name, driver_train_rows=int((frame["split"] == "train").sum()))
         vocabularies = categories(store.repository)
         return SparkTrainingSet(frame, features, split, manifest, rows, vocabularies)
@@ -365,6 +380,17 @@ class SparkTrainer:
             trees.booster, encoding, eval_set=eval_set, evals_result=trees.evals_result
         )
 
+    def refit_churn(
+        self, training_set: SparkTrainingSet, model: ChurnClassifier
+    ) -> ChurnClassifier:
+        """The classifier's trees grown again on Spark on every training and validation row,
+        for the rounds early stopping chose (see :meth:`ChurnClassifier.refit`)."""
+        rounds = model.best_iteration_ + 1
+        again = ChurnClassifier(**{**model.get_params(), "n_estimators": rounds})
+        data = encode(training_set.rows, model.encoding_, sf.col(CHURN_LABEL))
+        trees = _fit_trees(again, data, model.encoding_, self.workers, early_stopping=False)
+        return model.refit_from_booster(trees.booster)
+
     def fit_clv(
         self, training_set: SparkTrainingSet, config: Any, settings: dict, sources: SourceData
     ) -> CLVModel:
@@ -379,6 +405,32 @@ class SparkTrainer:
         from retain.training.clv import assemble_clv
 
         return assemble_clv(config, settings, btyd, regressor, eval_set)
+
+    def refit_clv(
+        self, training_set: SparkTrainingSet, model: CLVModel, config: Any, sources: SourceData
+    ) -> CLVModel:
+        """BTYD fitted again on the validation cutoff's summaries (driver), the spend
+        regressor grown again on Spark on every training and validation row (see
+        :meth:`CLVModel.refit`)."""
+        validation = min(training_set.split.validation)
+        share = margin_share(self.transactions(sources), validation, config.margin_rate)
+        ml = None
+        if model.ml_ is not None:
+            fitted = model.ml_.regressor_
+            again = SpendRegressor(
+                **{**fitted.get_params(), "n_estimators": fitted.best_iteration_ + 1}
+            )
+            target = sf.col(CLV_LABEL)
+            label = sf.greatest(target, sf.lit(0.0)) if again.clips_targets else target
+            data = encode(training_set.rows, fitted.encoding_, label)
+            trees = _fit_trees(again, data, fitted.encoding_, self.workers, early_stopping=False)
+            ml = copy.copy(model.ml_)
+            ml.regressor_ = copy.copy(fitted).refit_from_booster(trees.booster)
+        frame = training_set.frame
+        return model.refit(
+            frame[list(training_set.features)], frame[CLV_LABEL].to_numpy(float),
+            btyd_rows=(frame["split"] == "validation").to_numpy(), margin_share=share, ml=ml,
+        )  # fmt: skip
 
     def _fit_spend(
         self, training_set: SparkTrainingSet, settings: dict, seed: int
@@ -412,6 +464,26 @@ def _cutoff_counts(rows: DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {"rows": [n for _, n, _ in found], "churn_rate": [r for _, _, r in found]}, index=index
     )
+
+
+def _column_profile(rows: DataFrame, features: Sequence[str]) -> pd.DataFrame:
+    """Non-missing and distinct values (up to two) of each feature, as
+    :func:`~retain.training.dataset.column_profile` counts them: a column has two distinct
+    values exactly when its minimum and maximum differ."""
+    aggregates = []
+    for index, name in enumerate(features):
+        aggregates += [
+            sf.count(name).alias(f"n{index}"),
+            sf.min(name).alias(f"lo{index}"),
+            sf.max(name).alias(f"hi{index}"),
+        ]
+    found = rows.agg(*aggregates).first()
+    present = [int(found[f"n{index}"]) for index in range(len(features))]
+    distinct = [
+        0 if not present[index] else 1 if found[f"lo{index}"] == found[f"hi{index}"] else 2
+        for index in range(len(features))
+    ]
+    return pd.DataFrame({"present": present, "distinct": distinct}, index=list(features))
 
 
 def _btyd_summary(rows: DataFrame, as_of: date) -> pd.DataFrame:

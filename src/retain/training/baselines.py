@@ -4,7 +4,8 @@ Each baseline sees the same training and validation rows as the model:
 
 - ``recency_rule``: rank by days since the last purchase (a ranking, not a probability);
 - ``logistic``: logistic regression on the same features (imputed, scaled, one-hot);
-- ``btyd``: BG/NBD probability of no purchase in the horizon, from the BTYD summary features.
+- ``btyd``: BG/NBD probability of no purchase in the horizon, from the BTYD summary features
+  (:class:`~retain.models.BTYDChurnClassifier`, fitted in :mod:`retain.training.churn`).
 
 On simulated data the oracle gives each validation customer's true probability of no purchase
 given their latent state: the ceiling of what any model can reach.
@@ -23,11 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from retain.models.clv import BGNBD
-from retain.models.clv.value import _btyd_inputs
-
 __all__ = [
-    "btyd_no_purchase",
     "logistic_probability",
     "oracle_no_purchase",
     "recency_score",
@@ -67,22 +64,14 @@ def logistic_probability(
     return model.predict_proba(X_valid.assign(**valid_text))[:, 1]
 
 
-def btyd_no_purchase(
-    X_fit: pd.DataFrame, X_valid: pd.DataFrame, horizon_days: float
-) -> tuple[np.ndarray, dict[str, float]]:
-    """BG/NBD probability of no purchase in the horizon, fitted on ``X_fit``'s summaries."""
-    frequency, recency, age, _, known = _btyd_inputs(X_fit)
-    model = BGNBD().fit(frequency[known], recency[known], age[known])
-    frequency, recency, age, _, known = _btyd_inputs(X_valid)
-    probability = model.conditional_probability_no_purchase(horizon_days, frequency, recency, age)
-    return np.where(known, probability, 1.0), dict(model.params_)
-
-
 def simulation_truth(data: object) -> pd.DataFrame | None:
     """The simulator's truth table when ``data`` is (loaded from) a simulated data folder."""
     files = getattr(data, "files", None)
+    origin = getattr(data, "origin", None)  # SourceData: the files it was read from
     if isinstance(files, dict) and files.get("transactions"):
         data = Path(files["transactions"]).parent
+    elif isinstance(origin, str) and origin:
+        data = Path(origin.split(", ")[0]).parent
     if not isinstance(data, str | Path):
         return None
     path = Path(data) / "truth.parquet"
@@ -95,5 +84,6 @@ def oracle_no_purchase(
     """The oracle's probability of no purchase in the horizon for ``customers`` at ``as_of``."""
     from retain.data.oracle import oracle
 
-    expected = oracle(truth, as_of, horizon_days)
-    return expected["p_no_purchase"].reindex(customers.to_numpy()).to_numpy(float)
+    expected = oracle(truth, as_of, horizon_days)["p_no_purchase"]
+    expected.index = expected.index.astype(str)  # ids are read as text, whatever the truth's type
+    return expected.reindex(customers.astype(str).to_numpy()).to_numpy(float)

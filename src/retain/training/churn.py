@@ -4,28 +4,43 @@ Rows are the customers active at each cutoff; the label is no purchase in the ne
 ``horizon_days``. The model is early-stopped and calibrated on the validation cutoff(s); its
 validation metrics use out-of-fold calibrated probabilities, so they are not flattered by the
 calibrator seeing the rows it is scored on.
+
+Never worse than BTYD: the BTYD churn model (:class:`~retain.models.BTYDChurnClassifier`,
+fitted on the validation cutoff's purchase summaries, which use only events before it) is
+evaluated on the same rows, and where the xgboost model's ROC-AUC does not beat it, the BTYD
+model is what gets registered and served. The served xgboost model is then refitted on the
+training *and* validation cutoffs (``refit`` in the config) so that it knows the latest
+behaviour; the metrics reported and gated are those of the model before the refit, out of time.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
 
 from retain.features import FeatureStore, SourceData
+from retain.models.btyd_churn import SUMMARY_COLUMNS, BTYDChurnClassifier
 from retain.models.churn import ChurnClassifier
 from retain.progress import ProgressReporter, null_progress
 from retain.reports import plots
 from retain.serving.drift import age_features, reference_profile
 from retain.training.baselines import (
-    btyd_no_purchase,
     logistic_probability,
     oracle_no_purchase,
     recency_score,
 )
 from retain.training.config import ChurnConfig, check_estimator_settings
-from retain.training.dataset import TrainingEngine, TrainingSet, build_training_set
+from retain.training.dataset import (
+    TrainingEngine,
+    TrainingSet,
+    TrainingWarning,
+    build_training_set,
+    describe_cutoffs,
+)
 from retain.training.metrics import (
     average_precision,
     calibration_table,
@@ -36,10 +51,31 @@ from retain.training.metrics import (
 )
 from retain.training.publish import JobResult, publish
 
-__all__ = ["ChurnEvaluation", "evaluate_churn", "fit_churn", "train_churn"]
+__all__ = [
+    "ChurnEvaluation",
+    "baseline_verdict",
+    "choose_served",
+    "evaluate_churn",
+    "fit_btyd_churn",
+    "fit_churn",
+    "holdout_churn_probability",
+    "refit_churn",
+    "train_churn",
+]
 
 LABEL = "churned"
 SHAP_SAMPLE_ROWS = 5_000
+#: How runs and lists name the served churn model.
+SERVED_NAMES = {"model": "xgboost", "btyd": "btyd (bgnbd)"}
+
+
+def _served_note(served: str, metrics: dict[str, dict[str, float]]) -> str:
+    if "btyd" not in metrics:
+        return "xgboost serves (no BTYD baseline)"
+    ours, theirs = metrics["model"]["roc_auc"], metrics["btyd"]["roc_auc"]
+    if served == "model":
+        return f"xgboost serves (ROC-AUC {ours:.4f} against BTYD {theirs:.4f})"
+    return f"BTYD serves: xgboost ROC-AUC {ours:.4f} does not beat BTYD {theirs:.4f}"
 
 
 @dataclass(frozen=True)
@@ -50,7 +86,8 @@ class ChurnEvaluation:
     ----------
     metrics : dict of str to dict
         Per model (``model``, ``model_uncalibrated``, ``logistic``, ``btyd``, ``recency_rule``
-        and, on simulated data, ``oracle``), its metrics.
+        and, on simulated data, ``oracle``), its metrics; ``btyd`` is missing when the
+        repository has no BTYD summary features.
     probabilities : dict of str to numpy.ndarray
         Validation probabilities of churn per model (and the recency rule's score).
     importance : pandas.Series
@@ -84,6 +121,77 @@ def fit_churn(
     )  # fmt: skip
 
 
+def refit_churn(training_set: TrainingSet, model: ChurnClassifier) -> ChurnClassifier:
+    """Refit ``model``'s trees on the training and validation rows (see
+    :meth:`ChurnClassifier.refit`)."""
+    rows = training_set.frame
+    return model.refit(rows[list(training_set.features)], rows[LABEL].to_numpy(int))
+
+
+def fit_btyd_churn(
+    training_set: TrainingSet, horizon_days: int, seed: int
+) -> BTYDChurnClassifier | None:
+    """The BTYD churn model of the validation rows, or ``None`` without BTYD summary features.
+
+    BG/NBD is fitted to the purchase summaries of the customers at the validation cutoff(s),
+    which hold only events before it, so the fit sees no label; the probabilities are then
+    calibrated by cross-fitting on the same rows, as the xgboost model's are.
+    """
+    valid = training_set.validation
+    if not set(SUMMARY_COLUMNS) <= set(valid.columns):
+        warnings.warn(
+            f"no BTYD summary features ({', '.join(SUMMARY_COLUMNS)}) in the training set: "
+            "the BTYD baseline is left out",
+            TrainingWarning,
+            stacklevel=2,
+        )
+        return None
+    model = BTYDChurnClassifier("bgnbd", horizon_days, random_state=seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(valid, eval_set=(valid, valid[LABEL].to_numpy(int)))
+    for warning in caught:
+        if issubclass(warning.category, ConvergenceWarning):
+            warnings.warn(
+                "the BTYD churn model's fit stopped before the optimiser converged; its "
+                "probabilities may be slightly off",
+                TrainingWarning,
+                stacklevel=2,
+            )
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)  # fmt: skip
+    return model
+
+
+def choose_served(metrics: dict[str, dict[str, float]]) -> str:
+    """``"model"`` (xgboost) when its validation ROC-AUC beats the BTYD baseline's, else
+    ``"btyd"``: the served churn model is never worse than BTYD on the same rows."""
+    if "btyd" not in metrics:
+        return "model"
+    return "model" if metrics["model"]["roc_auc"] > metrics["btyd"]["roc_auc"] else "btyd"
+
+
+def baseline_verdict(metrics: dict[str, dict[str, float]]) -> tuple[bool, str]:
+    """Whether the served model's validation ROC-AUC is at least every baseline's that ranks
+    (BTYD and the recency rule) and above 0.5, and the comparison in words: what the first
+    model of a new lineage must pass."""
+    served = metrics["served"]["roc_auc"]
+    others = {
+        name: metrics[name]["roc_auc"] for name in ("btyd", "recency_rule") if name in metrics
+    }
+    passed = served > 0.5 and all(served >= value for value in others.values())
+    compared = ", ".join(f"{name} {value:.4f}" for name, value in others.items())
+    return passed, f"roc_auc {served:.4f} against {compared or 'no baseline'}"
+
+
+def holdout_churn_probability(model: object, X: pd.DataFrame) -> np.ndarray:
+    """P(churn) on ``X`` of ``model`` as it was before a refit (see ``holdout_``): what the
+    champion gate compares, out of time for both models. Models without one predict as is."""
+    predict = getattr(model, "predict_holdout_proba", None) or model.predict_proba
+    return np.asarray(predict(X))[:, 1]
+
+
 def _ranking_metrics(labels: np.ndarray, score: np.ndarray) -> dict[str, float]:
     lift, capture = lift_and_capture(labels, score, 0.1)
     return {
@@ -101,24 +209,29 @@ def evaluate_churn(
     *,
     seed: int = 0,
     truth: pd.DataFrame | None = None,
+    btyd: BTYDChurnClassifier | None = None,
 ) -> ChurnEvaluation:
-    """Metrics of the model and its baselines on the validation rows."""
+    """Metrics of the model and its baselines on the validation rows.
+
+    ``btyd`` is the BTYD churn model (see :func:`fit_btyd_churn`); its out-of-fold calibrated
+    probabilities are compared, as the model's are.
+    """
     features = list(training_set.features)
     train, valid = training_set.train, training_set.validation
     labels = valid[LABEL].to_numpy(int)
-    latest = train[train["as_of"] == train["as_of"].max()]
     probabilities = {
         "model": model.oof_probability_,
         "model_uncalibrated": model.oof_raw_probability_,
         "logistic": logistic_probability(train[features], train[LABEL], valid[features], seed),
-        "btyd": btyd_no_purchase(latest, valid, horizon_days)[0],
     }
+    if btyd is not None:
+        probabilities["btyd"] = btyd.oof_probability_
     if truth is not None:
         cutoff = valid["as_of"].iloc[0].date()
         if valid["as_of"].nunique() == 1:
-            probabilities["oracle"] = oracle_no_purchase(
-                truth, cutoff, horizon_days, valid["customer_id"]
-            )
+            oracle = oracle_no_purchase(truth, cutoff, horizon_days, valid["customer_id"])
+            if np.isfinite(oracle).all():  # a truth of these very customers
+                probabilities["oracle"] = oracle
     metrics = {name: classification_metrics(labels, p) for name, p in probabilities.items()}
     recency = recency_score(valid)
     metrics["recency_rule"] = _ranking_metrics(labels, recency)
@@ -197,24 +310,36 @@ def train_churn(
     build = engine.training_set if engine is not None else build_training_set
     training_set = build(config, sources, store, progress=progress)
     training_set.check_classes(LABEL, config.min_class_rows)
-    progress("features and labels ready")
+    progress(f"features and labels ready: {describe_cutoffs(training_set.manifest)}")
     fit = engine.fit_churn if engine is not None else fit_churn
     model = fit(training_set, settings, config.seed)
     progress(f"model fitted ({model.best_iteration_ + 1} trees, {model.calibration_} calibration)")
+    btyd = fit_btyd_churn(training_set, config.horizon_days, config.seed)
     evaluation = evaluate_churn(
-        model, training_set, config.horizon_days, seed=config.seed, truth=truth
+        model, training_set, config.horizon_days, seed=config.seed, truth=truth, btyd=btyd
     )
-    progress("evaluated against baselines")
+    served_name = choose_served(evaluation.metrics)
+    evaluation.metrics["served"] = dict(evaluation.metrics[served_name])
+    progress(f"evaluated against baselines; {_served_note(served_name, evaluation.metrics)}")
+    served = model if served_name == "model" else btyd
+    if served_name == "model" and config.refit:
+        refit = engine.refit_churn if engine is not None else refit_churn
+        served = refit(training_set, model)
+        progress("refitted on the training and validation cutoffs")
     valid = training_set.validation
     X_valid, y_valid = valid[list(training_set.features)], valid[LABEL].to_numpy(int)
     learned = {
+        "served_model": SERVED_NAMES[served_name],
+        "refit": bool(served_name == "model" and config.refit),
         "best_iteration": model.best_iteration_,
         "calibration": model.calibration_,
         **{f"calibration_logloss_{k}": v for k, v in model.calibration_scores_.items()},
     }
+    if btyd is not None:
+        learned.update({f"btyd_{k}": v for k, v in btyd.purchase_model_.params_.items()})
     return publish(
         "churn",
-        model,
+        served,
         config,
         training_set.manifest,
         workspace=workspace,
@@ -232,10 +357,11 @@ def train_churn(
                 evaluation.labels, evaluation.probabilities["model"]
             ),
         },
-        score=lambda candidate: roc_auc(y_valid, candidate.predict_proba(X_valid)[:, 1]),
+        score=lambda candidate: roc_auc(y_valid, holdout_churn_probability(candidate, X_valid)),
         input_example=X_valid.head(5),
         predict_method="predict_proba",
         run_name=run_name,
+        baselines=baseline_verdict(evaluation.metrics),
         documents={
             "drift_reference.json": reference_profile(
                 X_valid, list(X_valid.columns), age_features=age_features(store.repository)

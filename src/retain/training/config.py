@@ -101,6 +101,7 @@ class JobConfig:
     cutoffs: CutoffPlan = field(default_factory=CutoffPlan)
     exclude_features: tuple[str, ...] = ()
     min_class_rows: int = 20
+    refit: bool = True
     primary_metric: str = ""
     min_improvement: float = 0.0
     model: dict[str, Any] = field(default_factory=dict)

@@ -11,6 +11,7 @@ both on Spark and hands back the same :class:`TrainingSet` and model classes.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -28,19 +29,32 @@ from retain.workspace import load_workspace_config, locate
 
 __all__ = [
     "KEY",
+    "REQUIRED_FEATURES",
     "TrainingEngine",
     "TrainingSet",
+    "TrainingWarning",
     "build_training_set",
     "check_populated",
+    "column_profile",
     "cutoff_counts",
+    "data_span",
+    "describe_cutoffs",
+    "leave_out_uninformative",
     "model_features",
     "open_sources",
     "open_store",
     "plan_split",
     "training_manifest",
+    "uninformative_features",
 ]
 
 KEY = "customer_id"
+#: Feature columns a model family reads by name (the BTYD summary): kept even when constant.
+REQUIRED_FEATURES = ("btyd_frequency", "btyd_recency", "btyd_T", "btyd_monetary_value")
+
+
+class TrainingWarning(UserWarning):
+    """Something a training job adapted to the data (e.g. features it left out)."""
 
 
 @dataclass(frozen=True)
@@ -124,10 +138,19 @@ class TrainingEngine(Protocol):
     def fit_churn(self, training_set: TrainingSet, settings: dict, seed: int) -> Any:
         """A fitted, calibrated :class:`~retain.models.ChurnClassifier`."""
 
+    def refit_churn(self, training_set: TrainingSet, model: Any) -> Any:
+        """``model`` refitted on every training and validation row (see
+        :meth:`~retain.models.ChurnClassifier.refit`)."""
+
     def fit_clv(
         self, training_set: TrainingSet, config: Any, settings: dict, sources: SourceData
     ) -> Any:
         """A fitted :class:`~retain.models.CLVModel` (margin share learned from ``sources``)."""
+
+    def refit_clv(
+        self, training_set: TrainingSet, model: Any, config: Any, sources: SourceData
+    ) -> Any:
+        """``model`` refitted for the latest behaviour (see :meth:`CLVModel.refit`)."""
 
 
 def resolve_path(workspace: str | Path, path: str | Path) -> Path:
@@ -168,6 +191,7 @@ def build_training_set(
     store: FeatureStore,
     *,
     progress: ProgressReporter = null_progress,
+    leave_out: bool = True,
 ) -> TrainingSet:
     """Build (or reuse) the snapshots at the planned cutoffs and join their outcomes.
 
@@ -181,6 +205,10 @@ def build_training_set(
         Where snapshots live.
     progress : callable, optional
         Called once per cutoff built.
+    leave_out : bool, default=True
+        Leave out features entirely missing or constant in the training rows (see
+        :func:`leave_out_uninformative`); segment models, which read their columns by name
+        and are unharmed by constant ones, keep every feature.
 
     Raises
     ------
@@ -205,13 +233,73 @@ def build_training_set(
     frame = frame[[KEY, "as_of", *features, *OUTCOMES, "split"]]
     counts = cutoff_counts(frame)
     check_populated(counts, split)
+    left_out: dict[str, str] = {}
+    if leave_out:
+        fitted = frame[frame["split"] == "train"]  # the rows models learn from
+        profile = column_profile(fitted if len(fitted) else frame, features)
+        features, left_out = leave_out_uninformative(features, profile)
+        frame = frame[[KEY, "as_of", *features, *OUTCOMES, "split"]]
     manifest = training_manifest(config, sources, store, split, counts, features, built)
+    manifest["left_out_features"] = left_out
     return TrainingSet(frame.reset_index(drop=True), features, split, manifest)
+
+
+def column_profile(rows: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
+    """Per feature of ``rows``: non-missing values (``present``) and distinct ones, counted up
+    to two (``distinct``): all a decision on uninformative features needs."""
+    return pd.DataFrame(
+        {
+            "present": [int(rows[name].notna().sum()) for name in features],
+            "distinct": [min(int(rows[name].nunique(dropna=True)), 2) for name in features],
+        },
+        index=list(features),
+    )
+
+
+def uninformative_features(profile: pd.DataFrame) -> dict[str, str]:
+    """Features entirely missing or constant in the training rows, and which of the two.
+
+    ``profile`` has one row per feature with ``present`` and ``distinct`` (see
+    :func:`column_profile`; the Spark trainer computes the same on Spark). The BTYD summary
+    (:data:`REQUIRED_FEATURES`) is never left out: models read it by name.
+    """
+    reasons = {}
+    for name, row in profile.iterrows():
+        if name in REQUIRED_FEATURES:
+            continue
+        if row["present"] == 0:
+            reasons[str(name)] = "all missing"
+        elif row["distinct"] < 2:
+            reasons[str(name)] = "constant"
+    return reasons
+
+
+def leave_out_uninformative(
+    features: tuple[str, ...], profile: pd.DataFrame
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """``features`` less those :func:`uninformative_features` finds, with one
+    :class:`TrainingWarning` naming them (each with why): a column without a value, or with one
+    value only, teaches no model anything, and baselines such as the logistic regression fail
+    on them. The models, baselines, drift reference and scoring then all use the rest.
+    """
+    left_out = uninformative_features(profile)
+    if left_out:
+        by_reason: dict[str, list[str]] = {}
+        for name, reason in left_out.items():
+            by_reason.setdefault(reason, []).append(name)
+        described = "; ".join(f"{', '.join(names)} ({why})" for why, names in by_reason.items())
+        warnings.warn(
+            f"left out {len(left_out)} feature(s) entirely missing or constant in the "
+            f"training rows: {described}",
+            TrainingWarning,
+            stacklevel=2,
+        )
+    return tuple(name for name in features if name not in left_out), left_out
 
 
 def plan_split(config: JobConfig, sources: SourceData) -> CutoffSplit:
     """The config's cutoff plan turned into dates for the span of ``sources``."""
-    return plan_cutoffs(config.cutoffs, config.horizon_days, *_data_span(sources))
+    return plan_cutoffs(config.cutoffs, config.horizon_days, *data_span(sources))
 
 
 def model_features(store: FeatureStore, config: JobConfig) -> tuple[str, ...]:
@@ -232,7 +320,14 @@ def model_features(store: FeatureStore, config: JobConfig) -> tuple[str, ...]:
     return tuple(name for name in names if name not in config.exclude_features)
 
 
-def _data_span(sources: SourceData) -> tuple[date, date]:
+def data_span(sources: SourceData) -> tuple[date, date]:
+    """The first event day of ``sources`` and the day after the last (label windows end by it).
+
+    Raises
+    ------
+    RetainError
+        No event in the data.
+    """
     bounds = sources.event_range
     if bounds is None:
         raise RetainError(f"no transactions or interactions in {sources.origin or 'the data'}")
@@ -266,6 +361,23 @@ def check_populated(counts: pd.DataFrame, split: CutoffSplit) -> None:
             f"no active customers (a purchase in the lookback window) at cutoff(s) "
             f"{', '.join(empty)}"
         )
+
+
+def describe_cutoffs(manifest: dict) -> str:
+    """The cutoffs of a training set in one line: rows and churn rate of each split."""
+
+    def part(cutoffs: list[str]) -> str:
+        rows = sum(manifest["rows"].get(day, 0) for day in cutoffs)
+        churned = sum(manifest["rows"].get(day, 0) * manifest["churn_rate"].get(day, 0.0)
+                      for day in cutoffs)  # fmt: skip
+        span = cutoffs[0] if len(cutoffs) == 1 else f"{cutoffs[0]} to {cutoffs[-1]}"
+        rate = f", churn {churned / rows:.1%}" if rows else ""
+        return f"{len(cutoffs)} ({span}; {rows:,} rows{rate})"
+
+    text = f"horizon {manifest['horizon_days']} days"
+    if manifest["training_cutoffs"]:
+        text += f", training cutoffs {part(manifest['training_cutoffs'])}"
+    return text + f", validation {part(manifest['validation_cutoffs'])}"
 
 
 def training_manifest(config, sources, store, split, counts, features, built) -> dict:

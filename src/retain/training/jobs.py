@@ -14,7 +14,8 @@ whatever the engine. Models, tracking and registration are the same for both eng
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from retain.errors import ConfigError
@@ -22,18 +23,18 @@ from retain.features import CutoffWarning, SourceData
 from retain.progress import ProgressReporter, console, null_progress
 from retain.training.baselines import simulation_truth
 from retain.training.config import FAMILIES, JobConfig, load_config
-from retain.training.dataset import TrainingEngine, open_sources, open_store, resolve_path
+from retain.training.dataset import (
+    TrainingEngine,
+    TrainingWarning,
+    open_sources,
+    open_store,
+    resolve_path,
+)
 from retain.training.publish import JobResult
 from retain.training.tracking import job_clock, tracking_uri
 from retain.workspace import WorkspaceConfig, workspace_settings
 
-__all__ = [
-    "ENGINES",
-    "JOBS",
-    "mlflow_ui_command",
-    "run_training",
-    "run_tuning",
-]
+__all__ = ["ENGINES", "JOBS", "mlflow_ui_command", "run_plans", "run_training", "run_tuning"]
 
 #: Where training sets are built and the churn and spend models fitted.
 ENGINES = ("duckdb", "spark")
@@ -118,14 +119,7 @@ def run_training(
         Spark settings file replacing the ``spark`` section of ``retain.yaml``; only with
         ``spark``.
     """
-    if isinstance(families, str):
-        families = list(FAMILIES) if families == "all" else [families]
-    names = list(families)
-    unknown = [name for name in names if name not in JOBS]
-    if unknown:
-        raise ConfigError(f"unknown model family {unknown[0]!r}; known: {', '.join(FAMILIES)}, all")
-    if config_path is not None and len(names) > 1:
-        raise ConfigError("--config names one family's config; use it with a single family")
+    names = _families(families, config_path)
     workspace, cache, results = Path(workspace), {}, []
     settings = workspace_settings(workspace, data=data, mapping=mapping, engine=engine)
     for family in names:  # every config checked before any data are read
@@ -135,7 +129,8 @@ def run_training(
         for family in names:
             config, sources, truth = _inputs(family, workspace, settings, data, config_path, cache)
             reporter = progress(family) if progress else null_progress
-            with job_clock():  # the run's duration covers the whole job, fit included
+            # the run's duration covers the whole job, fit included
+            with job_clock(), printed_warnings():
                 result = JOBS[family](
                     config, sources, open_store(config, workspace), workspace=str(workspace),
                     truth=truth, progress=reporter, engine=trainer,
@@ -147,6 +142,24 @@ def run_training(
         if trainer is not None:
             trainer.close()
     return results
+
+
+@contextmanager
+def printed_warnings() -> Iterator[None]:
+    """Print each :class:`TrainingWarning` as a ``warning:`` line when it is raised (every
+    other warning is shown as Python shows it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", TrainingWarning)
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            if issubclass(category, TrainingWarning):
+                console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show  # restored by catch_warnings
+        yield
 
 
 def _engine(name: str, workspace: Path, spark_config: str | Path | None) -> TrainingEngine | None:
@@ -163,6 +176,42 @@ def _engine(name: str, workspace: Path, spark_config: str | Path | None) -> Trai
     from retain.spark.training import SparkTrainer
 
     return SparkTrainer.from_workspace(workspace, spark_config)
+
+
+def run_plans(
+    families: str | list[str],
+    *,
+    workspace: str | Path = ".",
+    data: object = None,
+    mapping: str | Path | None = None,
+    config_path: str | Path | None = None,
+) -> list:
+    """The plan of each job (see :func:`retain.training.plan.make_plan`), without training.
+
+    Parameters are those of :func:`run_training`.
+    """
+    from retain.training.plan import make_plan
+
+    names = _families(families, config_path)
+    workspace, cache = Path(workspace), {}
+    settings = workspace_settings(workspace, data=data, mapping=mapping)
+    plans = []
+    for family in names:
+        config, sources, _ = _inputs(family, workspace, settings, data, config_path, cache)
+        plans.append(make_plan(config, sources, family))
+    return plans
+
+
+def _families(families: str | list[str], config_path: str | Path | None) -> list[str]:
+    if isinstance(families, str):
+        families = list(FAMILIES) if families == "all" else [families]
+    names = list(families)
+    unknown = [name for name in names if name not in JOBS]
+    if unknown:
+        raise ConfigError(f"unknown model family {unknown[0]!r}; known: {', '.join(FAMILIES)}, all")
+    if config_path is not None and len(names) > 1:
+        raise ConfigError("--config names one family's config; use it with a single family")
+    return names
 
 
 def run_tuning(
@@ -190,7 +239,8 @@ def run_tuning(
     config, sources, truth = _inputs(family, workspace, settings, data, config_path, {})
 
     def train(*args, **kwargs) -> JobResult:
-        return JOBS[family](*args, truth=truth, progress=progress, **kwargs)
+        with printed_warnings():
+            return JOBS[family](*args, truth=truth, progress=progress, **kwargs)
 
     return tune(
         family, config, sources, open_store(config, workspace), train=train,

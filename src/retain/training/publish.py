@@ -5,6 +5,11 @@ them with the config, the training-set manifest and the feature list (with view 
 registers the model as ``challenger`` and promotes it to ``champion`` only if it beats the
 current champion on the primary metric measured on the *same* validation rows. Nothing is
 registered when a job fails before this point.
+
+Champion and challenger are compared only within a lineage (:mod:`retain.training.lineage`):
+same label definition and feature set. The first model of a new lineage (after a change of
+horizon, population or features) is judged against the baselines of its own run instead, on
+its own validation rows, and becomes champion when it passes.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from mlflow import MlflowClient
 from retain.errors import ModelFileError
 from retain.training import registry, tracking
 from retain.training.config import JobConfig
+from retain.training.lineage import definition, describe_definition, lineage_id
 
 __all__ = ["JobResult", "model_params", "publish", "run_name_of"]
 
@@ -144,6 +150,7 @@ def publish(
     documents: Mapping[str, Any] | None = None,
     parts: Mapping[str, Any] | None = None,
     started_at: float | None = None,
+    baselines: tuple[bool, str] | None = None,
 ) -> JobResult:
     """Track, register and (if it is better) promote a fitted model.
 
@@ -186,9 +193,15 @@ def publish(
         When the job started (``time.time()``), so that the run's duration covers building the
         training set and the fit; default the start of the job clock
         (:func:`retain.training.tracking.job_clock`), else now.
+    baselines : (bool, str), optional
+        Whether the model beats the baselines of this run on its validation rows, and how
+        (e.g. ``(True, "roc_auc 0.94 >= btyd 0.92")``): decides the first model of a new
+        lineage. Without it such a model is promoted.
     """
     tracking.use_workspace(workspace)
     champion = registry.champion(family)
+    model_definition = definition(family, manifest, **label_settings(family, config))
+    lineage = lineage_id(model_definition)
     start = started_at if started_at is not None else tracking.job_started()
     base_name = run_name_of(family, manifest)
     with tracking.training_run(family, workspace, run_name=base_name, start_time=start) as run:
@@ -199,6 +212,8 @@ def publish(
         )
         logged = tracking.log_metrics_prefixed(dict(metrics), "valid")
         tracking.log_json(dict(manifest), "training_set.json")
+        tracking.log_json({**model_definition, "lineage": lineage}, "definition.json")
+        mlflow.set_tags({"lineage": lineage, "definition": describe_definition(model_definition)})
         tracking.log_json(_feature_list(manifest, input_example), "features.json")
         for path, figure in figures.items():
             tracking.log_figure(figure, path)
@@ -215,8 +230,17 @@ def publish(
         version = registry.register(
             info.model_uri, family, run.info.run_id,
             primary_metric=config.primary_metric, score=challenger_score,
+            tags={"lineage": lineage, "definition": describe_definition(model_definition)},
         )  # fmt: skip
-        decision = _gate(family, version.version, champion, challenger_score, score, config)
+        champion_lineage = registry.lineage_of(champion) if champion is not None else None
+        if champion is not None and champion_lineage != lineage:
+            decision = registry.decide_new_lineage(
+                family, version.version, metric=config.primary_metric,
+                challenger_score=challenger_score, champion_version=str(champion.version),
+                verdict=baselines or (True, "no baselines to compare"),
+            )  # fmt: skip
+        else:
+            decision = _gate(family, version.version, champion, challenger_score, score, config)
         mlflow.set_tag("promotion_decision", decision.reason)
         name = run_name_of(family, manifest, str(version.version))
         MlflowClient().update_run(run.info.run_id, name=f"{name}-{run_name}" if run_name else name)
@@ -224,6 +248,11 @@ def publish(
         family, run.info.run_id, str(version.version), decision, logged,
         dict(manifest), model,
     )  # fmt: skip
+
+
+def label_settings(family: str, config: JobConfig) -> dict[str, Any]:
+    """Config settings besides horizon and population that change a family's label."""
+    return {"margin_rate": config.margin_rate} if family == "clv" else {}
 
 
 def _gate(family, version, champion, challenger_score, score, config) -> registry.Decision:

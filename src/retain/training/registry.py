@@ -42,7 +42,9 @@ __all__ = [
     "Decision",
     "champion",
     "decide",
+    "decide_new_lineage",
     "family_of",
+    "lineage_of",
     "list_versions",
     "load_model",
     "model_name",
@@ -71,6 +73,8 @@ VERSION_COLUMNS = [
     "primary_metric",
     "score",
     "decision",
+    "lineage",
+    "definition",
 ]
 
 
@@ -435,6 +439,87 @@ def decide(
     )
 
 
+def decide_new_lineage(
+    family: str,
+    version: int | str,
+    *,
+    metric: str,
+    challenger_score: float,
+    champion_version: str,
+    verdict: tuple[bool, str],
+    workspace: str | os.PathLike | None = None,
+) -> Decision:
+    """Decide on the first version of a new lineage (another label definition or feature set
+    than the champion's): promoted when it beats the baselines of its own run (``verdict``),
+    never compared with the champion, whose scores answer another question.
+
+    Parameters
+    ----------
+    family : str
+        Family or full model name.
+    version : int or str
+        The challenger's version.
+    metric : str
+        Its primary metric, for the reason.
+    challenger_score : float
+        Its score on its validation rows.
+    champion_version : str
+        The champion of the other lineage.
+    verdict : (bool, str)
+        Whether it beats the baselines, and the comparison in words.
+    workspace : path-like, optional
+        Select this workspace's store first.
+
+    Returns
+    -------
+    Decision
+    """
+    name = model_name(family)
+    client = _client(workspace)
+    version = _version_number(version)
+    _get_version(client, name, version)
+    passed, comparison = verdict
+    head = (
+        f"first model of a new lineage (another horizon, population or feature set than "
+        f"champion v{champion_version}), judged against the baselines on its own validation "
+        f"rows: {comparison}"
+    )
+    reason = f"{head}; v{version} becomes champion" if passed else f"{head}; not promoted"
+    if passed:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_model_version_tag(name, version, DECISION_TAG, reason)
+    client.set_model_version_tag(name, version, "promoted", str(passed).lower())
+    return Decision(
+        family=family_of(name), version=version, promoted=passed, reason=reason, metric=metric,
+        challenger_score=float(challenger_score), champion_version=champion_version,
+    )  # fmt: skip
+
+
+def lineage_of(version: ModelVersion) -> str | None:
+    """The lineage of a registered version: its tag, or for versions registered before
+    lineages were recorded, computed from its run's training-set manifest and config."""
+    tags = version.tags or {}
+    if tags.get("lineage"):
+        return tags["lineage"]
+    return _run_lineage(str(version.run_id), family_of(version.name))[0]
+
+
+def _run_lineage(run_id: str, family: str) -> tuple[str | None, str]:
+    """``(lineage, definition in words)`` computed from a run's logged manifest."""
+    from retain.training.lineage import definition, describe_definition, lineage_id
+
+    try:
+        manifest = mlflow.artifacts.load_dict(f"runs:/{run_id}/training_set.json")
+        params = MlflowClient().get_run(run_id).data.params
+    except (MlflowException, OSError):
+        return None, ""
+    label = {"margin_rate": float(params["margin_rate"])} if family == "clv" else {}
+    if family == "clv" and "margin_rate" not in params:
+        return None, ""
+    found = definition(family, manifest, **label)
+    return lineage_id(found), describe_definition(found)
+
+
 def _get_version(client: MlflowClient, name: str, version: str) -> ModelVersion:
     if _registered(client, name) is None:
         raise RetainError(
@@ -578,6 +663,7 @@ def list_versions(
                     "primary_metric": tags.get("primary_metric", ""),
                     "score": float(tags["score"]) if "score" in tags else float("nan"),
                     "decision": tags.get(DECISION_TAG, ""),
+                    **_lineage_columns(mv),
                 }
             )
     if not rows:
@@ -585,6 +671,14 @@ def list_versions(
         return frame.astype({"version": "int64", "score": "float64", "created": "datetime64[ms]"})
     frame = pd.DataFrame(rows, columns=VERSION_COLUMNS)
     return frame.sort_values(["name", "version"], ascending=[True, False], ignore_index=True)
+
+
+def _lineage_columns(version: ModelVersion) -> dict[str, str]:
+    tags = version.tags or {}
+    if tags.get("lineage"):
+        return {"lineage": tags["lineage"], "definition": tags.get("definition", "")}
+    lineage, described = _run_lineage(str(version.run_id), family_of(version.name))
+    return {"lineage": lineage or "", "definition": described}
 
 
 def models_table(frame: pd.DataFrame) -> Table:

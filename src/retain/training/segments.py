@@ -75,7 +75,7 @@ def train_segments(
     """
     model = SegmentModel.from_config({**config.model, "random_state": config.seed})
     tracking.use_workspace(workspace)
-    population = build_training_set(config, sources, store, progress=progress)
+    population = build_training_set(config, sources, store, progress=progress, leave_out=False)
     rows = population.validation
     X = rows[list(population.features)].set_axis(rows["customer_id"].to_numpy())
     clv, clv_version, clv_model = _predicted_clv(X)

@@ -206,6 +206,13 @@ class MLValue(BaseEstimator):
         self.discount_ = _uniform_discount(self.horizon_days, self.discount_rate_monthly)
         return self
 
+    def refit(self, X: pd.DataFrame, y: object) -> MLValue:
+        """Refit the regressor on ``X`` (training and validation rows); see
+        :meth:`SpendRegressor.refit <retain.models.SpendRegressor.refit>`."""
+        check_is_fitted(self, "regressor_")
+        self.regressor_.refit(X, y)
+        return self
+
     def predict(self, X: pd.DataFrame, *, discounted: bool = True) -> np.ndarray:
         """Expected net margin over the horizon (discounted unless told otherwise)."""
         check_is_fitted(self, "regressor_")
@@ -234,11 +241,15 @@ class CLVModel(BaseEstimator):
     Attributes
     ----------
     btyd_ : BTYDValue
-    ml_ : MLValue
+    ml_ : MLValue or None
+        ``None`` when only BTYD was fitted (no label window of the horizon fits the data).
     method_ : str
         Method used by :meth:`predict`.
     validation_gini_ : dict
         Normalized Gini of each method's undiscounted prediction on ``eval_set``.
+    holdout_ : CLVModel or None
+        After :meth:`refit`, the model as it was fitted before (what validation metrics and
+        the champion gate describe); ``None`` before.
     """
 
     def __init__(
@@ -288,9 +299,66 @@ class CLVModel(BaseEstimator):
         self.ml_ = MLValue(
             self.horizon_days, self.discount_rate_monthly, self.settings, self.random_state
         ).fit(X, y, eval_set=eval_set)
+        self.holdout_ = None
         return self._choose_method(eval_set)
 
-    def fit_from_parts(self, btyd: BTYDValue, ml: MLValue, eval_set: tuple) -> CLVModel:
+    def refit(
+        self,
+        X: pd.DataFrame,
+        y: object,
+        *,
+        btyd_rows: np.ndarray,
+        margin_share: float,
+        ml: MLValue | None = None,
+    ) -> CLVModel:
+        """Serve the latest behaviour: BTYD fitted again on ``X[btyd_rows]`` (e.g. the latest
+        cutoff's summaries, which need no label) and the ML regressor grown again on all of
+        ``X`` (training and validation rows, realised value ``y``), keeping the method chosen;
+        the model fitted before is kept as ``holdout_``.
+
+        Parameters
+        ----------
+        X, y : DataFrame, array-like
+            Every row and its future net margin.
+        btyd_rows : boolean array
+            Rows the BTYD models fit on.
+        margin_share : float
+            Net margin per unit of gross spend for the BTYD side, learned before the latest
+            cutoff.
+        ml : MLValue, optional
+            The ML side already refitted elsewhere (``xgboost.spark``); default: refit here.
+
+        Returns
+        -------
+        CLVModel
+            This model, refitted.
+        """
+        check_is_fitted(self, "method_")
+        import copy
+
+        holdout = copy.copy(self)  # keeps the fitted parts, which are replaced, not changed
+        holdout.holdout_ = None
+        latest = X[np.asarray(btyd_rows, bool)]
+        self.btyd_ = BTYDValue(
+            self.purchase_model, self.horizon_days, self.discount_rate_monthly
+        ).fit(latest, margin_share=margin_share)
+        if ml is not None:
+            self.ml_ = ml
+        elif self.ml_ is not None:
+            refitted = copy.copy(self.ml_)
+            refitted.regressor_ = copy.copy(self.ml_.regressor_).refit(X, y)
+            self.ml_ = refitted
+        self.holdout_ = holdout
+        return self
+
+    def fit_from_parts(
+        self,
+        btyd: BTYDValue,
+        ml: MLValue | None,
+        eval_set: tuple,
+        *,
+        holdout: CLVModel | None = None,
+    ) -> CLVModel:
         """Adopt both methods fitted elsewhere, then choose between them as :meth:`fit` does.
 
         For engines that fit the spend regressor outside this process (``xgboost.spark``).
@@ -299,10 +367,14 @@ class CLVModel(BaseEstimator):
         ----------
         btyd : BTYDValue
             Fitted BTYD value model.
-        ml : MLValue
-            Fitted ML value model (see :meth:`MLValue.fit_from_regressor`).
+        ml : MLValue or None
+            Fitted ML value model (see :meth:`MLValue.fit_from_regressor`); ``None`` for BTYD
+            alone (no label window of the horizon fits the data).
         eval_set : (pandas.DataFrame, array-like)
             Validation features and realised net margin.
+        holdout : CLVModel, optional
+            The model the validation metrics describe, when these parts have seen the
+            validation rows (kept as ``holdout_``).
 
         Returns
         -------
@@ -311,8 +383,10 @@ class CLVModel(BaseEstimator):
         """
         self._check_method()
         check_is_fitted(btyd, "purchase_model_")
-        check_is_fitted(ml, "regressor_")
+        if ml is not None:
+            check_is_fitted(ml, "regressor_")
         self.btyd_, self.ml_ = btyd, ml
+        self.holdout_ = holdout
         return self._choose_method(eval_set)
 
     def _check_method(self) -> None:
@@ -328,9 +402,10 @@ class CLVModel(BaseEstimator):
         self.validation_gini_ = {
             name: float(normalized_gini(actual, part.predict(X_valid, discounted=False)))
             for name, part in (("btyd", self.btyd_), ("ml", self.ml_))
+            if part is not None
         }
         best = max(self.validation_gini_, key=self.validation_gini_.get)
-        self.method_ = best if self.method == "auto" else self.method
+        self.method_ = best if self.method == "auto" or self.ml_ is None else self.method
         return self
 
     def predict(self, X: pd.DataFrame, *, discounted: bool = True) -> np.ndarray:
@@ -345,7 +420,7 @@ class CLVModel(BaseEstimator):
         return pd.DataFrame(
             {
                 "clv_btyd": self.btyd_.predict(X),
-                "clv_ml": self.ml_.predict(X),
+                "clv_ml": self.ml_.predict(X) if self.ml_ is not None else np.nan,
                 "expected_purchases": self.btyd_.monthly_purchases(X).sum(axis=1),
                 "expected_spend": self.btyd_.expected_spend(X),
             },

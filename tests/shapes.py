@@ -125,8 +125,9 @@ def write_shape(shape: Shape, folder: Path, *, layout: str = "parquet") -> Path 
     """Write a shape into ``folder``; return the mapping file it needs (or ``None``).
 
     ``layout``: ``"parquet"`` (the contract's names), ``"csv"`` (canonical CSV files) or
-    ``"whitespace"``: transactions only, as ``purchases.txt`` with columns ``ID date dollars``
-    separated by spaces, dates as ``YYYYMMDD``, read through ``mapping.yaml``.
+    ``"whitespace"``: transactions only, as a header-less ``purchases.txt`` of id, date
+    (``YYYYMMDD``), quantity and amount separated by spaces, read through ``mapping.yaml``
+    (``header: false``, columns by position).
 
     The truth goes to ``truth.parquet`` so that training logs the oracle as on simulated data.
     """
@@ -143,24 +144,25 @@ def write_shape(shape: Shape, folder: Path, *, layout: str = "parquet") -> Path 
     if layout != "whitespace":
         raise ValueError(f"layout must be parquet, csv or whitespace, got {layout!r}")
     transactions = shape.transactions
+    # as real exports such as CDNOW's come: no header line, id, date, quantity and amount
+    # separated by runs of spaces, dates as YYYYMMDD
     text = pd.DataFrame(
         {
-            "ID": transactions["customer_id"].astype(str),
+            "ID": transactions["customer_id"].astype(str).str.rjust(10),
             "date": transactions["timestamp"].dt.strftime("%Y%m%d"),
-            "dollars": transactions["amount"].map(lambda value: f"{value:.2f}"),
+            "quantity": "1",
+            "dollars": transactions["amount"].map(lambda value: f"{value:9.2f}"),
         }
     )
-    # TODO(header: false): real exports such as CDNOW's have no header line. Once the mapping
-    # takes `header: false` with columns by position (issue 14.7, in progress), write this
-    # file without its header and map the columns by position instead of by name.
-    lines = [" ".join(text.columns)] + [" ".join(row) for row in text.itertuples(index=False)]
+    lines = [" ".join(row) for row in text.itertuples(index=False)]
     (folder / "purchases.txt").write_text("\n".join(lines) + "\n")
     mapping = folder / "mapping.yaml"
     mapping.write_text(
         "transactions:\n"
         "  file: purchases.txt\n"
+        "  header: false\n"
         "  separator: whitespace\n"
-        "  columns: {customer_id: ID, timestamp: date, amount: dollars}\n"
+        "  columns: {customer_id: 1, timestamp: 2, quantity: 3, amount: 4}\n"
         '  timestamp_format: "%Y%m%d"\n'
     )
     return mapping

@@ -18,7 +18,6 @@ import pytest
 from mlflow import MlflowClient
 
 from retain.data.simulator import simulate_world
-from retain.features import resolve_data
 from retain.serving import score
 from retain.training.jobs import run_training
 from shapes import reshape, write_shape
@@ -43,8 +42,7 @@ SHAPES = {
     "b2b_integer_ids": (
         "world", {"customers": SOME, "amount_scale": 1000.0, "integer_ids": True}, "csv"
     ),
-    # TODO(header: false): once the mapping takes `header: false` (issue 14.7), write_shape
-    # writes this file without its header line, as real exports such as CDNOW's come.
+    # header-less, as real exports such as CDNOW's come (mapping: header false, by position)
     "whitespace_file": (
         "nine_months", {"transactions_only": True, "one_cohort": True}, "whitespace"
     ),
@@ -74,12 +72,14 @@ def trained(request, tmp_path_factory):
     _workspace(folder)
     shape = reshape(world, **options)
     mapping = write_shape(shape, folder / "data", layout=layout)
-    sources = resolve_data(folder / "data", mapping)
+    # only the workspace config (and a mapping) says where the data are and how to read them
+    settings = "data: data\n" + ("mapping: data/mapping.yaml\n" if mapping else "")
+    (folder / "retain.yaml").write_text(settings)
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        jobs = {job.family: job for job in run_training("all", workspace=folder, data=sources)}
-        listed = score(world.end, workspace=folder, data=sources)
+        jobs = {job.family: job for job in run_training("all", workspace=folder)}
+        listed = score(world.end, workspace=folder)
         yield {"name": request.param, "jobs": jobs, "list": listed, "folder": folder}
     mlflow.set_tracking_uri(None)
 

@@ -472,8 +472,8 @@ def models_list(
         return
     results.print(registry.models_table(frame))
     for row in frame.itertuples(index=False):  # what each version predicts, from what
-        family = registry.family_of(str(row.name))
-        results.print(f"{family} v{row.version}: {row.definition or 'unknown'}", highlight=False)
+        definition = row.definition or "unknown"
+        results.print(f"{row.name} v{row.version}: {definition}", highlight=False, overflow="fold")
     if reasons:
         for row in frame.itertuples(index=False):
             results.print(f"{row.name} v{row.version}: {row.decision}", highlight=False)

@@ -39,6 +39,7 @@ notebook: $(VENV)/.installed-notebook ## Open notebooks/quickstart.ipynb in Jupy
 lint: $(VENV)/.installed ## Check lint and formatting with ruff
 	$(BIN)/ruff check src tests benchmarks features
 	$(BIN)/ruff format --check src tests benchmarks features
+	$(BIN)/lint-imports
 
 format: $(VENV)/.installed ## Fix lint and format with ruff
 	$(BIN)/ruff check --fix src tests benchmarks features

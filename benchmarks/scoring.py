@@ -129,10 +129,10 @@ def worker(kind: str, workspace: Path, data: Path, as_of: date) -> dict:
 
 def baseline(workspace: Path, data: Path, as_of: date, progress) -> int:
     """Features of the active customers and the three models' bare predictions."""
+    from retain.features import open_sources, open_store
+    from retain.mlflow import registry, tracking
     from retain.serving.population import active_population
-    from retain.training import registry, tracking
     from retain.training.config import load_config
-    from retain.training.dataset import open_sources, open_store
 
     tracking.use_workspace(workspace)
     models = {family: registry.load_model(family) for family in ("churn", "clv", "segments")}

@@ -101,9 +101,9 @@ def bench_bgnbd(n: int, seed: int, baseline: bool) -> None:
 def churn_training_set(customers: int, seed: int, store: Path):
     """Simulate a world and build the churn training set through the real code path."""
     from retain.data.simulator import simulate_world
-    from retain.features import resolve_data
+    from retain.features import open_store, resolve_data
     from retain.training.config import load_config
-    from retain.training.dataset import build_training_set, open_store
+    from retain.training.dataset import build_training_set
 
     config = load_config("churn", workspace=ROOT)
     settings = dataclasses.replace(
@@ -166,9 +166,9 @@ def hist_gradient_boosting(settings: dict, trees: int, seed: int, X_train, y_tra
 
 
 def bench_churn(customers: int, seed: int, overrides: dict, baseline: bool) -> None:
+    from retain.metrics.model import roc_auc
     from retain.training.baselines import logistic_probability
     from retain.training.churn import LABEL, fit_churn
-    from retain.training.metrics import roc_auc
 
     print(f"== churn training, {customers:,} simulated customers")
     with tempfile.TemporaryDirectory(prefix="retain-bench-training-") as tmp:

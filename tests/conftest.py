@@ -44,7 +44,7 @@ def mlflow_workspace(tmp_path_factory):
     """A folder with its own MLflow store, one per test module (sqlite migrations take seconds)."""
     import mlflow
 
-    from retain.training.tracking import use_workspace
+    from retain.mlflow.tracking import use_workspace
 
     saved = {name: os.environ.pop(name, None) for name in MLFLOW_URI_VARIABLES}
     folder = tmp_path_factory.mktemp("mlflow")

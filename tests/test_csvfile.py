@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from retain.serving.csvfile import neutralise_frame, neutralise_text, write_csv
+from retain.csvfile import neutralise_frame, neutralise_text, write_csv
 
 TEXTS = np.array(
     ["a,b", 'say "hi"', "", "plain", "no purchase for 1,234 days; usually buys every 21", None,

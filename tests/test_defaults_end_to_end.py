@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from retain.features import open_sources, open_store
+from retain.mlflow.tracking import use_workspace
 from retain.training.config import load_config
-from retain.training.dataset import build_training_set, open_sources, open_store
+from retain.training.dataset import build_training_set
 from retain.training.jobs import run_training
-from retain.training.tracking import use_workspace
 from retain.workspace import PACKAGED, init_workspace
 
 

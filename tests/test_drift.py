@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from retain.data.simulator import simulate_world
-from retain.features import FeatureStore, resolve_data
-from retain.serving.drift import age_drift, age_features, population_stability, reference_profile
+from retain.features import FeatureStore, age_features, resolve_data
+from retain.metrics.drift import age_drift, population_stability, reference_profile
 from retain.serving.population import active_population
 from retain.training.config import load_config
 from retain.training.dataset import build_training_set
@@ -86,7 +86,7 @@ def test_a_real_shift_in_age_still_drifts(monthly):
 
 
 def test_the_churn_champion_profiles_its_age_features(trained_models, trained_workspace):
-    from retain.training.tracking import use_workspace
+    from retain.mlflow.tracking import use_workspace
 
     use_workspace(trained_workspace)
     run_id = trained_models["churn"].run_id

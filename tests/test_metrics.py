@@ -13,7 +13,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from retain.training.metrics import (
+from retain.metrics.model import (
     calibration_table,
     classification_metrics,
     decile_table,

@@ -24,8 +24,8 @@ from typer.testing import CliRunner
 
 from retain.cli import app
 from retain.features import get_features
-from retain.training import registry
-from retain.training.tracking import tracking_uri, use_workspace
+from retain.mlflow import registry
+from retain.mlflow.tracking import tracking_uri, use_workspace
 
 AS_OF = "2026-01-01"
 

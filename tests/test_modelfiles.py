@@ -17,10 +17,10 @@ from sklearn.linear_model import LogisticRegression
 
 from conftest import MLFLOW_URI_VARIABLES
 from retain.errors import ModelFileError
-from retain.training import modelfiles
-from retain.training.registry import MODEL_NAMES, load_model, register
-from retain.training.relocation import relocate_store
-from retain.training.tracking import log_model, training_run, use_workspace
+from retain.mlflow import modelfiles
+from retain.mlflow.registry import MODEL_NAMES, load_model, register
+from retain.mlflow.relocation import relocate_store
+from retain.mlflow.tracking import log_model, training_run, use_workspace
 
 
 class _Payload:

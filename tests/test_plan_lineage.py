@@ -20,7 +20,9 @@ from typer.testing import CliRunner
 from retain.cli import app
 from retain.data.simulator import simulate_world
 from retain.features import resolve_data
-from retain.training import registry
+from retain.mlflow import registry
+from retain.mlflow.lineage import DefinitionMismatchError, definition, lineage_id
+from retain.serving.champions import check_champions
 from retain.training.config import ChurnConfig, CLVConfig, CutoffPlan, SegmentsConfig
 from retain.training.cutoffs import (
     IncompleteLabelWindowError,
@@ -30,12 +32,6 @@ from retain.training.cutoffs import (
 )
 from retain.training.dataset import TrainingWarning, leave_out_uninformative
 from retain.training.labels import active_customers
-from retain.training.lineage import (
-    DefinitionMismatchError,
-    check_champions,
-    definition,
-    lineage_id,
-)
 from retain.training.plan import make_plan
 from shapes import reshape, write_shape
 

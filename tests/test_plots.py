@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from retain.reports.plots import (
+from retain.metrics.model import decile_table
+from retain.plots import (
     calibration_plot,
     decile_plot,
     gain_plot,
@@ -16,7 +17,6 @@ from retain.reports.plots import (
     roc_plot,
     save_figure,
 )
-from retain.training.metrics import decile_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -11,7 +11,7 @@ import pytest
 
 from retain.errors import ConfigError
 from retain.features import load_repository
-from retain.serving.drift import reference_profile
+from retain.metrics.drift import reference_profile
 from retain.serving.reasons import (
     PACKAGED_TABLE,
     TABLE_FILE,

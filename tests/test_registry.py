@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 
 from conftest import MLFLOW_URI_VARIABLES
 from retain.errors import RetainError
-from retain.training.registry import (
+from retain.mlflow.registry import (
     CHALLENGER,
     CHAMPION,
     MODEL_NAMES,
@@ -23,11 +23,10 @@ from retain.training.registry import (
     list_versions,
     load_model,
     model_name,
-    models_table,
     promote,
     register,
 )
-from retain.training.tracking import log_model, training_run, use_workspace
+from retain.mlflow.tracking import log_model, training_run, use_workspace
 
 
 @pytest.fixture(autouse=True)
@@ -237,6 +236,8 @@ def test_list_versions_and_table(logged):
 
     everything = list_versions()
     assert everything["name"].tolist() == ["retain-churn", "retain-churn", "retain-clv"]
+
+    from retain.cli import models_table
 
     table = models_table(everything)
     assert isinstance(table, Table) and table.row_count == 3

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from retain import plots
 from retain.errors import RetainError
 from retain.reports import html as html_report
-from retain.reports import plots
 from retain.reports.html import render_report, report_html
 from retain.serving.contract import LIST_COLUMNS, LIST_FILE, SUMMARY_FILE, SUMMARY_KEYS
 

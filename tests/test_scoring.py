@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 
 from retain.cli import app
 from retain.errors import ConfigError, DataError, RetainError, StorageError
+from retain.features import open_sources, open_store
 from retain.serving import score
 from retain.serving.config import load_score_config
 from retain.serving.contract import CSV_FILE, LIST_COLUMNS, LIST_FILE, SUMMARY_FILE
 from retain.serving.population import active_population
-from retain.training.dataset import open_sources, open_store
 
 AS_OF = date(2026, 1, 1)
 
@@ -286,7 +286,7 @@ def _without_days(workspace, first: date, last: date) -> dict:
 
 
 def test_psi_is_zero_for_the_same_distribution_and_large_for_a_shift():
-    from retain.serving.drift import population_stability, reference_profile
+    from retain.metrics.drift import population_stability, reference_profile
 
     rng = np.random.default_rng(0)
     reference = pd.DataFrame(

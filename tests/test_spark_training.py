@@ -21,15 +21,16 @@ pytest.importorskip("pyspark")
 pytest.importorskip("xgboost.spark")
 
 from retain.cli import app
+from retain.features import open_sources, open_store
+from retain.mlflow import registry
 from retain.models import ChurnClassifier, CLVModel, SpendRegressor
 from retain.models._xgboost import encode_features
 from retain.spark import labels as spark_labels
 from retain.spark.training import SparkTrainer, encode
 from retain.training import labels as duckdb_labels
-from retain.training import registry
 from retain.training.clv import margin_share
 from retain.training.config import load_config
-from retain.training.dataset import build_training_set, open_sources, open_store
+from retain.training.dataset import build_training_set
 from retain.training.jobs import run_training
 
 CUTOFFS = [date(2024, 1, 1), date(2024, 11, 1), date(2025, 7, 1), date(2025, 10, 1)]

@@ -21,8 +21,8 @@ from sklearn.preprocessing import OneHotEncoder
 
 from conftest import MLFLOW_URI_VARIABLES
 from retain.errors import ConfigError, RetainError
-from retain.training import tracking
-from retain.training.tracking import (
+from retain.mlflow import tracking
+from retain.mlflow.tracking import (
     child_run,
     ensure_experiment,
     log_figure,
@@ -244,7 +244,7 @@ def test_log_model_round_trip_with_signature_and_example(mlflow_workspace, model
     with pytest.raises(ValueError, match=r"^missing column\(s\) 'frequency': the model") as error:
         pyfunc.predict(snapshot.drop(columns=["frequency"]))
     assert "region" not in str(error.value)  # the missing column alone, not the schema
-    assert (local / "code" / "retain" / "training" / "pyfunc.py").is_file()  # self-contained
+    assert (local / "code" / "retain" / "mlflow" / "pyfunc.py").is_file()  # self-contained
 
     lines = (local / "requirements.txt").read_text().split()
     assert lines == list(runtime_requirements())

@@ -15,12 +15,13 @@ from typer.testing import CliRunner
 
 from retain.cli import app
 from retain.errors import RetainError
-from retain.training import registry
+from retain.features import open_sources, open_store
+from retain.mlflow import registry
+from retain.mlflow.tracking import use_workspace
 from retain.training.config import CutoffPlan, load_config
 from retain.training.cutoffs import IncompleteLabelWindowError
-from retain.training.dataset import build_training_set, open_sources, open_store
+from retain.training.dataset import build_training_set
 from retain.training.jobs import run_training, run_tuning
-from retain.training.tracking import use_workspace
 from retain.training.tuning import study_storage
 
 

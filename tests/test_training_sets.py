@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from retain.errors import ConfigError, RetainError
-from retain.features import resolve_data
+from retain.features import open_store, resolve_data
 from retain.models import ChurnClassifier
 from retain.training.config import (
     ChurnConfig,
@@ -22,7 +22,7 @@ from retain.training.config import (
     load_config,
 )
 from retain.training.cutoffs import IncompleteLabelWindowError, month_start, plan_cutoffs
-from retain.training.dataset import build_training_set, open_store
+from retain.training.dataset import build_training_set
 from retain.training.labels import active_customers, outcomes
 from retain.workspace import PACKAGED, WorkspaceConfig
 

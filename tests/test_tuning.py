@@ -13,11 +13,12 @@ import pytest
 from typer.testing import CliRunner
 
 from retain.cli import app
-from retain.training import registry
+from retain.features import open_sources, open_store
+from retain.mlflow import registry
+from retain.mlflow.tracking import use_workspace
 from retain.training.config import load_config
-from retain.training.dataset import build_training_set, open_sources, open_store
+from retain.training.dataset import build_training_set
 from retain.training.jobs import run_tuning
-from retain.training.tracking import use_workspace
 from retain.training.tuning import _objective, format_settings
 
 ROOT = Path(__file__).resolve().parents[1]

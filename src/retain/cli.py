@@ -463,20 +463,56 @@ def models_list(
     workspace: Workspace = Path("."),
 ) -> None:
     """List registered model versions with their aliases and scores."""
-    from retain.training import registry, tracking
+    from retain.mlflow import registry, tracking
 
     tracking.use_workspace(workspace)
     frame = registry.list_versions(family)
     if frame.empty:
         console.print("no registered models yet: run `retain train all`")
         return
-    results.print(registry.models_table(frame))
+    results.print(models_table(frame))
     for row in frame.itertuples(index=False):  # what each version predicts, from what
         definition = row.definition or "unknown"
         results.print(f"{row.name} v{row.version}: {definition}", highlight=False, overflow="fold")
     if reasons:
         for row in frame.itertuples(index=False):
             results.print(f"{row.name} v{row.version}: {row.decision}", highlight=False)
+
+
+def models_table(frame):
+    """A rich table of :func:`retain.mlflow.registry.list_versions` output (champions in bold
+    green).
+
+    Narrow enough for an 80-column terminal; the promotion reasons, which are sentences, are
+    printed by the CLI below it on request.
+    """
+    import pandas as pd
+    from rich import box
+    from rich.table import Table
+
+    from retain.mlflow.registry import CHAMPION, family_of
+
+    table = Table(
+        title="Registered models (retain-<model>)", box=box.SIMPLE_HEAD, padding=(0, 1),
+        show_edge=False, pad_edge=False,
+    )  # fmt: skip
+    for column, justify in (
+        ("model", "left"), ("ver", "right"), ("aliases", "left"), ("metric", "left"),
+        ("score", "right"), ("created UTC", "left"), ("run", "left"),
+    ):  # fmt: skip
+        # only the aliases wrap (at the comma) when the terminal is narrow; nothing is cut
+        table.add_column(column, justify=justify, no_wrap=column != "aliases")
+    for row in frame.itertuples(index=False):
+        score = "" if pd.isna(row.score) else f"{row.score:.4f}"
+        created = "" if pd.isna(row.created) else pd.Timestamp(row.created).strftime("%m-%d %H:%M")
+        style = "bold green" if CHAMPION in str(row.aliases).split(", ") else None
+        table.add_row(
+            family_of(str(row.name)), str(row.version), str(row.aliases),
+            str(row.primary_metric), score, created, str(row.run_id)[:8], style=style,
+        )  # fmt: skip
+    if not len(frame):
+        table.caption = "no models registered yet; train one with `retain train churn`"
+    return table
 
 
 @models_app.command("promote")
@@ -487,7 +523,7 @@ def models_promote(
     workspace: Workspace = Path("."),
 ) -> None:
     """Make a model version the champion (scoring uses the champion)."""
-    from retain.training import registry, tracking
+    from retain.mlflow import registry, tracking
 
     tracking.use_workspace(workspace)
     promoted = registry.promote(name, version)
@@ -504,7 +540,7 @@ def mlflow_ui(
     """Start the MLflow UI on this workspace's store (Ctrl-C stops it)."""
     import subprocess
 
-    from retain.training.tracking import tracking_uri, ui_command
+    from retain.mlflow.tracking import tracking_uri, ui_command
 
     command = ui_command(workspace, host=host, port=port)
     if command is None:

@@ -35,6 +35,7 @@ __all__ = [
     "init_workspace",
     "load_workspace_config",
     "locate",
+    "resolve_path",
     "moved_keys",
     "workspace_settings",
 ]
@@ -297,3 +298,9 @@ def workspace_settings(
     return load_workspace_config(workspace).override(
         data=folder, mapping=mapping, store=store, features=features, engine=engine
     )
+
+
+def resolve_path(workspace: str | Path, path: str | Path) -> Path:
+    """``path`` relative to the workspace unless absolute."""
+    path = Path(path)
+    return path if path.is_absolute() else Path(workspace) / path

@@ -31,9 +31,10 @@ from retain.features.inputs import (
     default_cutoff,
     resolve_data,
 )
-from retain.features.repository import Repository, check_views, load_repository
+from retain.features.repository import Repository, age_features, check_views, load_repository
 from retain.features.retrieval import categorical, get_features
 from retain.features.store import BuildResult, FeatureStore, SnapshotInfo
+from retain.features.workspace import open_sources, open_store
 
 __all__ = [
     "AGGREGATIONS",
@@ -52,13 +53,14 @@ __all__ = [
     "GapStatistics",
     "Ratio",
     "Recency",
-    "Repository",
     "Pace",
+    "Repository",
     "SnapshotInfo",
     "SourceData",
     "Tenure",
     "Trend",
     "WindowAggregate",
+    "age_features",
     "as_dates",
     "categorical",
     "check_views",
@@ -68,5 +70,7 @@ __all__ = [
     "get_features",
     "iter_snapshots",
     "load_repository",
+    "open_sources",
+    "open_store",
     "resolve_data",
 ]

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retain.errors import ConfigError
-from retain.features.definitions import FeatureView
+from retain.features.definitions import BTYDSummary, FeatureView, Tenure
 
-__all__ = ["Repository", "check_views", "load_repository"]
+__all__ = ["Repository", "age_features", "check_views", "load_repository"]
 
 
 @dataclass(frozen=True)
@@ -148,3 +148,22 @@ def _views_in(file: Path) -> list[FeatureView]:
         sys.modules.pop(module_name, None)
     found = {id(v): v for v in vars(module).values() if isinstance(v, FeatureView)}
     return list(found.values())  # a view bound to two names is one view
+
+
+def age_features(views: Iterable) -> list[str]:
+    """Features that grow with time by construction: tenures and BTYD ``T`` and ``recency``.
+
+    Parameters
+    ----------
+    views : iterable of FeatureView, or a Repository
+        Feature definitions (a repository's ``views``).
+    """
+    views = getattr(views, "views", views)
+    names = []
+    for view in views:
+        for feature in view.features:
+            if isinstance(feature, Tenure):
+                names.append(feature.name)
+            elif isinstance(feature, BTYDSummary):
+                names.extend((feature.recency, feature.T))
+    return names

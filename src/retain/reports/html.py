@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from retain import plots
 from retain.atomic import atomic_file, check_output_file, claim
 from retain.errors import RetainError
-from retain.reports import plots
 from retain.reports._template import CSS, PAGE
 from retain.serving.contract import LIST_FILE, REASON_COLUMNS, REPORT_FILE, SUMMARY_FILE
 

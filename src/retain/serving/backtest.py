@@ -69,9 +69,9 @@ import numpy as np
 import pandas as pd
 
 from retain.atomic import atomic_file, check_output_file, claim
+from retain.csvfile import write_csv
 from retain.errors import OutputError, RetainError
 from retain.serving.contract import LIST_FILE, SUMMARY_FILE
-from retain.serving.csvfile import write_csv
 
 if TYPE_CHECKING:
     import os
@@ -323,8 +323,8 @@ def _recorded_period(
     try:
         import mlflow
 
+        from retain.mlflow.tracking import use_workspace
         from retain.serving.champions import training_period
-        from retain.training.tracking import use_workspace
 
         use_workspace(workspace)
         return training_period(mlflow.artifacts.load_dict(f"runs:/{run_id}/training_set.json"))
@@ -412,7 +412,7 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 
 def _overall(customers: pd.DataFrame, seed: int, notes: list[str]) -> dict[str, Any]:
-    from retain.training.metrics import roc_auc
+    from retain.metrics.model import roc_auc
 
     churned = customers["churned"].to_numpy(bool)
     selected = customers["selected"].to_numpy(bool)
@@ -466,7 +466,7 @@ def _overall(customers: pd.DataFrame, seed: int, notes: list[str]) -> dict[str, 
 def _value_measures(clv: np.ndarray, margin: np.ndarray, notes: list[str]) -> dict[str, float]:
     """The list's CLV against the realised margin: normalized Gini, Spearman, top-decile
     capture (share of the realised margin held by the tenth with the highest CLV)."""
-    from retain.training.metrics import normalized_gini
+    from retain.metrics.model import normalized_gini
 
     undefined = {"clv_gini": math.nan, "clv_spearman": math.nan, "clv_top_decile_capture": math.nan}
     if len(clv) < 2 or np.all(margin == margin[0]):

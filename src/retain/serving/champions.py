@@ -7,7 +7,9 @@ table and the validation cutoffs (the drift reference).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -16,9 +18,12 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from retain.errors import RetainError
-from retain.training import registry
+from retain.mlflow import registry
+from retain.mlflow.lineage import check_served_definition
+from retain.training.config import config_path, load_config
 
-__all__ = ["Champion", "check_features", "load_champion", "load_champions", "run_table"]
+__all__ = ["Champion", "check_champions", "check_features", "load_champion", "load_champions",
+           "run_table"]  # fmt: skip
 
 FAMILIES = ("churn", "clv", "segments")
 
@@ -160,3 +165,37 @@ def run_table(champion: Champion, artifact: str) -> pd.DataFrame | None:
     except (MlflowException, OSError):
         return None
     return pd.read_csv(path)
+
+
+def check_champions(
+    champions: Mapping[str, Any], workspace: str | Path, active_days: int, active_source: str
+) -> None:
+    """Refuse to score with champions trained for another horizon or population.
+
+    Parameters
+    ----------
+    champions : mapping of str to Champion
+        The loaded models by family (each with ``name``, ``version`` and ``manifest``).
+    workspace : str or Path
+        Holds ``training/<family>.yaml``, whose ``horizon_days`` the churn and CLV models
+        must have been trained for.
+    active_days : int
+        The population scoring selects (every model must have been trained on it).
+    active_source : str
+        Where ``active_days`` comes from, for the message.
+
+    Raises
+    ------
+    DefinitionMismatchError
+        The first model whose definition differs, naming both.
+    """
+    for family, champion in champions.items():
+        horizon, source = None, ""
+        if family in ("churn", "clv"):
+            horizon = load_config(family, workspace=workspace).horizon_days
+            path = config_path(family, workspace)
+            source = str(path) if path.is_file() else f"the default of {family}"
+        check_served_definition(
+            champion.name, champion.version, champion.manifest, horizon_days=horizon,
+            active_days=active_days, horizon_source=source, active_source=active_source,
+        )  # fmt: skip

@@ -278,7 +278,7 @@ def phrase_table_for(repository: str | Path | None) -> PhraseTable:
 def typical_from_profile(profile: Mapping[str, Any] | None) -> dict[str, float]:
     """The typical (median) value of each numeric feature of a drift profile.
 
-    The profile (:func:`retain.serving.drift.reference_profile`) keeps decile edges and the
+    The profile (:func:`retain.metrics.drift.reference_profile`) keeps decile edges and the
     share of rows in each bin; the median is interpolated in the bin where the cumulative
     share of known values reaches one half, and floored when every edge is a whole number (a
     count whose median bin is ``[0, 1)`` has the median 0).

@@ -29,10 +29,26 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from retain.atomic import atomic_dir, check_output_dir, failpoint
+from retain.csvfile import write_csv
 from retain.errors import RetainError, storage_error
-from retain.features import CutoffWarning, FeatureStore, SourceData, default_cutoff
+from retain.features import (
+    CutoffWarning,
+    FeatureStore,
+    SourceData,
+    default_cutoff,
+    open_sources,
+    open_store,
+)
+from retain.metrics.drift import age_drift, population_stability
+from retain.mlflow import tracking
 from retain.progress import ProgressReporter, null_progress
-from retain.serving.champions import Champion, check_features, load_champions, run_table
+from retain.serving.champions import (
+    Champion,
+    check_champions,
+    check_features,
+    load_champions,
+    run_table,
+)
 from retain.serving.config import (
     Playbook,
     ScoreConfig,
@@ -49,8 +65,6 @@ from retain.serving.contract import (
     REPORT_FILE,
     SUMMARY_FILE,
 )
-from retain.serving.csvfile import write_csv
-from retain.serving.drift import age_drift, population_stability
 from retain.serving.population import active_population
 from retain.serving.pseudonyms import pseudonym_key, pseudonymize
 from retain.serving.reasons import (
@@ -61,10 +75,7 @@ from retain.serving.reasons import (
 )
 from retain.serving.selection import Selection, rank_and_select, selection_summary
 from retain.serving.sheets import contact_sheet, round_for_people, write_contacts
-from retain.training import tracking
-from retain.training.dataset import open_sources, open_store, resolve_path
-from retain.training.lineage import check_champions
-from retain.workspace import locate, workspace_settings
+from retain.workspace import locate, resolve_path, workspace_settings
 
 __all__ = ["ENGINES", "ScoreResult", "ScoringJob", "build_explainer", "check_population",
            "finish_folder", "open_inputs", "refuse_drift", "score", "score_batch",

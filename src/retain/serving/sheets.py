@@ -21,9 +21,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from retain.csvfile import write_csv
 from retain.serving.config import Playbook
 from retain.serving.contract import REASON_COLUMNS
-from retain.serving.csvfile import write_csv
 
 __all__ = [
     "CONTACTS_CSV",

@@ -52,6 +52,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as sf
 
 from retain.atomic import atomic_dir
+from retain.csvfile import write_csv
 from retain.errors import RetainError
 from retain.features import CutoffWarning, FeatureStore, SourceData
 from retain.features.store import categories
@@ -64,7 +65,6 @@ from retain.serving.contract import (
     LIST_LEGACY_FILES,
     SUMMARY_FILE,
 )
-from retain.serving.csvfile import write_csv
 from retain.serving.population import recency_is_purchase_recency
 from retain.serving.pseudonyms import pseudonymize
 from retain.serving.reasons import Explainer

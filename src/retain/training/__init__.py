@@ -13,7 +13,7 @@ from retain.training.config import (
     load_config,
 )
 from retain.training.cutoffs import CutoffSplit, IncompleteLabelWindowError, plan_cutoffs
-from retain.training.dataset import TrainingSet, build_training_set, open_sources, open_store
+from retain.training.dataset import TrainingSet, build_training_set
 from retain.training.jobs import run_training, run_tuning
 from retain.training.labels import active_customers, outcomes
 from retain.training.publish import JobResult
@@ -31,8 +31,6 @@ __all__ = [
     "active_customers",
     "build_training_set",
     "load_config",
-    "open_sources",
-    "open_store",
     "outcomes",
     "plan_cutoffs",
     "run_training",

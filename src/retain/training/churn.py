@@ -22,12 +22,20 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
-from retain.features import FeatureStore, SourceData
+from retain import plots
+from retain.features import FeatureStore, SourceData, age_features
+from retain.metrics.drift import reference_profile
+from retain.metrics.model import (
+    average_precision,
+    calibration_table,
+    classification_metrics,
+    gain_curve,
+    lift_and_capture,
+    roc_auc,
+)
 from retain.models.btyd_churn import SUMMARY_COLUMNS, BTYDChurnClassifier
 from retain.models.churn import ChurnClassifier
 from retain.progress import ProgressReporter, null_progress
-from retain.reports import plots
-from retain.serving.drift import age_features, reference_profile
 from retain.training.baselines import (
     logistic_probability,
     oracle_no_purchase,
@@ -40,14 +48,6 @@ from retain.training.dataset import (
     TrainingWarning,
     build_training_set,
     describe_cutoffs,
-)
-from retain.training.metrics import (
-    average_precision,
-    calibration_table,
-    classification_metrics,
-    gain_curve,
-    lift_and_capture,
-    roc_auc,
 )
 from retain.training.publish import JobResult, publish
 

@@ -28,11 +28,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from retain import plots
 from retain.features import FeatureStore, SourceData
+from retain.metrics.model import decile_table, normalized_gini, value_metrics
 from retain.models.clv.value import BTYDValue, CLVModel, MLValue
 from retain.models.spend import SpendRegressor
 from retain.progress import ProgressReporter, null_progress
-from retain.reports import plots
 from retain.training.config import CLVConfig, check_estimator_settings
 from retain.training.dataset import (
     TrainingEngine,
@@ -42,7 +43,6 @@ from retain.training.dataset import (
     data_span,
     describe_cutoffs,
 )
-from retain.training.metrics import decile_table, normalized_gini, value_metrics
 from retain.training.plan import clv_label_horizon
 from retain.training.publish import JobResult, publish
 

@@ -14,18 +14,16 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
 
 from retain.errors import ConfigError, RetainError
-from retain.features import FeatureStore, SourceData, get_features, resolve_data
+from retain.features import FeatureStore, SourceData, get_features
 from retain.progress import ProgressReporter, null_progress
 from retain.training.config import JobConfig
 from retain.training.cutoffs import CutoffSplit, plan_cutoffs
 from retain.training.labels import OUTCOMES, outcomes
-from retain.workspace import load_workspace_config, locate
 
 __all__ = [
     "KEY",
@@ -41,8 +39,6 @@ __all__ = [
     "describe_cutoffs",
     "leave_out_uninformative",
     "model_features",
-    "open_sources",
-    "open_store",
     "plan_split",
     "training_manifest",
     "uninformative_features",
@@ -153,38 +149,6 @@ class TrainingEngine(Protocol):
         """``model`` refitted for the latest behaviour (see :meth:`CLVModel.refit`)."""
 
 
-def resolve_path(workspace: str | Path, path: str | Path) -> Path:
-    """``path`` relative to the workspace unless absolute."""
-    path = Path(path)
-    return path if path.is_absolute() else Path(workspace) / path
-
-
-def open_store(config: Any, workspace: str | Path = ".") -> FeatureStore:
-    """The feature store and repository a config (any with ``store`` and ``features``) names.
-
-    The packaged default repository serves when the workspace has none.
-    """
-    return FeatureStore(resolve_path(workspace, config.store), locate(workspace, config.features))
-
-
-def open_sources(config: Any, data: object = None, workspace: str | Path = ".") -> SourceData:
-    """Validated sources: ``data`` if given (folder, Dataset or tables), else the config's.
-
-    A folder's tables are read and checked when first needed (see
-    :class:`~retain.features.SourceData`); ``FeatureStore.sources`` adds what a store recorded
-    about the same files.
-    """
-    if data is None:
-        data = resolve_path(workspace, config.data)
-    if isinstance(data, str | Path) and not Path(data).exists():
-        raise RetainError(
-            f"data folder {data} not found; pass --data DIR (or run `retain simulate` first)"
-        )
-    mapping = resolve_path(workspace, config.mapping) if config.mapping else None
-    window = load_workspace_config(workspace).timestamp_window
-    return resolve_data(data, mapping, window)
-
-
 def build_training_set(
     config: JobConfig,
     sources: SourceData,
@@ -200,7 +164,7 @@ def build_training_set(
     config : JobConfig
         Cutoff plan, horizon, lookback and excluded features.
     sources : SourceData
-        Validated sources (see :func:`open_sources`).
+        Validated sources (see :func:`retain.features.open_sources`).
     store : FeatureStore
         Where snapshots live.
     progress : callable, optional

@@ -19,20 +19,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from retain.errors import ConfigError
-from retain.features import CutoffWarning, SourceData
+from retain.features import CutoffWarning, SourceData, open_sources, open_store
+from retain.mlflow.tracking import job_clock, tracking_uri
 from retain.progress import ProgressReporter, console, null_progress
 from retain.training.baselines import simulation_truth
 from retain.training.config import FAMILIES, JobConfig, load_config
-from retain.training.dataset import (
-    TrainingEngine,
-    TrainingWarning,
-    open_sources,
-    open_store,
-    resolve_path,
-)
+from retain.training.dataset import TrainingEngine, TrainingWarning
 from retain.training.publish import JobResult
-from retain.training.tracking import job_clock, tracking_uri
-from retain.workspace import WorkspaceConfig, workspace_settings
+from retain.workspace import WorkspaceConfig, resolve_path, workspace_settings
 
 __all__ = ["ENGINES", "JOBS", "mlflow_ui_command", "run_plans", "run_training", "run_tuning"]
 

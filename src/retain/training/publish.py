@@ -6,7 +6,7 @@ registers the model as ``challenger`` and promotes it to ``champion`` only if it
 current champion on the primary metric measured on the *same* validation rows. Nothing is
 registered when a job fails before this point.
 
-Champion and challenger are compared only within a lineage (:mod:`retain.training.lineage`):
+Champion and challenger are compared only within a lineage (:mod:`retain.mlflow.lineage`):
 same label definition and feature set. The first model of a new lineage (after a change of
 horizon, population or features) is judged against the baselines of its own run instead, on
 its own validation rows, and becomes champion when it passes.
@@ -24,9 +24,9 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from retain.errors import ModelFileError
-from retain.training import registry, tracking
+from retain.mlflow import registry, tracking
+from retain.mlflow.lineage import definition, describe_definition, lineage_id
 from retain.training.config import JobConfig
-from retain.training.lineage import definition, describe_definition, lineage_id
 
 __all__ = ["JobResult", "model_params", "publish", "run_name_of"]
 
@@ -188,11 +188,11 @@ def publish(
         Artifact path to a JSON-serialisable object (e.g. the drift reference).
     parts : mapping, optional
         Other fitted models logged inside the model for its pyfunc flavour (segments:
-        ``{"clv": model}``; see :func:`retain.training.tracking.log_model`).
+        ``{"clv": model}``; see :func:`retain.mlflow.tracking.log_model`).
     started_at : float, optional
         When the job started (``time.time()``), so that the run's duration covers building the
         training set and the fit; default the start of the job clock
-        (:func:`retain.training.tracking.job_clock`), else now.
+        (:func:`retain.mlflow.tracking.job_clock`), else now.
     baselines : (bool, str), optional
         Whether the model beats the baselines of this run on its validation rows, and how
         (e.g. ``(True, "roc_auc 0.94 >= btyd 0.92")``): decides the first model of a new

@@ -14,9 +14,9 @@ from sklearn.metrics import silhouette_score
 
 from retain.errors import RetainError
 from retain.features import FeatureStore, SourceData
+from retain.mlflow import registry, tracking
 from retain.models.segments import SegmentModel, segment_summary
 from retain.progress import ProgressReporter, null_progress
-from retain.training import registry, tracking
 from retain.training.config import SegmentsConfig
 from retain.training.dataset import build_training_set
 from retain.training.publish import JobResult, publish

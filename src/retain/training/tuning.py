@@ -29,12 +29,12 @@ import optuna
 import xgboost
 
 from retain.features import FeatureStore, SourceData
+from retain.metrics.model import normalized_gini, roc_auc
+from retain.mlflow import tracking
 from retain.models._xgboost import encode_features, learn_categories
 from retain.progress import ProgressReporter, null_progress
-from retain.training import tracking
 from retain.training.config import JobConfig
 from retain.training.dataset import TrainingSet, build_training_set
-from retain.training.metrics import normalized_gini, roc_auc
 from retain.training.publish import JobResult
 
 __all__ = [

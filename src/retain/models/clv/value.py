@@ -395,7 +395,7 @@ class CLVModel(BaseEstimator):
 
     def _choose_method(self, eval_set: tuple) -> CLVModel:
         """Keep the method with the higher normalized Gini of its undiscounted prediction."""
-        from retain.training.metrics import normalized_gini
+        from retain.metrics.model import normalized_gini
 
         X_valid, y_valid = eval_set
         actual = np.asarray(y_valid, float)

@@ -9,7 +9,7 @@ with :func:`load_model`.
 
 Every function names a model by family (``"churn"``) or full name (``"retain-churn"``) and uses
 the process's MLflow registry: pass ``workspace=`` (or call
-:func:`retain.training.tracking.use_workspace` first) to choose the workspace's store.
+:func:`retain.mlflow.tracking.use_workspace` first) to choose the workspace's store.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from retain.errors import RetainError
-from retain.training import modelfiles
-from retain.training.tracking import trusted_model_loading, use_workspace
+from retain.mlflow import modelfiles
+from retain.mlflow.names import MODEL_NAMES, family_of, model_name
+from retain.mlflow.tracking import trusted_model_loading, use_workspace
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from rich.table import Table
 
 __all__ = [
     "CHALLENGER",
@@ -48,12 +48,10 @@ __all__ = [
     "list_versions",
     "load_model",
     "model_name",
-    "models_table",
     "promote",
     "register",
 ]
 
-MODEL_NAMES = {"churn": "retain-churn", "clv": "retain-clv", "segments": "retain-segments"}
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 DECISION_TAG = "promotion_decision"
@@ -79,22 +77,6 @@ VERSION_COLUMNS = [
 
 
 # --------------------------------------------------------------------------- names and client
-
-
-def model_name(family_or_name: str) -> str:
-    """``retain-<family>`` for a family or a full name; :class:`RetainError` for anything else."""
-    if family_or_name in MODEL_NAMES:
-        return MODEL_NAMES[family_or_name]
-    if family_or_name in MODEL_NAMES.values():
-        return family_or_name
-    known = ", ".join(f"{family} ({name})" for family, name in MODEL_NAMES.items())
-    raise RetainError(f"unknown model {family_or_name!r}; known models: {known}")
-
-
-def family_of(family_or_name: str) -> str:
-    """The family (``churn``) of a family or full model name."""
-    name = model_name(family_or_name)
-    return next(family for family, full in MODEL_NAMES.items() if full == name)
 
 
 def _client(workspace: str | os.PathLike | None) -> MlflowClient:
@@ -204,7 +186,7 @@ def register(
     Parameters
     ----------
     model_uri : str
-        ``ModelInfo.model_uri`` from :func:`retain.training.tracking.log_model`
+        ``ModelInfo.model_uri`` from :func:`retain.mlflow.tracking.log_model`
         (``models:/m-<id>``); ``runs:/<run_id>/<name>`` works too.
     family : str
         ``churn``, ``clv``, ``segments`` or a full name such as ``retain-churn``.
@@ -217,7 +199,7 @@ def register(
     tags : mapping, optional
         More version tags.
     workspace : path-like, optional
-        Select this workspace's store first (see :func:`~retain.training.tracking.use_workspace`).
+        Select this workspace's store first (see :func:`~retain.mlflow.tracking.use_workspace`).
 
     Returns
     -------
@@ -235,7 +217,7 @@ def register(
         score=repr(float(score)),
         run_id=run_id,
     )
-    # verified before every load (retain.training.modelfiles)
+    # verified before every load (retain.mlflow.modelfiles)
     version_tags[modelfiles.CHECKSUM_TAG] = modelfiles.checksum_tag(
         modelfiles.model_checksums(source)
     )
@@ -301,7 +283,7 @@ class Decision:
     champion_score: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """A plain dict, e.g. for :func:`retain.training.tracking.log_json`."""
+        """A plain dict, e.g. for :func:`retain.mlflow.tracking.log_json`."""
         return asdict(self)
 
 
@@ -506,7 +488,7 @@ def lineage_of(version: ModelVersion) -> str | None:
 
 def _run_lineage(run_id: str, family: str) -> tuple[str | None, str]:
     """``(lineage, definition in words)`` computed from a run's logged manifest."""
-    from retain.training.lineage import definition, describe_definition, lineage_id
+    from retain.mlflow.lineage import definition, describe_definition, lineage_id
 
     try:
         manifest = mlflow.artifacts.load_dict(f"runs:/{run_id}/training_set.json")
@@ -679,35 +661,3 @@ def _lineage_columns(version: ModelVersion) -> dict[str, str]:
         return {"lineage": tags["lineage"], "definition": tags.get("definition", "")}
     lineage, described = _run_lineage(str(version.run_id), family_of(version.name))
     return {"lineage": lineage or "", "definition": described}
-
-
-def models_table(frame: pd.DataFrame) -> Table:
-    """A rich table of :func:`list_versions` output for the CLI (champions in bold green).
-
-    Narrow enough for an 80-column terminal; the promotion reasons, which are sentences, are
-    printed by the CLI below it on request.
-    """
-    from rich import box
-    from rich.table import Table
-
-    table = Table(
-        title="Registered models (retain-<model>)", box=box.SIMPLE_HEAD, padding=(0, 1),
-        show_edge=False, pad_edge=False,
-    )  # fmt: skip
-    for column, justify in (
-        ("model", "left"), ("ver", "right"), ("aliases", "left"), ("metric", "left"),
-        ("score", "right"), ("created UTC", "left"), ("run", "left"),
-    ):  # fmt: skip
-        # only the aliases wrap (at the comma) when the terminal is narrow; nothing is cut
-        table.add_column(column, justify=justify, no_wrap=column != "aliases")
-    for row in frame.itertuples(index=False):
-        score = "" if pd.isna(row.score) else f"{row.score:.4f}"
-        created = "" if pd.isna(row.created) else pd.Timestamp(row.created).strftime("%m-%d %H:%M")
-        style = "bold green" if CHAMPION in str(row.aliases).split(", ") else None
-        table.add_row(
-            family_of(str(row.name)), str(row.version), str(row.aliases),
-            str(row.primary_metric), score, created, str(row.run_id)[:8], style=style,
-        )  # fmt: skip
-    if not len(frame):
-        table.caption = "no models registered yet; train one with `retain train churn`"
-    return table

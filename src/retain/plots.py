@@ -3,7 +3,7 @@
 Every function builds a :class:`matplotlib.figure.Figure` directly (never through ``pyplot``), so
 no backend is selected, no global figure registry grows and the functions are safe to call from
 jobs, tests and threads. Numbers shown in legends and titles come from
-:mod:`retain.training.metrics`, so a plot always agrees with the logged metrics.
+:mod:`retain.metrics.model`, so a plot always agrees with the logged metrics.
 
 Functions taking ``scores`` or ``probabilities`` accept a mapping from a model name to that
 model's predictions for the same rows, and draw one curve per model in mapping order.
@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from retain.atomic import atomic_file
-from retain.training.metrics import (
+from retain.metrics.model import (
     average_precision,
     calibration_table,
     expected_calibration_error,
@@ -146,7 +146,7 @@ def calibration_plot(
     """Reliability diagram (ECE in the legend) above a histogram of the predictions.
 
     Bins are uniform on [0, 1], as for the ``ece`` of
-    :func:`retain.training.metrics.classification_metrics`.
+    :func:`retain.metrics.model.classification_metrics`.
 
     Parameters
     ----------
@@ -270,7 +270,7 @@ def decile_plot(table: pd.DataFrame) -> Figure:
     Parameters
     ----------
     table : pandas.DataFrame
-        Output of :func:`retain.training.metrics.decile_table` (columns ``decile``,
+        Output of :func:`retain.metrics.model.decile_table` (columns ``decile``,
         ``predicted_mean``, ``actual_mean``; ``ape``, when present, gives the decile MAPE in the
         title).
 
@@ -417,7 +417,7 @@ def gain_curve_plot(
     Parameters
     ----------
     share_contacted, share_captured : array-like of shape (m,)
-        The curve, as returned by :func:`retain.training.metrics.gain_curve`.
+        The curve, as returned by :func:`retain.metrics.model.gain_curve`.
     top_fraction : float, default=0.1
         Share contacted whose capture is marked and shown in the legend.
 

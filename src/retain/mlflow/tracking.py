@@ -13,7 +13,7 @@ Typical use in a training job::
         log_params_flat(config_dict)
         log_metrics_prefixed(metrics, "valid")
         info = log_model(model, X_valid.head(5), predict_method="predict_proba")
-        # then retain.training.registry.register(info.model_uri, "churn", run.info.run_id, ...)
+        # then retain.mlflow.registry.register(info.model_uri, "churn", run.info.run_id, ...)
 
 Tuning trials are nested runs: ``with child_run(f"trial-{n}", params): ...`` inside the parent
 run (or pass ``parent_run_id=`` from worker threads, which do not share MLflow's active run).
@@ -56,7 +56,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from retain.errors import ConfigError, RetainError
-from retain.training.relocation import relocate_store
+from retain.mlflow.names import model_name
+from retain.mlflow.relocation import relocate_store
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -493,9 +494,9 @@ def log_frame(frame: pd.DataFrame, artifact_file: str, *, index: bool = False) -
     """Log a DataFrame as a CSV artifact (without its index unless ``index=True``).
 
     Text cells a spreadsheet would take for formulas are neutralised, as in every CSV retain
-    writes (:mod:`retain.serving.csvfile`).
+    writes (:mod:`retain.csvfile`).
     """
-    from retain.serving.csvfile import neutralise_frame
+    from retain.csvfile import neutralise_frame
 
     _active_run_id()
     if not isinstance(frame, pd.DataFrame):
@@ -663,7 +664,7 @@ def _signature(example: pd.DataFrame, output: Any, optional: bool = False):
     return ModelSignature(inputs=inputs, outputs=signature.outputs, params=signature.params)
 
 
-#: The pyfunc output of each family's model (see :mod:`retain.training.pyfunc`).
+#: The pyfunc output of each family's model (see :mod:`retain.mlflow.pyfunc`).
 FAMILY_OUTPUTS = {"churn": "churn", "clv": "clv", "segments": "segments"}
 
 
@@ -680,8 +681,8 @@ def log_model(
 ) -> ModelInfo:
     """Log a fitted sklearn-style model to the active run, with a signature and an input example.
 
-    The model gets two flavours (see :mod:`retain.training.pyfunc`): ``sklearn``, the fitted
-    object serialised with cloudpickle, which :func:`retain.training.registry.load_model`
+    The model gets two flavours (see :mod:`retain.mlflow.pyfunc`): ``sklearn``, the fitted
+    object serialised with cloudpickle, which :func:`retain.mlflow.registry.load_model`
     returns; and ``python_function``, which ``mlflow.pyfunc.load_model`` returns and which
     predicts named columns (``churn_probability``; ``clv`` and its parts; segment labels) from
     a snapshot's columns. retain's source is logged with the model (``code/``), so it loads
@@ -701,7 +702,7 @@ def log_model(
         The method scoring calls (``"predict"`` for regressors); recorded in the metadata.
     registered_model_name : str, optional
         Also register the model under this name (a family is turned into ``retain-<family>``),
-        without tags or aliases. Prefer :func:`retain.training.registry.register`.
+        without tags or aliases. Prefer :func:`retain.mlflow.registry.register`.
     metadata : mapping, optional
         Extra entries for the MLmodel metadata.
     output : {"churn", "clv", "segments", "prediction"}, optional
@@ -719,7 +720,7 @@ def log_model(
     import mlflow.sklearn
     from mlflow.models import Model
 
-    from retain.training import pyfunc
+    from retain.mlflow import pyfunc
 
     _active_run_id()
     if not isinstance(input_example, pd.DataFrame) or input_example.empty:
@@ -743,8 +744,6 @@ def log_model(
         keys = keys.assign(clv=predicted[pyfunc.CLV_COLUMN].to_numpy())  # an optional input
     signature = _signature(keys, predicted, optional=True)
     if registered_model_name is not None:
-        from retain.training.registry import model_name
-
         registered_model_name = model_name(registered_model_name)
     import retain
 

@@ -11,15 +11,14 @@ stable, 0.1-0.2 some shift, above 0.2 a shift worth a look.
 Age features
 ------------
 Some features grow with time by construction: a customer's tenure, days since the first
-purchase, BTYD ``T`` and ``recency`` (:func:`age_features` finds them in the definitions). Their
-distribution moves every month even when behaviour does not (a cohort that joined together
-ages together: PSI 0.23-0.40 on tenure after 3-7 months on the simulator with no change in
-behaviour), so comparing their raw values would warn, and ``--strict`` refuse, on every monthly
-run. They are compared on a population-relative basis instead: each value divided by the 90th
-percentile of its own population (where a customer stands in the current age range), which
-stays put while customers simply age (PSI 0.04-0.08 on the same runs) and still moves when the
-mix of old and new customers changes. The raw index is reported too
-(:func:`age_drift`).
+purchase, BTYD ``T`` and ``recency`` (:func:`retain.features.age_features` finds them in the
+definitions). Their distribution moves every month even when behaviour does not (a cohort that
+joined together ages together: PSI 0.23-0.40 on tenure after 3-7 months on the simulator with no
+change in behaviour), so comparing their raw values would warn, and ``--strict`` refuse, on
+every monthly run. They are compared on a population-relative basis instead: each value divided
+by the 90th percentile of its own population (where a customer stands in the current age range),
+which stays put while customers simply age (PSI 0.04-0.08 on the same runs) and still moves when
+the mix of old and new customers changes. The raw index is reported too (:func:`age_drift`).
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-__all__ = ["age_drift", "age_features", "population_stability", "reference_profile"]
+__all__ = ["age_drift", "population_stability", "reference_profile"]
 
 FLOOR = 1e-4
 #: Age features are divided by this quantile of their own population before binning.
@@ -57,27 +56,6 @@ def _profile_of(column: pd.Series, bins: int) -> dict:
     edges = np.unique(np.quantile(known, quantiles)) if known.size else np.array([])
     shares = _shares(_numeric_codes(values, edges), len(edges) + 2)
     return {"kind": "numeric", "edges": edges.tolist(), "shares": shares.tolist()}
-
-
-def age_features(views: Iterable) -> list[str]:
-    """Features that grow with time by construction: tenures and BTYD ``T`` and ``recency``.
-
-    Parameters
-    ----------
-    views : iterable of FeatureView, or a Repository
-        Feature definitions (a repository's ``views``).
-    """
-    from retain.features.definitions import BTYDSummary, Tenure
-
-    views = getattr(views, "views", views)
-    names = []
-    for view in views:
-        for feature in view.features:
-            if isinstance(feature, Tenure):
-                names.append(feature.name)
-            elif isinstance(feature, BTYDSummary):
-                names.extend((feature.recency, feature.T))
-    return names
 
 
 def _relative(column: pd.Series) -> pd.Series:

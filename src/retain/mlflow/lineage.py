@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from retain.errors import RetainError
@@ -26,7 +25,6 @@ from retain.errors import RetainError
 __all__ = [
     "LABEL_RULES",
     "DefinitionMismatchError",
-    "check_champions",
     "check_served_definition",
     "definition",
     "describe_definition",
@@ -146,39 +144,3 @@ def check_served_definition(
             "not mean what the list says. Retrain with the current config (`retain train`), "
             "or set the config back to the model's definition"
         )
-
-
-def check_champions(
-    champions: Mapping[str, Any], workspace: str | Path, active_days: int, active_source: str
-) -> None:
-    """Refuse to score with champions trained for another horizon or population.
-
-    Parameters
-    ----------
-    champions : mapping of str to Champion
-        The loaded models by family (each with ``name``, ``version`` and ``manifest``).
-    workspace : str or Path
-        Holds ``training/<family>.yaml``, whose ``horizon_days`` the churn and CLV models
-        must have been trained for.
-    active_days : int
-        The population scoring selects (every model must have been trained on it).
-    active_source : str
-        Where ``active_days`` comes from, for the message.
-
-    Raises
-    ------
-    DefinitionMismatchError
-        The first model whose definition differs, naming both.
-    """
-    from retain.training.config import config_path, load_config
-
-    for family, champion in champions.items():
-        horizon, source = None, ""
-        if family in ("churn", "clv"):
-            horizon = load_config(family, workspace=workspace).horizon_days
-            path = config_path(family, workspace)
-            source = str(path) if path.is_file() else f"the default of {family}"
-        check_served_definition(
-            champion.name, champion.version, champion.manifest, horizon_days=horizon,
-            active_days=active_days, horizon_source=source, active_source=active_source,
-        )  # fmt: skip

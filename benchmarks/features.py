@@ -150,7 +150,7 @@ def pandas_worker(staged: Path, cutoffs: list[date], out: Path) -> dict:
     import duckdb
 
     from retain.features import load_repository
-    from retain.features.sources import arrow_schema
+    from retain.engines.sources import arrow_schema
 
     repository = load_repository(REPO)
     with duckdb.connect(str(staged), read_only=True) as con:

@@ -90,6 +90,12 @@ def trained_models(trained_workspace):
     return {result.family: result for result in results}
 
 
+#: Settings of the tests' Spark session and engine.
+SPARK_SETTINGS = {
+    "master": "local[2]", "driver_memory": "2g", "shuffle_partitions": 4, "xgboost_workers": 1
+}  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def spark():
     """One local Spark session (``local[2]``) for every Spark test; skipped without pyspark.
@@ -97,11 +103,44 @@ def spark():
     ``.ci/run`` installs the ``spark`` extra, so in CI these tests always run.
     """
     pytest.importorskip("pyspark")
-    from retain.spark import SparkSettings, spark_session
+    from retain.engines.spark import SparkSettings, spark_session
 
-    settings = SparkSettings(
-        master="local[2]", driver_memory="2g", shuffle_partitions=4, xgboost_workers=1
-    )
-    session = spark_session(settings)
+    session = spark_session(SparkSettings(**SPARK_SETTINGS))
     yield session
     session.stop()
+
+
+@pytest.fixture(
+    scope="session",
+    params=[
+        pytest.param("duckdb", id="duckdb"),
+        pytest.param("spark", id="spark", marks=pytest.mark.spark),
+    ],
+)
+def engine(request):
+    """Every engine, one after the other, as Ibis' backend tests run each body on every
+    backend (its ``con`` fixture): a test taking ``engine`` runs on DuckDB and on Spark
+    (``local[2]``; marked ``spark``, skipped without pyspark). A gap of an engine is marked on
+    the test: ``@pytest.mark.notimpl(["spark"], reason=...)`` skips it there."""
+    if request.param == "duckdb":
+        from retain.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine()
+    from retain.engines.spark import SparkEngine, SparkSettings
+
+    return SparkEngine(SparkSettings(**SPARK_SETTINGS), session=request.getfixturevalue("spark"))
+
+
+@pytest.fixture(autouse=True)
+def _engine_per_test(request):
+    """Skip a test on an engine its ``notimpl`` mark names; release what the engine cached
+    for the test after it."""
+    if "engine" not in request.fixturenames:
+        yield
+        return
+    engine = request.getfixturevalue("engine")
+    marker = request.node.get_closest_marker("notimpl")
+    if marker is not None and engine.name in marker.args[0]:
+        pytest.skip(f"not implemented on {engine.name}: {marker.kwargs.get('reason', '')}")
+    yield
+    engine.release()

@@ -25,8 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from retain.engines.sources import SOURCES, to_arrow
 from retain.errors import RetainError
-from retain.features.sources import SOURCES, to_arrow
 
 if TYPE_CHECKING:
     from retain.data.compact import CompactTables

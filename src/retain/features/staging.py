@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retain.atomic import atomic_dir
+from retain.engines.sources import SOURCES, arrow_schema, to_arrow
 from retain.features.compiler import (
     DAY_PREFIX,
     KEY_CODE,
@@ -46,7 +47,6 @@ from retain.features.compiler import (
     code_column,
 )
 from retain.features.inputs import SourceData
-from retain.features.sources import SOURCES, arrow_schema
 
 __all__ = [
     "COLUMNS",
@@ -60,6 +60,7 @@ __all__ = [
     "encode_keys",
     "is_current",
     "open_staged",
+    "register_plain",
     "register_staged",
     "stage_sources",
     "staged_tables",
@@ -246,6 +247,20 @@ def register_staged(
         registered = f"_retain_source_{name.strip('_')}"
         backend.con.register(registered, table)
         ibis_tables[name] = ibis.table(ibis.Schema.from_pyarrow(table.schema), name=registered)
+    return ibis_tables
+
+
+def register_plain(
+    backend: ibis.BaseBackend, tables: Mapping[str, pa.Table]
+) -> dict[str, ir.Table]:
+    """The canonical tables registered on a DuckDB backend as they are, without codes or
+    statistics: the plain path every backend runs (the compiler computes what they lack)."""
+    ibis_tables = {}
+    for name in SOURCES:
+        arrow = to_arrow(name, tables.get(name))
+        registered = f"_retain_source_{name}"
+        backend.con.register(registered, arrow)
+        ibis_tables[name] = ibis.table(ibis.Schema.from_pyarrow(arrow.schema), name=registered)
     return ibis_tables
 
 

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from retain.cli import app
+from retain.engines import get_engine
 from retain.errors import ConfigError, DataError, RetainError, StorageError
 from retain.features import open_sources, open_store
 from retain.serving import score
@@ -141,7 +142,7 @@ def test_known_data_are_scored_without_reading_a_table(scored, trained_workspace
     config = load_score_config(workspace=trained_workspace)
     store = open_store(config, trained_workspace)
     sources = store.sources(open_sources(config, None, trained_workspace))
-    population = active_population(sources, store, AS_OF, config.active_days)
+    population = active_population(get_engine(), sources, store, AS_OF, config.active_days)
     assert not sources.loaded  # the store knew the files; the snapshot held the rest
     assert population["customer_id"].tolist() == sorted(scored.frame["customer_id"])
 

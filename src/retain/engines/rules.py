@@ -18,7 +18,7 @@ Time semantics (ARCHITECTURE.md): cutoffs are midnights, so windows are compared
 days, as epoch-day integers (``date(timestamp)`` against the cutoff's day), never on an engine's
 timestamp differences (DuckDB's ``DATE_DIFF`` and Spark's ``DATEDIFF`` disagree by a day). Sums
 of money are accumulated as integers of millionths, exact in any order, so both engines give the
-same numbers to the last bit; the margin share alone is a ratio of plain sums, as it always was.
+same numbers to the last bit.
 """
 
 from __future__ import annotations
@@ -91,6 +91,16 @@ def _days(transactions: ir.Table) -> ir.Table:
 def _exact(value: ir.NumericValue) -> ir.IntegerValue:
     """``value`` in integer millionths (summed exactly, whatever the order)."""
     return (value * MICRO).round().cast(dt.int64)
+
+
+#: The type of an exact total: DuckDB sums BIGINT into a 128-bit integer; a cast to this type
+#: (which Ibis tells from ``int64``) makes it a BIGINT again, as Spark's sum is.
+TOTAL = dt.Int64(nullable=False)
+
+
+def _total(values: ir.IntegerValue, where: ir.BooleanValue | None = None) -> ir.IntegerValue:
+    """The sum of integers (of millionths) as a BIGINT; missing when there is no value."""
+    return values.sum(where=where).cast(TOTAL)
 
 
 def _from_exact(total: ir.Value) -> ir.FloatingValue:
@@ -166,9 +176,9 @@ def outcomes(
         [events[DAY] >= cutoffs[CUTOFF_DAY], events[DAY] < cutoffs[CUTOFF_DAY] + horizon_days],
     )
     future = window.group_by([AS_OF, KEY]).aggregate(
-        orders=(window.amount > 0).cast(dt.int64).sum(),
-        spend=_exact(window.amount).sum(),
-        margin=_exact(_margin(window, margin_rate)).sum(),
+        orders=_total((window.amount > 0).cast(dt.int64)),
+        spend=_total(_exact(window.amount)),
+        margin=_total(_exact(_margin(window, margin_rate))),
     )
     active = active_customers(transactions, cutoffs, active_days)
     joined = active.left_join(future, [AS_OF, KEY])
@@ -184,21 +194,26 @@ def outcomes(
 
 
 def margin_share(transactions: ir.Table, before: date, margin_rate: float) -> ir.Table:
-    """Net margin and gross spend of the transactions before ``before`` (one row; see
-    :func:`finish_margin_share`). Returns lower the margin but not the gross spend, as in the
-    BTYD spend model. Plain sums of floats, as the share was always computed."""
+    """Net margin and gross spend of the transactions before ``before``, in millionths (one
+    row; see :func:`finish_margin_share`). Returns lower the margin but not the gross spend, as
+    in the BTYD spend model.
+
+    The sums are exact, hence the same on every engine and in every run (a sum of floats is
+    not: DuckDB's parallel sum of the 20,000-customer world's margins gave two different
+    results in eight runs).
+    """
     events = _days(transactions)
     events = events.filter(events[DAY] < epoch_day(before))
     return events.aggregate(
-        margin=_margin(events, margin_rate).sum(),
-        spend=events.amount.sum(where=events.amount > 0),
+        margin=_total(_exact(_margin(events, margin_rate))),
+        spend=_total(_exact(events.amount), where=events.amount > 0),
     )
 
 
 def finish_margin_share(row: Mapping[str, Any], margin_rate: float) -> float:
     """The share from :func:`margin_share`'s row: ``margin_rate`` without gross spend."""
-    margin, spend = row["margin"], row["spend"]
-    return float(margin / spend) if spend else float(margin_rate)
+    margin, spend = int(row["margin"] or 0), int(row["spend"] or 0)
+    return margin / spend if spend else float(margin_rate)  # a ratio of exact integers
 
 
 # --------------------------------------------------------------------------- training rows
@@ -298,7 +313,7 @@ def finish_column_profile(row: Mapping[str, Any], features: Sequence[str]) -> pd
 def class_counts(rows: ir.Table, label: str) -> ir.Table:
     """Rows and positives of a 0/1 ``label`` per split (see :func:`finish_class_counts`)."""
     return rows.group_by(SPLIT).aggregate(
-        rows=rows.count(), positives=rows[label].cast(dt.int64).sum()
+        rows=rows.count(), positives=_total(rows[label].cast(dt.int64))
     )
 
 
@@ -340,13 +355,13 @@ def tallies(listing: ir.Table) -> tuple[ir.Table, ir.Table]:
 
     def exact(value: ir.FloatingValue) -> ir.IntegerValue:
         present = ibis.ifelse(value.isnull() | value.isnan(), 0.0, value)
-        return _exact(present).sum()
+        return _total(_exact(present))
 
     chosen = listing.selected
     gain = listing.expected_net_gain
     totals = listing.aggregate(
         rows=listing.count(),
-        selected=chosen.cast(dt.int64).sum(),
+        selected=_total(chosen.cast(dt.int64)),
         value_at_risk=exact(listing.value_at_risk),
         clv=exact(listing.clv),
         expected_net_gain=exact(ibis.greatest(gain, 0.0)),
@@ -375,4 +390,4 @@ def finish_tallies(totals: Mapping[str, Any], by_action: pd.DataFrame) -> dict[s
     }
     names = ("value_at_risk", "clv", "expected_net_gain", "selected_value_at_risk",
              "selected_expected_net_gain", "selected_cost")  # fmt: skip
-    return {"counts": counts, "totals": {name: (totals[name] or 0) / MICRO for name in names}}
+    return {"counts": counts, "totals": {name: int(totals[name] or 0) / MICRO for name in names}}

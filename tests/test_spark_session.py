@@ -11,7 +11,7 @@ import dataclasses
 import pytest
 
 from retain.errors import ConfigError
-from retain.spark.session import MASTER_ENV, SparkSettings, load_spark_settings
+from retain.engines.spark.session import MASTER_ENV, SparkSettings, load_spark_settings
 from retain.workspace import PACKAGED
 
 

@@ -26,7 +26,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from retain import __version__
 from retain.errors import RetainError, storage_error
 from retain.progress import console, results
-from retain.workspace import CONFIG_FILE, locate, workspace_settings
+from retain.workspace import CONFIG_FILE, ENGINES, locate, workspace_settings
 
 app = typer.Typer(
     name="retain",
@@ -114,7 +114,7 @@ MappingFile = Annotated[
     ),
 ]
 Engine = Annotated[
-    Literal["duckdb", "spark"] | None,
+    Literal[ENGINES] | None,  # the names retain.yaml may give (see retain.engines)
     typer.Option(
         "--engine",
         help="duckdb, or spark: pip install 'retain\\[spark]' "

@@ -1,4 +1,5 @@
-"""Compact loading (retain.data.compact): the tables, warnings and problems of load_dataset."""
+"""The reader (retain.data.read_tables): compact tables, warnings and problems, whatever the
+chunk size, as load_dataset gives them decoded to pandas."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from retain.data import load_dataset
-from retain.data.compact import compact_tables, load_compact, plain_tables
+from retain.data import load_dataset, read_tables
+from retain.data.dictionaries import compact_tables, plain_tables
 from retain.errors import DataError
 from retain.features import resolve_data
 from test_data_contract import CUSTOMERS, INTERACTIONS, ORDERS, TRANSACTIONS, make_data
@@ -20,7 +21,7 @@ EVENTS = ("transactions", "interactions")
 
 def same_as_load_dataset(data, mapping=None, chunk_rows: int = 2):
     """Load ``data`` both ways; assert the same canonical tables, warnings and counts."""
-    compact = load_compact(data, mapping, chunk_rows=chunk_rows)
+    compact = read_tables(data, mapping, chunk_rows=chunk_rows)
     dataset = load_dataset(data, mapping=mapping)
     expected = resolve_data(dataset).tables
     plain = plain_tables(compact.tables)
@@ -41,7 +42,7 @@ def problems_both_ways(data, chunk_rows: int = 2) -> list[str]:
     with pytest.raises(DataError) as expected:
         load_dataset(data)
     with pytest.raises(DataError) as caught:
-        load_compact(data, chunk_rows=chunk_rows)
+        read_tables(data, chunk_rows=chunk_rows)
     assert [str(p) for p in caught.value.problems] == [str(p) for p in expected.value.problems]
     return [str(problem) for problem in caught.value.problems]
 
@@ -170,7 +171,7 @@ def test_problems_are_reported_as_load_dataset_reports_them(tmp_path):
 
 
 def test_compact_codes_ids_on_every_id_and_text_on_its_values(world_dir):
-    tables = load_compact(world_dir, chunk_rows=5_000).tables
+    tables = read_tables(world_dir, chunk_rows=5_000).tables
     ids = tables["customers"].column("customer_id").combine_chunks()
     keys = ids.dictionary
     assert keys.to_pylist() == sorted(ids.to_pylist())  # every id, sorted

@@ -214,9 +214,7 @@ def conform_table(
         unparsed[column.name] = bad
         if bad.any():
             problem = _unparseable_text(column, mapping)
-            problems.append(
-                _row_finding(column.name, problem, (PARSING, 0), named, bad, first_row)
-            )
+            problems.append(_row_finding(column.name, problem, (PARSING, 0), named, bad, first_row))
     extras = [name for name in named.columns if name not in columns]
     columns.update((name, named[name]) for name in extras)
     frame = pd.DataFrame(columns, copy=False)

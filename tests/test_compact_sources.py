@@ -121,7 +121,8 @@ def test_parquet_batches_and_a_folder_of_parts(tmp_path, world):
     same_as_load_dataset(parts, chunk_rows=3_000)
 
 
-def test_typed_columns_that_could_read_differently_per_chunk(tmp_path):
+@pytest.mark.parametrize("layout", ["file", "parts"])
+def test_typed_columns_that_could_read_differently_per_chunk(tmp_path, layout):
     # float ids: 1.0 is "1" only when every id in the column is whole
     transactions = pd.DataFrame(
         {
@@ -131,10 +132,17 @@ def test_typed_columns_that_could_read_differently_per_chunk(tmp_path):
             "category": [7, 7, None, 8],  # integers with a gap: floats for pandas
         }
     )
-    transactions.to_parquet(tmp_path / "transactions.parquet", index=False, row_group_size=2)
+    if layout == "file":
+        transactions.to_parquet(tmp_path / "transactions.parquet", index=False, row_group_size=2)
+    else:
+        (tmp_path / "transactions").mkdir()
+        for number in range(2):
+            part = tmp_path / "transactions" / f"part-{number}.parquet"
+            transactions.iloc[2 * number : 2 * number + 2].to_parquet(part, index=False)
     compact = same_as_load_dataset(tmp_path, chunk_rows=2)
-    ids = plain_tables(compact.tables)["transactions"].column("customer_id").to_pylist()
-    assert ids == ["1.0", "2.0", "1.0", "3.5"]
+    plain = plain_tables(compact.tables)["transactions"]
+    assert plain.column("customer_id").to_pylist() == ["1.0", "2.0", "1.0", "3.5"]
+    assert plain.column("category").to_pylist() == ["7.0", "7.0", None, "8.0"]
 
 
 def test_a_mapping_renames_parses_and_localises(tmp_path):

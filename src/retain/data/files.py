@@ -159,10 +159,11 @@ def read_table(source: TableSource, mapping: TableMapping) -> pd.DataFrame:
 def iter_chunks(source: TableSource, mapping: TableMapping, rows: int) -> Iterator[RawChunk]:
     """Read a located table as :func:`read_table` does, ``rows`` rows at a time.
 
-    Together the chunks' frames are the frame :func:`read_table` gives (in its order and with
-    its columns). A Parquet file is read a batch at a time, so at most two batches are held
-    (the next one is read meanwhile); a CSV file and a folder of parts are read whole, then
-    sliced.
+    The chunks' frames hold the rows :func:`read_table` gives, in its order and with its
+    columns; a Parquet chunk is converted to pandas on its own, so a column may have another
+    dtype than in a whole read (integers with missing values are floats). A Parquet file is
+    read a batch at a time, so at most two batches are held (the next one is read meanwhile);
+    a CSV file (as text) and a folder of parts (as Arrow) are read whole, then sliced.
 
     Raises
     ------

@@ -248,14 +248,14 @@ def _read_checked(
 def _chunkable(source: TableSource, spec: TableSpec, mapping: TableMapping) -> bool:
     """Whether checking chunk by chunk gives what checking the whole table gives.
 
-    Customers are checked whole (ids must be unique across all rows). A CSV file and a folder
-    of Parquet parts are read whole and sliced, so every chunk has the same pandas types. A
-    Parquet file is read a batch at a time, and pandas types an integer column with missing
-    values as float: ids must then be text or integers, text columns text, times times or text.
+    Customers are checked whole (ids must be unique across all rows). A CSV file is read as
+    text, the same in every chunk. Parquet is converted to pandas a chunk at a time, and pandas
+    types an integer column as float in a chunk with missing values: ids must then be text or
+    integers, text columns text, times times or text.
     """
     if spec.name == "customers":
         return False
-    if source.kind != "parquet":
+    if source.kind == "csv":
         return True
     schema = raw_schema(source)
     if schema is None:

@@ -193,12 +193,12 @@ def conform_table(
     findings : list of Finding
         Everything wrong with the rows (:class:`TableProblems` words them).
     """
-    named, problems = _apply_column_names(raw, mapping)
+    named, findings = _apply_column_names(raw, mapping)
     absent = [name for name in spec.required_names if name not in named.columns]
     mapped_away = {
         canonical for canonical, own in mapping.columns.items() if own not in raw.columns
     }
-    problems += [
+    findings += [
         _missing_column(name, named.columns, mapping.header)
         for name in absent
         if name not in mapped_away
@@ -214,13 +214,13 @@ def conform_table(
         unparsed[column.name] = bad
         if bad.any():
             problem = _unparseable_text(column, mapping)
-            problems.append(_row_finding(column.name, problem, (PARSING, 0), named, bad, first_row))
+            findings.append(_row_finding(column.name, problem, (PARSING, 0), named, bad, first_row))
     extras = [name for name in named.columns if name not in columns]
     columns.update((name, named[name]) for name in extras)
     frame = pd.DataFrame(columns, copy=False)
-    problems += _rule_problems(frame, named, spec, absent, unparsed, first_row)
-    problems += _limit_problems(frame, named, spec, window or TimestampWindow(), first_row)
-    return frame, problems
+    findings += _rule_findings(frame, named, spec, absent, unparsed, first_row)
+    findings += _limit_findings(frame, named, spec, window or TimestampWindow(), first_row)
+    return frame, findings
 
 
 def parse_column(
@@ -383,7 +383,7 @@ def _unparseable_text(column: ColumnSpec, mapping: TableMapping) -> str:
     return f"unparseable {what}, expected {expected}"
 
 
-def _rule_problems(
+def _rule_findings(
     frame: pd.DataFrame,
     raw: pd.DataFrame,
     spec: TableSpec,
@@ -416,7 +416,7 @@ def _rule_problems(
     return problems
 
 
-def _limit_problems(
+def _limit_findings(
     frame: pd.DataFrame,
     raw: pd.DataFrame,
     spec: TableSpec,

@@ -113,9 +113,9 @@ class RawChunk:
         The rows as :func:`read_table` gives them (CSV: text; Parquet: its own types), with a
         fresh ``RangeIndex``: what parsing and checking read.
     stored : pyarrow.Table or None
-        The same rows as stored, for Parquet (``None`` for a CSV file, read as text): columns
-        kept as they are (extra columns) are taken from here, so they have the types a whole
-        read gives them.
+        The same rows as stored, for Parquet read with ``stored=True`` (``None`` otherwise, and
+        for a CSV file, read as text): columns kept as they are (extra columns) are taken from
+        here, so they have the types a whole read gives them.
     """
 
     frame: pd.DataFrame
@@ -156,8 +156,11 @@ def read_table(source: TableSource, mapping: TableMapping) -> pd.DataFrame:
     return _to_pandas(_read_parquet(source), self_destruct=True)
 
 
-def iter_chunks(source: TableSource, mapping: TableMapping, rows: int) -> Iterator[RawChunk]:
-    """Read a located table as :func:`read_table` does, ``rows`` rows at a time.
+def iter_chunks(
+    source: TableSource, mapping: TableMapping, rows: int, *, stored: bool = False
+) -> Iterator[RawChunk]:
+    """Read a located table as :func:`read_table` does, ``rows`` rows at a time (with
+    ``stored``, Parquet rows also as stored: see :class:`RawChunk`).
 
     The chunks' frames hold the rows :func:`read_table` gives, in its order and with its
     columns; a Parquet chunk is converted to pandas on its own, so a column may have another
@@ -178,11 +181,11 @@ def iter_chunks(source: TableSource, mapping: TableMapping, rows: int) -> Iterat
     if source.kind == "parquet_dir" or raw_schema(source) is None:
         table = _read_parquet(source)  # raises for an empty or unreadable file
         for start in range(0, table.num_rows, rows):
-            yield _chunk(table.slice(start, rows))
+            yield _chunk(table.slice(start, rows), stored)
         return
     batches = pq.ParquetFile(source.path).iter_batches(batch_size=rows)
     with ThreadPoolExecutor(max_workers=1) as reader:  # the next batch read meanwhile
-        ahead = reader.submit(_next_chunk, batches)
+        ahead = reader.submit(_next_chunk, batches, stored)
         while True:
             try:
                 chunk = ahead.result()
@@ -191,19 +194,22 @@ def iter_chunks(source: TableSource, mapping: TableMapping, rows: int) -> Iterat
             if chunk is None:
                 return
             _check_unique_names(source, [str(name) for name in chunk.frame.columns])
-            ahead = reader.submit(_next_chunk, batches)
+            ahead = reader.submit(_next_chunk, batches, stored)
             yield chunk
             del chunk
 
 
-def _next_chunk(batches: Iterator[pa.RecordBatch]) -> RawChunk | None:
+def _next_chunk(batches: Iterator[pa.RecordBatch], stored: bool) -> RawChunk | None:
     batch = next(batches, None)
-    return None if batch is None else _chunk(_without_index(pa.Table.from_batches([batch])))
+    if batch is None:
+        return None
+    return _chunk(_without_index(pa.Table.from_batches([batch])), stored)
 
 
-def _chunk(table: pa.Table) -> RawChunk:
-    # not self-destructing: extra columns are kept from the Arrow table
-    return RawChunk(_to_pandas(table, self_destruct=False), table)
+def _chunk(table: pa.Table, stored: bool) -> RawChunk:
+    if stored:  # the Arrow table is kept: not self-destructing
+        return RawChunk(_to_pandas(table, self_destruct=False), table)
+    return RawChunk(_to_pandas(table, self_destruct=True))
 
 
 def raw_schema(source: TableSource) -> pa.Schema | None:

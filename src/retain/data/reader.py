@@ -220,7 +220,7 @@ def _read_checked(
     found = TableProblems(spec, str(source.path))
     parts: list[pa.Table] = []
     first_row = 0
-    for chunk in iter_chunks(source, mapping, rows):
+    for chunk in iter_chunks(source, mapping, rows, stored=extras):
         frame, findings = conform_table(
             chunk.frame, spec, mapping, window=window, first_row=first_row
         )

@@ -61,6 +61,7 @@ from retain.data._sim_events import (
 )
 from retain.data._sim_latent import Population, draw_population, expected_return_fraction
 from retain.data._sim_params import INTERACTION_TYPES, default_params
+from retain.data._sim_path import LatentPath
 from retain.data._sim_tables import (
     fixed_width_ids,
     pandas_frame,
@@ -186,18 +187,19 @@ def _simulate(
     clock = DiurnalClock.from_hourly(params["diurnal"])
 
     population = draw_population(rng, n_customers, daily_season, clock, params)
+    path = LatentPath.natural(population, n_days)
     progress("customers and latent lifetimes")
     # Interactions first: their smaller table is what stays in memory while the larger
     # transactions table is built, which keeps the peak lower than the other order.
     start_weekday = int((start_day.astype(np.int64) + 3) % 7)
-    events = draw_interactions(rng, population, seasonal, flat, clock, params, start_weekday)
+    events = draw_interactions(rng, population, path, seasonal, flat, clock, params, start_weekday)
     progress("interactions")
     interactions = _interactions_frame(events, population, start_day, params)
     del events
     progress("interactions table")
-    orders = draw_orders(rng, population, seasonal, clock, params)
+    orders = draw_orders(rng, population, path, seasonal, clock, params)
     progress("orders")
-    transactions = _transactions_frame(rng, orders, population, start_day, n_days, params)
+    transactions = _transactions_frame(rng, orders, population, path, start_day, params)
     progress("returns and transactions table")
     customer_ids = fixed_width_ids(np.arange(1, n_customers + 1), "C", _id_digits(population))
     customers = _customers_frame(customer_ids, population, start_day, params)
@@ -216,8 +218,8 @@ def _transactions_frame(
     rng: np.random.Generator,
     orders: dict[str, np.ndarray],
     population: Population,
+    path: LatentPath,
     start_day: np.datetime64,
-    n_days: int,
     params: Mapping[str, Any],
 ) -> pd.DataFrame:
     """Orders and returns in one table, by customer and time; returns reuse their order's id.
@@ -225,7 +227,7 @@ def _transactions_frame(
     ``orders`` is consumed: its columns are released as soon as they are converted, which
     keeps the peak memory near the size of the finished table.
     """
-    returns = draw_returns(rng, orders, population, params, n_days)
+    returns = draw_returns(rng, orders, population, path, params)
     order_number = _order_numbers(rng, orders["owner"].size)
     returns["number"] = order_number[returns.pop("order")]
     orders["number"] = order_number

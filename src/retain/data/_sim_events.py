@@ -454,5 +454,9 @@ def draw_interactions(
                 contacts.owner, contacts.seconds, "campaign_contact", codes[contacts.channel]
             )
         )
+        # Marks the retention contacts among all campaign contacts (for their costs).
+        for table in tables:
+            table["retention"] = np.zeros(table["owner"].size, dtype=bool)
+        tables[-1]["retention"][:] = True
     merged = {name: np.concatenate([table[name] for table in tables]) for name in tables[0]}
     return sort_by_owner(merged)

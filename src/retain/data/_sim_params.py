@@ -256,7 +256,7 @@ _RETENTION: dict[str, Any] = {
         "contact_aversion_engagement_correlation": -0.3,
     },
     "responses": {"open_contact_aversion": -0.8, "click_price_sensitivity": 0.7},
-    "push": {"logit": -6.0, "contact_aversion": 2.5},
+    "push": {"logit": -5.0, "contact_aversion": 2.5},
     "contact_hours": [9, 17],
     "actions": {
         "service_recovery": {

@@ -66,7 +66,6 @@ ACTIONS = (
     "loyalty_reward",
     "reminder_email",
 )
-TRAITS = ("engagement", "issue", "satisfaction", "fading", "price_sensitivity", "contact_aversion")
 ELIGIBILITY = ("active", "all")
 
 
@@ -184,7 +183,8 @@ def resolve_plan(
             f"campaigns: active_days must be a positive whole number, got {plan.active_days!r}"
         )
     if plan.dates is not None:
-        days = sorted({_as_day(value, first) for value in plan.dates})
+        dates = [plan.dates] if isinstance(plan.dates, str | date) else plan.dates
+        days = sorted({_as_day(value, first) for value in dates})
     else:
         if int(plan.count) != plan.count or plan.count < 1:
             raise ConfigError(
@@ -195,9 +195,9 @@ def resolve_plan(
         days = sorted({int(day) for day in np.linspace(begin, end, int(plan.count)).round()})
     if not days or days[0] < 1 or days[-1] > n_days - 2:
         raise ConfigError(
-            f"campaigns: dates must lie after {first} and before {last - timedelta(days=2)} "
-            "(the contact's effect starts the next midnight, inside the history); got "
-            + ", ".join(str(first + timedelta(days=day)) for day in days)
+            f"campaigns: dates must lie from {first + timedelta(days=1)} to "
+            f"{last - timedelta(days=2)} (a contact's effect starts the next midnight, inside "
+            "the history); got " + ", ".join(str(first + timedelta(days=day)) for day in days)
         )
     total = sum(weights[name] for name in actions)
     return {

@@ -28,6 +28,20 @@ Tables (canonical columns of the data contract, see ``ARCHITECTURE.md``):
   ``expected_return_share``, the hazards per day ``kappa`` (E -> D), ``delta`` (D -> Dead),
   ``mu`` (E -> Dead), and the latent ``engagement``, ``issue_propensity``, ``satisfaction``.
 
+Options, off by default (off, the world is exactly the one without them), each with its own
+random stream:
+
+* ``campaigns``: randomised retention campaigns (:mod:`retain.data._sim_campaigns`): a
+  ``campaigns`` table (``customer_id, timestamp, campaign_id, action, group, cost``), the treated
+  contacts as ``campaign_contact`` interactions, effects on the latent chain; the truth gains the
+  traits ``price_sensitivity`` and ``contact_aversion``, per action ``rescue_<action>``,
+  ``push_<action>``, ``kappa_factor_<action>``, and the whole path as lists (``path_start``,
+  ``path_state``, ``path_kappa_factor``, ``path_factor_until``).
+* ``costs``: a ``costs`` table (``customer_id, timestamp, kind, amount``; see
+  :mod:`retain.data._sim_costs`) and the expected cost rates in the truth.
+* ``referrals``: ``referred_by`` in ``customers`` and the truth, ``referral_propensity`` in the
+  truth (see :mod:`retain.data._sim_referrals`).
+
 Calibration: ~20 transactions and ~10 interactions per customer over the default 30 months.
 
 Buying follows the Pareto/NBD and BG/NBD tradition (Schmittlein, Morrison & Colombo 1987;

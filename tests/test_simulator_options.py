@@ -121,6 +121,10 @@ def test_written_option_world_reads_back(option_world, tmp_path):
     paths = write_world(option_world, tmp_path)
     for name in option_world.tables():
         pd.testing.assert_frame_equal(pd.read_parquet(paths[name]), getattr(option_world, name))
+    truth = pd.read_parquet(paths["truth"])  # lists come back as arrays, attrs as saved
+    pd.testing.assert_frame_equal(
+        oracle_uplift(truth, "2025-03-24", 60), oracle_uplift(option_world.truth, "2025-03-24", 60)
+    )
     description = json.loads(paths["simulation"].read_text())
     assert description["counts"]["campaigns"] == len(option_world.campaigns)
     assert description["params"]["retention"]["plan"]["dates"] == [

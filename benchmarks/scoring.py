@@ -89,7 +89,7 @@ def forget(store: Path, data: Path) -> None:
     """Remove from ``store`` what it holds of ``data``, so that ``first`` meets it anew."""
     import shutil
 
-    from retain.data.dataset import folder_fingerprint
+    from retain.data import folder_fingerprint
 
     fingerprint = folder_fingerprint(data).fingerprint
     for path in (store / "sources").glob(f"{fingerprint}*"):

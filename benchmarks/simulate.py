@@ -9,6 +9,9 @@ ratio is what to compare across machines and loads; the target is 1M customers i
 Usage::
 
     .venv/bin/python benchmarks/simulate.py --customers 1000000
+    .venv/bin/python benchmarks/simulate.py --customers 50000 --campaigns --costs --referrals
+
+Run the options on and off in separate processes: the peak memory is the process's.
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ class Clock:
         return elapsed
 
 
-def run_simulation(customers: int, seed: int, out_dir: Path) -> tuple[float, dict[str, int]]:
+def run_simulation(
+    customers: int, seed: int, out_dir: Path, options: dict[str, bool]
+) -> tuple[float, dict[str, int]]:
     """Simulate and write; print each step; return the total wall time and row counts."""
     total, step = Clock(), Clock()
 
@@ -48,7 +53,7 @@ def run_simulation(customers: int, seed: int, out_dir: Path) -> tuple[float, dic
         wall, cpu = step.lap()
         print(f"  {description:<34} {wall:7.2f} s wall {cpu:7.2f} s cpu")
 
-    world = simulate_world(customers, seed=seed, progress=report)
+    world = simulate_world(customers, seed=seed, progress=report, **options)
     write_world(world, out_dir)
     report("write_world")
     return total.lap()[0], world.counts()
@@ -69,14 +74,21 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="keep the files here")
+    for option in ("campaigns", "costs", "referrals"):
+        parser.add_argument(f"--{option}", action="store_true", help=f"simulate with {option}")
     args = parser.parse_args()
+    options = {name: getattr(args, name) for name in ("campaigns", "costs", "referrals")}
 
     load = os.getloadavg()
-    print(f"simulate {args.customers:,} customers (seed {args.seed}); {os.cpu_count()} cores")
+    chosen = ", ".join(name for name, on in options.items() if on) or "none"
+    print(
+        f"simulate {args.customers:,} customers (seed {args.seed}, options: {chosen}); "
+        f"{os.cpu_count()} cores"
+    )
     print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     with tempfile.TemporaryDirectory() as scratch:
         out_dir = args.out or Path(scratch) / "world"
-        elapsed, counts = run_simulation(args.customers, args.seed, out_dir)
+        elapsed, counts = run_simulation(args.customers, args.seed, out_dir, options)
         peak = peak_rss_gb()
         rows = counts["transactions"] + counts["interactions"]
         baseline = run_baseline(rows, args.seed, Path(scratch))

@@ -1,4 +1,5 @@
-"""Compact loading (retain.data.compact): the tables, warnings and problems of load_dataset."""
+"""The reader (retain.data.read_tables): compact tables, warnings and problems, whatever the
+chunk size, as load_dataset gives them decoded to pandas."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from retain.data import load_dataset
-from retain.data.compact import compact_tables, load_compact, plain_tables
+from retain.data import load_dataset, read_tables, validation
+from retain.data.dictionaries import compact_tables, plain_tables
 from retain.errors import DataError
 from retain.features import resolve_data
+from retain.features.staging import staged_tables
 from test_data_contract import CUSTOMERS, INTERACTIONS, ORDERS, TRANSACTIONS, make_data
 from test_mapping import HEADERLESS
 
@@ -20,7 +22,7 @@ EVENTS = ("transactions", "interactions")
 
 def same_as_load_dataset(data, mapping=None, chunk_rows: int = 2):
     """Load ``data`` both ways; assert the same canonical tables, warnings and counts."""
-    compact = load_compact(data, mapping, chunk_rows=chunk_rows)
+    compact = read_tables(data, mapping, chunk_rows=chunk_rows)
     dataset = load_dataset(data, mapping=mapping)
     expected = resolve_data(dataset).tables
     plain = plain_tables(compact.tables)
@@ -41,7 +43,7 @@ def problems_both_ways(data, chunk_rows: int = 2) -> list[str]:
     with pytest.raises(DataError) as expected:
         load_dataset(data)
     with pytest.raises(DataError) as caught:
-        load_compact(data, chunk_rows=chunk_rows)
+        read_tables(data, chunk_rows=chunk_rows)
     assert [str(p) for p in caught.value.problems] == [str(p) for p in expected.value.problems]
     return [str(problem) for problem in caught.value.problems]
 
@@ -119,7 +121,8 @@ def test_parquet_batches_and_a_folder_of_parts(tmp_path, world):
     same_as_load_dataset(parts, chunk_rows=3_000)
 
 
-def test_typed_columns_that_could_read_differently_per_chunk(tmp_path):
+@pytest.mark.parametrize("layout", ["file", "parts"])
+def test_typed_columns_that_could_read_differently_per_chunk(tmp_path, layout):
     # float ids: 1.0 is "1" only when every id in the column is whole
     transactions = pd.DataFrame(
         {
@@ -129,10 +132,17 @@ def test_typed_columns_that_could_read_differently_per_chunk(tmp_path):
             "category": [7, 7, None, 8],  # integers with a gap: floats for pandas
         }
     )
-    transactions.to_parquet(tmp_path / "transactions.parquet", index=False, row_group_size=2)
+    if layout == "file":
+        transactions.to_parquet(tmp_path / "transactions.parquet", index=False, row_group_size=2)
+    else:
+        (tmp_path / "transactions").mkdir()
+        for number in range(2):
+            part = tmp_path / "transactions" / f"part-{number}.parquet"
+            transactions.iloc[2 * number : 2 * number + 2].to_parquet(part, index=False)
     compact = same_as_load_dataset(tmp_path, chunk_rows=2)
-    ids = plain_tables(compact.tables)["transactions"].column("customer_id").to_pylist()
-    assert ids == ["1.0", "2.0", "1.0", "3.5"]
+    plain = plain_tables(compact.tables)["transactions"]
+    assert plain.column("customer_id").to_pylist() == ["1.0", "2.0", "1.0", "3.5"]
+    assert plain.column("category").to_pylist() == ["7.0", "7.0", None, "8.0"]
 
 
 def test_a_mapping_renames_parses_and_localises(tmp_path):
@@ -169,8 +179,69 @@ def test_problems_are_reported_as_load_dataset_reports_them(tmp_path):
     problems_both_ways(tmp_path / "nowhere")
 
 
+SPREAD = (
+    "customer_id,timestamp,amount\n"
+    "C1,2024-03-01,10\n"
+    "C1,yesterday,5\n"  # row 2: unparseable timestamp
+    "C2,2024-03-02,\n"  # row 3: missing amount
+    "C2,2024-03-03,inf\n"  # row 4: infinite
+    "C2,soon,abc\n"  # row 5: unparseable timestamp, not a number
+    "C3,2024-03-04,\n"  # row 6: missing amount
+    ",2024-03-05,1\n"  # row 7: missing customer id
+    "C3,2300-01-01,2\n"  # row 8: outside the plausible window
+)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 100])
+def test_problems_spread_over_chunks_are_reported_once_each_as_for_the_whole_table(
+    tmp_path, chunk_rows
+):
+    data = make_data(tmp_path, transactions=SPREAD)
+    with pytest.raises(DataError) as caught:
+        read_tables(data, chunk_rows=chunk_rows)
+    found = [
+        (problem.column, problem.problem.split(",")[0], problem.rows, problem.samples)
+        for problem in caught.value.problems
+    ]
+    assert found == [
+        ("customer_id", "missing values (row 7)", 1, ("",)),
+        ("timestamp", "unparseable timestamp", 2, ("yesterday", "soon")),
+        ("timestamp", "dated outside 1900-01-01 to " + found[2][1].split(" to ")[1], 1,
+         ("2300-01-01",)),
+        ("amount", "not a number", 1, ("abc",)),
+        ("amount", "missing values (rows 3", 2, ("",)),
+        ("amount", "infinite values", 1, ("inf",)),
+    ]  # fmt: skip
+    assert "missing values (rows 3, 6)" in caught.value.problems[4].problem
+
+
+def test_row_numbers_and_samples_over_chunks_are_the_first_of_the_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(validation, "SAMPLED_ROWS", 4)  # samples from the first 4 bad rows
+    amounts = ["a", "", "a", "b", "", "a", "", "c", "", "d", "", "", "e"]
+    lines = [f"C1,2024-03-0{1 + number % 9},{amount}" for number, amount in enumerate(amounts)]
+    data = make_data(tmp_path, transactions="customer_id,timestamp,amount\n" + "\n".join(lines))
+    for chunk_rows in (1, 2, 5, 100):
+        with pytest.raises(DataError) as caught:
+            read_tables(data, chunk_rows=chunk_rows)
+        junk, missing = caught.value.problems
+        assert (junk.rows, junk.samples) == (7, ("a", "b"))  # c is the 5th bad row
+        assert (missing.rows, missing.samples) == (6, ("",))
+        assert "(rows 2, 5, 7, 9, 11, ...)" in missing.problem
+
+
+def test_staging_codes_the_reader_tables_as_their_plain_form(world_dir):
+    tables = read_tables(world_dir, chunk_rows=5_000).tables
+    from_reader = staged_tables(tables)
+    from_plain = staged_tables(plain_tables(tables))
+    assert from_reader["_keys"].equals(from_plain["_keys"])
+    for name in EVENTS + ("customers",):
+        for column in from_plain[name].column_names:
+            if column.startswith("_"):
+                assert from_reader[name].column(column).equals(from_plain[name].column(column))
+
+
 def test_compact_codes_ids_on_every_id_and_text_on_its_values(world_dir):
-    tables = load_compact(world_dir, chunk_rows=5_000).tables
+    tables = read_tables(world_dir, chunk_rows=5_000).tables
     ids = tables["customers"].column("customer_id").combine_chunks()
     keys = ids.dictionary
     assert keys.to_pylist() == sorted(ids.to_pylist())  # every id, sorted

@@ -255,6 +255,26 @@ def test_customers_only_in_transactions_are_derived_and_warned(tmp_path):
     )
 
 
+def test_extra_columns_keep_their_values_and_derived_customers_lack_them(tmp_path):
+    customers = pd.DataFrame({"customer_id": ["C1", "C2"], "vip": [True, False], "score": [3, 4]})
+    transactions = pd.DataFrame(
+        {
+            "customer_id": ["C1", "C9", "C2"],
+            "timestamp": pd.to_datetime(["2024-03-01", "2024-03-02", "2024-03-03"]),
+            "amount": [1.0, 2.0, 3.0],
+            "units": [1, 2, 3],
+        }
+    )
+    data = frames_to_parquet(tmp_path, customers=customers, transactions=transactions)
+    dataset = load_dataset(data, mapping=None)
+    assert dataset.customers["customer_id"].tolist() == ["C1", "C2", "C9"]
+    assert dataset.customers["vip"].tolist()[:2] == [True, False]
+    assert dataset.customers["score"].tolist()[:2] == [3, 4]
+    assert dataset.customers[["vip", "score"]].iloc[2].isna().all()
+    assert dataset.transactions["units"].tolist() == [1, 2, 3]
+    assert dataset.transactions["units"].dtype == "int64"
+
+
 def test_absent_customers_table_derives_everyone_without_warning(tmp_path):
     dataset = load_dataset(make_data(tmp_path, transactions=TRANSACTIONS))
     assert dataset.customers["customer_id"].tolist() == ["C1", "C2"]

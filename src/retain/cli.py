@@ -166,12 +166,41 @@ def simulate(
     T: Annotated[
         float, typer.Option("--T", help="BG/NBD: observation length per customer.")
     ] = 39.0,
+    campaigns: Annotated[
+        bool,
+        typer.Option(
+            "--campaigns",
+            help="Add retention campaigns: randomised actions with known effects "
+            "(campaigns.parquet).",
+        ),
+    ] = False,
+    campaign_dates: Annotated[
+        str | None,
+        typer.Option(help="Campaign dates, comma-separated YYYY-MM-DD (implies --campaigns)."),
+    ] = None,
+    control_share: Annotated[
+        float | None,
+        typer.Option(help="Share of each campaign held out as control (implies --campaigns)."),
+    ] = None,
+    costs: Annotated[
+        bool, typer.Option("--costs", help="Add a cost-to-serve log (costs.parquet).")
+    ] = False,
+    referrals: Annotated[
+        bool, typer.Option("--referrals", help="Add referred_by to customers.")
+    ] = False,
 ) -> None:
     """Simulate a retail world with known ground truth (or plain BG/NBD data)."""
     from retain.data import simulator
     from retain.progress import progress_bar
 
     simulator.check_simulation_out(out)  # before simulating: never over real data
+    retail_only = campaigns or campaign_dates or control_share is not None or costs or referrals
+    if model == "bgnbd" and retail_only:
+        raise typer.BadParameter(
+            "--campaigns, --campaign-dates, --control-share, --costs and --referrals "
+            "belong to the retail world",
+            param_hint="--model",
+        )
     if model == "bgnbd":
         frame = simulator.simulate_bgnbd(customers, r=r, alpha=alpha, a=a, b=b, T=T, seed=seed)
         path = simulator.write_bgnbd(frame, out)
@@ -179,7 +208,17 @@ def simulate(
         return
     if model != "retail":
         raise typer.BadParameter("choose 'retail' or 'bgnbd'", param_hint="--model")
-    options = {key: value for key, value in (("start", start), ("end", end)) if value is not None}
+    options: dict[str, object] = {
+        key: value for key, value in (("start", start), ("end", end)) if value is not None
+    }
+    plan: dict[str, object] = {}
+    if campaign_dates is not None:
+        plan["dates"] = [day.strip() for day in campaign_dates.split(",") if day.strip()]
+    if control_share is not None:
+        plan["control_share"] = control_share
+    if campaigns or plan:
+        options["campaigns"] = plan or True
+    options.update(costs=costs, referrals=referrals)
     with progress_bar("simulate", total=simulator.PROGRESS_STEPS) as report:
         world = simulator.simulate_world(customers, seed=seed, progress=report, **options)
         paths = simulator.write_world(world, out)

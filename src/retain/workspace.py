@@ -26,6 +26,7 @@ from retain.settings import read_settings, settings_keys
 __all__ = [
     "CONFIG_FILE",
     "ENGINES",
+    "InWorkspace",
     "MASTER_ENV",
     "PACKAGED",
     "SCAFFOLD",
@@ -237,6 +238,46 @@ class WorkspaceConfig:
         if engine is not None:
             changes["engine"] = _engine(engine, "--engine")
         return dataclasses.replace(self, **changes)
+
+
+class InWorkspace:
+    """The keys of ``retain.yaml`` as attributes of a config that runs in a workspace.
+
+    For job and scoring configs, which hold their workspace config in a ``workspace_config``
+    field (not a key of their file).
+    """
+
+    workspace_config: WorkspaceConfig
+
+    @property
+    def seed(self) -> int:
+        """Seed of every random choice (``retain.yaml``)."""
+        return self.workspace_config.seed
+
+    @property
+    def active_days(self) -> int:
+        """Population: a purchase in the ``active_days`` before a cutoff (``retain.yaml``)."""
+        return self.workspace_config.active_days
+
+    @property
+    def data(self) -> str:
+        """Data folder (``retain.yaml``)."""
+        return self.workspace_config.data
+
+    @property
+    def mapping(self) -> str | None:
+        """Column mapping file (``retain.yaml``)."""
+        return self.workspace_config.mapping
+
+    @property
+    def store(self) -> str:
+        """Feature snapshot store (``retain.yaml``)."""
+        return self.workspace_config.store
+
+    @property
+    def features(self) -> str:
+        """Feature repository (``retain.yaml``)."""
+        return self.workspace_config.features
 
 
 def moved_keys() -> dict[str, str]:

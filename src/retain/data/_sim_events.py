@@ -7,6 +7,7 @@ event types. Times are whole seconds since the world's first midnight.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from scipy import special
 
 from retain.data._sim_latent import Population
 from retain.data._sim_params import INTERACTION_TYPES
+from retain.data._sim_path import LatentPath
 from retain.data._sim_time import SECONDS_PER_DAY, DailyIntensity, DiurnalClock, sample_events
 
 __all__ = [
@@ -21,10 +23,32 @@ __all__ = [
     "draw_orders",
     "draw_returns",
     "interaction_channels",
+    "order_details",
+    "order_times",
+    "ResponseShifts",
+    "RetentionContacts",
     "sort_by_owner",
 ]
 
 Columns = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class ResponseShifts:
+    """Per-customer log-odds added to opening and clicking promotional emails."""
+
+    open: np.ndarray
+    click: np.ndarray
+
+
+@dataclass(frozen=True)
+class RetentionContacts:
+    """Contacts of retention campaigns: customer, time and channel (index into the names)."""
+
+    owner: np.ndarray
+    seconds: np.ndarray
+    channel: np.ndarray
+    channel_names: list[str]
 
 
 def _categorical(uniform: np.ndarray, cdf: np.ndarray) -> np.ndarray:
@@ -52,11 +76,6 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _stop_seconds(population: Population, n_days: int) -> np.ndarray:
-    """End of each customer's active life in seconds: dropout or the end of history."""
-    return np.minimum(population.dropout_day, n_days).astype(np.int64) * SECONDS_PER_DAY
-
-
 def sort_by_owner(columns: Columns) -> Columns:
     """Order rows by owner then time (stable; inputs are concatenations of sorted runs)."""
     key = (columns["owner"].astype(np.int64) << 32) | columns["seconds"]
@@ -82,6 +101,7 @@ def insertion_points(first: Columns, second: Columns) -> np.ndarray:
 def draw_orders(
     rng: np.random.Generator,
     population: Population,
+    path: LatentPath,
     seasonal: DailyIntensity,
     clock: DiurnalClock,
     params: Mapping[str, Any],
@@ -98,18 +118,48 @@ def draw_orders(
     dict of numpy.ndarray
         ``owner, seconds, amount, margin, quantity, category, channel`` sorted by owner, time.
     """
+    owner, seconds = order_times(rng, population, path, seasonal, clock, params, first=True)
+    return order_details(rng, population, owner, seconds, params)
+
+
+def order_times(
+    rng: np.random.Generator,
+    population: Population,
+    path: LatentPath,
+    seasonal: DailyIntensity,
+    clock: DiurnalClock,
+    params: Mapping[str, Any],
+    *,
+    first: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Owners and times of the orders on each piece of ``path`` (sorted by piece, then time).
+
+    ``first``: each piece begins at its customer's birth, which is an order.
+    """
     multiplier = params["purchases"]["disengaged_multiplier"]
-    owner, seconds = sample_events(
+    rate = path.per_piece(population.purchase_rate)
+    piece, seconds = sample_events(
         rng,
         seasonal,
         clock,
-        population.purchase_rate,
-        population.purchase_rate * multiplier,
-        population.birth_seconds,
-        population.disengage_day,
-        np.minimum(population.dropout_day, seasonal.n_days),
-        event_at_begin=True,
+        rate,
+        rate * multiplier,
+        path.begin_seconds,
+        path.switch_day,
+        path.stop_day,
+        event_at_begin=first,
     )
+    return path.customers(piece), seconds
+
+
+def order_details(
+    rng: np.random.Generator,
+    population: Population,
+    owner: np.ndarray,
+    seconds: np.ndarray,
+    params: Mapping[str, Any],
+) -> Columns:
+    """Category, channel, amount, margin and quantity of the orders at ``owner, seconds``."""
     n_orders = owner.size
     categories = params["categories"]
     shares = np.array([spec["share"] for spec in categories.values()])
@@ -156,8 +206,8 @@ def draw_returns(
     rng: np.random.Generator,
     orders: Columns,
     population: Population,
+    path: LatentPath,
     params: Mapping[str, Any],
-    n_days: int,
 ) -> Columns:
     """Returns: each order is returned with the customer's return rate, 1-30 days later.
 
@@ -182,7 +232,7 @@ def draw_returns(
 
     owner = orders["owner"][order]
     seconds = orders["seconds"][order] + delay.astype(np.int64)
-    keep = seconds < _stop_seconds(population, n_days)[owner]
+    keep = seconds < path.end_seconds[owner]
     order, owner, seconds, full, fraction = (
         x[keep] for x in (order, owner, seconds, full, fraction)
     )
@@ -228,13 +278,17 @@ def _interaction_table(
 def _customer_initiated(
     rng: np.random.Generator,
     population: Population,
+    path: LatentPath,
     kind: str,
     spec: Mapping[str, Any],
     intensity: DailyIntensity,
     clock: DiurnalClock,
     vocabulary: list[str],
 ) -> Columns:
-    """One customer-initiated interaction type on the alive interval (two rate regimes)."""
+    """One customer-initiated interaction type on the alive interval (two rate regimes).
+
+    ``owner`` of the result holds piece indices of ``path`` (the caller maps them).
+    """
     latent = {
         "engagement": population.engagement,
         "issue": population.issue,
@@ -242,15 +296,16 @@ def _customer_initiated(
     }
     effects = spec["effects"]
     rate = spec["rate"] * np.exp(sum(effects[name] * latent[name] for name in latent))
+    rate = path.per_piece(rate)
     owner, seconds = sample_events(
         rng,
         intensity,
         clock,
         rate,
         rate * spec["disengaged_multiplier"],
-        population.birth_seconds,
-        population.disengage_day,
-        np.minimum(population.dropout_day, intensity.n_days),
+        path.begin_seconds,
+        path.switch_day,
+        path.stop_day,
     )
     channels = spec["channels"]
     shares = np.array(list(channels.values()), dtype=np.float64)
@@ -262,13 +317,15 @@ def _customer_initiated(
 def _survey_scores(
     rng: np.random.Generator,
     population: Population,
-    owner: np.ndarray,
+    path: LatentPath,
+    piece: np.ndarray,
     seconds: np.ndarray,
     params: Mapping[str, Any],
 ) -> np.ndarray:
     """Satisfaction score 1..10: latent satisfaction and issues, lower while disengaging."""
     spec = params["survey_score"]
-    disengaging = seconds >= population.disengage_day[owner] * SECONDS_PER_DAY
+    disengaging = seconds >= path.switch_day[piece] * SECONDS_PER_DAY
+    owner = path.customers(piece)
     score = (
         spec["mean"]
         + spec["satisfaction"] * population.satisfaction[owner]
@@ -306,22 +363,33 @@ def _campaign_contacts(
 def _email_responses(
     rng: np.random.Generator,
     population: Population,
+    path: LatentPath,
     owner: np.ndarray,
     contact: np.ndarray,
     spec: Mapping[str, Any],
-    n_days: int,
+    shifts: ResponseShifts | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Opens (likelier when engaged, rarer when disengaging, never when dead) and clicks."""
+    """Opens (likelier when engaged, rarer when disengaging, never when dead) and clicks.
+
+    ``shifts`` add per-customer log-odds to opening and clicking (traits that only show in
+    responses to promotions: contact aversion, price sensitivity).
+    """
     engagement = population.engagement[owner]
-    disengaging = contact >= population.disengage_day[owner] * SECONDS_PER_DAY
-    stop = _stop_seconds(population, n_days)[owner]
+    disengaging = contact >= path.switch_day[path.piece_of(owner, contact)] * SECONDS_PER_DAY
+    stop = path.end_seconds[owner]
     state_factor = np.where(disengaging, spec["open_disengaged_multiplier"], 1.0) * (contact < stop)
-    open_probability = _sigmoid(spec["open_logit"] + spec["open_engagement"] * engagement)
+    open_logit = spec["open_logit"] + spec["open_engagement"] * engagement
+    if shifts is not None:
+        open_logit += shifts.open[owner]
+    open_probability = _sigmoid(open_logit)
     opens = rng.random(owner.size) < open_probability * state_factor
     open_delay = rng.exponential(spec["open_delay_mean_days"] * SECONDS_PER_DAY, owner.size)
     opened = contact + np.ceil(open_delay).astype(np.int64)
     opens &= opened < stop
-    click_probability = _sigmoid(spec["click_logit"] + spec["click_engagement"] * engagement)
+    click_logit = spec["click_logit"] + spec["click_engagement"] * engagement
+    if shifts is not None:
+        click_logit += shifts.click[owner]
+    click_probability = _sigmoid(click_logit)
     clicks = opens & (rng.random(owner.size) < click_probability)
     click_delay = rng.exponential(spec["click_delay_mean_minutes"] * 60.0, owner.size)
     clicked = opened + np.ceil(click_delay).astype(np.int64)
@@ -332,11 +400,15 @@ def _email_responses(
 def draw_interactions(
     rng: np.random.Generator,
     population: Population,
+    path: LatentPath,
     seasonal: DailyIntensity,
     flat: DailyIntensity,
     clock: DiurnalClock,
     params: Mapping[str, Any],
     start_weekday: int,
+    *,
+    shifts: ResponseShifts | None = None,
+    contacts: RetentionContacts | None = None,
 ) -> Columns:
     """All interactions, sorted by customer and time.
 
@@ -344,7 +416,8 @@ def draw_interactions(
     are Poisson processes on the alive interval whose rates depend on the latent propensities
     and change in the disengaging state (engagement falls, tickets and complaints rise).
     Campaign contacts reach everyone until the end of history; only living customers open
-    and click.
+    and click. Retention ``contacts`` (treated customers of retention campaigns) are added
+    as campaign contacts on their action's channel.
 
     Returns
     -------
@@ -356,16 +429,17 @@ def draw_interactions(
     tables = []
     for kind, spec in params["interactions"].items():
         intensity = seasonal if spec["seasonal"] else flat
-        table = _customer_initiated(rng, population, kind, spec, intensity, clock, vocabulary)
+        table = _customer_initiated(rng, population, path, kind, spec, intensity, clock, vocabulary)
         if kind == "survey":
             table["value"] = _survey_scores(
-                rng, population, table["owner"], table["seconds"], params
+                rng, population, path, table["owner"], table["seconds"], params
             )
+        table["owner"] = path.customers(table["owner"])
         tables.append(table)
     spec = params["campaigns"]
     owner, contact = _campaign_contacts(rng, population, flat, clock, spec, start_weekday)
     opens, opened, clicks, clicked = _email_responses(
-        rng, population, owner, contact, spec, seasonal.n_days
+        rng, population, path, owner, contact, spec, shifts
     )
     email = vocabulary.index("email")
     tables += [
@@ -373,5 +447,16 @@ def draw_interactions(
         _interaction_table(owner[opens], opened[opens], "email_open", email),
         _interaction_table(owner[clicks], clicked[clicks], "email_click", email),
     ]
+    if contacts is not None:
+        codes = np.array([vocabulary.index(name) for name in contacts.channel_names], np.int8)
+        tables.append(
+            _interaction_table(
+                contacts.owner, contacts.seconds, "campaign_contact", codes[contacts.channel]
+            )
+        )
+        # Marks the retention contacts among all campaign contacts (for their costs).
+        for table in tables:
+            table["retention"] = np.zeros(table["owner"].size, dtype=bool)
+        tables[-1]["retention"][:] = True
     merged = {name: np.concatenate([table[name] for table in tables]) for name in tables[0]}
     return sort_by_owner(merged)

@@ -9,7 +9,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-__all__ = ["CATEGORIES", "INTERACTION_TYPES", "default_params"]
+__all__ = [
+    "CATEGORIES",
+    "INTERACTION_TYPES",
+    "cost_params",
+    "default_params",
+    "referral_params",
+    "retention_params",
+]
 
 # Product categories: share of orders in the population mix, price level (multiplies the
 # gamma-gamma order value) and gross margin rate.
@@ -231,3 +238,128 @@ def default_params() -> dict[str, Any]:
         Nested, JSON-serialisable parameters (see the comments in this module).
     """
     return copy.deepcopy(_DEFAULTS)
+
+
+# Retention campaigns (``simulate_world(campaigns=...)``): the playbook's actions, what each
+# costs, the channel of its contact and its effect on the latent chain at the midnight after
+# the contact. ``rescue`` is the probability that a disengaging customer returns to engaged,
+# ``protect`` the share by which an engaged customer's hazard kappa falls for ``days`` days;
+# both are ``max * sigmoid(logit + sum of effect * trait)``. ``intrusiveness`` scales the
+# probability ``sigmoid(push.logit + push.contact_aversion * aversion)`` that a contact pushes
+# an engaged customer into disengaging ("sleeping dogs"). Dead customers never respond.
+_RETENTION: dict[str, Any] = {
+    "traits": {
+        # price_sensitivity = r * z(log spend_scale) + noise: price-sensitive customers place
+        # cheaper orders and click promotional emails more.
+        "price_sensitivity_spend_correlation": 0.5,
+        # contact_aversion = r * engagement + noise: averse customers open fewer emails.
+        "contact_aversion_engagement_correlation": -0.3,
+    },
+    "responses": {"open_contact_aversion": -0.8, "click_price_sensitivity": 0.7},
+    "push": {"logit": -5.0, "contact_aversion": 2.5},
+    "contact_hours": [9, 17],
+    "actions": {
+        "service_recovery": {
+            "cost": 12.0,
+            "channel": "phone",
+            "intrusiveness": 0.5,
+            "rescue": {"max": 0.8, "logit": -1.2, "effects": {"issue": 2.0, "fading": -0.8}},
+            "protect": {"max": 0.7, "logit": -1.0, "effects": {"issue": 1.5}, "days": 180},
+        },
+        "personal_call": {
+            "cost": 15.0,
+            "channel": "phone",
+            "intrusiveness": 1.0,
+            "rescue": {
+                "max": 0.5,
+                "logit": -0.5,
+                "effects": {"engagement": 0.8, "satisfaction": 0.6, "fading": -0.8},
+            },
+            "protect": {
+                "max": 0.5,
+                "logit": -0.5,
+                "effects": {"engagement": 0.6, "satisfaction": 0.4},
+                "days": 120,
+            },
+        },
+        "win_back_offer": {
+            "cost": 6.0,
+            "channel": "email",
+            "intrusiveness": 0.4,
+            "rescue": {
+                "max": 0.7,
+                "logit": -1.2,
+                "effects": {"price_sensitivity": 2.0, "fading": -0.8},
+            },
+            "protect": {
+                "max": 0.6,
+                "logit": -1.0,
+                "effects": {"price_sensitivity": 1.6},
+                "days": 90,
+            },
+        },
+        "loyalty_reward": {
+            "cost": 3.0,
+            "channel": "app",
+            "intrusiveness": 0.25,
+            "rescue": {
+                "max": 0.35,
+                "logit": -1.0,
+                "effects": {"price_sensitivity": 1.0, "engagement": 0.6, "fading": -0.8},
+            },
+            "protect": {
+                "max": 0.6,
+                "logit": -0.5,
+                "effects": {"price_sensitivity": 1.0, "engagement": 0.8},
+                "days": 180,
+            },
+        },
+        "reminder_email": {
+            "cost": 0.3,
+            "channel": "email",
+            "intrusiveness": 0.6,
+            "rescue": {"max": 0.15, "logit": -0.5, "effects": {"engagement": 0.8, "fading": -0.8}},
+            "protect": {"max": 0.2, "logit": -1.0, "effects": {"engagement": 0.5}, "days": 30},
+        },
+    },
+}
+
+# Cost to serve (``simulate_world(costs=True)``): what each order, return and contact costs.
+_COSTS: dict[str, Any] = {
+    # Per order: pick, pack and ship by order channel, per extra item, and the payment fee.
+    "fulfilment": {
+        "per_order": {"web": 4.5, "app": 4.0, "store": 1.2},
+        "per_extra_item": 0.6,
+        "payment_share": 0.018,
+    },
+    "return_processing": {"per_return": 5.0, "share_of_amount": 0.08},
+    # Handling per contact by channel, times a lognormal factor of mean one.
+    "support_ticket": {"per_contact": {"phone": 7.0, "chat": 3.5, "email": 3.0}, "sigma": 0.35},
+    "complaint": {"per_contact": {"phone": 14.0, "email": 9.0, "social": 11.0}, "sigma": 0.35},
+    # Promotional contacts; retention contacts cost their action's cost.
+    "campaign_contact": {"per_contact": 0.02},
+}
+
+# Referrals (``simulate_world(referrals=True)``): customers of the referral channel name a
+# referrer, an engaged customer who joined before them, drawn with weight
+# exp(weight * referral_propensity); the propensity rises with engagement and satisfaction.
+_REFERRALS: dict[str, Any] = {
+    "propensity": {"engagement": 0.4, "satisfaction": 0.3},
+    "weight": 1.2,
+    "max_rounds": 60,
+}
+
+
+def retention_params() -> dict[str, Any]:
+    """Fresh copy of the retention-campaign parameters (effects, costs, channels)."""
+    return copy.deepcopy(_RETENTION)
+
+
+def cost_params() -> dict[str, Any]:
+    """Fresh copy of the cost-to-serve parameters."""
+    return copy.deepcopy(_COSTS)
+
+
+def referral_params() -> dict[str, Any]:
+    """Fresh copy of the referral parameters."""
+    return copy.deepcopy(_REFERRALS)

@@ -238,6 +238,8 @@ def sample_events(
         Event times in seconds since the world's start, ascending within each owner and
         within ``[begin, stop)``.
     """
+    if begin_seconds.size == 0:
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
     clock_begin = clock.to_clock(begin_seconds / SECONDS_PER_DAY)
     stop_days = np.asarray(stop_days, dtype=np.float64)
     switch_days = np.clip(switch_days, clock_begin, stop_days)

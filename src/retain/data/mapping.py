@@ -259,7 +259,7 @@ def _text(source: str, where: str, value: Any) -> str:
 
 def _file(source: str, where: str, value: Any) -> str:
     """A file name inside the data folder: relative, without ``..`` (symlinks are checked when
-    the folder is read, :func:`retain.data.loaders.locate_table`)."""
+    the folder is read, :func:`retain.data.files.locate_table`)."""
     name = _text(source, where, value)
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or PureWindowsPath(name).drive or ".." in path.parts:

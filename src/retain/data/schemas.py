@@ -3,14 +3,14 @@
 Every input is converted to these tables whatever its source names and formats. A column's
 *kind* says how raw values are parsed and which dtype it ends up with:
 
-========  ==================  ==========================================================
-kind      dtype               parsing
-========  ==================  ==========================================================
-id        ``str``             read as text, never as a number (``00123`` stays ``00123``)
-time      ``datetime64[us]``  ISO 8601 or a given format; offsets converted to UTC, naive
-number    ``float64``         must be numeric and finite
-text      ``str``             as read; empty cells become missing
-========  ==================  ==========================================================
+========  ==================  =================  ===============================================
+kind      dtype               Arrow type         parsing
+========  ==================  =================  ===============================================
+id        ``str``             ``string``         read as text, never as a number (``00123``)
+time      ``datetime64[us]``  ``timestamp[us]``  ISO 8601 or a given format; UTC, naive
+number    ``float64``         ``double``         must be numeric and finite
+text      ``str``             ``string``         as read; empty cells become missing
+========  ==================  =================  ===============================================
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import pandera.pandas as pandera
 import pyarrow as pa
 
 __all__ = [
+    "ARROW_TYPES",
     "CUSTOMERS",
     "INTERACTIONS",
     "KIND_DTYPES",
@@ -31,6 +32,7 @@ __all__ = [
     "TRANSACTIONS",
     "ColumnSpec",
     "TableSpec",
+    "canonical_arrow",
     "canonical_schema",
     "empty_column",
     "empty_table",
@@ -43,6 +45,13 @@ KIND_DTYPES: dict[str, str] = {
     "time": "datetime64[us]",
     "number": "float64",
     "text": "str",
+}
+#: Arrow type of each kind, in the tables the reader gives (and the feature engine reads).
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "id": pa.string(),
+    "text": pa.string(),
+    "time": pa.timestamp("us"),
+    "number": pa.float64(),
 }
 
 
@@ -200,3 +209,16 @@ def empty_table(table: str, length: int = 0) -> pd.DataFrame:
     spec = TABLES[table]
     columns = {column.name: empty_column(column.kind, length) for column in spec.columns}
     return pd.DataFrame(columns, copy=False)
+
+
+def canonical_arrow(table: pa.Table, name: str) -> pa.Table:
+    """The canonical columns of ``table`` for canonical table ``name``, in canonical order and
+    of their Arrow types (see :data:`ARROW_TYPES`); absent columns are all missing."""
+    columns = []
+    for column in TABLES[name].columns:
+        kind = ARROW_TYPES[column.kind]
+        present = column.name in table.column_names
+        columns.append(
+            table.column(column.name).cast(kind) if present else pa.nulls(len(table), kind)
+        )
+    return pa.Table.from_arrays(columns, names=list(TABLES[name].names))

@@ -28,6 +28,20 @@ Tables (canonical columns of the data contract, see ``ARCHITECTURE.md``):
   ``expected_return_share``, the hazards per day ``kappa`` (E -> D), ``delta`` (D -> Dead),
   ``mu`` (E -> Dead), and the latent ``engagement``, ``issue_propensity``, ``satisfaction``.
 
+Options, off by default (off, the world is exactly the one without them), each with its own
+random stream:
+
+* ``campaigns``: randomised retention campaigns (:mod:`retain.data._sim_campaigns`): a
+  ``campaigns`` table (``customer_id, timestamp, campaign_id, action, group, cost``), the treated
+  contacts as ``campaign_contact`` interactions, effects on the latent chain; the truth gains the
+  traits ``price_sensitivity`` and ``contact_aversion``, per action ``rescue_<action>``,
+  ``push_<action>``, ``kappa_factor_<action>``, and the whole path as lists (``path_start``,
+  ``path_state``, ``path_kappa_factor``, ``path_factor_until``).
+* ``costs``: a ``costs`` table (``customer_id, timestamp, kind, amount``; see
+  :mod:`retain.data._sim_costs`) and the expected cost rates in the truth.
+* ``referrals``: ``referred_by`` in ``customers`` and the truth, ``referral_propensity`` in the
+  truth (see :mod:`retain.data._sim_referrals`).
+
 Calibration: ~20 transactions and ~10 interactions per customer over the default 30 months.
 
 Buying follows the Pareto/NBD and BG/NBD tradition (Schmittlein, Morrison & Colombo 1987;
@@ -51,16 +65,41 @@ import pandas as pd
 import pyarrow as pa
 
 from retain.atomic import atomic_file, check_output_dir
+from retain.data._sim_campaigns import (
+    CampaignPlan,
+    Effects,
+    draw_traits,
+    effect_probabilities,
+    resolve_plan,
+    response_shifts,
+    run_campaigns,
+)
+from retain.data._sim_costs import (
+    COST_KINDS,
+    contact_costs,
+    expected_cost_rates,
+    interaction_costs,
+    transaction_costs,
+)
 from retain.data._sim_events import (
     draw_interactions,
     draw_orders,
     draw_returns,
     insertion_points,
     interaction_channels,
+    order_details,
     sort_by_owner,
 )
 from retain.data._sim_latent import Population, draw_population, expected_return_fraction
-from retain.data._sim_params import INTERACTION_TYPES, default_params
+from retain.data._sim_params import (
+    INTERACTION_TYPES,
+    cost_params,
+    default_params,
+    referral_params,
+    retention_params,
+)
+from retain.data._sim_path import LatentPath
+from retain.data._sim_referrals import draw_referrals
 from retain.data._sim_tables import (
     fixed_width_ids,
     pandas_frame,
@@ -74,6 +113,7 @@ from retain.progress import ProgressReporter, null_progress
 
 __all__ = [
     "PROGRESS_STEPS",
+    "CampaignPlan",
     "World",
     "simulate_bgnbd",
     "simulate_world",
@@ -84,6 +124,7 @@ __all__ = [
 PROGRESS_STEPS = 6
 ORDER_CHANNELS = ["web", "app", "store"]
 TABLE_NAMES = ("customers", "transactions", "interactions", "truth")
+OPTIONAL_TABLES = ("campaigns", "costs")
 REPEATING_NUMBERS = ("amount", "margin", "quantity")  # dictionary-encoded in Parquet
 
 
@@ -104,6 +145,12 @@ class World:
         Random seed.
     params : dict
         The world's parameters (JSON-serialisable).
+    campaigns : pandas.DataFrame or None
+        The retention campaigns' log (``simulate_world(campaigns=...)``): ``customer_id,
+        timestamp, campaign_id, action, group, cost``.
+    costs : pandas.DataFrame or None
+        The cost-to-serve log (``simulate_world(costs=True)``): ``customer_id, timestamp,
+        kind, amount``.
     """
 
     customers: pd.DataFrame
@@ -114,10 +161,17 @@ class World:
     end: date
     seed: int
     params: dict[str, Any] = field(repr=False)
+    campaigns: pd.DataFrame | None = field(default=None, repr=False)
+    costs: pd.DataFrame | None = field(default=None, repr=False)
+
+    def tables(self) -> tuple[str, ...]:
+        """Names of the tables this world has (the optional ones only when simulated)."""
+        optional = tuple(name for name in OPTIONAL_TABLES if getattr(self, name) is not None)
+        return (*TABLE_NAMES, *optional)
 
     def counts(self) -> dict[str, int]:
         """Row count of each table."""
-        return {name: len(getattr(self, name)) for name in TABLE_NAMES}
+        return {name: len(getattr(self, name)) for name in self.tables()}
 
 
 def _as_date(value: str | date, name: str) -> date:
@@ -137,8 +191,15 @@ def simulate_world(
     start: str | date = "2023-07-01",
     end: str | date = "2026-01-01",
     progress: ProgressReporter = null_progress,
+    *,
+    campaigns: bool | CampaignPlan | Mapping[str, Any] | None = None,
+    costs: bool = False,
+    referrals: bool = False,
 ) -> World:
     """Simulate a non-contractual retail world with known ground truth.
+
+    The three options are off by default; off, the world is exactly the one simulated
+    before they existed (byte-identical files). Each draws from its own random stream.
 
     Parameters
     ----------
@@ -153,30 +214,59 @@ def simulate_world(
         Day after the last day of history (exclusive).
     progress : callable, default=null_progress
         Called :data:`PROGRESS_STEPS` times with a description of the step just finished.
+    campaigns : bool, CampaignPlan or mapping, optional
+        Retention campaigns: randomised experiments of the playbook's actions with known,
+        heterogeneous effects on the latent chain (see :mod:`retain.data._sim_campaigns`).
+        ``True`` runs the default :class:`CampaignPlan`; a mapping gives its fields. Adds
+        the ``campaigns`` table, retention contacts in ``interactions``, the traits and
+        per-action effects and the full latent path in ``truth``.
+    costs : bool, default=False
+        A cost-to-serve log (``costs`` table) and the expected cost rates in ``truth``.
+    referrals : bool, default=False
+        A ``referred_by`` column in ``customers`` (and ``truth``) and each customer's
+        ``referral_propensity`` in ``truth``.
 
     Returns
     -------
     World
-        Customers, transactions, interactions, truth and the parameters.
+        Customers, transactions, interactions, truth, the optional tables and the parameters.
 
     Raises
     ------
     ConfigError
-        If ``n_customers < 1``, a date is malformed, or ``end`` is not after ``start``.
+        If ``n_customers < 1``, a date is malformed, ``end`` is not after ``start``, or the
+        campaign plan is invalid (naming the setting).
     """
     first, last = _as_date(start, "start"), _as_date(end, "end")
     if n_customers < 1:
         raise ConfigError(f"n_customers must be at least 1, got {n_customers}")
     if last <= first:
         raise ConfigError(f"end ({last}) must be after start ({first})")
-    return _simulate(n_customers, seed, first, last, progress)
+    params = default_params()
+    if campaigns is not None and campaigns is not False:
+        params["retention"] = {**retention_params(), "plan": resolve_plan(campaigns, first, last)}
+    if costs:
+        params["costs"] = cost_params()
+    if referrals:
+        params["referrals"] = referral_params()
+    return _simulate(n_customers, seed, first, last, progress, params)
+
+
+def _stream(seed: int, option: str) -> np.random.Generator:
+    """An option's own random stream, independent of the world's and of the other options'."""
+    key = ("retention", "costs", "referrals").index(option) + 1
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(key,)))
 
 
 def _simulate(
-    n_customers: int, seed: int, first: date, last: date, progress: ProgressReporter
+    n_customers: int,
+    seed: int,
+    first: date,
+    last: date,
+    progress: ProgressReporter,
+    params: dict[str, Any],
 ) -> World:
     """Draw the world step by step (arguments already validated)."""
-    params = default_params()
     rng = np.random.default_rng(seed)
     start_day = np.datetime64(first, "D")
     n_days = (last - first).days
@@ -186,22 +276,76 @@ def _simulate(
     clock = DiurnalClock.from_hourly(params["diurnal"])
 
     population = draw_population(rng, n_customers, daily_season, clock, params)
+    extras: dict[str, Any] = {}
+    run = None
+    if "retention" in params:
+        side = _stream(seed, "retention")
+        traits = draw_traits(side, population, params)
+        effects = effect_probabilities(
+            population, traits, params, params["retention"]["plan"]["actions"]
+        )
+        # Orders up to each campaign come first: who is eligible depends on them.
+        run = run_campaigns(
+            rng,
+            side,
+            population,
+            params["retention"]["plan"],
+            effects,
+            seasonal,
+            clock,
+            params,
+            first,
+        )
+        path = run.path
+        extras.update(shifts=response_shifts(traits, params), contacts=run.contacts)
+    else:
+        path = LatentPath.natural(population, n_days)
+    cost_rows: list[dict[str, np.ndarray]] | None = [] if "costs" in params else None
     progress("customers and latent lifetimes")
     # Interactions first: their smaller table is what stays in memory while the larger
     # transactions table is built, which keeps the peak lower than the other order.
     start_weekday = int((start_day.astype(np.int64) + 3) % 7)
-    events = draw_interactions(rng, population, seasonal, flat, clock, params, start_weekday)
+    events = draw_interactions(
+        rng, population, path, seasonal, flat, clock, params, start_weekday, **extras
+    )
     progress("interactions")
+    if cost_rows is not None:
+        cost_rows += interaction_costs(
+            _stream(seed, "costs"), events, interaction_channels(params), params
+        )
     interactions = _interactions_frame(events, population, start_day, params)
     del events
     progress("interactions table")
-    orders = draw_orders(rng, population, seasonal, clock, params)
+    if run is None:
+        orders = draw_orders(rng, population, path, seasonal, clock, params)
+    else:
+        orders = order_details(rng, population, run.order_owner, run.order_seconds, params)
     progress("orders")
-    transactions = _transactions_frame(rng, orders, population, start_day, n_days, params)
+    transactions = _transactions_frame(rng, orders, population, path, start_day, params, cost_rows)
     progress("returns and transactions table")
     customer_ids = fixed_width_ids(np.arange(1, n_customers + 1), "C", _id_digits(population))
-    customers = _customers_frame(customer_ids, population, start_day, params)
-    truth = _truth_frame(customer_ids, population, start_day, n_days, params)
+    columns = _truth_columns(customer_ids, population, path, start_day, n_days, params)
+    referred_by = None
+    if "referrals" in params:
+        propensity, referrer = draw_referrals(_stream(seed, "referrals"), population, path, params)
+        referred_by = _referrer_ids(customer_ids, referrer)
+        columns.update(referral_propensity=propensity, referred_by=referred_by)
+    customers = _customers_frame(customer_ids, population, start_day, params, referred_by)
+    optional: dict[str, pd.DataFrame] = {}
+    if run is not None:
+        columns.update(_campaign_truth(traits, effects, run.states, start_day, n_customers))
+        optional["campaigns"] = _campaigns_frame(run.log, effects, population, start_day, params)
+    if cost_rows is not None:
+        columns.update(expected_cost_rates(population, params))
+        if run is not None:
+            treated = ~run.log["control"]
+            cost_rows.append(
+                contact_costs(
+                    run.log["owner"][treated], run.log["seconds"][treated], run.log["cost"][treated]
+                )
+            )
+        optional["costs"] = _costs_frame(cost_rows, population, start_day)
+    truth = pandas_frame(columns)
     truth.attrs["simulation"] = {
         "params": params,
         "seed": seed,
@@ -209,23 +353,27 @@ def _simulate(
         "end": str(last),
     }
     progress("customers and truth tables")
-    return World(customers, transactions, interactions, truth, first, last, seed, params)
+    return World(
+        customers, transactions, interactions, truth, first, last, seed, params, **optional
+    )
 
 
 def _transactions_frame(
     rng: np.random.Generator,
     orders: dict[str, np.ndarray],
     population: Population,
+    path: LatentPath,
     start_day: np.datetime64,
-    n_days: int,
     params: Mapping[str, Any],
+    cost_rows: list[dict[str, np.ndarray]] | None = None,
 ) -> pd.DataFrame:
     """Orders and returns in one table, by customer and time; returns reuse their order's id.
 
     ``orders`` is consumed: its columns are released as soon as they are converted, which
-    keeps the peak memory near the size of the finished table.
+    keeps the peak memory near the size of the finished table. The fulfilment and return
+    processing costs are appended to ``cost_rows`` when given.
     """
-    returns = draw_returns(rng, orders, population, params, n_days)
+    returns = draw_returns(rng, orders, population, path, params)
     order_number = _order_numbers(rng, orders["owner"].size)
     returns["number"] = order_number[returns.pop("order")]
     orders["number"] = order_number
@@ -236,6 +384,8 @@ def _transactions_frame(
     for name in list(orders):
         rows[name] = np.insert(orders.pop(name), where, returns.pop(name))
     del where
+    if cost_rows is not None:
+        cost_rows += transaction_costs(rows, params)
     digits = _id_digits(population)
     columns = {"customer_id": fixed_width_ids(rows.pop("owner").astype(np.uint32) + 1, "C", digits)}
     columns["timestamp"] = timestamps(start_day, rows.pop("seconds"))
@@ -294,19 +444,26 @@ def _customers_frame(
     population: Population,
     start_day: np.datetime64,
     params: Mapping[str, Any],
+    referred_by: pa.Array | None = None,
 ) -> pd.DataFrame:
-    """The customers table in the data contract."""
-    return pandas_frame(
-        {
-            "customer_id": customer_ids,
-            "signup_date": timestamps(start_day, population.signup_day * SECONDS_PER_DAY),
-            "acquisition_channel": text_column(
-                population.channel, list(params["acquisition_channels"])
-            ),
-            "acquisition_cost": population.acquisition_cost,
-            "region": text_column(population.region, list(params["regions"])),
-        }
-    )
+    """The customers table in the data contract (``referred_by`` with referrals)."""
+    columns = {
+        "customer_id": customer_ids,
+        "signup_date": timestamps(start_day, population.signup_day * SECONDS_PER_DAY),
+        "acquisition_channel": text_column(
+            population.channel, list(params["acquisition_channels"])
+        ),
+        "acquisition_cost": population.acquisition_cost,
+        "region": text_column(population.region, list(params["regions"])),
+    }
+    if referred_by is not None:
+        columns["referred_by"] = referred_by
+    return pandas_frame(columns)
+
+
+def _referrer_ids(customer_ids: pa.Array, referrer: np.ndarray) -> pa.Array:
+    """The referrer's id per customer (null without one)."""
+    return customer_ids.take(pa.array(referrer, mask=referrer < 0))
 
 
 def _day_times(start_day: np.datetime64, days: np.ndarray, n_days: int) -> np.ndarray:
@@ -318,46 +475,126 @@ def _day_times(start_day: np.datetime64, days: np.ndarray, n_days: int) -> np.nd
     return values
 
 
-def _truth_frame(
+def _truth_columns(
     customer_ids: pa.Array,
     population: Population,
+    path: LatentPath,
     start_day: np.datetime64,
     n_days: int,
     params: Mapping[str, Any],
-) -> pd.DataFrame:
-    """Per-customer latent truth (everything the oracle needs, and the drivers behind it)."""
+) -> dict[str, Any]:
+    """Per-customer latent truth (everything the oracle needs, and the drivers behind it).
+
+    ``disengage_time`` and ``dropout_time`` describe the final stretch of the path: with
+    campaigns a customer may have been disengaging (and rescued) before; the ``path_*``
+    columns hold the whole path then.
+    """
     p = float(params["spend"]["p"])
     expected_order_value = p / population.spend_scale * population.price_level
     return_fraction = expected_return_fraction(params["returns"])
+    return {
+        "customer_id": customer_ids,
+        "birth": timestamps(start_day, population.birth_seconds),
+        "disengage_time": _day_times(start_day, path.disengage_day, n_days),
+        "dropout_time": _day_times(start_day, path.dropout_day, n_days),
+        "purchase_rate": population.purchase_rate,
+        "spend_shape": np.full(population.size, p),
+        "spend_scale": population.spend_scale,
+        "price_level": population.price_level,
+        "expected_order_value": expected_order_value,
+        "margin_rate": population.margin_rate,
+        "return_rate": population.return_rate,
+        "expected_return_share": population.return_rate * return_fraction,
+        "kappa": population.kappa,
+        "delta": population.delta,
+        "mu": population.mu,
+        "engagement": population.engagement,
+        "issue_propensity": population.issue,
+        "satisfaction": population.satisfaction,
+        "favourite_category": text_column(population.favourite, list(params["categories"])),
+        "category_loyalty": population.loyalty,
+    }
+
+
+def _list_column(offsets: np.ndarray, values: np.ndarray | pa.Array) -> pa.Array:
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
+
+
+def _campaign_truth(
+    traits: Mapping[str, np.ndarray],
+    effects: Effects,
+    states: Mapping[str, np.ndarray],
+    start_day: np.datetime64,
+    n_customers: int,
+) -> dict[str, Any]:
+    """Traits, each action's effect parameters, and the whole latent path as lists.
+
+    ``path_start[i]`` are the moments the state (or the protection) changed, ``path_state``
+    the state from then on (0 engaged, 1 disengaging, 2 dead), ``path_kappa_factor`` and
+    ``path_factor_until`` the protection in force from then on (factor 1 and no end: none).
+    """
+    columns: dict[str, Any] = dict(traits)
+    for k, action in enumerate(effects.actions):
+        columns[f"rescue_{action}"] = effects.rescue[k]
+        columns[f"push_{action}"] = effects.push[k]
+        columns[f"kappa_factor_{action}"] = effects.kappa_factor[k]
+    offsets = np.zeros(n_customers + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum(np.bincount(states["owner"], minlength=n_customers))
+    until = states["until_day"]
+    known = np.isfinite(until)
+    until_times = timestamps(
+        start_day, np.where(known, until, 0).astype(np.int64) * SECONDS_PER_DAY
+    )
+    columns["path_start"] = _list_column(
+        offsets, pa.array(timestamps(start_day, states["seconds"]))
+    )
+    columns["path_state"] = _list_column(offsets, pa.array(states["state"]))
+    columns["path_kappa_factor"] = _list_column(offsets, pa.array(states["kappa_factor"]))
+    columns["path_factor_until"] = _list_column(offsets, pa.array(until_times, mask=~known))
+    return columns
+
+
+def _campaigns_frame(
+    log: Mapping[str, np.ndarray],
+    effects: Effects,
+    population: Population,
+    start_day: np.datetime64,
+    params: Mapping[str, Any],
+) -> pd.DataFrame:
+    """The campaigns table: one row per enrolled customer and campaign, by campaign."""
+    dates = params["retention"]["plan"]["dates"]
     return pandas_frame(
         {
-            "customer_id": customer_ids,
-            "birth": timestamps(start_day, population.birth_seconds),
-            "disengage_time": _day_times(start_day, population.disengage_day, n_days),
-            "dropout_time": _day_times(start_day, population.dropout_day, n_days),
-            "purchase_rate": population.purchase_rate,
-            "spend_shape": np.full(population.size, p),
-            "spend_scale": population.spend_scale,
-            "price_level": population.price_level,
-            "expected_order_value": expected_order_value,
-            "margin_rate": population.margin_rate,
-            "return_rate": population.return_rate,
-            "expected_return_share": population.return_rate * return_fraction,
-            "kappa": population.kappa,
-            "delta": population.delta,
-            "mu": population.mu,
-            "engagement": population.engagement,
-            "issue_propensity": population.issue,
-            "satisfaction": population.satisfaction,
-            "favourite_category": text_column(population.favourite, list(params["categories"])),
-            "category_loyalty": population.loyalty,
+            "customer_id": fixed_width_ids(log["owner"] + 1, "C", _id_digits(population)),
+            "timestamp": timestamps(start_day, log["seconds"]),
+            "campaign_id": text_column(log["campaign"], [f"retention_{day}" for day in dates]),
+            "action": text_column(log["action"], effects.actions),
+            "group": text_column(log["control"].astype(np.int8), ["treatment", "control"]),
+            "cost": log["cost"],
+        }
+    )
+
+
+def _costs_frame(
+    rows: list[dict[str, np.ndarray]], population: Population, start_day: np.datetime64
+) -> pd.DataFrame:
+    """The costs table, by customer and time."""
+    merged = sort_by_owner(
+        {name: np.concatenate([part[name] for part in rows]) for name in rows[0]}
+    )
+    return pandas_frame(
+        {
+            "customer_id": fixed_width_ids(merged["owner"] + 1, "C", _id_digits(population)),
+            "timestamp": timestamps(start_day, merged["seconds"]),
+            "kind": text_column(merged["kind"], list(COST_KINDS)),
+            "amount": merged["amount"],
         }
     )
 
 
 #: The files ``retain simulate`` writes; a folder holding only these may be written again.
 SIMULATION_FILES = (
-    *(f"{name}.parquet" for name in TABLE_NAMES),
+    *(f"{name}.parquet" for name in (*TABLE_NAMES, *OPTIONAL_TABLES)),
     "simulation.json",
     "bgnbd.parquet",
     "bgnbd.json",
@@ -394,25 +631,37 @@ def write_world(world: World, out_dir: str | Path) -> dict[str, Path]:
     Returns
     -------
     dict of str to pathlib.Path
-        ``customers, transactions, interactions, truth, simulation`` to their paths.
+        ``customers, transactions, interactions, truth``, the optional ``campaigns`` and
+        ``costs`` when the world has them, and ``simulation``, to their paths.
+
+    Notes
+    -----
+    An optional table the world lacks is removed from the folder when an earlier simulation
+    left it there (the folder holds only simulation files, checked first), so the folder
+    always describes one world.
     """
     folder = check_simulation_out(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    names = world.tables()
 
     def write(name: str) -> Path:
         frame = getattr(world, name)
         metadata = frame.attrs if name == "truth" else None
         path = folder / f"{name}.parquet"
-        return write_parquet(frame, path, metadata=metadata, dictionary=REPEATING_NUMBERS)
+        dictionary = (*REPEATING_NUMBERS, "campaign_id")
+        return write_parquet(frame, path, metadata=metadata, dictionary=dictionary)
 
     # Parquet encoding releases the GIL: the largest table on one thread, the rest on another.
     with ThreadPoolExecutor(max_workers=2) as pool:
         largest = pool.submit(write, "transactions")
         others = pool.submit(
-            lambda: {name: write(name) for name in TABLE_NAMES if name != "transactions"}
+            lambda: {name: write(name) for name in names if name != "transactions"}
         )
         paths = {"transactions": largest.result(), **others.result()}
-    paths = {name: paths[name] for name in TABLE_NAMES}
+    paths = {name: paths[name] for name in names}
+    for name in OPTIONAL_TABLES:
+        if name not in names:
+            (folder / f"{name}.parquet").unlink(missing_ok=True)
     description = {
         "seed": world.seed,
         "start": str(world.start),

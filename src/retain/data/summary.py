@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from retain.data.dataset import Dataset
+from retain.data.frames import Dataset
 from retain.progress import console as progress_console
 
 __all__ = ["print_summary", "summarize"]

@@ -8,11 +8,17 @@ Two passes, both vectorised:
 2. *Rules* (pandera, :func:`~retain.data.schemas.canonical_schema`) on the converted frame:
    missing values in required columns, infinite numbers, duplicate customer ids. Failing rows
    are traced back to the raw values for the samples.
+
+A table may be checked a chunk of rows at a time: each chunk gives :class:`Finding` s, and a
+:class:`TableProblems` merges those of every chunk into the problems a check of the whole table
+reports (rows counted over all chunks, row numbers and samples taken in table order).
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,7 +30,14 @@ from retain.data.schemas import ColumnSpec, TableSpec, canonical_schema, empty_c
 from retain.errors import MAX_SAMPLES, DataProblem
 from retain.workspace import TimestampWindow
 
-__all__ = ["MAX_ABS_NUMBER", "NA_TOKENS", "conform_table", "parse_column"]
+__all__ = [
+    "MAX_ABS_NUMBER",
+    "NA_TOKENS",
+    "Finding",
+    "TableProblems",
+    "conform_table",
+    "parse_column",
+]
 
 # Text that means "no value" in a numeric column (exports from R, SQL clients, spreadsheets).
 NA_TOKENS = ("", "NA", "N/A", "NaN", "nan", "NULL", "null", "None")
@@ -41,46 +54,152 @@ RULE_TEXT = {
     "field_uniqueness": "duplicate ids (customer_id must be unique)",
     "finite": "infinite values",
 }
+#: Offending rows whose raw values samples are taken from (the first ones of the table).
+SAMPLED_ROWS = 10_000
+#: Where a problem comes in the list of one column's problems: column-level problems, then
+#: unparseable values, then the rules (in the order pandera checks them), then the limits.
+COLUMN, PARSING, RULES, LIMITS = range(4)
+RULE_ORDER = {"not_nullable": 0, "field_uniqueness": 1, "finite": 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem of one chunk of a table, to merge with the same problem in other chunks.
+
+    Attributes
+    ----------
+    column : str
+        The offending column (canonical name, or the file's own name for a mapping problem).
+    problem : str
+        What is wrong, without the row numbers (see ``numbered``).
+    order : tuple of int
+        Its place among the problems of its column (see :data:`COLUMN`).
+    rows : int
+        Rows of the chunk affected (0 for a problem with the column as a whole).
+    row_numbers : tuple of int
+        The first :data:`~retain.errors.MAX_SAMPLES` affected rows, counted in the table from 0.
+    candidates : tuple of (int, object)
+        The first distinct raw values of the affected rows, each with how many affected rows
+        of the chunk come before it (enough to pick a whole table's samples).
+    numbered : bool
+        Whether the problem names its first rows.
+    """
+
+    column: str
+    problem: str
+    order: tuple[int, int]
+    rows: int = 0
+    row_numbers: tuple[int, ...] = ()
+    candidates: tuple[tuple[int, object], ...] = ()
+    numbered: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, tuple[int, int]]:
+        """What makes two chunks' findings the same problem."""
+        return self.column, self.problem, self.order
+
+
+class TableProblems:
+    """The problems of one table, gathered chunk by chunk, in the words, counts, samples and
+    order a check of the whole table at once gives.
+
+    Parameters
+    ----------
+    spec : TableSpec
+        The table's canonical spec (problems are listed in the order of its columns).
+    file : str
+        Path named in the problems.
+    """
+
+    def __init__(self, spec: TableSpec, file: str):
+        self.spec = spec
+        self.file = file
+        self._found: dict[tuple, list[Finding]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._found)
+
+    def add(self, findings: Iterable[Finding]) -> None:
+        """Take the findings of the next chunk (chunks in table order)."""
+        for finding in findings:
+            self._found.setdefault(finding.key, []).append(finding)
+
+    def problems(self) -> list[DataProblem]:
+        """Every problem found so far, merged over the chunks."""
+        position = {name: number for number, name in enumerate(self.spec.names)}
+        arrival = {key: number for number, key in enumerate(self._found)}
+
+        def place(key: tuple) -> tuple:
+            column, _, order = key
+            return position.get(column, len(position)), order, arrival[key]
+
+        return [self._merged(self._found[key]) for key in sorted(self._found, key=place)]
+
+    def _merged(self, findings: list[Finding]) -> DataProblem:
+        first = findings[0]
+        rows = sum(finding.rows for finding in findings)
+        problem = first.problem
+        if first.numbered:
+            numbers = [number for finding in findings for number in finding.row_numbers]
+            problem += f" ({_row_numbers(numbers, rows)})"
+        return DataProblem(
+            self.spec.name, self.file, first.column, problem, rows=rows,
+            samples=_samples(findings),
+        )  # fmt: skip
+
+
+def _samples(findings: list[Finding]) -> tuple:
+    """The first distinct raw values among the first :data:`SAMPLED_ROWS` affected rows."""
+    samples: list = []
+    before = 0  # affected rows in earlier chunks
+    for finding in findings:
+        for ahead, value in finding.candidates:
+            if before + ahead >= SAMPLED_ROWS or len(samples) == MAX_SAMPLES:
+                break
+            if not pd.Series([*samples, value], dtype=object).duplicated().iloc[-1]:
+                samples.append(value)
+        before += finding.rows
+    return tuple(samples)
 
 
 def conform_table(
     raw: pd.DataFrame,
     spec: TableSpec,
     mapping: TableMapping,
-    file: str,
     *,
     window: TimestampWindow | None = None,
-) -> tuple[pd.DataFrame, list[DataProblem]]:
-    """Rename, parse and check one table.
+    first_row: int = 0,
+) -> tuple[pd.DataFrame, list[Finding]]:
+    """Rename, parse and check one table, or a chunk of its rows.
 
     Parameters
     ----------
     raw : pandas.DataFrame
-        The table as read by :func:`~retain.data.loaders.read_table` (RangeIndex).
+        The rows as read by :func:`~retain.data.files.iter_chunks` (RangeIndex).
     spec : TableSpec
         Its canonical spec.
     mapping : TableMapping
         Column names, time format and zone.
-    file : str
-        Path named in problems.
     window : TimestampWindow, optional
         Plausible dates (default: 1900-01-01 to today + 1 day).
+    first_row : int, default=0
+        Position of the chunk's first row in the table (row numbers in problems count from it).
 
     Returns
     -------
     frame : pandas.DataFrame
         Canonical columns first (absent optional ones filled with missing values), then the
-        extra columns as read. Meaningful only when ``problems`` is empty.
-    problems : list of DataProblem
-        Everything wrong with the table.
+        extra columns as read. Meaningful only when ``findings`` is empty.
+    findings : list of Finding
+        Everything wrong with the rows (:class:`TableProblems` words them).
     """
-    named, problems = _apply_column_names(raw, spec, mapping, file)
+    named, findings = _apply_column_names(raw, mapping)
     absent = [name for name in spec.required_names if name not in named.columns]
     mapped_away = {
         canonical for canonical, own in mapping.columns.items() if own not in raw.columns
     }
-    problems += [
-        _missing_column(spec.name, file, name, named.columns, mapping.header)
+    findings += [
+        _missing_column(name, named.columns, mapping.header)
         for name in absent
         if name not in mapped_away
     ]
@@ -95,15 +214,13 @@ def conform_table(
         unparsed[column.name] = bad
         if bad.any():
             problem = _unparseable_text(column, mapping)
-            problems.append(_row_problem(spec.name, file, column.name, problem, named, bad))
+            findings.append(_row_finding(column.name, problem, (PARSING, 0), named, bad, first_row))
     extras = [name for name in named.columns if name not in columns]
     columns.update((name, named[name]) for name in extras)
     frame = pd.DataFrame(columns, copy=False)
-    problems += _rule_problems(frame, named, spec, absent, unparsed, file)
-    problems += _limit_problems(frame, named, spec, file, window or TimestampWindow())
-    order = {name: position for position, name in enumerate(spec.names)}
-    problems.sort(key=lambda problem: order.get(problem.column, len(order)))
-    return frame, problems
+    findings += _rule_findings(frame, named, spec, absent, unparsed, first_row)
+    findings += _limit_findings(frame, named, spec, window or TimestampWindow(), first_row)
+    return frame, findings
 
 
 def parse_column(
@@ -206,8 +323,8 @@ def _nowhere(raw: pd.Series) -> pd.Series:
 
 
 def _apply_column_names(
-    raw: pd.DataFrame, spec: TableSpec, mapping: TableMapping, file: str
-) -> tuple[pd.DataFrame, list[DataProblem]]:
+    raw: pd.DataFrame, mapping: TableMapping
+) -> tuple[pd.DataFrame, list[Finding]]:
     """Rename the user's columns to canonical names as the mapping says."""
     problems, renames = [], {}
     for canonical, own in mapping.columns.items():
@@ -217,28 +334,26 @@ def _apply_column_names(
                 f"field {position} (mapped to {canonical}) is not in the file: its lines have "
                 f"{raw.shape[1]} fields"
             )
-            problems.append(DataProblem(spec.name, file, canonical, problem))
+            problems.append(Finding(canonical, problem, (COLUMN, 0)))
         elif own not in raw.columns:
             problem = f"column mapped to {canonical} is not in the file; " + _listing(raw.columns)
-            problems.append(DataProblem(spec.name, file, own, problem))
+            problems.append(Finding(own, problem, (COLUMN, 0)))
         elif canonical != own and canonical in raw.columns:
             problem = f"the file has a column '{canonical}' and also maps '{own}' to it; drop one"
-            problems.append(DataProblem(spec.name, file, canonical, problem))
+            problems.append(Finding(canonical, problem, (COLUMN, 0)))
         else:
             renames[own] = canonical
     return raw.rename(columns=renames), problems
 
 
-def _missing_column(
-    table: str, file: str, name: str, present: pd.Index, header: bool = True
-) -> DataProblem:
+def _missing_column(name: str, present: pd.Index, header: bool = True) -> Finding:
     if not header:
         text = (
             f"required column is not mapped; the file has no header line (header: false), so "
             f"give its position: columns: {{{name}: N}} (1 = the first of its "
             f"{len(present)} fields)"
         )
-        return DataProblem(table, file, name, text)
+        return Finding(name, text, (COLUMN, 0))
     text = "required column is missing; " + _listing(present)
     lowered = {str(column).lower(): str(column) for column in present}
     close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
@@ -251,7 +366,7 @@ def _missing_column(
         guess = next((sep for sep in (";", "\t", "|", ",", " ") if sep in header), None)
         if guess is not None:
             text += f"; the header looks {guess!r}-separated: set separator in a mapping file"
-    return DataProblem(table, file, name, text)
+    return Finding(name, text, (COLUMN, 0))
 
 
 def _listing(columns: pd.Index) -> str:
@@ -268,14 +383,14 @@ def _unparseable_text(column: ColumnSpec, mapping: TableMapping) -> str:
     return f"unparseable {what}, expected {expected}"
 
 
-def _rule_problems(
+def _rule_findings(
     frame: pd.DataFrame,
     raw: pd.DataFrame,
     spec: TableSpec,
     absent: list[str],
     unparsed: dict[str, pd.Series],
-    file: str,
-) -> list[DataProblem]:
+    first_row: int,
+) -> list[Finding]:
     """Run the pandera schema; report failures with the raw values of the failing rows."""
     schema = canonical_schema(spec.name).remove_columns(absent)
     try:
@@ -293,15 +408,21 @@ def _rule_problems(
             continue
         mask = pd.Series(raw.index.isin(rows), index=raw.index)
         problem = RULE_TEXT.get(str(check), f"fails check {check}")
-        if check == "not_nullable":
-            problem += f" ({_row_numbers(rows)})"
-        problems.append(_row_problem(spec.name, file, str(column), problem, raw, mask))
+        order = (RULES, RULE_ORDER.get(str(check), len(RULE_ORDER)))
+        numbered = check == "not_nullable"
+        problems.append(
+            _row_finding(str(column), problem, order, raw, mask, first_row, numbered=numbered)
+        )
     return problems
 
 
-def _limit_problems(
-    frame: pd.DataFrame, raw: pd.DataFrame, spec: TableSpec, file: str, window: TimestampWindow
-) -> list[DataProblem]:
+def _limit_findings(
+    frame: pd.DataFrame,
+    raw: pd.DataFrame,
+    spec: TableSpec,
+    window: TimestampWindow,
+    first_row: int,
+) -> list[Finding]:
     """Numbers too large for exact sums; dates outside the plausible window."""
     earliest, latest = window.bounds()
     start, end = pd.Timestamp(earliest), pd.Timestamp(latest) + pd.Timedelta(days=1)
@@ -317,7 +438,9 @@ def _limit_problems(
                     f"beyond ±{MAX_ABS_NUMBER:,.0f}: sums are kept exact in integer millionths, "
                     "which cannot hold such values (a wrong unit or a placeholder?)"
                 )
-                problems.append(_row_problem(spec.name, file, column.name, problem, raw, huge))
+                problems.append(
+                    _row_finding(column.name, problem, (LIMITS, 0), raw, huge, first_row)
+                )
         elif column.kind == "time":
             outside = ((values < start) | (values >= end)).fillna(False)
             if outside.any():
@@ -325,21 +448,44 @@ def _limit_problems(
                     f"dated outside {earliest} to {latest}, the plausible window "
                     "(timestamp_window in retain.yaml)"
                 )
-                problems.append(_row_problem(spec.name, file, column.name, problem, raw, outside))
+                problems.append(
+                    _row_finding(column.name, problem, (LIMITS, 0), raw, outside, first_row)
+                )
     return problems
 
 
-def _row_problem(
-    table: str, file: str, column: str, problem: str, raw: pd.DataFrame, mask: pd.Series
-) -> DataProblem:
-    """A problem with the rows of ``mask``, sampling distinct raw values of ``column``."""
-    values = raw[column][mask] if column in raw.columns else pd.Series(dtype=object)
-    samples = tuple(values.head(10_000).drop_duplicates().head(MAX_SAMPLES).tolist())
-    return DataProblem(table, file, column, problem, rows=int(mask.sum()), samples=samples)
+def _row_finding(
+    column: str,
+    problem: str,
+    order: tuple[int, int],
+    raw: pd.DataFrame,
+    mask: pd.Series,
+    first_row: int,
+    *,
+    numbered: bool = False,
+) -> Finding:
+    """A problem with the rows of ``mask``: their count, the first of them, and the first
+    distinct raw values of ``column`` among them (twice as many as a problem shows, as some may
+    repeat samples of earlier chunks)."""
+    positions = np.flatnonzero(mask.to_numpy())
+    values = raw[column] if column in raw.columns else pd.Series(pd.NA, index=raw.index)
+    head = values.iloc[positions[:SAMPLED_ROWS]]
+    firsts = np.flatnonzero(~head.duplicated().to_numpy())[: 2 * MAX_SAMPLES]
+    candidates = tuple(zip(firsts.tolist(), head.iloc[firsts].tolist(), strict=True))
+    return Finding(
+        column,
+        problem,
+        order,
+        rows=len(positions),
+        row_numbers=tuple((first_row + positions[:MAX_SAMPLES]).tolist()) if numbered else (),
+        candidates=candidates if column in raw.columns else (),
+        numbered=numbered,
+    )
 
 
-def _row_numbers(rows: pd.Index) -> str:
-    """Where the first missing values are, counting data rows from 1 (the header not counted)."""
-    shown = ", ".join(str(row + 1) for row in rows.sort_values()[:MAX_SAMPLES])
-    more = ", ..." if len(rows) > MAX_SAMPLES else ""
-    return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
+def _row_numbers(rows: list[int], count: int) -> str:
+    """Where the first of ``count`` rows are, counting data rows from 1 (the header not
+    counted); ``rows`` holds the first ones, ascending."""
+    shown = ", ".join(str(row + 1) for row in rows[:MAX_SAMPLES])
+    more = ", ..." if count > MAX_SAMPLES else ""
+    return f"row{'s' if count > 1 else ''} {shown}{more}"

@@ -4,8 +4,9 @@ A build accepts a data folder, a loaded ``Dataset``, or a mapping of canonical f
 notebooks). Whatever the form, the result is a :class:`SourceData` whose fingerprint changes
 exactly when the data do, so that a snapshot is rebuilt when its sources change and skipped when
 they do not. A folder's fingerprint is that of its files' bytes (as ``Dataset.fingerprint``), so
-it is known before its tables are read; they are read and checked exactly as
-:func:`retain.data.load_dataset` checks them (:mod:`retain.data.compact`) when first needed.
+it is known before its tables are read; they are read, checked and tidied
+(:func:`retain.data.read_tables`, the reading of :func:`retain.data.load_dataset`) when first
+needed.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from retain.engines.sources import SOURCES, to_arrow
 from retain.errors import RetainError
 
 if TYPE_CHECKING:
-    from retain.data.compact import CompactTables
+    from retain.data.reader import SourceTables
 
 __all__ = [
     "STALE_AFTER_DAYS",
@@ -58,8 +59,7 @@ class SourceData:
     """Canonical source tables and the fingerprint that names them.
 
     Tables given in memory are held as given. A data folder's tables are read, checked and
-    tidied (:func:`retain.data.compact.load_compact`, which checks exactly as
-    :func:`retain.data.load_dataset`) only when first needed: its fingerprint comes from the
+    tidied (:func:`retain.data.read_tables`) only when first needed: its fingerprint comes from the
     bytes of its files, so a run on data already built into a store can find its snapshots,
     and what the store recorded about the data (:meth:`recall`), without loading them.
 
@@ -74,10 +74,10 @@ class SourceData:
     notes : tuple of str, default=()
         What loading tidied up (``Dataset.warnings``), for the user to read.
     compact : dict of str to pyarrow.Table, optional
-        The tables in compact form (see :mod:`retain.data.compact`) instead of ``tables``.
+        The tables in compact form (see :mod:`retain.data.dictionaries`) instead of ``tables``.
     load : callable, optional
-        Returns the folder's :class:`~retain.data.compact.CompactTables`; called when the tables
-        are first needed (neither ``tables`` nor ``compact`` given).
+        Returns the folder's :class:`~retain.data.SourceTables`; called when the tables are
+        first needed (neither ``tables`` nor ``compact`` given).
     """
 
     def __init__(
@@ -88,7 +88,7 @@ class SourceData:
         notes: Sequence[str] = (),
         *,
         compact: Mapping[str, pa.Table] | None = None,
-        load: Callable[[], CompactTables] | None = None,
+        load: Callable[[], SourceTables] | None = None,
     ):
         if tables is None and compact is None and load is None:
             raise ValueError("SourceData needs tables, compact tables or a way to load them")
@@ -115,8 +115,7 @@ class SourceData:
         DataError
             When a table cannot be located (every problem of the folder, as ``load_dataset``).
         """
-        from retain.data.compact import load_compact
-        from retain.data.dataset import folder_fingerprint
+        from retain.data import folder_fingerprint, read_tables
         from retain.data.mapping import resolve_mapping
         from retain.errors import DataError
 
@@ -124,14 +123,14 @@ class SourceData:
         try:
             known = folder_fingerprint(data_dir, mapping)
         except DataError:
-            loaded = load_compact(data_dir, mapping, window=window)  # raises every problem
+            loaded = read_tables(data_dir, mapping, window=window)  # raises every problem
             return cls._of(loaded)
         origin = ", ".join(path for path in known.files.values() if path)
-        load = functools.partial(load_compact, data_dir, mapping, known=known, window=window)
+        load = functools.partial(read_tables, data_dir, mapping, known=known, window=window)
         return cls(fingerprint=known.fingerprint, origin=origin, load=load)
 
     @classmethod
-    def _of(cls, loaded: CompactTables) -> SourceData:
+    def _of(cls, loaded: SourceTables) -> SourceData:
         origin = ", ".join(path for path in loaded.files.values() if path)
         return cls(
             fingerprint=loaded.fingerprint,
@@ -149,7 +148,7 @@ class SourceData:
     def tables(self) -> dict[str, pa.Table]:
         """The canonical tables (plain text columns), loaded if needed."""
         if self._plain is None:
-            from retain.data.compact import plain_tables
+            from retain.data.dictionaries import plain_tables
 
             self._ensure_loaded()
             self._plain = plain_tables(self._compact)
@@ -158,10 +157,10 @@ class SourceData:
 
     @property
     def compact(self) -> dict[str, pa.Table]:
-        """The tables in compact form (see :mod:`retain.data.compact`), loaded if needed."""
+        """The tables in compact form (see :mod:`retain.data.dictionaries`), loaded if needed."""
         self._ensure_loaded()
         if self._compact is None:
-            from retain.data.compact import compact_tables
+            from retain.data.dictionaries import compact_tables
 
             return compact_tables(self._plain)
         return self._compact

@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retain.atomic import atomic_dir
+from retain.data.dictionaries import KEY, key_codes, shared_dictionary
 from retain.engines.sources import SOURCES, arrow_schema, to_arrow
 from retain.features.compiler import (
     DAY_PREFIX,
@@ -67,8 +68,6 @@ __all__ = [
 ]
 
 DATABASE = "sources.duckdb"
-#: The entity key of every canonical table.
-KEY = "customer_id"
 #: Name of the key-code table (in a staged database, and in a mapping of Ibis tables).
 KEYS = "_keys"
 #: Name of the staged table of column statistics: source, column, distinct values.
@@ -99,10 +98,10 @@ def quiet_progress(connection: duckdb.DuckDBPyConnection) -> None:
 def encode_keys(tables: Mapping[str, pa.Table]) -> tuple[dict[str, pa.Table], pa.Table]:
     """Add the integer code of ``customer_id`` to every table, as a last column ``_key``.
 
-    Codes number the distinct non-missing ids of all tables in sorted (byte) order, the order
-    DuckDB sorts text in, so ordering by code is ordering by id. A missing id gets no code.
-    Compact tables (:mod:`retain.data.compact`), whose ids are coded on one sorted dictionary of
-    every id, keep their codes: the dictionary's indices are the codes.
+    The codes are those of :func:`retain.data.dictionaries.key_codes`, the one key coding: the
+    distinct non-missing ids of all tables numbered in sorted (byte) order, the order DuckDB
+    sorts text in, so ordering by code is ordering by id. A missing id gets no code. Tables
+    the reader gave keep their codes: their ids are coded on one sorted dictionary already.
 
     Returns
     -------
@@ -111,51 +110,13 @@ def encode_keys(tables: Mapping[str, pa.Table]) -> tuple[dict[str, pa.Table], pa
     keys : pyarrow.Table
         ``customer_id`` and ``_key``, one row per id, in code order.
     """
-    shared = _shared_dictionary([table.column(KEY) for table in tables.values()])
-    if shared is not None:
-        keys = pa.table({KEY: shared, KEY_CODE: pa.array(range(len(shared)), KEY_TYPE)})
-        coded = {
-            name: table.append_column(pa.field(KEY_CODE, KEY_TYPE), _indices(table.column(KEY)))
-            for name, table in tables.items()
-        }
-        return coded, keys
-    ids = pa.chunked_array(
-        [chunk for table in tables.values() for chunk in _plain(table.column(KEY)).chunks],
-        type=pa.string(),
-    )
-    unique = pc.drop_null(pc.unique(ids))
-    unique = unique.take(pc.sort_indices(unique))
-    keys = pa.table({KEY: unique, KEY_CODE: pa.array(range(len(unique)), KEY_TYPE)})
-    coded = {
-        name: table.append_column(
-            pa.field(KEY_CODE, KEY_TYPE), pc.index_in(_plain(table.column(KEY)), value_set=unique)
-        )
+    coded, ids = key_codes(tables)
+    keys = pa.table({KEY: ids, KEY_CODE: pa.array(range(len(ids)), KEY_TYPE)})
+    with_codes = {
+        name: table.append_column(pa.field(KEY_CODE, KEY_TYPE), _indices(coded[name].column(KEY)))
         for name, table in tables.items()
     }
-    return coded, keys
-
-
-def _shared_dictionary(columns: list[pa.ChunkedArray]) -> pa.Array | None:
-    """The dictionary every chunk of every column is coded on, when there is one and it is
-    sorted and free of missing values (as :mod:`retain.data.compact` makes it), else ``None``."""
-    if not all(pa.types.is_dictionary(column.type) for column in columns):
-        return None
-    chunks = [chunk for column in columns for chunk in column.chunks]
-    if not chunks:
-        return None
-    first = chunks[0].dictionary
-    address = _addresses(first)
-    for chunk in chunks[1:]:
-        other = chunk.dictionary
-        if _addresses(other) != address and not other.equals(first):
-            return None
-    values = first.cast(pa.string())
-    ordered = len(values) < 2 or pc.all(pc.less(values[:-1], values[1:])).as_py()
-    return values if ordered and values.null_count == 0 else None
-
-
-def _addresses(values: pa.Array) -> list[int]:
-    return [buffer.address if buffer else 0 for buffer in values.buffers()]
+    return with_codes, keys
 
 
 def _indices(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -189,7 +150,7 @@ def column_counts(tables: Mapping[str, pa.Table]) -> pa.Table:
 def _distinct(values: pa.ChunkedArray) -> pa.Array:
     """The sorted distinct non-missing values of a text column (a dictionary-coded one through
     the codes it uses, which is much cheaper than through its text)."""
-    if pa.types.is_dictionary(values.type) and _shared_dictionary([values]) is not None:
+    if pa.types.is_dictionary(values.type) and shared_dictionary([values]) is not None:
         used = pc.drop_null(pc.unique(_indices(values)))
         return values.chunk(0).dictionary.take(used.take(pc.sort_indices(used)))
     unique = pc.drop_null(pc.unique(_plain(values)))
@@ -204,7 +165,7 @@ def encode_columns(tables: Mapping[str, pa.Table], counts: pa.Table) -> dict[str
         if row["distinct_values"] <= MASK_BITS:
             table = tables[row["source"]]
             column = table.column(row["column"])
-            if pa.types.is_dictionary(column.type) and _shared_dictionary([column]) is not None:
+            if pa.types.is_dictionary(column.type) and shared_dictionary([column]) is not None:
                 codes = _ranks(column)
             else:
                 values = _distinct(column)
@@ -227,7 +188,7 @@ def _ranks(column: pa.ChunkedArray) -> pa.ChunkedArray:
 def staged_tables(tables: Mapping[str, pa.Table]) -> dict[str, pa.Table]:
     """The canonical tables as staged: with key codes and value codes, plus the key table
     (``_keys``) and the column statistics (``_columns``). Plain or compact tables (see
-    :mod:`retain.data.compact`) give the same codes."""
+    :mod:`retain.data.dictionaries`) give the same codes."""
     counts = column_counts(tables)
     coded, keys = encode_keys(tables)
     return {**encode_columns(coded, counts), KEYS: keys, COLUMNS: counts}

@@ -16,7 +16,7 @@ from pathlib import Path
 from retain.errors import ConfigError, quote, shorten
 from retain.serving.contract import REASON_COLUMNS
 from retain.settings import read_settings
-from retain.workspace import WorkspaceConfig, load_workspace_config, locate, moved_keys
+from retain.workspace import InWorkspace, WorkspaceConfig, load_workspace_config, locate, moved_keys
 
 __all__ = ["Action", "DriftSettings", "Playbook", "Rule", "ScoreConfig", "check_score_config",
            "load_playbook", "load_score_config"]  # fmt: skip
@@ -31,7 +31,7 @@ class DriftSettings:
 
 
 @dataclass(frozen=True)
-class ScoreConfig:
+class ScoreConfig(InWorkspace):
     """Settings of ``retain score``.
 
     ``models`` maps a family to the alias (``champion``) or version number to load. ``capacity``
@@ -57,31 +57,6 @@ class ScoreConfig:
     pseudonym_key_env: str = "RETAIN_PSEUDONYM_KEY"
     source: str = "defaults"
     workspace_config: WorkspaceConfig = field(default_factory=WorkspaceConfig)
-
-    @property
-    def active_days(self) -> int:
-        """Population: a purchase in the ``active_days`` before the cutoff (``retain.yaml``)."""
-        return self.workspace_config.active_days
-
-    @property
-    def data(self) -> str:
-        """Data folder (``retain.yaml``)."""
-        return self.workspace_config.data
-
-    @property
-    def mapping(self) -> str | None:
-        """Column mapping file (``retain.yaml``)."""
-        return self.workspace_config.mapping
-
-    @property
-    def store(self) -> str:
-        """Feature snapshot store (``retain.yaml``)."""
-        return self.workspace_config.store
-
-    @property
-    def features(self) -> str:
-        """Feature repository (``retain.yaml``)."""
-        return self.workspace_config.features
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import Any
 from retain.errors import ConfigError, quote, shorten
 from retain.models.clv.value import BTYD_COLUMNS
 from retain.settings import read_settings
-from retain.workspace import WorkspaceConfig, load_workspace_config, locate, moved_keys
+from retain.workspace import InWorkspace, WorkspaceConfig, load_workspace_config, locate, moved_keys
 
 __all__ = [
     "ChurnConfig",
@@ -89,7 +89,7 @@ _TREES = {
 
 
 @dataclass(frozen=True)
-class JobConfig:
+class JobConfig(InWorkspace):
     """Settings shared by every training job.
 
     ``workspace_config`` is the workspace config the job runs in (not a key of the file); its
@@ -114,36 +114,6 @@ class JobConfig:
         params = dataclasses.asdict(self)
         settings = params.pop("workspace_config")
         return {**params, **{key: settings[key] for key in RUN_WORKSPACE_KEYS}}
-
-    @property
-    def seed(self) -> int:
-        """Seed of every random choice (``retain.yaml``)."""
-        return self.workspace_config.seed
-
-    @property
-    def active_days(self) -> int:
-        """Population: a purchase in the ``active_days`` before a cutoff (``retain.yaml``)."""
-        return self.workspace_config.active_days
-
-    @property
-    def data(self) -> str:
-        """Data folder (``retain.yaml``)."""
-        return self.workspace_config.data
-
-    @property
-    def mapping(self) -> str | None:
-        """Column mapping file (``retain.yaml``)."""
-        return self.workspace_config.mapping
-
-    @property
-    def store(self) -> str:
-        """Feature snapshot store (``retain.yaml``)."""
-        return self.workspace_config.store
-
-    @property
-    def features(self) -> str:
-        """Feature repository (``retain.yaml``)."""
-        return self.workspace_config.features
 
 
 @dataclass(frozen=True)

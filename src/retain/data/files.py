@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from retain.data.mapping import TableMapping, position_name
 from retain.errors import DataError, DataProblem
 
-__all__ = ["TableSource", "iter_frames", "locate_table", "raw_schema", "read_table"]
+__all__ = ["RawChunk", "TableSource", "iter_chunks", "locate_table", "raw_schema", "read_table"]
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 SNIFF_BYTES = 8192
@@ -103,6 +103,31 @@ def locate_table(data_dir: Path, table: str, mapping: TableMapping) -> TableSour
     return None
 
 
+@dataclass(frozen=True)
+class RawChunk:
+    """Consecutive rows of a table as read.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        The rows as :func:`read_table` gives them (CSV: text; Parquet: its own types), with a
+        fresh ``RangeIndex``: what parsing and checking read.
+    stored : pyarrow.Table or None
+        The same rows as stored, for Parquet read with ``stored=True`` (``None`` otherwise, and
+        for a CSV file, read as text): columns kept as they are (extra columns) are taken from
+        here, so they have the types a whole read gives them.
+    """
+
+    frame: pd.DataFrame
+    stored: pa.Table | None = None
+
+    def arrow(self, names: list[str]) -> pa.Table:
+        """Columns ``names`` as Arrow: as stored, or (CSV) from the text of :attr:`frame`."""
+        if self.stored is not None:
+            return self.stored.select(names)
+        return pa.Table.from_pandas(self.frame[names], preserve_index=False)
+
+
 def read_table(source: TableSource, mapping: TableMapping) -> pd.DataFrame:
     """Read a located table as found (CSV: all cells as text; Parquet: its own types).
 
@@ -123,59 +148,68 @@ def read_table(source: TableSource, mapping: TableMapping) -> pd.DataFrame:
     DataError
         When a file is empty (0 bytes or no rows), corrupt, binary or undecodable.
     """
-    for part in source.parts:
-        if part.stat().st_size == 0:
-            raise _error(source.table, part, "file is empty (0 bytes)")
-    frame = _read_csv(source, mapping) if source.kind == "csv" else _read_parquet(source)
-    _check_unique_names(source, [str(name) for name in frame.columns])
-    if len(frame) == 0:
-        only = " (only a header)" if source.kind == "csv" else ""
-        raise _error(source.table, source.path, f"no rows{only}; remove the file if it has no data")
-    return frame
+    if source.kind == "csv":
+        _check_sizes(source)
+        frame = _read_csv(source, mapping)
+        _check_rows(source, len(frame))
+        return frame
+    return _to_pandas(_read_parquet(source), self_destruct=True)
 
 
-def iter_frames(source: TableSource, mapping: TableMapping, rows: int) -> Iterator[pd.DataFrame]:
-    """Read a located table as :func:`read_table` does, ``rows`` rows at a time.
+def iter_chunks(
+    source: TableSource, mapping: TableMapping, rows: int, *, stored: bool = False
+) -> Iterator[RawChunk]:
+    """Read a located table as :func:`read_table` does, ``rows`` rows at a time (with
+    ``stored``, Parquet rows also as stored: see :class:`RawChunk`).
 
-    Each frame has a fresh ``RangeIndex``; together they are the frame :func:`read_table` gives
-    (in its order and with its columns). A Parquet file is read a batch at a time, so at most
-    one batch is held as pandas; a CSV file and a folder of parts are read whole, then sliced.
+    The chunks' frames hold the rows :func:`read_table` gives, in its order and with its
+    columns; a Parquet chunk is converted to pandas on its own, so a column may have another
+    dtype than in a whole read (integers with missing values are floats). A Parquet file is
+    read a batch at a time, so at most two batches are held (the next one is read meanwhile);
+    a CSV file (as text) and a folder of parts (as Arrow) are read whole, then sliced.
 
     Raises
     ------
     DataError
         As :func:`read_table` (empty, corrupt, binary or undecodable files).
     """
-    if source.kind != "parquet":
+    if source.kind == "csv":
         frame = read_table(source, mapping)
         for start in range(0, len(frame), rows):
-            yield frame.iloc[start : start + rows].reset_index(drop=True)
+            yield RawChunk(frame.iloc[start : start + rows].reset_index(drop=True))
         return
-    if source.path.stat().st_size == 0 or raw_schema(source) is None:
-        yield read_table(source, mapping)  # raises, naming the problem
+    if source.kind == "parquet_dir" or raw_schema(source) is None:
+        table = _read_parquet(source)  # raises for an empty or unreadable file
+        for start in range(0, table.num_rows, rows):
+            yield _chunk(table.slice(start, rows), stored)
         return
     batches = pq.ParquetFile(source.path).iter_batches(batch_size=rows)
     with ThreadPoolExecutor(max_workers=1) as reader:  # the next batch read meanwhile
-        ahead = reader.submit(_next_frame, batches)
+        ahead = reader.submit(_next_chunk, batches, stored)
         while True:
             try:
-                frame = ahead.result()
+                chunk = ahead.result()
             except (pa.ArrowException, OSError) as error:
-                message = str(error).strip().replace("\n", " ")
-                raise _error(
-                    source.table, source.path, f"cannot read as Parquet: {message}"
-                ) from None
-            if frame is None:
+                raise _unreadable(source.table, source.path, error) from None
+            if chunk is None:
                 return
-            _check_unique_names(source, [str(name) for name in frame.columns])
-            ahead = reader.submit(_next_frame, batches)
-            yield frame
-            del frame
+            _check_unique_names(source, [str(name) for name in chunk.frame.columns])
+            ahead = reader.submit(_next_chunk, batches, stored)
+            yield chunk
+            del chunk
 
 
-def _next_frame(batches: Iterator[pa.RecordBatch]) -> pd.DataFrame | None:
+def _next_chunk(batches: Iterator[pa.RecordBatch], stored: bool) -> RawChunk | None:
     batch = next(batches, None)
-    return None if batch is None else _to_pandas(pa.Table.from_batches([batch]))
+    if batch is None:
+        return None
+    return _chunk(_without_index(pa.Table.from_batches([batch])), stored)
+
+
+def _chunk(table: pa.Table, stored: bool) -> RawChunk:
+    if stored:  # the Arrow table is kept: not self-destructing
+        return RawChunk(_to_pandas(table, self_destruct=False), table)
+    return RawChunk(_to_pandas(table, self_destruct=True))
 
 
 def raw_schema(source: TableSource) -> pa.Schema | None:
@@ -321,28 +355,55 @@ def _check_text(source: TableSource, mapping: TableMapping) -> None:
         raise _error(source.table, source.path, "binary content, not a text (CSV) file")
 
 
-def _read_parquet(source: TableSource) -> pd.DataFrame:
+def _read_parquet(source: TableSource) -> pa.Table:
+    """A Parquet file or folder of parts read whole, without pandas' index columns; refused
+    when a part is empty or unreadable, a column is named twice, or there are no rows."""
+    _check_sizes(source)
     try:
         if source.kind == "parquet":
             table = pq.read_table(source.path)
         else:
             table = _read_parquet_parts(source)
     except (pa.ArrowException, OSError) as error:
-        message = str(error).strip().replace("\n", " ")
-        raise _error(source.table, source.path, f"cannot read as Parquet: {message}") from None
-    return _to_pandas(table)
+        raise _unreadable(source.table, source.path, error) from None
+    table = _without_index(table)
+    _check_unique_names(source, table.column_names)
+    _check_rows(source, table.num_rows)
+    return table
 
 
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    # Index columns come back as ordinary columns; self_destruct frees Arrow memory as it goes.
-    frame = table.to_pandas(
-        ignore_metadata=True, date_as_object=False, split_blocks=True, self_destruct=True
+def _without_index(table: pa.Table) -> pa.Table:
+    """Drop the columns pandas writes for its index (they come back as ordinary columns)."""
+    index_columns = [name for name in table.column_names if PANDAS_INDEX_COLUMN.fullmatch(name)]
+    return table.drop_columns(index_columns) if index_columns else table
+
+
+def _to_pandas(table: pa.Table, *, self_destruct: bool) -> pd.DataFrame:
+    """``table`` as pandas: every column with the dtype Arrow's conversion gives it;
+    ``self_destruct`` frees the Arrow memory as it goes (``table`` is unusable after)."""
+    return table.to_pandas(
+        ignore_metadata=True,
+        date_as_object=False,
+        split_blocks=True,
+        self_destruct=self_destruct,
     )
-    del table
-    index_columns = [name for name in frame.columns if PANDAS_INDEX_COLUMN.fullmatch(str(name))]
-    if index_columns:
-        frame = frame.drop(columns=index_columns)
-    return frame
+
+
+def _check_sizes(source: TableSource) -> None:
+    for part in source.parts:
+        if part.stat().st_size == 0:
+            raise _error(source.table, part, "file is empty (0 bytes)")
+
+
+def _check_rows(source: TableSource, rows: int) -> None:
+    if rows == 0:
+        only = " (only a header)" if source.kind == "csv" else ""
+        raise _error(source.table, source.path, f"no rows{only}; remove the file if it has no data")
+
+
+def _unreadable(table: str, path: Path, error: BaseException) -> DataError:
+    message = str(error).strip().replace("\n", " ")
+    return _error(table, path, f"cannot read as Parquet: {message}")
 
 
 def _read_parquet_parts(source: TableSource) -> pa.Table:

@@ -65,8 +65,8 @@ def prepare(customers: int, seed: int, cache: Path) -> tuple[Path, dict]:
     """
     from retain.data import load_dataset
     from retain.data.simulator import simulate_world, write_world
+    from retain.engines.staging import is_current, stage_sources
     from retain.features import resolve_data
-    from retain.features.staging import is_current, stage_sources
 
     data_dir = cache / f"world-{customers}-{seed}"
     info_path = data_dir / "bench.json"

@@ -183,10 +183,11 @@ def test_population_is_the_customers_active_at_the_cutoff(engine, tmp_path):
     columns = ["customer_id", "as_of", "recency_days"]
     by_recency = engine.population(snapshot, columns, active_days=365)
     assert engine.collect(by_recency, ["customer_id"])["customer_id"].tolist() == ["a", "b"]
+    stamps = ["2025-12-31 23:59:59", "2025-12-01 00:00:00", "2025-01-01 00:00:00",
+              "2025-12-01 00:00:00"]  # fmt: skip
     transactions = pd.DataFrame(
         {"customer_id": ["c", "c", "d", "a"], "amount": [5.0, -5.0, 10.0, -1.0],
-         "timestamp": pd.to_datetime(["2025-12-31 23:59:59", "2025-12-01 00:00:00", "2025-01-01 00:00:00",
-                                      "2025-12-01 00:00:00"]).astype("datetime64[us]")}
+         "timestamp": pd.to_datetime(stamps).astype("datetime64[us]")}
     )  # fmt: skip
     sources = resolve_data({"transactions": transactions})
     by_purchases = engine.population(

@@ -19,6 +19,15 @@ import pytest
 
 from retain.engines.duckdb import DuckDBEngine
 from retain.engines.layout import MASK_BITS
+from retain.engines.staging import (
+    DATABASE,
+    KEYS,
+    encode_keys,
+    is_current,
+    open_staged,
+    stage_sources,
+    staged_tables,
+)
 from retain.features import (
     Entity,
     FeatureStore,
@@ -32,15 +41,6 @@ from retain.features import (
 )
 from retain.features.engine import BLOCKS, in_key_order, small_columns
 from retain.features.inputs import resolve_data
-from retain.features.staging import (
-    DATABASE,
-    KEYS,
-    encode_keys,
-    is_current,
-    open_staged,
-    stage_sources,
-    staged_tables,
-)
 from test_features_values import REPO, tiny_sources
 
 CUTOFFS = ["2024-06-01", "2025-06-01"]

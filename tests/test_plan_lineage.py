@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from retain.cli import app
 from retain.data.simulator import simulate_world
+from retain.engines import get_engine
 from retain.features import resolve_data
 from retain.mlflow import registry
 from retain.mlflow.lineage import DefinitionMismatchError, definition, lineage_id
@@ -31,7 +32,6 @@ from retain.training.cutoffs import (
     plan_cutoffs,
 )
 from retain.training.dataset import TrainingWarning, leave_out_uninformative
-from retain.training.labels import active_customers
 from retain.training.plan import make_plan
 from shapes import reshape, write_shape
 
@@ -93,7 +93,7 @@ def test_churn_plan_counts_the_active_customers_and_churners(short_data):
     assert plan.methods == ("xgboost", "btyd") and plan.label_horizon_days == 90
     assert "6 planned training cutoffs (2023-08-01 to 2024-01-01) left out" in plan.notes[0]
     transactions = pd.read_parquet(short_data / "transactions.parquet")
-    active = active_customers(sources.tables["transactions"], plan.split.all, 365)
+    active = get_engine().active_customers(sources, plan.split.all, 365)
     rows = plan.rows()
     assert [row["rows"] for row in rows] == active.groupby("as_of").size().tolist()
     validation = rows[-1]

@@ -55,7 +55,7 @@ def key_codes(
     Codes number the distinct ids in sorted (byte) order, the order DuckDB sorts text in, so
     ordering by code is ordering by id; a missing id stays missing. This is the one key coding
     of retain: the reader codes its tables with it, and staging (see
-    :mod:`retain.features.staging`) takes the codes as the integer key of every table.
+    :mod:`retain.engines.staging`) takes the codes as the integer key of every table.
 
     Parameters
     ----------

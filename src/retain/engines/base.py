@@ -47,7 +47,7 @@ class Sources(Protocol):
 
     @property
     def compact(self) -> dict[str, pa.Table]:
-        """The canonical tables with dictionary-coded text (see :mod:`retain.data.compact`)."""
+        """The canonical tables with dictionary-coded text (see :mod:`retain.data.dictionaries`)."""
 
 
 class TrainingRows(Protocol):

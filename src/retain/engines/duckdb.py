@@ -31,8 +31,7 @@ import pyarrow.parquet as pq
 from retain.engines import rules
 from retain.engines.base import Batches, Sources, TrainingRows, dated
 from retain.engines.layout import KEY
-from retain.errors import ConfigError
-from retain.features.staging import (
+from retain.engines.staging import (
     DATABASE,
     connect,
     is_current,
@@ -41,6 +40,7 @@ from retain.features.staging import (
     register_staged,
     stage_sources,
 )
+from retain.errors import ConfigError
 
 __all__ = ["SHARED_CATALOG", "DuckDBConnection", "DuckDBEngine", "staged_connection"]
 

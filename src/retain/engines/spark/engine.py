@@ -52,8 +52,8 @@ from retain.engines.spark.session import (
 )
 from retain.engines.spark.staging import from_arrow, is_local, source_frames, stage_parquet
 from retain.engines.spark.staging import to_arrow as collect_arrow
+from retain.engines.staging import column_counts
 from retain.errors import RetainError
-from retain.features.staging import column_counts
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

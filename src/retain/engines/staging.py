@@ -4,7 +4,8 @@ Loading and checking tens of millions of rows is the slow part of a build; the e
 scans the sources several times (once per pipeline, or per cutoff). DuckDB's native storage
 scans about twice as fast as Parquet and is read column by column in parallel with little
 memory, so sources are written once per fingerprint to ``sources.duckdb`` and every build opens
-it read-only. This is a detail of the DuckDB backend: the compiler only sees Ibis tables.
+it read-only. This is the DuckDB engine's own (:mod:`retain.engines.duckdb`): the compiler only
+sees Ibis tables.
 
 Two things are prepared while staging, since they depend on the data only (not on definitions
 or cutoffs):
@@ -38,16 +39,18 @@ import pyarrow.compute as pc
 
 from retain.atomic import atomic_dir
 from retain.data.dictionaries import KEY, key_codes, shared_dictionary
-from retain.engines.sources import SOURCES, arrow_schema, to_arrow
-from retain.features.compiler import (
+from retain.engines.base import Sources
+from retain.engines.layout import (
+    COLUMNS,
     DAY_PREFIX,
     KEY_CODE,
+    KEYS,
     MASK_BITS,
     MICRO,
     MICROS_PREFIX,
     code_column,
 )
-from retain.features.inputs import SourceData
+from retain.engines.sources import SOURCES, arrow_schema, to_arrow
 
 __all__ = [
     "COLUMNS",
@@ -68,10 +71,6 @@ __all__ = [
 ]
 
 DATABASE = "sources.duckdb"
-#: Name of the key-code table (in a staged database, and in a mapping of Ibis tables).
-KEYS = "_keys"
-#: Name of the staged table of column statistics: source, column, distinct values.
-COLUMNS = "_columns"
 #: Version of what a staged database holds; a database of another version is staged again.
 FORMAT = 3
 FORMAT_TABLE = "_format"
@@ -225,7 +224,7 @@ def register_plain(
     return ibis_tables
 
 
-def stage_sources(sources: SourceData, folder: Path) -> Path:
+def stage_sources(sources: Sources, folder: Path) -> Path:
     """Write ``sources`` to ``folder/sources.duckdb`` unless already there; return its path.
 
     The folder is written atomically, so a staged database is always complete. A database
@@ -318,7 +317,7 @@ def connect(database: Path | None = None) -> ibis.BaseBackend:
 
     A staged database is attached rather than opened read-only, since a read-only DuckDB
     instance cannot create the in-memory catalogs the engine keeps shared tables in (see
-    :func:`retain.features.engine._create_shared`).
+    :meth:`retain.engines.duckdb.DuckDBConnection.create_shared`).
     """
     backend = ibis.duckdb.connect(":memory:", **DUCKDB_SETTINGS)
     if database is not None:

@@ -116,7 +116,7 @@ def with_categories(frame: pd.DataFrame, vocabularies: Mapping[str, list[str]]) 
     """A copy of ``frame`` with each column named in ``vocabularies`` (see
     :func:`retain.features.store.categories`) a categorical of that vocabulary: what
     :func:`categorical` does, from the vocabularies alone (for functions pickled to workers)."""
-    frame = frame.copy()
+    frame = frame.copy(deep=False)  # copy-on-write: the caller's columns stay as they are
     for name, vocabulary in vocabularies.items():
         if name in frame.columns:
             frame[name] = pd.Categorical(frame[name], categories=vocabulary)

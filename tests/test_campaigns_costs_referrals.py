@@ -334,23 +334,24 @@ def test_an_empty_log_file_is_an_error(tmp_path):
     [
         (CUSTOMERS + "C6,2023-05-01,C99\n", "names no known customer", 1, ("C99",)),
         (CUSTOMERS + "C6,2023-05-01,C6\n", "named as their own referrer", 1, ("C6",)),
-        (
+        (  # C6 never bought: signed up (and referred) before C2 signed up
             CUSTOMERS + "C6,2022-12-31,C2\n",
-            "the referrer joined on a later day than the customer referred",
+            "the referrer became a customer (from the earlier of signup_date and first "
+            "transaction) after the customer referred had signed up and bought",
             1,
-            ("C2 (2023-02-10) referred C6 (2022-12-31)",),
+            ("C2 (from 2023-02-10) referred C6 (by 2022-12-31)",),
         ),
-        (  # C5 is known from transactions only: joined 2024-01-01, after C6
+        (  # C5 is known from transactions only: a customer from 2024-01-01
             CUSTOMERS + "C6,2023-06-01,C5\n",
-            "joined on a later day",
+            "after the customer referred had signed up and bought",
             1,
-            ("C5 (2024-01-01) referred C6 (2023-06-01)",),
+            ("C5 (from 2024-01-01) referred C6 (by 2023-06-01)",),
         ),
-        (  # without signup_date, C4 joined at its first transaction, 2024-03-05
+        (  # without signup_date, C4 is a customer from its first transaction, 2024-03-05
             CUSTOMERS + "C6,2024-03-04,C4\n",
-            "joined on a later day",
+            "after the customer referred had signed up and bought",
             1,
-            ("C4 (2024-03-05) referred C6 (2024-03-04)",),
+            ("C4 (from 2024-03-05) referred C6 (by 2024-03-04)",),
         ),
         (
             "customer_id,signup_date,referred_by\n"
@@ -368,6 +369,19 @@ def test_referral_rules(tmp_path, customers, words, rows, samples):
     problem = only(problems_of(full_folder(tmp_path, customers=customers)), "customers",
                    "referred_by", words)  # fmt: skip
     assert (problem.rows, problem.samples) == (rows, samples)
+
+
+def test_a_referral_may_come_with_the_first_purchase_after_an_early_signup(tmp_path):
+    """C6 opened an account before C2 signed up, and first bought after: C2 may have brought
+    that first order (a referral is credited at signup or at the first purchase)."""
+    customers = CUSTOMERS + "C6,2022-06-01,C2\n"
+    transactions = TRANSACTIONS + "C6,2023-02-10T08:00:00,4\n"  # the day C2 signed up
+    dataset = load_dataset(full_folder(tmp_path, customers=customers, transactions=transactions))
+    assert dataset.customers.set_index("customer_id").loc["C6", "referred_by"] == "C2"
+    later = transactions.replace("C6,2023-02-10T08", "C6,2023-02-09T23")  # a day too early
+    data = full_folder(tmp_path / "early", customers=customers, transactions=later)
+    problem = only(problems_of(data), "customers", "referred_by", "after the customer referred")
+    assert problem.samples == ("C2 (from 2023-02-10) referred C6 (by 2023-02-09)",)
 
 
 def test_referrals_are_checked_with_the_problems_of_other_tables(tmp_path):

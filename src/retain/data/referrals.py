@@ -2,13 +2,16 @@
 
 A referral names the customer who brought another one. Four rules, checked once ``customers``
 and ``transactions`` are read without problems (they need both: a referrer may be known from
-transactions only, and a customer without ``signup_date`` joined at the first transaction):
+transactions only, and a customer's first transaction tells when they bought first):
 
 1. the referrer is a known customer (in ``customers`` or ``transactions``);
 2. nobody refers themselves;
-3. the referrer joined no later than the customer referred, by day: joining is
-   ``signup_date``, or the day of the first transaction where it is missing (a customer with
-   neither is not judged). Customers who joined the same day may refer each other;
+3. the referrer was a customer by the time the referral could have happened, by day: a
+   customer is one *from* the earlier of ``signup_date`` and the first transaction, and a
+   referral is credited at the signup or at the first purchase, so it may come as late as the
+   later of the two (*by*). The referrer's *from* must not be after the referred customer's
+   *by* (a customer with neither date is not judged). So customers who joined the same day
+   may refer each other, and an account opened long ago may be referred to its first order;
 4. referrals form no cycle (A referred by B, B by A): somebody must have come first.
 
 Each broken rule is one :class:`~retain.errors.DataProblem` of column ``referred_by``, with
@@ -58,7 +61,7 @@ def referral_problems(customers: pa.Table, transactions: pa.Table, file: str) ->
     if pa.types.is_dictionary(referrers.type):
         referrers = referrers.cast(referrers.type.value_type)
     listed = decoded(customers, [KEY]).column(KEY).combine_chunks()
-    known, joined = _known_customers(listed, customers.column("signup_date"), transactions)
+    known, since, by = _known_customers(listed, customers.column("signup_date"), transactions)
     referrer = pc.index_in(referrers, value_set=known)
     named = pc.is_valid(referrers).to_numpy(zero_copy_only=False)
     found = pc.is_valid(referrer).to_numpy(zero_copy_only=False)
@@ -88,19 +91,20 @@ def referral_problems(customers: pa.Table, transactions: pa.Table, file: str) ->
         )
     linked = found & ~themselves
     later = np.zeros(len(listed), dtype=bool)
-    later[linked] = joined[target[linked]] > joined[own[linked]]  # NaT compares False
+    later[linked] = since[target[linked]] > by[own[linked]]  # NaT compares False
     if later.any():
         rows = np.flatnonzero(later)[: 10 * MAX_SAMPLES]
         examples = [
-            f"{known[target[row]].as_py()} ({joined[target[row]]}) referred "
-            f"{listed[row].as_py()} ({joined[row]})"
+            f"{known[target[row]].as_py()} (from {since[target[row]]}) referred "
+            f"{listed[row].as_py()} (by {by[row]})"
             for row in rows
         ]
         problems.append(
             _problem(
                 file,
-                "the referrer joined on a later day than the customer referred (joining: "
-                "signup_date, else the first transaction)",
+                "the referrer became a customer (from the earlier of signup_date and first "
+                "transaction) after the customer referred had signed up and bought (by the "
+                "later of the two)",
                 later,
                 examples,
             )
@@ -113,31 +117,35 @@ def referral_problems(customers: pa.Table, transactions: pa.Table, file: str) ->
 
 def _known_customers(
     listed: pa.Array, signups: pa.ChunkedArray, transactions: pa.Table
-) -> tuple[pa.Array, np.ndarray]:
-    """Every known id (the listed customers, then buyers not among them) and the day each
-    joined: the signup day, else the day of the first transaction (NaT when neither)."""
+) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Every known id (the listed customers, then buyers not among them), and per id the day
+    of the earlier and of the later of its signup and first transaction (``datetime64[D]``; one
+    of them when the other is missing, NaT when both are)."""
     listed = listed.cast(pa.string())
-    joined = _days(signups)
+    signup = _days(signups)
+    first = np.full(len(listed), np.datetime64("NaT"), dtype="datetime64[D]")
     buyers = one_dictionary(transactions.column(KEY))
-    if not buyers.num_chunks:
-        return listed, joined
-    values = buyers.chunk(0).dictionary.cast(pa.string())
-    codes = pa.chunked_array([chunk.indices for chunk in buyers.chunks], pa.int32())
-    firsts = (
-        pa.table({"code": codes, "timestamp": transactions.column("timestamp")})
-        .group_by("code")
-        .aggregate([("timestamp", "min")])
-    )
-    first_day = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[D]")
-    first_day[firsts.column("code").to_numpy()] = _days(firsts.column("timestamp_min"))
-    position = pc.index_in(values, value_set=listed).fill_null(-1).to_numpy(zero_copy_only=False)
-    among = position >= 0
-    first_of_listed = np.full(len(listed), np.datetime64("NaT"), dtype="datetime64[D]")
-    first_of_listed[position[among]] = first_day[among]
-    joined = np.where(np.isnat(joined), first_of_listed, joined)
-    others = ~among
-    known = pa.concat_arrays([listed, values.filter(pa.array(others))])
-    return known, np.concatenate([joined, first_day[others]])
+    known = listed
+    if buyers.num_chunks:
+        values = buyers.chunk(0).dictionary.cast(pa.string())
+        codes = pa.chunked_array([chunk.indices for chunk in buyers.chunks], pa.int32())
+        firsts = (
+            pa.table({"code": codes, "timestamp": transactions.column("timestamp")})
+            .group_by("code")
+            .aggregate([("timestamp", "min")])
+        )
+        first_day = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[D]")
+        first_day[firsts.column("code").to_numpy()] = _days(firsts.column("timestamp_min"))
+        found = pc.index_in(values, value_set=listed).fill_null(-1).to_numpy(zero_copy_only=False)
+        among = found >= 0
+        first[found[among]] = first_day[among]
+        known = pa.concat_arrays([listed, values.filter(pa.array(~among))])
+        signup = np.concatenate([signup, np.full((~among).sum(), np.datetime64("NaT"), "M8[D]")])
+        first = np.concatenate([first, first_day[~among]])
+    # the later or earlier of the two days, the one known where the other is missing
+    earlier = np.where(np.isnat(signup) | (first < signup), first, signup)
+    later = np.where(np.isnat(signup) | (first > signup), first, signup)
+    return known, earlier, later
 
 
 def _days(times: pa.ChunkedArray) -> np.ndarray:

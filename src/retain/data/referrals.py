@@ -44,8 +44,8 @@ def referral_problems(customers: pa.Table, transactions: pa.Table, file: str) ->
         Checked customers (unique ids, plain or dictionary-coded), with ``signup_date`` and
         ``referred_by``.
     transactions : pyarrow.Table
-        Checked transactions (their buyers are known customers; their first transaction is
-        when a customer without ``signup_date`` joined).
+        Checked transactions (their buyers are known customers, and a customer's first
+        transaction is one of the days that place the customer in time).
     file : str
         The customers file, named in the problems.
 
@@ -76,7 +76,7 @@ def referral_problems(customers: pa.Table, transactions: pa.Table, file: str) ->
                 file,
                 "names no known customer (in neither customers nor transactions)",
                 unknown,
-                referrers.filter(pa.array(unknown)).to_pylist(),
+                referrers.take(_first(unknown)).to_pylist(),
             )
         )
     themselves = found & (target == own)
@@ -86,18 +86,17 @@ def referral_problems(customers: pa.Table, transactions: pa.Table, file: str) ->
                 file,
                 "the customer is named as their own referrer",
                 themselves,
-                listed.filter(pa.array(themselves)).to_pylist(),
+                listed.take(_first(themselves)).to_pylist(),
             )
         )
     linked = found & ~themselves
     later = np.zeros(len(listed), dtype=bool)
     later[linked] = since[target[linked]] > by[own[linked]]  # NaT compares False
     if later.any():
-        rows = np.flatnonzero(later)[: 10 * MAX_SAMPLES]
         examples = [
             f"{known[target[row]].as_py()} (from {since[target[row]]}) referred "
             f"{listed[row].as_py()} (by {by[row]})"
-            for row in rows
+            for row in _first(later)
         ]
         problems.append(
             _problem(
@@ -197,6 +196,11 @@ def _cycle_problem(
     return DataProblem(
         "customers", file, REFERRER, problem, rows=int(mask.sum()), samples=tuple(samples)
     )
+
+
+def _first(rows: np.ndarray) -> np.ndarray:
+    """Positions of the first rows of ``rows`` (enough for distinct samples)."""
+    return np.flatnonzero(rows)[: 10 * MAX_SAMPLES]
 
 
 def _problem(file: str, problem: str, rows: np.ndarray, values: list) -> DataProblem:

@@ -85,12 +85,12 @@ def test_a_real_shift_in_age_still_drifts(monthly):
     assert population_stability(profile, older)["tenure_days"] > THRESHOLD
 
 
-def test_the_churn_champion_profiles_its_age_features(trained_models, trained_workspace):
-    from retain.mlflow.tracking import use_workspace
-
-    use_workspace(trained_workspace)
+def test_the_churn_champion_profiles_its_age_features(
+    trained_models, trained_workspace, mlflow_isolation
+):
     run_id = trained_models["churn"].run_id
-    reference = mlflow.artifacts.load_dict(f"runs:/{run_id}/drift_reference.json")
+    with mlflow_isolation(trained_workspace):
+        reference = mlflow.artifacts.load_dict(f"runs:/{run_id}/drift_reference.json")
     assert set(reference["age_features"]) == {
         "tenure_days", "days_since_first_purchase", "btyd_T", "btyd_recency"
     }  # fmt: skip

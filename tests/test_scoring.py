@@ -243,12 +243,12 @@ def test_changed_feature_definitions_are_named(scored, trained_workspace, tmp_pa
         score(AS_OF, workspace=workspace, out=workspace / "list")
 
 
-def test_no_champion_names_the_command_to_run(world_dir, tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    result = CliRunner().invoke(
-        app, ["score", "--as-of", "2026-01-01", "--data", str(world_dir),
-              "--workspace", str(tmp_path)],
-    )  # fmt: skip
+def test_no_champion_names_the_command_to_run(world_dir, tmp_path, mlflow_isolation):
+    with mlflow_isolation():
+        result = CliRunner().invoke(
+            app, ["score", "--as-of", "2026-01-01", "--data", str(world_dir),
+                  "--workspace", str(tmp_path)],
+        )  # fmt: skip
     assert result.exit_code == 2
     assert "retain train churn" in result.output
 
@@ -265,13 +265,14 @@ def test_no_active_customers_is_refused(scored, trained_workspace):
 
 def test_a_model_of_another_population_is_refused(scored, trained_workspace):
     settings = trained_workspace / "retain.yaml"  # the population is a workspace setting
+    original = settings.read_text()
     settings.write_text("active_days: 30\n")
     try:
         expected = r"retain-churn v\d+ was trained for active_days 365 \(the config asks 30, "
         with pytest.raises(RetainError, match=expected + r"active_days in .*retain.yaml\)"):
             score(AS_OF, workspace=trained_workspace, out=trained_workspace / "lists" / "other")
     finally:
-        settings.unlink()
+        settings.write_text(original)
     assert not (trained_workspace / "lists" / "other").exists()
 
 

@@ -11,10 +11,6 @@ promote in: DuckDB trains the first churn champion, then Spark trains churn and 
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,20 +34,15 @@ pytestmark = pytest.mark.spark
 
 
 @pytest.fixture(scope="module")
-def workspace(world_dir, tmp_path_factory):
+def workspace(world_dir, make_workspace, mlflow_isolation):
     """A workspace like ``trained_workspace`` with its own MLflow store."""
-    root = Path(__file__).resolve().parents[1]
-    folder = tmp_path_factory.mktemp("spark_training")
-    for name in ("features", "training", "serving"):
-        shutil.copytree(root / name, folder / name, ignore=shutil.ignore_patterns("output"))
-    shutil.copytree(world_dir, folder / "data" / "simulated")
-    (folder / "retain.yaml").write_text("spark:\n  xgboost_workers: 2\n")
-    (folder / "cluster.yaml").write_text("xgboost_workers: 2\n")  # for --spark-config
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    settings = {
+        "retain.yaml": "spark:\n  xgboost_workers: 2\n",
+        "cluster.yaml": "xgboost_workers: 2\n",  # for --spark-config
+    }
+    folder = make_workspace("spark_training", data=world_dir, files=settings)
+    with mlflow_isolation():
         yield folder
-    mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from retain.data.simulator import simulate_world
+from retain.engines import get_engine
 from retain.features import FeatureStore, age_features, resolve_data
 from retain.metrics.drift import age_drift, population_stability, reference_profile
 from retain.serving.population import active_population
@@ -48,8 +49,9 @@ def monthly(tmp_path_factory):
     )
     plain = reference_profile(valid, list(valid.columns))
     sources = resolve_data(tables)
+    engine = get_engine("duckdb")  # its rows are pandas frames, what the profiles compare
     populations = {
-        day: active_population(sources, store, day, config.active_days)
+        day: active_population(engine, sources, store, day, config.active_days)
         for day in (CHAMPION_DATE, *LATER)
     }
     return profile, plain, populations

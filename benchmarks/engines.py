@@ -17,9 +17,9 @@ Stages (one function each; add training or scoring as ``<stage>_worker`` + ``STA
 - ``features``: the default feature repository at one cutoff (the month start before the end
   of the data), from the validated sources to a snapshot Parquet file, through
   ``FeatureStore.build(engine=...)``. Loading and validating the data folder is the same for
-  both engines and is reported apart; so are staging the sources (once per dataset: a DuckDB
-  database, or Parquet files for Spark) and starting the Spark session. The snapshots of both
-  engines are compared value by value.
+  both engines and is reported apart; so are staging the sources (``Engine.stage``, once per
+  dataset: a DuckDB database, or Parquet files for Spark) and starting the Spark session. The
+  snapshots of both engines are compared value by value.
 
 Printed per engine: wall seconds of each part, peak RSS (``VmHWM`` of each process, read from
 ``/proc``: ``ru_maxrss`` is inherited across ``exec``) and the ratio Spark / DuckDB.
@@ -41,7 +41,7 @@ from _measure import peak_rss_gb
 
 ROOT = Path(__file__).resolve().parents[1]
 REPO = ROOT / "features"
-ENGINES = ("duckdb", "spark")
+ENGINES = ("duckdb", "spark")  # retain.engines.ENGINES, without importing retain here
 SPARK_MASTER = "local[2]"
 
 
@@ -106,31 +106,33 @@ def prepare(customers: int, seed: int, cache: Path) -> tuple[Path, date]:
 # --------------------------------------------------------------------------- stages
 
 
-def features_worker(engine: str, data_dir: Path, cutoff: date, out: Path) -> dict:
-    """Validated sources -> one snapshot, on ``engine``; the parts timed separately."""
+def _engine(name: str):
+    """The engine called ``name``; Spark on ``SPARK_MASTER`` with the benchmark's settings."""
+    from retain.engines import get_engine
+
+    if name != "spark":
+        return get_engine(name)
+    from retain.engines.spark import SparkEngine, SparkSettings
+
+    return SparkEngine(SparkSettings(master=SPARK_MASTER, driver_memory="6g", shuffle_partitions=8))
+
+
+def features_worker(name: str, data_dir: Path, cutoff: date, out: Path) -> dict:
+    """Validated sources -> one snapshot, on engine ``name``; the parts timed separately."""
     from retain.features import FeatureStore, load_repository, resolve_data
 
     clock = Clock()
     sources = resolve_data(data_dir)
     sources.compact  # noqa: B018  (loading is lazy: read and check the tables in this lap)
     clock.lap("load")
-    store = FeatureStore(out / f"store-{engine}", load_repository(REPO))
-    folder = store.root / "sources" / sources.fingerprint
-    settings = None
-    if engine == "spark":
-        from retain.spark import SparkSettings, spark_session
-        from retain.spark.features import stage_parquet
-
-        settings = SparkSettings(master=SPARK_MASTER, driver_memory="6g", shuffle_partitions=8)
-        spark_session(settings)
+    store = FeatureStore(out / f"store-{name}", load_repository(REPO))
+    engine = _engine(name)
+    if not engine.in_process:
+        engine.spark  # noqa: B018  (the session starts in this lap)
         clock.lap("session")
-        stage_parquet(sources, folder.with_name(f"{folder.name}-parquet"))
-    else:
-        from retain.features.staging import stage_sources
-
-        stage_sources(sources, folder)
+    engine.stage(sources, store.root / "sources")
     clock.lap("stage")
-    (result,) = store.build(sources, cutoff, engine=engine, spark_settings=settings)
+    (result,) = store.build(sources, cutoff, engine=engine)
     clock.lap("build")
     rss = peak_rss_with_children_gb()
     return {"parts": clock.parts, "rss_gb": rss, "rows": result.rows, "path": str(result.path)}

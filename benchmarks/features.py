@@ -65,8 +65,8 @@ def prepare(customers: int, seed: int, cache: Path) -> tuple[Path, dict]:
     """
     from retain.data import load_dataset
     from retain.data.simulator import simulate_world, write_world
+    from retain.engines.staging import is_current, stage_sources
     from retain.features import resolve_data
-    from retain.features.staging import is_current, stage_sources
 
     data_dir = cache / f"world-{customers}-{seed}"
     info_path = data_dir / "bench.json"
@@ -104,19 +104,19 @@ def engine_worker(staged: Path, cutoffs: list[date], strategy: str, out: Path) -
     import ibis.backends.duckdb  # noqa: F401  (imported on first connection otherwise: 0.15 s)
     import pyarrow.parquet as pq
 
+    from retain.engines.duckdb import staged_connection
     from retain.features import iter_snapshots, load_repository
-    from retain.features.staging import open_staged
 
     # imports are not timed (as the other workers import duckdb or pandas first)
     repository = load_repository(REPO)
     started, cpu = time.perf_counter(), cpu_seconds()
-    backend, tables = open_staged(staged)
     rows = 0
-    snapshots = iter_snapshots(repository, tables, cutoffs, backend=backend, strategy=strategy)
-    for cutoff, table in snapshots:
-        pq.write_table(table, out / f"engine-{cutoff}.parquet", compression="zstd")
-        rows += table.num_rows
-        del table  # as the store does: not held while the next cutoff is computed
+    with staged_connection(staged) as connection:
+        snapshots = iter_snapshots(repository, connection, cutoffs, strategy=strategy)
+        for cutoff, table in snapshots:
+            pq.write_table(table, out / f"engine-{cutoff}.parquet", compression="zstd")
+            rows += table.num_rows
+            del table  # as the store does: not held while the next cutoff is computed
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "cpu": cpu_seconds() - cpu, "rss_gb": peak_rss_gb(), "rows": rows}
 
@@ -149,8 +149,8 @@ def pandas_worker(staged: Path, cutoffs: list[date], out: Path) -> dict:
     """The same features in pandas; the result is compared with the engine's afterwards."""
     import duckdb
 
+    from retain.engines.sources import arrow_schema
     from retain.features import load_repository
-    from retain.features.sources import arrow_schema
 
     repository = load_repository(REPO)
     with duckdb.connect(str(staged), read_only=True) as con:

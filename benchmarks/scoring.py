@@ -129,7 +129,8 @@ def worker(kind: str, workspace: Path, data: Path, as_of: date) -> dict:
 
 def baseline(workspace: Path, data: Path, as_of: date, progress) -> int:
     """Features of the active customers and the three models' bare predictions."""
-    from retain.features import open_sources, open_store
+    from retain.engines import get_engine
+    from retain.features import categorical, open_sources, open_store
     from retain.mlflow import registry, tracking
     from retain.serving.population import active_population
     from retain.training.config import load_config
@@ -139,7 +140,8 @@ def baseline(workspace: Path, data: Path, as_of: date, progress) -> int:
     config = load_config("churn", workspace=workspace)
     store = open_store(config, workspace)
     sources = store.sources(open_sources(config, data, workspace))
-    population = active_population(sources, store, as_of, config.active_days)
+    rows = active_population(get_engine(), sources, store, as_of, config.active_days)
+    population = categorical(rows, store.repository)
     X = population.drop(columns=["customer_id", "as_of"])
     progress("features")
     clv = models["clv"].predict(X)

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from retain.data.oracle import oracle
+from retain.engines import get_engine
 from retain.errors import RetainError
 from retain.features import resolve_data
 from retain.serving.backtest import (
@@ -24,7 +25,6 @@ from retain.serving.backtest import (
     write_backtest,
 )
 from retain.serving.contract import LIST_COLUMNS, LIST_FILE, SUMMARY_FILE, SUMMARY_KEYS
-from retain.training.labels import active_customers
 
 AS_OF = date(2025, 7, 1)
 CHURN_DAYS, CLV_DAYS = 90, 180
@@ -105,7 +105,7 @@ def sources(world):
 
 @pytest.fixture(scope="module")
 def active(sources):
-    return active_customers(sources.tables["transactions"], AS_OF, 365)["customer_id"]
+    return get_engine().active_customers(sources, [AS_OF], 365)["customer_id"]
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +240,7 @@ def test_write_and_print(oracle_result, tmp_path, capsys):
 
 def test_incomplete_horizon_is_refused_then_allowed(world, sources, tmp_path):
     as_of = date(2025, 11, 1)  # data end 2025-12-31; 90 days reach 2026-01-30
-    ids = active_customers(sources.tables["transactions"], as_of, 365)["customer_id"]
+    ids = get_engine().active_customers(sources, [as_of], 365)["customer_id"]
     rng = np.random.default_rng(3)
     frame = list_frame(ids, rng.uniform(size=len(ids)), rng.gamma(2.0, 50.0, len(ids)), as_of)
     folder = write_list(tmp_path / "late", frame, as_of, churn_days=90, clv_days=60)
@@ -475,7 +475,7 @@ def test_backtest_reads_data_and_mapping_from_the_workspace_config(world, tmp_pa
     )
     (tmp_path / "retain.yaml").write_text("data: export\nmapping: map.yaml\n")
     sources = resolve_data(data, tmp_path / "map.yaml")
-    ids = active_customers(sources.tables["transactions"], AS_OF, 365)["customer_id"]
+    ids = get_engine().active_customers(sources, [AS_OF], 365)["customer_id"]
     rng = np.random.default_rng(2)
     frame = list_frame(ids, rng.uniform(size=len(ids)), rng.gamma(2.0, 50.0, len(ids)), AS_OF)
     folder = write_list(tmp_path / "list", frame, AS_OF)

@@ -34,14 +34,10 @@ def _listing(folder: Path) -> list[str]:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path) -> Path:
+def workspace(make_workspace) -> Path:
     """An empty workspace (packaged configs) with a tiny valid data folder."""
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "transactions.csv").write_text(
-        "customer_id,timestamp,amount\nA,2024-01-05,10.5\nA,2024-02-01,-2\nB,2024-01-20,7\n"
-    )
-    return tmp_path
+    rows = "customer_id,timestamp,amount\nA,2024-01-05,10.5\nA,2024-02-01,-2\nB,2024-01-20,7\n"
+    return make_workspace("bad_inputs", scaffold=False, files={"data/transactions.csv": rows})
 
 
 def _write(path: Path, text: str) -> Path:

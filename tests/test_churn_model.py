@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
+from scipy import sparse
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
@@ -15,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 from retain.models.churn import CALIBRATION_METHODS, ChurnClassifier
 
 CATEGORICAL = ["acquisition_channel", "region"]
+NUMERIC = ["recency_days", "frequency", "spend", "tenure_days", "acquisition_cost"]
 HORIZON_DAYS = 90
 FAST = {"learning_rate": 0.1, "n_jobs": 1}
 
@@ -269,14 +271,18 @@ def test_bad_settings_are_rejected_in_fit(frames, settings, message):
 
 def test_bad_inputs_are_rejected(frames):
     (X, y), (X_valid, y_valid) = frames
-    with pytest.raises(ValueError, match="0/1"):
+    with pytest.raises(ValueError, match="0/1 labels .* binary target with values such as"):
         ChurnClassifier(n_estimators=5).fit(X, y * 2)
-    with pytest.raises(ValueError, match="both classes"):
+    with pytest.raises(ValueError, match="got a continuous target"):
+        ChurnClassifier(n_estimators=5).fit(X, y * 0.5)
+    with pytest.raises(ValueError, match="both classes .* one class"):
         ChurnClassifier(n_estimators=5).fit(X, np.zeros(len(X)))
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        ChurnClassifier(n_estimators=5).fit(X, None)
     with pytest.raises(ValueError, match="needs an eval_set"):
         ChurnClassifier(n_estimators=5, calibration="isotonic").fit(X, y)
-    with pytest.raises(TypeError, match="DataFrame"):
-        ChurnClassifier(n_estimators=5).fit(X.to_numpy(), y)
+    with pytest.raises(TypeError, match="dense data is required"):
+        ChurnClassifier(n_estimators=5).fit(sparse.csr_matrix(X[NUMERIC].to_numpy()), y)
     with pytest.raises(ValueError, match="eval_set"):
         ChurnClassifier(n_estimators=5).fit(X, y, eval_set=[(X_valid, y_valid)])
     with pytest.raises(NotFittedError):
@@ -346,3 +352,57 @@ def test_refit_needs_a_fitted_model(frames):
     (X, y), _ = frames
     with pytest.raises(NotFittedError):
         ChurnClassifier().refit(X, y)
+
+
+# --------------------------------------------------------------------------- arrays (scikit-learn)
+
+
+def test_an_array_of_a_frames_values_fits_the_same_model(frames):
+    """Columns by position, named x0, x1, ... inside; object columns of numbers are numbers."""
+    (X, y), (X_valid, y_valid) = frames
+    settings = {"n_estimators": 40, **FAST}
+    on_frame = ChurnClassifier(**settings).fit(X, y, eval_set=(X_valid, y_valid))
+    on_array = ChurnClassifier(**settings).fit(
+        X.to_numpy(), y.to_numpy(), eval_set=(X_valid.to_numpy(), y_valid.to_numpy())
+    )  # an object array: the categorical columns make it one
+    assert not hasattr(on_array, "feature_names_in_") and on_array.n_features_in_ == X.shape[1]
+    names = [f"x{position}" for position in range(X.shape[1])]
+    assert on_array.encoding_.feature_names == tuple(names)
+    assert on_array.categories_ == {
+        f"x{list(X.columns).index(column)}": values
+        for column, values in on_frame.categories_.items()
+    }
+    np.testing.assert_array_equal(
+        on_array.predict_proba(X_valid.to_numpy()), on_frame.predict_proba(X_valid)
+    )
+    contributions = on_array.contributions(X_valid.to_numpy())
+    assert list(contributions.columns) == [*names, "bias"]
+    np.testing.assert_array_equal(
+        contributions.to_numpy(), on_frame.contributions(X_valid).to_numpy()
+    )
+
+
+def test_a_model_fitted_on_a_frame_reads_an_array_by_position(fitted, frames):
+    _, (X_valid, _) = frames
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        by_position = fitted.predict_proba(X_valid.to_numpy())
+    np.testing.assert_array_equal(by_position, fitted.predict_proba(X_valid))
+    narrower = X_valid.iloc[:, :-1].to_numpy()
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="expecting 7 features"):
+        fitted.predict_proba(narrower)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32])
+def test_numeric_arrays_of_any_dtype_and_their_containers(frames, dtype):
+    """What scikit-learn's dtype and not-an-array checks cover, with churn labels (0/1)."""
+    (X, y), _ = frames
+    values = X[NUMERIC].fillna(0).to_numpy().astype(dtype)
+    model = ChurnClassifier(n_estimators=20, **FAST).fit(values, y.to_numpy())
+    expected = model.predict_proba(values)
+    np.testing.assert_array_equal(model.predict_proba(values.tolist()), expected)
+    unnamed = pd.DataFrame(values)  # integer column names: read as an array
+    np.testing.assert_array_equal(model.predict_proba(unnamed), expected)
+    again = ChurnClassifier(n_estimators=20, **FAST).fit(unnamed, pd.Series(y.to_numpy()))
+    np.testing.assert_array_equal(again.predict_proba(values), expected)
+    labels = model.predict(values)
+    assert labels.dtype == np.int64 and set(np.unique(labels)) <= {0, 1}

@@ -11,9 +11,9 @@ import pytest
 
 from retain.data import load_dataset, read_tables, validation
 from retain.data.dictionaries import compact_tables, plain_tables
+from retain.engines.staging import staged_tables
 from retain.errors import DataError
 from retain.features import resolve_data
-from retain.features.staging import staged_tables
 from test_data_contract import CUSTOMERS, INTERACTIONS, ORDERS, TRANSACTIONS, make_data
 from test_mapping import HEADERLESS
 

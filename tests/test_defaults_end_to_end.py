@@ -6,42 +6,32 @@ Each folder has its own store and MLflow registry; both read the same small simu
 
 from __future__ import annotations
 
-import shutil
-
-import mlflow
 import numpy as np
 import pytest
 from mlflow import MlflowClient
 
 from retain.features import open_sources, open_store
-from retain.mlflow.tracking import use_workspace
 from retain.training.config import load_config
 from retain.training.dataset import build_training_set
 from retain.training.jobs import run_training
-from retain.workspace import PACKAGED, init_workspace
+from retain.workspace import PACKAGED
 
 
 @pytest.fixture(scope="module")
-def two_workspaces(seed, tmp_path_factory):
-    """Churn trained in an empty folder and in an initialised one (the same data in each)."""
-    from retain.data.simulator import simulate_world, write_world
+def two_workspaces(seed, make_workspace, mlflow_isolation):
+    """Churn trained in an empty folder and in one made by ``retain init`` (the same data in
+    each)."""
+    from retain.data.simulator import simulate_world
 
-    empty = tmp_path_factory.mktemp("empty")
-    initialised = tmp_path_factory.mktemp("initialised")
-    init_workspace(initialised)
-    write_world(simulate_world(1_200, seed=seed), empty / "data" / "simulated")
-    shutil.copytree(empty / "data", initialised / "data", dirs_exist_ok=True)
+    empty = make_workspace("empty", scaffold=False, data=simulate_world(1_200, seed=seed))
+    initialised = make_workspace("initialised", data=empty / "data" / "simulated")
     jobs = {}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    with mlflow_isolation():
         for name, folder in (("empty", empty), ("init", initialised)):
             (job,) = run_training("churn", workspace=folder)
             params = MlflowClient().get_run(job.run_id).data.params
             jobs[name] = (folder, job, params)
         yield jobs
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
 
 
 def test_an_empty_folder_and_retain_init_train_the_same_model(two_workspaces):
@@ -55,7 +45,6 @@ def test_an_empty_folder_and_retain_init_train_the_same_model(two_workspaces):
     assert params_empty == params_init  # every other setting logged, model.* included
     assert from_empty.manifest["data_fingerprint"] == from_init.manifest["data_fingerprint"]
     config = load_config("churn", workspace=empty)
-    use_workspace(empty)
     rows = build_training_set(
         config, open_sources(config, workspace=empty), open_store(config, empty)
     ).validation

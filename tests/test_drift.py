@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from retain.data.simulator import simulate_world
+from retain.engines import get_engine
 from retain.features import FeatureStore, age_features, resolve_data
 from retain.metrics.drift import age_drift, population_stability, reference_profile
 from retain.serving.population import active_population
@@ -48,8 +49,9 @@ def monthly(tmp_path_factory):
     )
     plain = reference_profile(valid, list(valid.columns))
     sources = resolve_data(tables)
+    engine = get_engine("duckdb")  # its rows are pandas frames, what the profiles compare
     populations = {
-        day: active_population(sources, store, day, config.active_days)
+        day: active_population(engine, sources, store, day, config.active_days)
         for day in (CHAMPION_DATE, *LATER)
     }
     return profile, plain, populations
@@ -85,12 +87,12 @@ def test_a_real_shift_in_age_still_drifts(monthly):
     assert population_stability(profile, older)["tenure_days"] > THRESHOLD
 
 
-def test_the_churn_champion_profiles_its_age_features(trained_models, trained_workspace):
-    from retain.mlflow.tracking import use_workspace
-
-    use_workspace(trained_workspace)
+def test_the_churn_champion_profiles_its_age_features(
+    trained_models, trained_workspace, mlflow_isolation
+):
     run_id = trained_models["churn"].run_id
-    reference = mlflow.artifacts.load_dict(f"runs:/{run_id}/drift_reference.json")
+    with mlflow_isolation(trained_workspace):
+        reference = mlflow.artifacts.load_dict(f"runs:/{run_id}/drift_reference.json")
     assert set(reference["age_features"]) == {
         "tenure_days", "days_since_first_purchase", "btyd_T", "btyd_recency"
     }  # fmt: skip

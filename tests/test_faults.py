@@ -22,8 +22,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import MLFLOW_URI_VARIABLES
-
 AS_OF = "2026-01-01"
 KILLED = -signal.SIGKILL
 
@@ -46,20 +44,25 @@ def workspace(original, tmp_path_factory) -> Path:
     return folder
 
 
-def retain(workspace: Path, *arguments: str, failpoint: str | None = None, wait: bool = True):
-    """Run ``python -m retain`` in ``workspace`` (MLflow pointed at the workspace's own store)."""
-    env = {
-        k: v for k, v in os.environ.items() if k not in (*MLFLOW_URI_VARIABLES, "RETAIN_FAILPOINT")
-    }
-    if failpoint is not None:
-        env["RETAIN_FAILPOINT"] = failpoint
-    command = [sys.executable, "-m", "retain", *arguments]
-    process = subprocess.Popen(command, cwd=workspace, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    if not wait:
-        return process
-    output, _ = process.communicate(timeout=600)
-    return process.returncode, output
+@pytest.fixture(scope="module")
+def retain(mlflow_isolation):
+    """``retain(workspace, *arguments)`` runs ``python -m retain`` in ``workspace`` (MLflow
+    pointed at the workspace's own store)."""
+
+    def run(workspace: Path, *arguments: str, failpoint: str | None = None, wait: bool = True):
+        env = mlflow_isolation.environment()
+        env.pop("RETAIN_FAILPOINT", None)
+        if failpoint is not None:
+            env["RETAIN_FAILPOINT"] = failpoint
+        command = [sys.executable, "-m", "retain", *arguments]
+        process = subprocess.Popen(command, cwd=workspace, env=env, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        if not wait:
+            return process
+        output, _ = process.communicate(timeout=600)
+        return process.returncode, output
+
+    return run
 
 
 def _clean_exit(code: int, output: str, *expected: str) -> None:
@@ -84,7 +87,7 @@ def _list_is_complete(folder: Path) -> pd.DataFrame:
 # --------------------------------------------------------------------------- features build
 
 
-def test_features_build_killed_mid_write_leaves_no_partial_store(workspace):
+def test_features_build_killed_mid_write_leaves_no_partial_store(workspace, retain):
     store = workspace / "store-faults"
     build = [
         "features",
@@ -126,7 +129,7 @@ def _registry(workspace: Path) -> tuple[int, str | None]:
     return count, None if champion is None else str(champion[0])
 
 
-def test_train_killed_then_concurrent_runs_share_one_registry(workspace):
+def test_train_killed_then_concurrent_runs_share_one_registry(workspace, retain):
     versions, champion = _registry(workspace)
     assert champion is not None
     code, output = retain(workspace, "train", "segments", failpoint="modelfiles:hashed")
@@ -144,7 +147,7 @@ def test_train_killed_then_concurrent_runs_share_one_registry(workspace):
 # --------------------------------------------------------------------------- score
 
 
-def test_score_killed_at_each_step_keeps_a_readable_list(workspace):
+def test_score_killed_at_each_step_keeps_a_readable_list(workspace, retain):
     out = workspace / "serving" / "output" / "faults"
     code, output = retain(workspace, "score", "--as-of", AS_OF, "--out", str(out))
     assert code == 0, output
@@ -184,7 +187,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_a_full_disk_is_a_clean_error_and_leaves_nothing(workspace, small_disk):
+def test_a_full_disk_is_a_clean_error_and_leaves_nothing(workspace, retain, small_disk):
     code, output = retain(workspace, "score", "--as-of", AS_OF, "--out", str(small_disk / "list"))
     _clean_exit(code, output, "the disk is full", str(small_disk / "list"))
     assert list(small_disk.iterdir()) == []
@@ -196,7 +199,7 @@ def test_a_full_disk_is_a_clean_error_and_leaves_nothing(workspace, small_disk):
     assert not list(store.rglob("*.parquet")) and not list(store.rglob("*.tmp*"))
 
 
-def test_a_read_only_store_is_a_clean_error(workspace, small_disk):
+def test_a_read_only_store_is_a_clean_error(workspace, retain, small_disk):
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     store = str(small_disk / "store")
     code, output = retain(workspace, "features", "build", "--data", "data/simulated",
@@ -215,7 +218,7 @@ class _Payload:
         return (os.system, (f"touch {self.sentinel}",))
 
 
-def test_a_tampered_model_file_is_refused_and_never_run(workspace, tmp_path):
+def test_a_tampered_model_file_is_refused_and_never_run(workspace, retain, tmp_path):
     out = workspace / "serving" / "output" / "faults"
     before = _listing(out)
     sentinel = tmp_path / "pwned"

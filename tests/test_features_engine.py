@@ -1,10 +1,10 @@
-"""The engine's fast paths give exactly the values of its plain path.
+"""The DuckDB engine's fast paths give exactly the values of the plain path.
 
 Staged sources (and in-memory frames on DuckDB) carry integer key codes, value codes of small
 text columns, ENUM text columns, epoch days and millionths; the compiler then groups and joins
-on integers and counts distinct values with bitmasks. Ibis tables without any of that take the
-plain path. Both must agree to the last bit, on the default repository and on the edge cases
-of each shortcut.
+on integers and counts distinct values with bitmasks. Tables without any of that take the
+plain path (``DuckDBEngine(coded=False)``, what every backend can run, Spark included). Both
+must agree to the last bit, on the default repository and on the edge cases of each shortcut.
 """
 
 from __future__ import annotations
@@ -12,12 +12,22 @@ from __future__ import annotations
 from datetime import date
 
 import duckdb
-import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 
+from retain.engines.duckdb import DuckDBEngine
+from retain.engines.layout import MASK_BITS
+from retain.engines.staging import (
+    DATABASE,
+    KEYS,
+    encode_keys,
+    is_current,
+    open_staged,
+    stage_sources,
+    staged_tables,
+)
 from retain.features import (
     Entity,
     FeatureStore,
@@ -29,19 +39,8 @@ from retain.features import (
     compute_features,
     load_repository,
 )
-from retain.features.compiler import MASK_BITS
 from retain.features.engine import BLOCKS, in_key_order, small_columns
 from retain.features.inputs import resolve_data
-from retain.features.sources import to_ibis_tables
-from retain.features.staging import (
-    DATABASE,
-    KEYS,
-    encode_keys,
-    is_current,
-    open_staged,
-    stage_sources,
-    staged_tables,
-)
 from test_features_values import REPO, tiny_sources
 
 CUTOFFS = ["2024-06-01", "2025-06-01"]
@@ -63,11 +62,12 @@ def sources(world) -> dict[str, pd.DataFrame]:
 
 
 def plain(views, sources, as_of, strategy="per_cutoff") -> pd.DataFrame:
-    """The features from Ibis tables without codes: the engine's plain, portable path."""
-    backend = ibis.duckdb.connect()
-    tables = to_ibis_tables(sources, backend)
-    assert not any(name.startswith("_code_") for t in tables.values() for name in t.columns)
-    return compute_features(views, tables, as_of, backend=backend, strategy=strategy)
+    """The features from tables without codes: the plain, portable path."""
+    engine = DuckDBEngine(coded=False)
+    with engine.connect(resolve_data(sources)) as connection:
+        columns = [name for table in connection.tables.values() for name in table.columns]
+        assert not any(name.startswith(("_code_", "_key", "_day_")) for name in columns)
+    return compute_features(views, sources, as_of, engine=engine, strategy=strategy)
 
 
 @pytest.mark.parametrize("strategy", ["per_cutoff", "joined"])
@@ -184,9 +184,8 @@ def test_distinct_counts_at_the_edge_of_the_bitmask(tmp_path, count):
         ],
     )
     repository = Repository.from_views([view])
-    backend = ibis.duckdb.connect()
-    tables = to_ibis_tables(sources, backend)
-    small = small_columns(repository, tables, backend)
+    with DuckDBEngine(coded=False).connect(resolve_data(sources)) as connection:
+        small = small_columns(repository, connection)  # counted: no statistics staged
     assert (("transactions", "category") in small) == (count <= MASK_BITS)
     as_of = date(2024, 10, 1)
     frame = sources["transactions"]

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from retain.cli import app
 from retain.features import get_features
 from retain.mlflow import registry
-from retain.mlflow.tracking import tracking_uri, use_workspace
+from retain.mlflow.tracking import tracking_uri
 
 AS_OF = "2026-01-01"
 
@@ -57,9 +57,9 @@ FRESH_PROCESS = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def workspace(trained_models, trained_workspace):
-    use_workspace(trained_workspace)
-    return trained_workspace
+def workspace(trained_models, trained_workspace, mlflow_isolation):
+    with mlflow_isolation(trained_workspace):
+        yield trained_workspace
 
 
 @pytest.fixture(scope="module")
@@ -72,13 +72,13 @@ def snapshot(workspace) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def fresh(workspace, snapshot, tmp_path_factory) -> Path:
+def fresh(workspace, snapshot, tmp_path_factory, mlflow_isolation) -> Path:
     """The champions' predictions from a fresh process without retain (plain MLflow)."""
     out = tmp_path_factory.mktemp("pyfunc")
     snapshot.to_parquet(out / "snapshot.parquet")
     script = out / "load.py"
     script.write_text(FRESH_PROCESS)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(workspace)}
+    env = mlflow_isolation.environment(MLFLOW_TRACKING_URI=tracking_uri(workspace))
     env.pop("PYTHONPATH", None)
     done = subprocess.run(
         [sys.executable, str(script), str(out / "snapshot.parquet"), str(out)],

@@ -15,12 +15,11 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
-from conftest import MLFLOW_URI_VARIABLES
 from retain.errors import ModelFileError
 from retain.mlflow import modelfiles
 from retain.mlflow.registry import MODEL_NAMES, load_model, register
 from retain.mlflow.relocation import relocate_store
-from retain.mlflow.tracking import log_model, training_run, use_workspace
+from retain.mlflow.tracking import log_model, training_run
 
 
 class _Payload:
@@ -34,18 +33,15 @@ class _Payload:
 
 
 @pytest.fixture(autouse=True)
-def _clean(mlflow_workspace, monkeypatch):
-    for name in MLFLOW_URI_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+def _clean(mlflow_workspace, mlflow_isolation, monkeypatch):
+    """Each test starts on the module's store with no registered models and no active run."""
     monkeypatch.delenv(modelfiles.TRUST_ENV, raising=False)
-    use_workspace(mlflow_workspace)
-    client = MlflowClient()
-    for name in MODEL_NAMES.values():
-        if client.search_registered_models(filter_string=f"name = '{name}'"):
-            client.delete_registered_model(name)
-    yield
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
+    with mlflow_isolation(mlflow_workspace):
+        client = MlflowClient()
+        for name in MODEL_NAMES.values():
+            if client.search_registered_models(filter_string=f"name = '{name}'"):
+                client.delete_registered_model(name)
+        yield
 
 
 def _register(workspace: Path) -> tuple[str, Path]:
@@ -117,7 +113,7 @@ def test_loading_from_an_untrusted_registry_is_refused(mlflow_workspace, monkeyp
         load_model("churn", version)
 
 
-def test_a_copied_workspace_uses_its_own_mlruns(mlflow_workspace, tmp_path):
+def test_a_copied_workspace_uses_its_own_mlruns(mlflow_workspace, mlflow_isolation, tmp_path):
     version, _ = _register(mlflow_workspace)
     copy = tmp_path / "copy"
     shutil.copytree(mlflow_workspace, copy)
@@ -137,9 +133,8 @@ def test_a_copied_workspace_uses_its_own_mlruns(mlflow_workspace, tmp_path):
     for path in Path(mlflow_workspace, "mlruns").rglob("model.pkl"):
         path.rename(path.with_suffix(".moved"))
     try:
-        use_workspace(copy)
-        assert load_model("churn", version) is not None
+        with mlflow_isolation(copy):
+            assert load_model("churn", version) is not None
     finally:
         for path in Path(mlflow_workspace, "mlruns").rglob("model.moved"):
             path.rename(path.with_suffix(".pkl"))
-        use_workspace(mlflow_workspace)

@@ -15,16 +15,14 @@ NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory):
+def executed(tmp_path_factory, mlflow_isolation):
     """The notebook executed in a kernel whose working folder is a copy of ``notebooks/``."""
     folder = tmp_path_factory.mktemp("notebooks")
     temporary = tmp_path_factory.mktemp("tmp")
     shutil.copy(NOTEBOOK, folder / NOTEBOOK.name)
     notebook = nbformat.read(folder / NOTEBOOK.name, as_version=4)
-    with pytest.MonkeyPatch.context() as patch:
-        # the kernel inherits the environment: a clean MLflow setting, temporary files here
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    # the kernel inherits the environment: a clean MLflow setting, temporary files here
+    with mlflow_isolation(), pytest.MonkeyPatch.context() as patch:
         patch.delenv("RETAIN_WORKSPACE", raising=False)
         patch.setenv("TMPDIR", str(temporary))
         client = nbclient.NotebookClient(

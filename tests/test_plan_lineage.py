@@ -7,7 +7,6 @@ their own, so no other module's champions change.
 
 from __future__ import annotations
 
-import shutil
 import warnings
 from datetime import date
 from pathlib import Path
@@ -19,6 +18,7 @@ from typer.testing import CliRunner
 
 from retain.cli import app
 from retain.data.simulator import simulate_world
+from retain.engines import get_engine
 from retain.features import resolve_data
 from retain.mlflow import registry
 from retain.mlflow.lineage import DefinitionMismatchError, definition, lineage_id
@@ -31,11 +31,9 @@ from retain.training.cutoffs import (
     plan_cutoffs,
 )
 from retain.training.dataset import TrainingWarning, leave_out_uninformative
-from retain.training.labels import active_customers
 from retain.training.plan import make_plan
 from shapes import reshape, write_shape
 
-ROOT = Path(__file__).resolve().parents[1]
 START, END = date(2024, 1, 1), date(2024, 10, 1)
 QUICK = "model: {n_estimators: 60, learning_rate: 0.2, max_depth: 3, early_stopping_rounds: 10}\n"
 
@@ -93,7 +91,7 @@ def test_churn_plan_counts_the_active_customers_and_churners(short_data):
     assert plan.methods == ("xgboost", "btyd") and plan.label_horizon_days == 90
     assert "6 planned training cutoffs (2023-08-01 to 2024-01-01) left out" in plan.notes[0]
     transactions = pd.read_parquet(short_data / "transactions.parquet")
-    active = active_customers(sources.tables["transactions"], plan.split.all, 365)
+    active = get_engine().active_customers(sources, plan.split.all, 365)
     rows = plan.rows()
     assert [row["rows"] for row in rows] == active.groupby("as_of").size().tolist()
     validation = rows[-1]
@@ -196,19 +194,10 @@ def test_scoring_refuses_a_champion_of_another_horizon(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def lineage_workspace(world_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("lineage")
-    shutil.copytree(ROOT / "features", folder / "features")
-    (folder / "training").mkdir()
-    (folder / "training" / "churn.yaml").write_text(QUICK)
-    shutil.copytree(world_dir, folder / "data" / "simulated")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+def lineage_workspace(world_dir, make_workspace, mlflow_isolation):
+    folder = make_workspace("lineage", data=world_dir, files={"training/churn.yaml": QUICK})
+    with mlflow_isolation():
         yield folder
-    import mlflow
-
-    mlflow.set_tracking_uri(None)
 
 
 def test_a_new_horizon_starts_a_lineage_judged_against_its_own_baselines(lineage_workspace):

@@ -15,14 +15,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def empty_folder(tmp_path, monkeypatch):
+def empty_folder(tmp_path, monkeypatch, mlflow_isolation):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
-    yield tmp_path
-    import mlflow
-
-    mlflow.set_tracking_uri(None)
+    with mlflow_isolation():
+        yield tmp_path
 
 
 def test_quickstart_runs_from_an_empty_folder(empty_folder):

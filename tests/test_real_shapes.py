@@ -10,10 +10,7 @@ BTYD baseline's on the same rows (or BTYD serves), and nothing raises.
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
-import mlflow
 import pytest
 from mlflow import MlflowClient
 
@@ -24,7 +21,6 @@ from shapes import reshape, write_shape
 
 pytestmark = pytest.mark.slow  # six shapes, each trained and scored: about a minute and a half
 
-ROOT = Path(__file__).resolve().parents[1]
 NINE_MONTHS = {"start": "2024-01-01", "end": "2024-10-01"}
 #: Small, quick models: the matrix checks that every shape runs, not how good the trees get.
 CHURN = "cutoffs: {training: 4}\nmodel: {n_estimators: 150, learning_rate: 0.1, max_depth: 3, early_stopping_rounds: 15}\n"  # noqa: E501
@@ -55,33 +51,22 @@ def nine_months(seed):
     return simulate_world(1500, seed=seed, **NINE_MONTHS)
 
 
-def _workspace(folder: Path) -> None:
-    for name in ("features", "serving"):
-        shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("output"))
-    (folder / "training").mkdir()
-    (folder / "training" / "churn.yaml").write_text(CHURN)
-    (folder / "training" / "clv.yaml").write_text(CLV)
-
-
 @pytest.fixture(scope="module", params=list(SHAPES))
-def trained(request, tmp_path_factory):
+def trained(request, make_workspace, mlflow_isolation):
     """One shape: its workspace trained (churn, CLV, segments) and a list scored at its end."""
     source, options, layout = SHAPES[request.param]
     world = request.getfixturevalue(source)
-    folder = tmp_path_factory.mktemp(request.param)
-    _workspace(folder)
+    quick = {"training/churn.yaml": CHURN, "training/clv.yaml": CLV}
+    folder = make_workspace(request.param, files=quick)
     shape = reshape(world, **options)
     mapping = write_shape(shape, folder / "data", layout=layout)
     # only the workspace config (and a mapping) says where the data are and how to read them
     settings = "data: data\n" + ("mapping: data/mapping.yaml\n" if mapping else "")
     (folder / "retain.yaml").write_text(settings)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    with mlflow_isolation():
         jobs = {job.family: job for job in run_training("all", workspace=folder)}
         listed = score(world.end, workspace=folder)
         yield {"name": request.param, "jobs": jobs, "list": listed, "folder": folder}
-    mlflow.set_tracking_uri(None)
 
 
 def test_every_family_is_trained_and_becomes_champion(trained):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 from sklearn.linear_model import LogisticRegression
 
-from conftest import MLFLOW_URI_VARIABLES
 from retain.errors import RetainError
 from retain.mlflow.registry import (
     CHALLENGER,
@@ -26,22 +24,18 @@ from retain.mlflow.registry import (
     promote,
     register,
 )
-from retain.mlflow.tracking import log_model, training_run, use_workspace
+from retain.mlflow.tracking import log_model, training_run
 
 
 @pytest.fixture(autouse=True)
-def _clean_registry(mlflow_workspace, monkeypatch):
+def _clean_registry(mlflow_workspace, mlflow_isolation):
     """Each test starts on the module's store with no registered models and no active run."""
-    for name in MLFLOW_URI_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    use_workspace(mlflow_workspace)
-    client = MlflowClient()
-    for name in MODEL_NAMES.values():
-        if client.search_registered_models(filter_string=f"name = '{name}'"):
-            client.delete_registered_model(name)
-    yield
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
+    with mlflow_isolation(mlflow_workspace):
+        client = MlflowClient()
+        for name in MODEL_NAMES.values():
+            if client.search_registered_models(filter_string=f"name = '{name}'"):
+                client.delete_registered_model(name)
+        yield
 
 
 @pytest.fixture(scope="module")

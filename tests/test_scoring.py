@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from retain.cli import app
+from retain.engines import get_engine
 from retain.errors import ConfigError, DataError, RetainError, StorageError
 from retain.features import open_sources, open_store
 from retain.serving import score
@@ -141,7 +142,7 @@ def test_known_data_are_scored_without_reading_a_table(scored, trained_workspace
     config = load_score_config(workspace=trained_workspace)
     store = open_store(config, trained_workspace)
     sources = store.sources(open_sources(config, None, trained_workspace))
-    population = active_population(sources, store, AS_OF, config.active_days)
+    population = active_population(get_engine(), sources, store, AS_OF, config.active_days)
     assert not sources.loaded  # the store knew the files; the snapshot held the rest
     assert population["customer_id"].tolist() == sorted(scored.frame["customer_id"])
 
@@ -242,12 +243,12 @@ def test_changed_feature_definitions_are_named(scored, trained_workspace, tmp_pa
         score(AS_OF, workspace=workspace, out=workspace / "list")
 
 
-def test_no_champion_names_the_command_to_run(world_dir, tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    result = CliRunner().invoke(
-        app, ["score", "--as-of", "2026-01-01", "--data", str(world_dir),
-              "--workspace", str(tmp_path)],
-    )  # fmt: skip
+def test_no_champion_names_the_command_to_run(world_dir, tmp_path, mlflow_isolation):
+    with mlflow_isolation():
+        result = CliRunner().invoke(
+            app, ["score", "--as-of", "2026-01-01", "--data", str(world_dir),
+                  "--workspace", str(tmp_path)],
+        )  # fmt: skip
     assert result.exit_code == 2
     assert "retain train churn" in result.output
 
@@ -264,13 +265,14 @@ def test_no_active_customers_is_refused(scored, trained_workspace):
 
 def test_a_model_of_another_population_is_refused(scored, trained_workspace):
     settings = trained_workspace / "retain.yaml"  # the population is a workspace setting
+    original = settings.read_text()
     settings.write_text("active_days: 30\n")
     try:
         expected = r"retain-churn v\d+ was trained for active_days 365 \(the config asks 30, "
         with pytest.raises(RetainError, match=expected + r"active_days in .*retain.yaml\)"):
             score(AS_OF, workspace=trained_workspace, out=trained_workspace / "lists" / "other")
     finally:
-        settings.unlink()
+        settings.write_text(original)
     assert not (trained_workspace / "lists" / "other").exists()
 
 

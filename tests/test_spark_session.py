@@ -10,8 +10,8 @@ import dataclasses
 
 import pytest
 
+from retain.engines.spark.session import MASTER_ENV, SparkSettings, load_spark_settings
 from retain.errors import ConfigError
-from retain.spark.session import MASTER_ENV, SparkSettings, load_spark_settings
 from retain.workspace import PACKAGED
 
 

@@ -1,4 +1,9 @@
-"""Training on Spark: DuckDB's labels and rows, xgboost.spark trees, the embedded engine's models.
+"""Training on Spark: DuckDB's rows, xgboost.spark trees, the embedded engine's models.
+
+What is Spark's own: the training rows kept on Spark (the driver's sample of them), the encoding
+of xgboost.spark's input, trees grown by xgboost.spark and adopted by retain's estimators, and
+the jobs run with ``--engine spark``. The labels and the statistics of training rows are checked
+on every engine (test_training_sets.py, test_engines.py).
 
 One workspace of its own (the 3k-customer world), so its registry is not the one other tests
 promote in: DuckDB trains the first churn champion, then Spark trains churn and CLV into it.
@@ -6,11 +11,6 @@ promote in: DuckDB trains the first churn champion, then Spark trains churn and 
 
 from __future__ import annotations
 
-import shutil
-from datetime import date
-from pathlib import Path
-
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,36 +21,28 @@ pytest.importorskip("pyspark")
 pytest.importorskip("xgboost.spark")
 
 from retain.cli import app
+from retain.engines.spark.training import encode, learn_encoding
 from retain.features import open_sources, open_store
 from retain.mlflow import registry
 from retain.models import ChurnClassifier, CLVModel, SpendRegressor
 from retain.models._xgboost import encode_features
-from retain.spark import labels as spark_labels
-from retain.spark.training import SparkTrainer, encode
-from retain.training import labels as duckdb_labels
-from retain.training.clv import margin_share
 from retain.training.config import load_config
 from retain.training.dataset import build_training_set
 from retain.training.jobs import run_training
 
-CUTOFFS = [date(2024, 1, 1), date(2024, 11, 1), date(2025, 7, 1), date(2025, 10, 1)]
+pytestmark = pytest.mark.spark
 
 
 @pytest.fixture(scope="module")
-def workspace(world_dir, tmp_path_factory):
+def workspace(world_dir, make_workspace, mlflow_isolation):
     """A workspace like ``trained_workspace`` with its own MLflow store."""
-    root = Path(__file__).resolve().parents[1]
-    folder = tmp_path_factory.mktemp("spark_training")
-    for name in ("features", "training", "serving"):
-        shutil.copytree(root / name, folder / name, ignore=shutil.ignore_patterns("output"))
-    shutil.copytree(world_dir, folder / "data" / "simulated")
-    (folder / "retain.yaml").write_text("spark:\n  xgboost_workers: 2\n")
-    (folder / "cluster.yaml").write_text("xgboost_workers: 2\n")  # for --spark-config
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    settings = {
+        "retain.yaml": "spark:\n  xgboost_workers: 2\n",
+        "cluster.yaml": "xgboost_workers: 2\n",  # for --spark-config
+    }
+    folder = make_workspace("spark_training", data=world_dir, files=settings)
+    with mlflow_isolation():
         yield folder
-    mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture(scope="module")
@@ -70,60 +62,40 @@ def spark_churn(spark, workspace, duckdb_churn):
 
 
 @pytest.fixture(scope="module")
-def trainer(spark):
-    engine = SparkTrainer(spark, workers=1)
-    yield engine
-    engine.close()
+def duckdb_set(churn_inputs):
+    return build_training_set(*churn_inputs)
 
 
 @pytest.fixture(scope="module")
-def spark_set(churn_inputs, trainer):
-    return trainer.training_set(*churn_inputs)
+def spark_engine(spark):
+    from retain.engines.spark import SparkEngine, SparkSettings
+
+    engine = SparkEngine(SparkSettings(xgboost_workers=1), session=spark)
+    yield engine
+    engine.release()
 
 
-def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values(["as_of", "customer_id"], ignore_index=True)
+@pytest.fixture(scope="module")
+def spark_set(churn_inputs, duckdb_set, spark_engine):
+    return build_training_set(*churn_inputs, engine=spark_engine)  # DuckDB's snapshots, reused
 
 
-def test_spark_labels_equal_the_duckdb_labels(spark, churn_inputs):
-    _, sources, _ = churn_inputs
-    table = sources.tables["transactions"]
-    transactions = spark_labels.transactions_frame(spark, table)
-    for horizon, active in ((90, 365), (365, 120)):
-        expected = duckdb_labels.outcomes(
-            table, CUTOFFS, horizon_days=horizon, active_days=active, margin_rate=0.25
-        )
-        found = spark_labels.outcomes(
-            transactions, CUTOFFS, horizon_days=horizon, active_days=active, margin_rate=0.25
-        ).toPandas()
-        found["as_of"] = pd.to_datetime(found["as_of"]).astype("datetime64[us]")
-        assert len(expected) > 1000 and expected["churned"].any()
-        pd.testing.assert_frame_equal(_sorted(found), _sorted(expected), check_dtype=False)
-    active = spark_labels.active_customers(transactions, CUTOFFS, 365).toPandas()
-    assert len(active) == len(duckdb_labels.active_customers(table, CUTOFFS, 365))
-    share = spark_labels.margin_share(transactions, CUTOFFS[-1], 0.3)
-    assert share == pytest.approx(margin_share(table, CUTOFFS[-1], 0.3), rel=1e-12)
-
-
-def test_spark_training_set_has_the_duckdb_rows_and_manifest(churn_inputs, spark_set):
-    expected, found = build_training_set(*churn_inputs), spark_set
+def test_spark_training_set_has_the_duckdb_rows_and_manifest(duckdb_set, spark_set):
+    expected, found = duckdb_set, spark_set
     assert found.features == expected.features and found.split == expected.split
-    manifest = {k: v for k, v in found.manifest.items() if k not in ("engine", "driver_train_rows")}
-    assert manifest == expected.manifest
-    assert found.manifest["driver_train_rows"] == expected.manifest["train_rows"]
-    pd.testing.assert_frame_equal(found.frame, expected.frame, check_dtype=False)
-    categorical = found.frame.select_dtypes("category").columns
-    assert list(categorical) == list(expected.frame.select_dtypes("category").columns)
+    assert (found.manifest["engine"], expected.manifest["engine"]) == ("spark", "duckdb")
+    assert {**found.manifest, "engine": ""} == {**expected.manifest, "engine": ""}
+    pd.testing.assert_frame_equal(found.frame, expected.frame)
     assert found.class_counts("churned") == expected.class_counts("churned")
 
 
-def test_spark_encoding_is_the_pandas_encoding(spark_set, trainer):
+def test_spark_encoding_is_the_pandas_encoding(spark_set):
     training_set = spark_set
     features = list(training_set.features)
     fitted = ChurnClassifier(n_estimators=2).fit(
         training_set.train[features], training_set.train["churned"]
     )
-    encoding = trainer._encoding(training_set)
+    encoding = learn_encoding(training_set.rows, features, training_set.vocabularies)
     assert encoding == fitted.encoding_ and encoding.categories
     rows = training_set.rows.where("split = 'validation'").orderBy("customer_id")
     spark_input = encode(rows, encoding, rows["churned"]).toPandas()[features]
@@ -188,38 +160,3 @@ def test_train_clv_on_spark_from_the_command_line(spark, workspace, duckdb_churn
     assert min(model.validation_gini_.values()) > 0.5
     run = MlflowClient().get_run(version.run_id)
     assert run.data.metrics["valid.ml_gini"] == pytest.approx(model.validation_gini_["ml"])
-
-
-def test_unknown_engine_is_refused(workspace):
-    from retain.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="unknown engine 'polars'"):
-        run_training("churn", workspace=workspace, engine="polars")
-
-
-def test_features_left_out_are_decided_alike_on_spark(spark):
-    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
-
-    from retain.spark.training import _column_profile
-    from retain.training.dataset import column_profile, uninformative_features
-
-    frame = pd.DataFrame(
-        {
-            "varies": [1.0, 2.0, np.nan, 1.0],
-            "constant": [3.0, 3.0, np.nan, 3.0],
-            "empty": [np.nan] * 4,
-            "text": ["a", "a", None, "a"],
-            "texts": ["a", "b", "a", None],
-        }
-    )
-    features = tuple(frame.columns)
-    schema = StructType(
-        [StructField(name, StringType() if name.startswith("text") else DoubleType())
-         for name in features]
-    )  # fmt: skip
-    rows = [tuple(None if pd.isna(v) else v for v in row) for row in frame.itertuples(index=False)]
-    on_spark = _column_profile(spark.createDataFrame(rows, schema), features)
-    pd.testing.assert_frame_equal(on_spark, column_profile(frame, features))
-    assert uninformative_features(on_spark) == {
-        "constant": "constant", "empty": "all missing", "text": "constant"
-    }  # fmt: skip

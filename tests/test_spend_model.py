@@ -151,3 +151,17 @@ def test_non_finite_targets_are_rejected(frames):
     (X, y), _, _ = frames
     with pytest.raises(ValueError, match="finite"):
         SpendRegressor(n_estimators=5).fit(X, y.where(y > 10))
+
+
+def test_an_array_of_a_frames_values_fits_the_same_model(frames):
+    """As scikit-learn estimators do: columns by position, no ``feature_names_in_``."""
+    (X, y), (X_valid, y_valid), (X_test, _) = frames
+    settings = {"n_estimators": 40, **FAST}
+    on_frame = SpendRegressor(**settings).fit(X, y, eval_set=(X_valid, y_valid))
+    on_array = SpendRegressor(**settings).fit(
+        X.to_numpy(), y.to_numpy(), eval_set=(X_valid.to_numpy(), y_valid.to_numpy())
+    )
+    assert not hasattr(on_array, "feature_names_in_") and on_array.n_features_in_ == X.shape[1]
+    np.testing.assert_array_equal(on_array.predict(X_test.to_numpy()), on_frame.predict(X_test))
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        SpendRegressor(n_estimators=5).fit(X, None)

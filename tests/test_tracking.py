@@ -19,7 +19,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from conftest import MLFLOW_URI_VARIABLES
 from retain.errors import ConfigError, RetainError
 from retain.mlflow import tracking
 from retain.mlflow.tracking import (
@@ -40,14 +39,10 @@ from retain.mlflow.tracking import (
 
 
 @pytest.fixture(autouse=True)
-def _isolated(mlflow_workspace, monkeypatch):
+def _isolated(mlflow_workspace, mlflow_isolation):
     """Each test starts on the module's store with no active run and no user override."""
-    for name in MLFLOW_URI_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    use_workspace(mlflow_workspace)
-    yield
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
+    with mlflow_isolation(mlflow_workspace):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from retain.cli import app
 from retain.errors import RetainError
 from retain.features import open_sources, open_store
 from retain.mlflow import registry
-from retain.mlflow.tracking import use_workspace
 from retain.training.config import CutoffPlan, load_config
 from retain.training.cutoffs import IncompleteLabelWindowError
 from retain.training.dataset import build_training_set
@@ -36,10 +35,11 @@ def trained(trained_models):
 
 
 @pytest.fixture(autouse=True)
-def _tracking_here(workspace):
+def _tracking_here(workspace, mlflow_isolation):
     """Point MLflow at this module's workspace: tests of other modules, run in between, may
     have pointed the process at theirs."""
-    use_workspace(workspace)
+    with mlflow_isolation(workspace):
+        yield
 
 
 def _versions(family: str) -> int:

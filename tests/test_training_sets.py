@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from retain.errors import ConfigError, RetainError
-from retain.features import open_store, resolve_data
+from retain.features import SourceData, open_store, resolve_data
 from retain.models import ChurnClassifier
 from retain.training.config import (
     ChurnConfig,
@@ -23,7 +23,6 @@ from retain.training.config import (
 )
 from retain.training.cutoffs import IncompleteLabelWindowError, month_start, plan_cutoffs
 from retain.training.dataset import build_training_set
-from retain.training.labels import active_customers, outcomes
 from retain.workspace import PACKAGED, WorkspaceConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,13 +127,13 @@ def test_data_too_short_for_the_horizon():
         plan_cutoffs(CutoffPlan(), 365, date(2024, 6, 1), date(2026, 1, 1))
 
 
-# --------------------------------------------------------------------------- labels
+# --------------------------------------------------------------------------- labels (every engine)
 
 
-def _transactions(rows) -> pa.Table:
+def _transactions(rows) -> SourceData:
     frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount", "margin"])
     frame["timestamp"] = pd.to_datetime(frame["timestamp"]).astype("datetime64[us]")
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    return resolve_data({"transactions": pa.Table.from_pandas(frame, preserve_index=False)})
 
 
 CUTOFF = date(2025, 1, 1)
@@ -151,14 +150,20 @@ HAND_MADE = _transactions(
 )
 
 
-def test_active_customers_have_a_purchase_in_the_lookback():
-    active = active_customers(HAND_MADE, CUTOFF, active_days=365)
+def test_active_customers_have_a_purchase_in_the_lookback(engine):
+    active = engine.active_customers(HAND_MADE, [CUTOFF], active_days=365)
     assert active["customer_id"].tolist() == ["A", "C"]
     assert (active["as_of"] == pd.Timestamp(CUTOFF)).all()
 
 
-def test_outcomes_by_hand():
-    labels = outcomes(HAND_MADE, [CUTOFF], horizon_days=90, active_days=365, margin_rate=0.25)
+def test_outcomes_by_hand(engine):
+    labels = engine.outcomes(
+        HAND_MADE, [CUTOFF], horizon_days=90, active_days=365, margin_rate=0.25
+    )
+    assert labels.dtypes.astype(str).to_dict() == {
+        "customer_id": "str", "as_of": "datetime64[us]", "future_orders": "int32",
+        "future_spend": "float64", "future_margin": "float64", "churned": "bool",
+    }  # fmt: skip
     labels = labels.set_index("customer_id")
     assert labels.index.tolist() == ["A", "C"]
     assert labels.loc["A", "future_orders"] == 1
@@ -170,13 +175,21 @@ def test_outcomes_by_hand():
     assert labels.loc["C", "churned"]
 
 
-def test_outcomes_match_pandas_on_simulated_data(world):
+def test_margin_share_by_hand(engine):
+    """Net margin over gross spend before the cutoff: A 2 (its refund is after), B 1, C 6,
+    D -3 against purchases of 10 + 10 + 30."""
+    share = engine.margin_share(HAND_MADE, CUTOFF, margin_rate=0.25)
+    assert share == pytest.approx((2.0 + 1.0 + 6.0 - 3.0) / 50.0, rel=1e-12)
+    assert engine.margin_share(HAND_MADE, date(2024, 1, 1), margin_rate=0.25) == 0.25
+
+
+def test_outcomes_match_pandas_on_simulated_data(world, engine):
     sources = resolve_data(
         {"customers": world.customers, "transactions": world.transactions,
          "interactions": world.interactions}
     )  # fmt: skip
     cutoffs = [date(2025, 1, 1), date(2025, 6, 1)]
-    labels = outcomes(sources.tables["transactions"], cutoffs, horizon_days=90, active_days=365)
+    labels = engine.outcomes(sources, cutoffs, horizon_days=90, active_days=365)
     frame = world.transactions
     for cutoff in cutoffs:
         start = pd.Timestamp(cutoff)

@@ -4,8 +4,6 @@ objective itself, a resumed study with nothing new registers nothing, rounded se
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import mlflow
 import optuna
@@ -15,30 +13,20 @@ from typer.testing import CliRunner
 from retain.cli import app
 from retain.features import open_sources, open_store
 from retain.mlflow import registry
-from retain.mlflow.tracking import use_workspace
 from retain.training.config import load_config
 from retain.training.dataset import build_training_set
 from retain.training.jobs import run_tuning
 from retain.training.tuning import _objective, format_settings
 
-ROOT = Path(__file__).resolve().parents[1]
 QUICK = "model:\n  n_estimators: 80\n  early_stopping_rounds: 10\ntuning:\n  startup_trials: 1\n"
 
 
 @pytest.fixture(scope="module")
-def workspace(world_dir, tmp_path_factory):
+def workspace(world_dir, make_workspace, mlflow_isolation):
     """A workspace of its own: tuned models must not become the other tests' champions."""
-    folder = tmp_path_factory.mktemp("tuning")
-    for name in ("features", "training"):
-        shutil.copytree(ROOT / name, folder / name)
-    shutil.copytree(world_dir, folder / "data" / "simulated")
-    (folder / "training" / "quick.yaml").write_text(QUICK)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        use_workspace(folder)
+    folder = make_workspace("tuning", data=world_dir, files={"training/quick.yaml": QUICK})
+    with mlflow_isolation(folder):
         yield folder
-    mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture(scope="module")

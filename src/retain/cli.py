@@ -26,7 +26,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from retain import __version__
 from retain.errors import RetainError, storage_error
 from retain.progress import console, results
-from retain.workspace import CONFIG_FILE, locate, workspace_settings
+from retain.workspace import CONFIG_FILE, ENGINES, locate, workspace_settings
 
 app = typer.Typer(
     name="retain",
@@ -114,7 +114,7 @@ MappingFile = Annotated[
     ),
 ]
 Engine = Annotated[
-    Literal["duckdb", "spark"] | None,
+    Literal[ENGINES] | None,  # the names retain.yaml may give (see retain.engines)
     typer.Option(
         "--engine",
         help="duckdb, or spark: pip install 'retain\\[spark]' "
@@ -276,6 +276,7 @@ def features_build(
 
     from rich.table import Table
 
+    from retain.engines import get_engine
     from retain.features import CutoffWarning, FeatureStore, default_cutoff, resolve_data
     from retain.progress import progress_bar
 
@@ -286,14 +287,8 @@ def features_build(
     feature_store = FeatureStore(
         settings.path(workspace, settings.store), locate(workspace, settings.features)
     )
-    spark_settings = None
-    if settings.engine == "spark":  # before the data are read: fail fast without pyspark
-        from retain.spark import load_spark_settings, require_pyspark
-
-        require_pyspark()
-        spark_settings = load_spark_settings(workspace, spark_config)
-    elif spark_config is not None:
-        raise RetainError("--spark-config is for --engine spark")
+    # before the data are read: an engine whose libraries are missing fails fast
+    chosen = get_engine(settings.engine, workspace=workspace, config_file=spark_config)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CutoffWarning)
         sources = feature_store.sources(
@@ -304,10 +299,7 @@ def features_build(
             console.print(f"as of {cutoff}: the day after the last event ({last})", highlight=False)
             cutoffs = [cutoff]
         with progress_bar("features", total=len(set(cutoffs))) as report:
-            built = feature_store.build(
-                sources, cutoffs, progress=report, engine=settings.engine,
-                spark_settings=spark_settings,
-            )  # fmt: skip
+            built = feature_store.build(sources, cutoffs, progress=report, engine=chosen)
     cutoff_warnings = [str(w.message) for w in caught if issubclass(w.category, CutoffWarning)]
     for message in [*sources.notes, *cutoff_warnings]:
         console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)

@@ -8,6 +8,7 @@ Modules, in the order a folder goes through them: :mod:`~retain.data.mapping` (h
 differ from the contract), :mod:`~retain.data.files` (find and read the files as they are),
 :mod:`~retain.data.validation` (parse and check, a chunk at a time),
 :mod:`~retain.data.cleanup` (what is tidied up, with warnings),
+:mod:`~retain.data.referrals` (who referred whom),
 :mod:`~retain.data.dictionaries` (key codes and text dictionaries),
 :mod:`~retain.data.reader` (the one reading path), :mod:`~retain.data.frames` (the same as
 pandas), :mod:`~retain.data.fingerprints` (what names a folder's content),
@@ -18,10 +19,20 @@ from retain.data.fingerprints import FolderFingerprint, folder_fingerprint
 from retain.data.frames import Dataset, load_dataset
 from retain.data.mapping import Mapping, TableMapping, load_mapping
 from retain.data.reader import SourceTables, read_tables
-from retain.data.schemas import CUSTOMERS, INTERACTIONS, TABLES, TRANSACTIONS, canonical_schema
+from retain.data.schemas import (
+    CAMPAIGNS,
+    COSTS,
+    CUSTOMERS,
+    INTERACTIONS,
+    TABLES,
+    TRANSACTIONS,
+    canonical_schema,
+)
 from retain.data.summary import print_summary, summarize
 
 __all__ = [
+    "CAMPAIGNS",
+    "COSTS",
     "CUSTOMERS",
     "INTERACTIONS",
     "TABLES",

@@ -6,7 +6,8 @@ implementation of them; :func:`retain.data.load_dataset` decodes the result to p
 1. repeated transactions follow the mapping's ``duplicates`` policy (:func:`find_duplicates`);
 2. customers found only in transactions are added, signed up the day of their first purchase
    (:func:`add_derived_customers`);
-3. interactions of customers in neither table are dropped (:func:`known_interactions`).
+3. interactions, campaigns and costs of customers in neither table are dropped
+   (:func:`known_events`).
 
 The tables hold ``customer_id`` and the text of event tables dictionary-coded (see
 :mod:`retain.data.dictionaries`) and may hold extra columns after the canonical ones.
@@ -31,7 +32,7 @@ __all__ = [
     "add_derived_customers",
     "drop_duplicates",
     "find_duplicates",
-    "known_interactions",
+    "known_events",
 ]
 
 
@@ -269,35 +270,45 @@ def add_derived_customers(
     return customers, len(derived)
 
 
-def known_interactions(
-    interactions: pa.Table | None,
+def known_events(
+    name: str,
+    events: pa.Table | None,
     customers: pa.Table,
     files: dict[str, str],
     warnings: list[str],
 ) -> pa.Table:
-    """Keep the interactions of known customers; people who never bought and are not
-    customers (visitors, prospects) are dropped, with a warning naming a few, so that every
-    table refers to ``customers``. Without interactions: the empty canonical table."""
-    if interactions is None:
-        return canonical_arrow(pa.table({}), "interactions")
-    ids = one_dictionary(interactions.column(KEY))
+    """Keep the rows of event table ``name`` (``interactions``, ``campaigns``, ``costs``) that
+    belong to known customers.
+
+    People who never bought and are not customers (visitors, prospects, mistyped ids) are
+    dropped, with a warning counting them and naming a few (for ``costs``, with the amount
+    dropped), so that every table refers to ``customers``. Without the table: its empty
+    canonical form.
+    """
+    if events is None:
+        return canonical_arrow(pa.table({}), name)
+    ids = one_dictionary(events.column(KEY))
     codes = pa.chunked_array([chunk.indices for chunk in ids.chunks], pa.int32())
     values = ids.chunk(0).dictionary
     known_ids = decoded(customers, [KEY]).column(KEY).combine_chunks()
     known_values = pc.is_in(values, value_set=known_ids)
     if pc.all(known_values).as_py():
-        return interactions
+        return events
     known = pc.take(known_values, codes)
     unknown_codes = pc.filter(codes, pc.invert(known)).to_numpy()
     strangers = pd.unique(unknown_codes)
     shown = values.take(pa.array(strangers[:MAX_SAMPLES])).to_pylist()
     examples = ", ".join(repr(value) for value in shown)
+    worth = ""
+    if name == "costs":
+        dropped = pc.sum(pc.filter(events.column("amount"), pc.invert(known))).as_py()
+        worth = f" (amount {dropped:,.2f})"
     warnings.append(
-        f"interactions ({files['interactions']}): dropped {_count(len(unknown_codes), 'row')} "
+        f"{name} ({files[name]}): dropped {_count(len(unknown_codes), 'row')}{worth} "
         f"of {_count(len(strangers), 'customer id')} found in neither customers nor "
         f"transactions (e.g. {examples})"
     )
-    return present_values(_filter(interactions, known), "interactions")
+    return present_values(_filter(events, known), name)
 
 
 def _rows(table: pa.Table, rows: np.ndarray) -> pa.Table:

@@ -4,7 +4,7 @@ The reader (:mod:`retain.data.reader`) gives the tables in *compact* form: the c
 columns in canonical order, of their Arrow types (:data:`~retain.data.schemas.ARROW_TYPES`),
 except that
 
-- ``customer_id`` is a dictionary whose values are every id of the three tables, sorted (byte
+- ``customer_id`` is a dictionary whose values are every id of the tables, sorted (byte
   order), the same dictionary in every table: an id's index is its *key code*
   (:func:`key_codes`, which the feature store's staging takes as its integer key);
 - a text column of an event table with at most :data:`MAX_DICTIONARY` values is a dictionary
@@ -41,7 +41,7 @@ __all__ = [
 #: The entity key of every canonical table.
 KEY = "customer_id"
 #: Tables of events, whose text columns are dictionary-coded.
-EVENT_TABLES = ("transactions", "interactions")
+EVENT_TABLES = ("transactions", "interactions", "campaigns", "costs")
 #: Text columns with more distinct values than this stay plain text.
 MAX_DICTIONARY = 32_767
 INDEX_TYPE = pa.int32()
@@ -55,7 +55,7 @@ def key_codes(
     Codes number the distinct ids in sorted (byte) order, the order DuckDB sorts text in, so
     ordering by code is ordering by id; a missing id stays missing. This is the one key coding
     of retain: the reader codes its tables with it, and staging (see
-    :mod:`retain.features.staging`) takes the codes as the integer key of every table.
+    :mod:`retain.engines.staging`) takes the codes as the integer key of every table.
 
     Parameters
     ----------

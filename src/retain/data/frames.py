@@ -8,7 +8,7 @@ then the extra columns with the dtypes a pandas read of the file gives them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +17,7 @@ import pyarrow as pa
 from retain.data.dictionaries import plain_tables
 from retain.data.mapping import Mapping
 from retain.data.reader import read_tables
-from retain.data.schemas import TABLES
+from retain.data.schemas import TABLES, empty_table
 from retain.workspace import TimestampWindow
 
 __all__ = ["Dataset", "load_dataset"]
@@ -25,15 +25,16 @@ __all__ = ["Dataset", "load_dataset"]
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """The three canonical tables of a data folder, checked against the data contract.
+    """The canonical tables of a data folder, checked against the data contract.
 
     Parameters
     ----------
     customers : pandas.DataFrame
         ``customer_id`` (str, unique), ``signup_date`` (datetime64[us], NaT allowed),
         ``acquisition_channel`` (str), ``acquisition_cost`` (float64), ``region`` (str), then any
-        extra columns. Customers found only in transactions are appended last
-        (``derived_customers`` of them), with ``signup_date`` = day of their first purchase.
+        ``referred_by`` (str, a known customer who joined no later), then any extra columns.
+        Customers found only in transactions are appended last (``derived_customers`` of
+        them), with ``signup_date`` = day of their first purchase.
     transactions : pandas.DataFrame
         ``customer_id`` (str), ``timestamp`` (datetime64[us], UTC-naive), ``amount`` (float64,
         negative for returns), ``order_id`` (str), ``quantity`` (float64), ``category`` (str),
@@ -53,6 +54,14 @@ class Dataset:
     fingerprint : str
         First 16 hex digits of a SHA-256 over the mapping text and the bytes of every file read,
         so that the same files give the same fingerprint wherever they are.
+    campaigns : pandas.DataFrame, default=no rows
+        ``customer_id``, ``timestamp``, ``campaign_id`` (str), ``action`` (str; may be missing
+        in control rows), ``group`` (``treatment`` or ``control``), ``cost`` (float64, not
+        negative), then extras; no customer in both groups of one campaign. Only rows of known
+        customers.
+    costs : pandas.DataFrame, default=no rows
+        ``customer_id``, ``timestamp``, ``kind`` (str, open vocabulary), ``amount`` (float64,
+        not negative), then extras. Only rows of known customers.
     """
 
     customers: pd.DataFrame
@@ -63,6 +72,8 @@ class Dataset:
     duplicates_dropped: int
     derived_customers: int
     fingerprint: str
+    campaigns: pd.DataFrame = field(default_factory=lambda: empty_table("campaigns"))
+    costs: pd.DataFrame = field(default_factory=lambda: empty_table("costs"))
 
 
 def load_dataset(
@@ -76,8 +87,9 @@ def load_dataset(
     Parameters
     ----------
     data_dir : str or Path
-        Folder holding ``transactions`` and optionally ``customers`` and ``interactions``, each
-        as ``NAME.csv``, ``NAME.parquet`` or a folder ``NAME/`` of Parquet parts.
+        Folder holding ``transactions`` and optionally ``customers``, ``interactions``,
+        ``campaigns`` and ``costs``, each as ``NAME.csv``, ``NAME.parquet`` or a folder
+        ``NAME/`` of Parquet parts.
     mapping : str, Path, dict, Mapping or None, default=None
         A YAML mapping file (or its parsed content) for other column names, file names, formats
         and time zones; see :mod:`retain.data.mapping`.
@@ -96,7 +108,7 @@ def load_dataset(
         With every problem found in every table, when the data break the contract.
     """
     read = read_tables(data_dir, mapping, window=window, extras=True)
-    plain = plain_tables(read.tables)
+    plain = plain_tables({**read.tables, **read.logs})
     frames = {name: _frame(plain[name], read.extras[name]) for name in TABLES}
     if read.files["customers"] and read.derived_customers:
         # customers read, then those derived: they lack the extra columns, which pandas
@@ -113,6 +125,8 @@ def load_dataset(
         duplicates_dropped=read.duplicates_dropped,
         derived_customers=read.derived_customers,
         fingerprint=read.fingerprint,
+        campaigns=frames["campaigns"],
+        costs=frames["costs"],
     )
 
 

@@ -13,6 +13,8 @@ A mapping is a small YAML file, one section per table, every key optional::
     customers:
       columns: {customer_id: cust}
       date_format: "%d/%m/%Y"        # format of signup_date
+    campaigns:                       # interactions, campaigns and costs: as transactions,
+      columns: {group: arm}          # without duplicates
 
 A text file without a header line says ``header: false`` and gives its columns by position
 (1 = the first field): ``columns: {customer_id: 1, timestamp: 2, amount: 4}``. Fields it does
@@ -53,6 +55,8 @@ TIME_FORMAT_KEYS = {
     "customers": "date_format",
     "transactions": "timestamp_format",
     "interactions": "timestamp_format",
+    "campaigns": "timestamp_format",
+    "costs": "timestamp_format",
 }
 COMMON_KEYS = ("file", "separator", "encoding", "header", "columns", "timezone")
 #: Keys only some tables take.
@@ -247,7 +251,7 @@ def _check_known(source: str, where: str, key: str, known: Iterable[str], what: 
     if close:
         message += f" (did you mean '{close[0]}'?)"
     if key in TIME_FORMAT_KEYS.values():
-        message += "; customers take date_format, transactions and interactions timestamp_format"
+        message += "; customers take date_format, the other tables timestamp_format"
     raise ConfigError(f"{message}; expected one of: {', '.join(known)}")
 
 

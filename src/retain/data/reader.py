@@ -6,9 +6,14 @@ gathered with those of the other chunks (:class:`~retain.data.validation.TablePr
 its rows kept as Arrow with ``customer_id`` and the text of event tables dictionary-coded. Once
 every table is read, every problem of every table is raised at once; otherwise the tables are
 tidied (:mod:`retain.data.cleanup`: repeated transactions, customers derived from transactions,
-interactions of unknown customers) and their ids coded on one sorted dictionary of every id
+events of unknown customers) and their ids coded on one sorted dictionary of every id
 (:func:`~retain.data.dictionaries.key_codes`): the compact form described in
-:mod:`retain.data.dictionaries`.
+:mod:`retain.data.dictionaries`. Rules across rows are checked once a table's chunks are all
+read (:func:`~retain.data.validation.rows_checker`), and referrals once ``customers`` and
+``transactions`` are (:mod:`retain.data.referrals`).
+
+The feature sources (``customers``, ``transactions``, ``interactions``) are given apart from
+the logs (``campaigns``, ``costs``), which are checked the same way but feed no feature yet.
 
 :func:`~retain.data.load_dataset` is this read, decoded to pandas; the feature store reads the
 compact tables as they are.
@@ -24,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retain.data.cleanup import add_derived_customers, drop_duplicates, known_interactions
+from retain.data.cleanup import add_derived_customers, drop_duplicates, known_events
 from retain.data.dictionaries import (
     EVENT_TABLES,
     KEY,
@@ -36,8 +41,9 @@ from retain.data.dictionaries import (
 from retain.data.files import RawChunk, TableSource, iter_chunks, locate_table, raw_schema
 from retain.data.fingerprints import FolderFingerprint, file_stamps, fingerprint
 from retain.data.mapping import Mapping, TableMapping, resolve_mapping
-from retain.data.schemas import ARROW_TYPES, TABLES, TableSpec
-from retain.data.validation import TableProblems, conform_table
+from retain.data.referrals import referral_problems
+from retain.data.schemas import ARROW_TYPES, FEATURE_SOURCE_TABLES, LOG_TABLES, TABLES, TableSpec
+from retain.data.validation import TableProblems, conform_table, rows_checker
 from retain.errors import DataError, DataProblem
 from retain.workspace import TimestampWindow
 
@@ -55,7 +61,8 @@ class SourceTables:
     ----------
     tables : dict of str to pyarrow.Table
         ``customers``, ``transactions``, ``interactions`` (no rows when absent): the canonical
-        columns only, compact (see :mod:`retain.data.dictionaries`).
+        columns only, compact (see :mod:`retain.data.dictionaries`). What features are built
+        from.
     files : dict of str to str
         Table name -> file or folder read (``""`` when the table is absent).
     warnings : tuple of str
@@ -71,6 +78,10 @@ class SourceTables:
         With ``extras=True``: each table's columns that the contract does not know, as stored,
         row by row with ``tables`` (for ``customers``, with the customers read: derived ones
         come after them); a table without any has no columns. Empty otherwise.
+    logs : dict of str to pyarrow.Table
+        ``campaigns`` and ``costs`` (no rows when absent), as ``tables`` are (their ids on the
+        same key dictionary, their text dictionary-coded): read and checked, of known
+        customers only, but no feature source, so kept apart from ``tables``.
     """
 
     tables: dict[str, pa.Table]
@@ -80,6 +91,7 @@ class SourceTables:
     derived_customers: int
     fingerprint: str
     extras: dict[str, pa.Table] = field(default_factory=dict)
+    logs: dict[str, pa.Table] = field(default_factory=dict)
 
 
 def read_tables(
@@ -96,8 +108,9 @@ def read_tables(
     Parameters
     ----------
     data_dir : str or Path
-        Folder holding ``transactions`` and optionally ``customers`` and ``interactions``, each
-        as ``NAME.csv``, ``NAME.parquet`` or a folder ``NAME/`` of Parquet parts.
+        Folder holding ``transactions`` and optionally ``customers``, ``interactions``,
+        ``campaigns`` and ``costs``, each as ``NAME.csv``, ``NAME.parquet`` or a folder
+        ``NAME/`` of Parquet parts.
     mapping : str, Path, dict, Mapping or None, default=None
         Column mapping (see :mod:`retain.data.mapping`).
     chunk_rows : int, default=CHUNK_ROWS
@@ -148,6 +161,9 @@ def read_tables(
         problems.extend(found)
         if table is not None:
             tables[spec.name] = table
+    if "customers" in tables and "transactions" in tables:  # neither has problems
+        file = str(sources["customers"].path)
+        problems[:0] = referral_problems(tables["customers"], tables["transactions"], file)
     if problems:
         raise DataError(problems)
     return _tidied(tables, sources, mapping, known, extras)
@@ -168,9 +184,10 @@ def _tidied(
     customers, derived = add_derived_customers(
         tables.pop("customers", None), transactions, files, warnings
     )
-    interactions = known_interactions(tables.pop("interactions", None), customers, files, warnings)
-    tidy = {"customers": customers, "transactions": transactions, "interactions": interactions}
-    del customers, transactions, interactions
+    tidy = {"customers": customers, "transactions": transactions}
+    del customers, transactions
+    for name in ("interactions", *LOG_TABLES):
+        tidy[name] = known_events(name, tables.pop(name, None), tidy["customers"], files, warnings)
     canonical = {name: table.select(list(TABLES[name].names)) for name, table in tidy.items()}
     kept = {}
     if extras:
@@ -181,13 +198,14 @@ def _tidied(
     keys = sorted_keys([canonical["customers"].column(KEY)])  # every id: customers are unique
     compact, _ = key_codes(canonical, keys)
     return SourceTables(
-        compact,
+        {name: compact[name] for name in FEATURE_SOURCE_TABLES},
         files,
         tuple(warnings),
         duplicates,
         derived,
         _fingerprint(mapping, sources, known),
         kept,
+        {name: compact[name] for name in LOG_TABLES},
     )
 
 
@@ -218,12 +236,15 @@ def _read_checked(
     """
     rows = chunk_rows if _chunkable(source, spec, mapping) else sys.maxsize
     found = TableProblems(spec, str(source.path))
+    across = rows_checker(spec)  # rules across rows see every chunk, kept or not
     parts: list[pa.Table] = []
     first_row = 0
     for chunk in iter_chunks(source, mapping, rows, stored=extras):
         frame, findings = conform_table(
             chunk.frame, spec, mapping, window=window, first_row=first_row
         )
+        if across is not None:
+            across.add(frame, first_row)
         first_row += len(chunk.frame)
         found.add(findings)
         if found:  # the table will not be used: release it, check on
@@ -232,6 +253,8 @@ def _read_checked(
         if keep:
             parts.append(_coded(frame, chunk, spec, extras))
         del frame, chunk
+    if across is not None:
+        found.add(across.findings())
     if found or not keep:
         return None, found.problems()
     table = pa.concat_tables(parts)

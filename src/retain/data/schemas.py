@@ -11,10 +11,15 @@ time      ``datetime64[us]``  ``timestamp[us]``  ISO 8601 or a given format; UTC
 number    ``float64``         ``double``         must be numeric and finite
 text      ``str``             ``string``         as read; empty cells become missing
 ========  ==================  =================  ===============================================
+
+``customers``, ``transactions`` and ``interactions`` are what features are built from
+(:data:`FEATURE_SOURCE_TABLES`); ``campaigns`` and ``costs`` are logs that are read, checked and
+summarised like them (:data:`LOG_TABLES`). Only ``transactions`` must exist.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,9 +30,13 @@ import pyarrow as pa
 
 __all__ = [
     "ARROW_TYPES",
+    "CAMPAIGNS",
+    "COSTS",
     "CUSTOMERS",
+    "FEATURE_SOURCE_TABLES",
     "INTERACTIONS",
     "KIND_DTYPES",
+    "LOG_TABLES",
     "TABLES",
     "TRANSACTIONS",
     "ColumnSpec",
@@ -71,6 +80,10 @@ class ColumnSpec:
         Whether missing values are allowed (``False`` for the required columns).
     description : str, default=""
         One line for the documentation.
+    values : tuple of str, default=()
+        The values a text column may hold (``()``: any, an open vocabulary).
+    minimum : float or None, default=None
+        The lowest value a number column may hold (``None``: any).
     """
 
     name: str
@@ -78,6 +91,8 @@ class ColumnSpec:
     required: bool = False
     nullable: bool = True
     description: str = ""
+    values: tuple[str, ...] = ()
+    minimum: float | None = None
 
     @property
     def dtype(self) -> str:
@@ -111,12 +126,12 @@ class TableSpec:
         raise KeyError(name)
 
 
-def _required(name: str, kind: Kind, description: str) -> ColumnSpec:
-    return ColumnSpec(name, kind, required=True, nullable=False, description=description)
+def _required(name: str, kind: Kind, description: str, **rules) -> ColumnSpec:
+    return ColumnSpec(name, kind, required=True, nullable=False, description=description, **rules)
 
 
-def _optional(name: str, kind: Kind, description: str) -> ColumnSpec:
-    return ColumnSpec(name, kind, required=False, nullable=True, description=description)
+def _optional(name: str, kind: Kind, description: str, **rules) -> ColumnSpec:
+    return ColumnSpec(name, kind, required=False, nullable=True, description=description, **rules)
 
 
 CUSTOMERS = TableSpec(
@@ -127,6 +142,7 @@ CUSTOMERS = TableSpec(
         _optional("acquisition_channel", "text", "channel the customer came through"),
         _optional("acquisition_cost", "number", "cost of acquiring the customer"),
         _optional("region", "text", "region or market"),
+        _optional("referred_by", "id", "customer_id of the customer who referred this one"),
     ),
 )
 
@@ -156,7 +172,39 @@ INTERACTIONS = TableSpec(
     ),
 )
 
-TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (CUSTOMERS, TRANSACTIONS, INTERACTIONS)}
+#: Retention campaigns as run: who was enrolled when, in which campaign, with which action,
+#: treated or held out as control (the randomised experiments uplift is learned from).
+CAMPAIGNS = TableSpec(
+    "campaigns",
+    (
+        _required("customer_id", "id", "customer key"),
+        _required("timestamp", "time", "when the customer was contacted (or held out)"),
+        _required("campaign_id", "id", "campaign key"),
+        # a control row may leave it empty: a control group shared by the campaign's actions
+        ColumnSpec("action", "text", required=True, description="the action, e.g. discount"),
+        _required("group", "text", "treatment or control", values=("treatment", "control")),
+        _optional("cost", "number", "cost of the contact (0 or empty for control)", minimum=0.0),
+    ),
+)
+
+#: Cost to serve as logged: one row per cost incurred for a customer.
+COSTS = TableSpec(
+    "costs",
+    (
+        _required("customer_id", "id", "customer key"),
+        _required("timestamp", "time", "when the cost was incurred"),
+        _required("kind", "text", "open vocabulary, e.g. order, return, support_ticket"),
+        _required("amount", "number", "the cost; never negative", minimum=0.0),
+    ),
+)
+
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec for spec in (CUSTOMERS, TRANSACTIONS, INTERACTIONS, CAMPAIGNS, COSTS)
+}
+#: The tables features are built from.
+FEATURE_SOURCE_TABLES = ("customers", "transactions", "interactions")
+#: The logs that are read, checked and summarised, and used by no feature yet.
+LOG_TABLES = ("campaigns", "costs")
 
 
 def _finite(series: pd.Series) -> pd.Series:
@@ -165,16 +213,27 @@ def _finite(series: pd.Series) -> pd.Series:
     return pd.Series(~np.isinf(values), index=series.index, copy=False)
 
 
+def _among(values: tuple[str, ...]) -> Callable[[pd.Series], pd.Series]:
+    """True where a value is one of ``values`` (missing values are judged by ``nullable``)."""
+    return lambda series: series.isin(list(values))
+
+
+def _at_least(minimum: float) -> Callable[[pd.Series], pd.Series]:
+    """True where a number is ``minimum`` or more."""
+    return lambda series: series >= minimum
+
+
 def canonical_schema(table: str) -> pandera.DataFrameSchema:
     """The pandera schema of a loaded canonical table.
 
-    It checks dtypes, missing values in required columns, finite numbers and (for
-    ``customers``) unique ids. Extra columns are allowed.
+    It checks dtypes, missing values in required columns, finite numbers, (for
+    ``customers``) unique ids, and the values and minimums of :class:`ColumnSpec`. Extra
+    columns are allowed.
 
     Parameters
     ----------
     table : str
-        ``customers``, ``transactions`` or ``interactions``.
+        A name of :data:`TABLES`.
 
     Returns
     -------
@@ -183,10 +242,14 @@ def canonical_schema(table: str) -> pandera.DataFrameSchema:
     spec = TABLES[table]
     columns = {}
     for column in spec.columns:
-        checks = [pandera.Check(_finite, name="finite")]
+        checks = [pandera.Check(_finite, name="finite")] if column.kind == "number" else []
+        if column.values:
+            checks.append(pandera.Check(_among(column.values), name="values"))
+        if column.minimum is not None:
+            checks.append(pandera.Check(_at_least(column.minimum), name="minimum"))
         columns[column.name] = pandera.Column(
             column.dtype,
-            checks=checks if column.kind == "number" else None,
+            checks=checks or None,
             nullable=column.nullable,
             unique=table == "customers" and column.name == "customer_id",
             required=True,

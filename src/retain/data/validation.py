@@ -23,20 +23,30 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
 from pandas.api import types
 
 from retain.data.mapping import TableMapping, position_name
-from retain.data.schemas import ColumnSpec, TableSpec, canonical_schema, empty_column
+from retain.data.schemas import (
+    CAMPAIGNS,
+    ColumnSpec,
+    TableSpec,
+    canonical_schema,
+    empty_column,
+)
 from retain.errors import MAX_SAMPLES, DataProblem
 from retain.workspace import TimestampWindow
 
 __all__ = [
     "MAX_ABS_NUMBER",
     "NA_TOKENS",
+    "CampaignGroups",
     "Finding",
     "TableProblems",
     "conform_table",
     "parse_column",
+    "rows_checker",
 ]
 
 # Text that means "no value" in a numeric column (exports from R, SQL clients, spreadsheets).
@@ -57,9 +67,14 @@ RULE_TEXT = {
 #: Offending rows whose raw values samples are taken from (the first ones of the table).
 SAMPLED_ROWS = 10_000
 #: Where a problem comes in the list of one column's problems: column-level problems, then
-#: unparseable values, then the rules (in the order pandera checks them), then the limits.
-COLUMN, PARSING, RULES, LIMITS = range(4)
-RULE_ORDER = {"not_nullable": 0, "field_uniqueness": 1, "finite": 2}
+#: unparseable values, then the rules (in the order pandera checks them), then the limits,
+#: then the rules across rows (found once every chunk is read).
+COLUMN, PARSING, RULES, LIMITS, ACROSS_ROWS = range(5)
+RULE_ORDER = {"not_nullable": 0, "field_uniqueness": 1, "finite": 2, "values": 3, "minimum": 4}
+#: The groups of a campaign; rows of the first (treatment) must name their action, while
+#: control rows may leave it empty (a control group shared by the campaign's actions).
+GROUPS = CAMPAIGNS.column("group").values
+TREATMENT = GROUPS[0]
 
 
 @dataclass(frozen=True)
@@ -219,6 +234,7 @@ def conform_table(
     columns.update((name, named[name]) for name in extras)
     frame = pd.DataFrame(columns, copy=False)
     findings += _rule_findings(frame, named, spec, absent, unparsed, first_row)
+    findings += _action_findings(frame, named, spec, first_row)
     findings += _limit_findings(frame, named, spec, window or TimestampWindow(), first_row)
     return frame, findings
 
@@ -407,13 +423,121 @@ def _rule_findings(
         if len(rows) == 0 and not group["index"].isna().all():
             continue
         mask = pd.Series(raw.index.isin(rows), index=raw.index)
-        problem = RULE_TEXT.get(str(check), f"fails check {check}")
+        problem = _rule_text(str(check), spec, str(column))
         order = (RULES, RULE_ORDER.get(str(check), len(RULE_ORDER)))
         numbered = check == "not_nullable"
         problems.append(
             _row_finding(str(column), problem, order, raw, mask, first_row, numbered=numbered)
         )
     return problems
+
+
+def _rule_text(check: str, spec: TableSpec, column: str) -> str:
+    """What a failed rule means, in words (those of a column's values and minimum name them)."""
+    if check == "values":
+        return "not one of " + ", ".join(spec.column(column).values)
+    if check == "minimum":
+        lowest = spec.column(column).minimum
+        if lowest == 0:
+            return (
+                "negative: a cost is 0 or more (a credit or reversal is not a cost: net it "
+                "into the cost it corrects)"
+            )
+        return f"below {lowest:g}"
+    return RULE_TEXT.get(check, f"fails check {check}")
+
+
+def _action_findings(
+    frame: pd.DataFrame, raw: pd.DataFrame, spec: TableSpec, first_row: int
+) -> list[Finding]:
+    """Campaign rows of the treatment group without an action (control rows may have none)."""
+    if spec.name != "campaigns" or not {"action", "group"} <= set(raw.columns):
+        return []
+    missing = frame["action"].isna() & frame["group"].eq(TREATMENT).fillna(False)
+    if not missing.any():
+        return []
+    problem = "missing in treatment rows (only control rows may leave the action empty)"
+    return [_row_finding("action", problem, (RULES, 0), raw, missing, first_row, numbered=True)]
+
+
+class CampaignGroups:
+    """Customers in both the treatment and the control group of one campaign: a rule across
+    rows, so across chunks. Each chunk's valid keys are kept (customer, campaign, group, row
+    number); :meth:`findings` judges them once every chunk is in."""
+
+    COLUMNS = ("customer_id", "campaign_id", "group")
+
+    def __init__(self) -> None:
+        self._parts: list[pyarrow.Table] = []
+
+    def add(self, frame: pd.DataFrame, first_row: int) -> None:
+        """Take the keys of a conformed chunk (rows with a missing key or group are left out:
+        they are problems of their own)."""
+        if not all(name in frame.columns for name in self.COLUMNS):
+            return
+        groups = frame["group"]
+        valid = (
+            frame["customer_id"].notna() & frame["campaign_id"].notna() & groups.isin(list(GROUPS))
+        ).to_numpy()
+        if not valid.any():
+            return
+        positions = np.flatnonzero(valid)
+        self._parts.append(
+            pyarrow.table(
+                {
+                    "customer_id": pyarrow.array(frame["customer_id"].to_numpy()[positions]),
+                    "campaign_id": pyarrow.array(frame["campaign_id"].to_numpy()[positions]),
+                    "treated": (groups.to_numpy()[positions] == TREATMENT).astype(np.int8),
+                    "row": first_row + positions,
+                }
+            )
+        )
+
+    def findings(self) -> list[Finding]:
+        """The one problem of the rows whose customer is in both groups of their campaign."""
+        if not self._parts:
+            return []
+        keys = pyarrow.concat_tables(self._parts)
+        self._parts = []
+        groups = keys.group_by(["customer_id", "campaign_id"]).aggregate(
+            [("treated", "min"), ("treated", "max")]
+        )
+        both = groups.filter(pc.not_equal(groups["treated_min"], groups["treated_max"]))
+        if not len(both):
+            return []
+        rows = keys.join(
+            both.select(["customer_id", "campaign_id"]),
+            ["customer_id", "campaign_id"],
+            join_type="inner",
+        ).sort_by("row")
+        head = rows.slice(0, SAMPLED_ROWS)
+        named = [
+            f"{customer} in {campaign}"
+            for customer, campaign in zip(
+                head["customer_id"].to_pylist(), head["campaign_id"].to_pylist(), strict=True
+            )
+        ]
+        firsts = np.flatnonzero(~pd.Series(named).duplicated().to_numpy())[: 2 * MAX_SAMPLES]
+        problem = (
+            f"{len(both):,} customer{'s' if len(both) > 1 else ''} in both the treatment and "
+            "the control group of one campaign"
+        )
+        return [
+            Finding(
+                "group",
+                problem,
+                (ACROSS_ROWS, 0),
+                rows=len(rows),
+                row_numbers=tuple(rows["row"].slice(0, MAX_SAMPLES).to_pylist()),
+                candidates=tuple((int(ahead), named[ahead]) for ahead in firsts),
+                numbered=True,
+            )
+        ]
+
+
+def rows_checker(spec: TableSpec) -> CampaignGroups | None:
+    """What checks table ``spec`` across rows (``campaigns``: :class:`CampaignGroups`)."""
+    return CampaignGroups() if spec.name == "campaigns" else None
 
 
 def _limit_findings(

@@ -32,7 +32,7 @@ from retain.features.inputs import (
     resolve_data,
 )
 from retain.features.repository import Repository, age_features, check_views, load_repository
-from retain.features.retrieval import categorical, get_features
+from retain.features.retrieval import categorical, get_features, with_categories
 from retain.features.store import BuildResult, FeatureStore, SnapshotInfo
 from retain.features.workspace import open_sources, open_store
 
@@ -73,4 +73,5 @@ __all__ = [
     "open_sources",
     "open_store",
     "resolve_data",
+    "with_categories",
 ]

@@ -15,7 +15,7 @@ Every definition becomes plain Ibis (filters, conditional aggregates, a lag wind
 3. *Assembly*: the entities known at each cutoff (a view's events, or signup before ``as_of``)
    are left-joined with every view, and raw aggregates are finished into features.
 
-Sources may carry what staging prepares once per dataset (see :mod:`retain.features.staging`):
+Sources may carry what staging prepares once per dataset (see :mod:`retain.engines.staging`):
 integer key codes (everything is then grouped and joined on integers, and the spine is every
 key at every cutoff, filtered), value codes of small text columns, epoch days and millionths.
 Without them the same values are computed here; either way the result is the same.
@@ -34,12 +34,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
+from retain.engines.layout import (
+    AS_OF_DAY,
+    CODE_PREFIX,
+    DAY_PREFIX,
+    EPOCH,
+    KEY_CODE,
+    MASK_BITS,
+    MICRO,
+    MICROS_PREFIX,
+    code_column,
+    epoch_day,
+)
+from retain.engines.sources import SOURCES
 from retain.features.definitions import (
     Attribute,
     BTYDForecast,
@@ -57,7 +69,6 @@ from retain.features.definitions import (
 )
 from retain.features.filters import Condition
 from retain.features.repository import Repository
-from retain.features.sources import SOURCES
 
 __all__ = [
     "AS_OF_DAY",
@@ -73,25 +84,11 @@ __all__ = [
     "epoch_day",
 ]
 
-AS_OF_DAY = "_as_of_day"
 #: Kinds computed from a table of event days (one per distinct filter) rather than from rows.
 DAILY_KINDS = (GapStatistics, BTYDSummary, GapProbability)
-#: Integer code of the join key (see ``keys`` in :func:`compile_snapshot`).
-KEY_CODE = "_key"
-#: ``_code_<column>``: codes (0 .. MASK_BITS - 1) of a text column with few values.
-CODE_PREFIX = "_code_"
-#: ``_day_<column>``: a time column's epoch day; ``_micros_<column>``: a number column in
-#: integer millionths (see :func:`_exact`). Optional: computed when a source lacks them.
-DAY_PREFIX = "_day_"
-MICROS_PREFIX = "_micros_"
 DAY = "_day"
-EPOCH = date(1970, 1, 1)
-#: Sums run on integers of 10^-6 units: exact, so their result is the same in any order.
-MICRO = 1_000_000
 FLOAT = dt.float64
 INT = dt.int64
-#: A column with at most this many distinct values is counted with a 64-bit mask (sign bit unused).
-MASK_BITS = 63
 
 
 @ibis.udf.scalar.builtin
@@ -137,11 +134,6 @@ def _extreme_if(values: ir.Value, agg: str, where: ir.BooleanValue | None) -> ir
     if where is not None:
         values = ibis.ifelse(where, values, ibis.null(values.type()))
     return getattr(values, agg)()
-
-
-def epoch_day(day: date) -> int:
-    """Days since 1970-01-01 of a date (the engine's integer calendar)."""
-    return (day - EPOCH).days
 
 
 def _exact(value: ir.NumericValue) -> ir.IntegerValue:
@@ -239,8 +231,8 @@ def compile_snapshot(
     repository : Repository or sequence of FeatureView
         Validated views.
     tables : mapping of str to ibis.Table
-        Canonical source tables (see :func:`retain.features.sources.to_ibis_tables`), all on one
-        backend.
+        Canonical source tables, all on one backend (see
+        :meth:`retain.engines.Engine.connect`).
     cutoffs : ibis.Table
         One row per cutoff, column ``_as_of_day`` (int64 epoch day; see :func:`epoch_day`), on
         the same backend. The expression does not depend on its content, so it can be compiled
@@ -456,11 +448,6 @@ def _plan_view(
     for where, group in groups.items():
         plan.keyed.append(_plan_daily(plan, group, events, cutoffs, prefix=prefixes[where]))
     return plan
-
-
-def code_column(column: str) -> str:
-    """Name of the column holding the codes of ``column`` (see :func:`compile_snapshot`)."""
-    return f"{CODE_PREFIX}{column}"
 
 
 def _coded(events: ir.Table, source: ir.Table, column: str) -> tuple[ir.Table, str]:

@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from retain.engines.sources import SOURCES, SourceSchema
 from retain.errors import ConfigError
 from retain.features.filters import Condition
-from retain.features.sources import SOURCES, SourceSchema
 
 __all__ = [
     "AGGREGATIONS",

@@ -1,12 +1,11 @@
-"""Run compiled snapshots on a backend and hand back one Arrow table per cutoff."""
+"""Run compiled snapshots on an engine and hand back one Arrow table per cutoff."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from datetime import date, datetime, time
 from itertools import pairwise
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import ibis
 import ibis.expr.operations as ops
@@ -16,23 +15,23 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retain.features.compiler import (
+from retain.engines import Connection, Engine, get_engine
+from retain.engines.layout import (
     AS_OF_DAY,
+    COLUMNS,
+    CUTOFFS_TABLE,
     EPOCH,
     KEY_CODE,
+    KEYS,
     MASK_BITS,
-    compile_snapshot,
-    distinct_columns,
     epoch_day,
 )
+from retain.engines.sources import SOURCES, to_arrow
+from retain.features.compiler import compile_snapshot, distinct_columns
 from retain.features.definitions import FeatureView
 from retain.features.forecast import add_forecasts, forecasts_of
+from retain.features.inputs import SourceData
 from retain.features.repository import Repository
-from retain.features.sources import SOURCES, to_arrow, to_ibis_tables
-from retain.features.staging import COLUMNS, KEYS, connect, register_staged
-
-if TYPE_CHECKING:
-    import duckdb
 
 __all__ = ["Strategy", "compute_features", "in_key_order", "iter_snapshots"]
 
@@ -48,15 +47,15 @@ DEFAULT_STRATEGY: Strategy = "per_cutoff"
 
 def iter_snapshots(
     repository: Repository,
-    tables: Mapping[str, ir.Table],
+    connection: Connection,
     as_of: Sequence[date],
     *,
-    backend: ibis.BaseBackend,
     strategy: Strategy = DEFAULT_STRATEGY,
 ) -> Iterator[tuple[date, pa.Table]]:
     """Yield ``(as_of, snapshot)`` for each cutoff, in date order.
 
-    The snapshot expression is compiled once; only the content of the cutoffs table changes
+    ``connection`` holds the sources on an engine (:meth:`retain.engines.Engine.connect`). The
+    snapshot expression is compiled once; only the content of the cutoffs table changes
     between runs (compiling a full repository costs about a second of Python).
 
     A snapshot is an Arrow table: the join key, ``as_of`` (timestamp, midnight), then the
@@ -66,10 +65,10 @@ def iter_snapshots(
         raise ValueError(f"strategy must be 'per_cutoff' or 'joined', got {strategy!r}")
     cutoffs = sorted(set(as_of))
     # one scan per cutoff: what does not depend on the cutoff is computed once, kept for all
-    share = strategy == "per_cutoff" and len(cutoffs) > 1 and backend.name == "duckdb"
+    share = strategy == "per_cutoff" and len(cutoffs) > 1 and connection.shares_scans
     # run per cutoff, the expression sees one cutoff at a time: grouped by key alone
     single = strategy == "per_cutoff"
-    query = _compiled(repository, tables, backend, share=share, single=single)
+    query = _compiled(repository, connection, share=share, single=single)
     forecasts = forecasts_of(repository.views)  # model-based columns, filled per cutoff
     try:
         if strategy == "per_cutoff":
@@ -91,29 +90,24 @@ def _cutoffs_table(cutoffs: Sequence[date]) -> pa.Table:
 
 
 _SQL_CACHE: dict[tuple, tuple[str, dict[str, str]]] = {}
-CUTOFFS_TABLE = "_retain_cutoffs"
 
 
 def _compiled(
-    repository: Repository,
-    tables: Mapping[str, ir.Table],
-    backend: ibis.BaseBackend,
-    *,
-    share: bool = False,
-    single: bool = False,
+    repository: Repository, connection: Connection, *, share: bool = False, single: bool = False
 ) -> _Query:
     """The snapshot query for a list of cutoffs, compiled only once.
 
     The SQL text depends only on the definitions and the names and schemas of the tables, so it
     is also cached across builds in the process (Ibis needs 0.2 s for the default repository).
-    With ``share`` (DuckDB), the parts that do not depend on the cutoff are separate queries,
-    run once into temporary tables that every cutoff's query reads. With ``single`` the query
-    must be run with one cutoff at a time (see ``single`` in :func:`compile_snapshot`).
+    With ``share`` (an engine that shares scans), the parts that do not depend on the cutoff are
+    separate queries, run once into tables that every cutoff's query reads. With ``single`` the
+    query must be run with one cutoff at a time (see ``single`` in :func:`compile_snapshot`).
     """
+    tables = connection.tables
     identities = tuple(_identity(name, table) for name, table in tables.items())
-    small = small_columns(repository, tables, backend)
+    small = small_columns(repository, connection)
     versions = tuple(sorted(repository.versions.items()))
-    cache_key = (backend.name, versions, identities, small, share, single)
+    cache_key = (connection.name, versions, identities, small, share, single)
     cached = _SQL_CACHE.get(cache_key)
     if cached is None:
         cutoffs = ibis.table({AS_OF_DAY: "int64"}, name=CUTOFFS_TABLE)  # bound by name when run
@@ -129,77 +123,35 @@ def _compiled(
             order=False,  # rows with key codes are put in order by _finish
             single=single,
         )
-        if backend.name == "duckdb":
-            backend._run_pre_execute_hooks(expr)  # registers in-memory tables, as to_pyarrow does
-        parts = {name: backend.compile(part) for name, part in (shared or {}).items()}
-        cached = (backend.compile(expr), parts)
+        parts = {name: connection.compile(part) for name, part in (shared or {}).items()}
+        cached = (connection.compile(expr), parts)
         if None not in identities:
             _SQL_CACHE[cache_key] = cached
-    return _Query(backend, *cached)
+    return _Query(connection, *cached)
 
 
 class _Query:
     """A compiled snapshot query and the shared tables it reads (created on the first run,
     dropped by :meth:`close`)."""
 
-    def __init__(self, backend: ibis.BaseBackend, sql: str, shared: dict[str, str]):
-        self.backend, self.sql, self.shared = backend, sql, shared
+    def __init__(self, connection: Connection, sql: str, shared: dict[str, str]):
+        self.connection, self.sql, self.shared = connection, sql, shared
         self.created: list[str] = []
 
     def run(self, cutoffs: Sequence[date]) -> pa.Table:
-        backend = self.backend
-        _put_table(backend, CUTOFFS_TABLE, _cutoffs_table(cutoffs))
-        if backend.name != "duckdb":
-            return _fetch(backend, self.sql)
+        self.connection.put_table(CUTOFFS_TABLE, _cutoffs_table(cutoffs))
         for name, sql in self.shared.items():
             if name not in self.created:
-                _create_shared(backend.con, name, sql)
+                self.connection.create_shared(name, sql)
                 self.created.append(name)
-        return backend.con.sql(self.sql).to_arrow_table()
+        return self.connection.fetch(self.sql)
 
     def close(self) -> None:
         while self.created:
-            name = self.created.pop()
-            self.backend.con.execute(f'DROP VIEW IF EXISTS "{name}"').fetchall()
-            self.backend.con.execute(f'DROP TABLE IF EXISTS {SHARED_CATALOG}."{name}"').fetchall()
+            self.connection.drop_shared(self.created.pop())
 
 
-#: In-memory DuckDB catalog of the tables shared by the queries of several cutoffs.
-SHARED_CATALOG = "_retain_shared"
-
-
-def _create_shared(connection: duckdb.DuckDBPyConnection, name: str, sql: str) -> None:
-    """Create table ``name`` from ``sql``, compressed in memory, for every cutoff's query.
-
-    The table lives in an in-memory catalog attached with ``COMPRESS``; a checkpoint compresses
-    it (benchmarks/features.py at 1M customers: the purchase days took 169 MB instead of the
-    445 MB of a temporary table, and 6 cutoffs peaked at 2.4-2.5 GB instead of 2.8-3.0 GB, in
-    about the same time). The queries read it through a temporary view of their name for it.
-    """
-    connection.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {SHARED_CATALOG} (COMPRESS)")
-    with _reordering_allowed(connection):  # a table's row order means nothing here
-        connection.execute(f'CREATE OR REPLACE TABLE {SHARED_CATALOG}."{name}" AS {sql}')
-    connection.execute(f"CHECKPOINT {SHARED_CATALOG}")
-    connection.execute(
-        f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM {SHARED_CATALOG}."{name}"'
-    )
-
-
-@contextmanager
-def _reordering_allowed(connection) -> Iterator[None]:
-    """DuckDB free to reorder rows (cheaper to parallelise); the setting is restored after."""
-    setting = "preserve_insertion_order"
-    ((previous,),) = connection.execute(f"SELECT current_setting('{setting}')").fetchall()
-    connection.execute(f"SET {setting} = false").fetchall()
-    try:
-        yield
-    finally:
-        connection.execute(f"SET {setting} = {'true' if previous else 'false'}").fetchall()
-
-
-def small_columns(
-    repository: Repository, tables: Mapping[str, ir.Table], backend: ibis.BaseBackend
-) -> tuple[tuple[str, str], ...]:
+def small_columns(repository: Repository, connection: Connection) -> tuple[tuple[str, str], ...]:
     """The ``count_distinct`` columns with at most :data:`MASK_BITS` distinct values.
 
     Read from the column statistics when ``tables`` has them (under ``_columns``: staged
@@ -210,16 +162,17 @@ def small_columns(
     wanted = sorted(distinct_columns(repository.views))
     if not wanted:
         return ()
+    tables = connection.tables
     if COLUMNS in tables:
-        counts = backend.to_pyarrow(tables[COLUMNS]).to_pylist()
+        counts = connection.execute(tables[COLUMNS]).to_pylist()
         known = {(row["source"], row["column"]): row["distinct_values"] for row in counts}
         return tuple(pair for pair in wanted if known.get(pair, MASK_BITS + 1) <= MASK_BITS)
     small = []
     for source, column in wanted:
         values = tables[source][column]
-        if backend.to_pyarrow(values.approx_nunique()).as_py() > 2 * MASK_BITS:
+        if connection.execute(values.approx_nunique()).as_py() > 2 * MASK_BITS:
             continue
-        if backend.to_pyarrow(values.nunique()).as_py() <= MASK_BITS:
+        if connection.execute(values.nunique()).as_py() <= MASK_BITS:
             small.append((source, column))
     return tuple(small)
 
@@ -231,26 +184,6 @@ def _identity(name: str, table: ir.Table) -> tuple | None:
     if not isinstance(op, ops.PhysicalTable) or isinstance(op, ops.InMemoryTable):
         return None
     return (name, op.name, repr(table.schema()))
-
-
-def _put_table(backend: ibis.BaseBackend, name: str, table: pa.Table) -> None:
-    """Create or replace a small table on the backend (DuckDB: register the Arrow table;
-    elsewhere a temporary view of it, which every SQL backend has, PySpark included)."""
-    if backend.name == "duckdb":
-        backend.con.register(name, table)
-    else:
-        backend.create_view(name, ibis.memtable(table), overwrite=True)
-
-
-def _fetch(backend: ibis.BaseBackend, sql: str) -> pa.Table:
-    """The result of ``sql`` on a backend other than DuckDB, as Arrow. On PySpark, Arrow is
-    collected directly (see :func:`retain.spark.features.fetch_arrow`); Ibis goes through
-    pandas there."""
-    if backend.name == "pyspark":
-        from retain.spark.features import fetch_arrow
-
-        return fetch_arrow(backend, sql)
-    return backend.to_pyarrow(backend.sql(sql))
 
 
 def _finish(table: pa.Table, cutoff: date) -> pa.Table:
@@ -316,10 +249,10 @@ def _one_chunk(table: pa.Table, memory_pool: pa.MemoryPool | None = None) -> pa.
 
 def compute_features(
     views: Repository | Sequence[FeatureView],
-    sources: Mapping[str, ir.Table | pd.DataFrame | pa.Table | None],
+    sources: Mapping[str, pd.DataFrame | pa.Table | None] | SourceData,
     as_of: date | str | Sequence[date | str],
     *,
-    backend: ibis.BaseBackend | None = None,
+    engine: Engine | None = None,
     strategy: Strategy = DEFAULT_STRATEGY,
 ) -> pd.DataFrame:
     """Compute features at one or more cutoffs, without the snapshot store.
@@ -328,12 +261,13 @@ def compute_features(
     ----------
     views : Repository or sequence of FeatureView
         Feature definitions (validated here when given as a sequence).
-    sources : mapping of str to DataFrame, Arrow table or ibis.Table
+    sources : mapping of str to DataFrame or Arrow table, or SourceData
         Canonical tables ``customers``, ``transactions``, ``interactions``; absent tables and
-        optional columns count as empty. Ibis tables must live on ``backend``.
+        optional columns count as empty.
     as_of : date, str or sequence of them
         Cutoff date(s), ``YYYY-MM-DD``.
-    backend : ibis backend, default=a new in-memory DuckDB connection
+    engine : Engine, default=the default engine (``get_engine()``: DuckDB in this process)
+        Where the snapshots are computed (the sources are not staged).
     strategy : {"per_cutoff", "joined"}, default="per_cutoff"
 
     Returns
@@ -343,28 +277,17 @@ def compute_features(
     """
     repository = views if isinstance(views, Repository) else Repository.from_views(list(views))
     cutoffs = as_dates(as_of)
-    backend = backend or connect()
-    tables = _coded_tables(sources, backend)
-    parts = [
-        table
-        for _, table in iter_snapshots(
-            repository, tables, cutoffs, backend=backend, strategy=strategy
-        )
-    ]
+    if not isinstance(sources, SourceData):
+        unknown = set(sources) - set(SOURCES)
+        if unknown:
+            raise ValueError(f"unknown source tables {sorted(unknown)}; known: {sorted(SOURCES)}")
+        tables = {name: to_arrow(name, sources.get(name)) for name in SOURCES}
+        sources = SourceData(tables, origin="in-memory tables")
+    engine = engine or get_engine()
+    with engine.connect(sources, None, len(cutoffs)) as connection:
+        snapshots = iter_snapshots(repository, connection, cutoffs, strategy=strategy)
+        parts = [table for _, table in snapshots]
     return pa.concat_tables(parts).to_pandas()
-
-
-def _coded_tables(
-    sources: Mapping[str, ir.Table | pd.DataFrame | pa.Table | None], backend: ibis.BaseBackend
-) -> dict[str, ir.Table]:
-    """Frames as Ibis tables on a DuckDB backend, with key codes and column statistics (as in
-    staged sources); Ibis tables, or another backend, go through :func:`to_ibis_tables`."""
-    if backend.name != "duckdb" or any(isinstance(v, ir.Table) for v in sources.values()):
-        return to_ibis_tables(sources, backend)
-    unknown = set(sources) - set(SOURCES)
-    if unknown:
-        raise ValueError(f"unknown source tables {sorted(unknown)}; known: {sorted(SOURCES)}")
-    return register_staged(backend, {name: to_arrow(name, sources.get(name)) for name in SOURCES})
 
 
 def as_dates(as_of: date | str | Sequence[date | str]) -> list[date]:

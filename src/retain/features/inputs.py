@@ -26,8 +26,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from retain.engines.sources import SOURCES, to_arrow
 from retain.errors import RetainError
-from retain.features.sources import SOURCES, to_arrow
 
 if TYPE_CHECKING:
     from retain.data.reader import SourceTables

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from retain.features.engine import DEFAULT_STRATEGY, Strategy, as_dates
 from retain.features.repository import Repository
 from retain.features.store import FeatureStore, SnapshotInfo, categories
 
-__all__ = ["categorical", "get_features"]
+__all__ = ["categorical", "get_features", "with_categories"]
 
 
 def get_features(
@@ -109,8 +109,15 @@ def categorical(frame: pd.DataFrame, repository: Repository) -> pd.DataFrame:
     are the same in every snapshot: a model trained on one cutoff scores another consistently.
     Missing values stay missing.
     """
-    frame = frame.copy()
-    for name, vocabulary in categories(repository).items():
+    return with_categories(frame, categories(repository))
+
+
+def with_categories(frame: pd.DataFrame, vocabularies: Mapping[str, list[str]]) -> pd.DataFrame:
+    """A copy of ``frame`` with each column named in ``vocabularies`` (see
+    :func:`retain.features.store.categories`) a categorical of that vocabulary: what
+    :func:`categorical` does, from the vocabularies alone (for functions pickled to workers)."""
+    frame = frame.copy(deep=False)  # copy-on-write: the caller's columns stay as they are
+    for name, vocabulary in vocabularies.items():
         if name in frame.columns:
             frame[name] = pd.Categorical(frame[name], categories=vocabulary)
     return frame

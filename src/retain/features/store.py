@@ -13,11 +13,12 @@ semantics version, so an unchanged snapshot is found and skipped, and a changed 
 source gets a new file. Files are written atomically; the manifest is written last and marks a
 snapshot complete.
 
-Snapshots are built on DuckDB (the sources staged as ``sources.duckdb``) or on Spark
-(``engine="spark"``, see :mod:`retain.spark.features`; sources staged as Parquet in
-``STORE/sources/<fingerprint>-parquet/`` on a local master). Both run the same compiled views
-and give the same values; the snapshot id does not depend on the engine, so a snapshot built by
-one engine is found, and not built again, by the other (the manifest says which built it).
+Snapshots are built by an engine (:mod:`retain.engines`): DuckDB by default (the sources
+staged as ``sources/<fingerprint>/sources.duckdb``), or Spark (sources staged as Parquet in
+``STORE/sources/<fingerprint>-parquet/`` on a local master); each engine names what it stages
+under ``STORE/sources/``. Every engine runs the same compiled views and gives the same values;
+the snapshot id does not depend on the engine, so a snapshot built by one engine is found, and
+not built again, by another (the manifest says which built it).
 """
 
 from __future__ import annotations
@@ -25,12 +26,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
 import ibis
 import pyarrow as pa
@@ -38,35 +37,20 @@ import pyarrow.parquet as pq
 
 import retain
 from retain.atomic import atomic_file
+from retain.engines import Connection, Engine, get_engine
 from retain.errors import StorageError
 from retain.features.definitions import Attribute
 from retain.features.engine import DEFAULT_STRATEGY, Strategy, as_dates, iter_snapshots
 from retain.features.inputs import SourceData, check_cutoffs, resolve_data
 from retain.features.repository import Repository, load_repository
-from retain.features.staging import (
-    DATABASE,
-    connect,
-    is_current,
-    open_staged,
-    register_staged,
-    stage_sources,
-)
 from retain.progress import ProgressReporter, null_progress
 
-if TYPE_CHECKING:
-    import ibis.expr.types as ir
-
-    from retain.spark.session import SparkSettings
-
-__all__ = ["ENGINES", "ENGINE_VERSION", "BuildResult", "Engine", "FeatureStore", "SnapshotInfo"]
+__all__ = ["ENGINE_VERSION", "BuildResult", "FeatureStore", "SnapshotInfo"]
 
 #: Bumped when the compiled meaning of a definition changes: every snapshot id changes with it.
 ENGINE_VERSION = 1
 #: Version of the records of checked sources (``sources/<fingerprint>.json``).
 RECORD_FORMAT = 1
-#: Where snapshots are computed: embedded DuckDB, or Apache Spark (``pip install 'retain[spark]'``).
-Engine = Literal["duckdb", "spark"]
-ENGINES: tuple[str, ...] = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -162,8 +146,7 @@ class FeatureStore:
         mapping: object = None,
         strategy: Strategy = DEFAULT_STRATEGY,
         progress: ProgressReporter = null_progress,
-        engine: Engine = "duckdb",
-        spark_settings: SparkSettings | None = None,
+        engine: Engine | str | None = None,
     ) -> list[BuildResult]:
         """Build the snapshots missing at the cutoffs ``as_of``; skip those already built.
 
@@ -179,14 +162,11 @@ class FeatureStore:
             How several cutoffs are computed (see :mod:`retain.features.engine`).
         progress : callable, optional
             Called once per cutoff.
-        engine : {"duckdb", "spark"}, default="duckdb"
-            Where missing snapshots are computed. The same definitions on the same data give
-            the same snapshot (and the same id) on either engine, so a snapshot already built
-            by one is not built again by the other.
-        spark_settings : SparkSettings, optional
-            For ``engine="spark"`` when no Spark session is active: the master (overridden by
-            ``RETAIN_SPARK_MASTER``) and the session's settings; by default ``spark`` of
-            ``retain.yaml`` in the current folder, else the packaged defaults.
+        engine : Engine or str, optional
+            Where missing snapshots are computed (an engine, or its name for
+            :func:`~retain.engines.get_engine`; default DuckDB). The same definitions on the
+            same data give the same snapshot (and the same id) on every engine, so a snapshot
+            already built by one is not built again by another.
 
         Returns
         -------
@@ -198,9 +178,10 @@ class FeatureStore:
         CutoffError
             Before anything is written, when a cutoff has no events before it.
         RetainError
-            ``engine="spark"`` without pyspark installed (before any data are read).
+            An engine whose libraries are not installed (before any data are read).
         """
-        _check_engine(engine)
+        if engine is None or isinstance(engine, str):
+            engine = get_engine(engine)
         cutoffs = as_dates(as_of)
         sources = self.sources(data, mapping)
         check_cutoffs(cutoffs, sources)
@@ -214,8 +195,10 @@ class FeatureStore:
                 results[cutoff] = self._result(found, built=False, seconds=0.0)
                 progress(f"{cutoff} unchanged")
         if missing:
-            with self._open_engine(engine, sources, spark_settings, missing) as opened:
-                for result in self._build_missing(opened, sources, missing, strategy, progress):
+            staging = self.root / "sources"
+            with engine.connect(sources, staging, len(missing)) as connection:
+                built = self._build_missing(connection, sources, missing, strategy, progress)
+                for result in built:
                     results[result.as_of] = result
             self._register()
         self._remember(sources)
@@ -260,14 +243,13 @@ class FeatureStore:
         with atomic_file(self._record_path(sources.fingerprint)) as temporary:
             temporary.write_text(json.dumps(record, indent=2) + "\n")
 
-    def _build_missing(self, opened, sources, cutoffs, strategy, progress) -> list[BuildResult]:
-        backend, tables, details = opened
-        engine = {**details, "strategy": strategy}
+    def _build_missing(
+        self, connection: Connection, sources, cutoffs, strategy, progress
+    ) -> list[BuildResult]:
+        engine = {**connection.details, "strategy": strategy}
         results = []
         started = time.perf_counter()
-        snapshots = iter_snapshots(
-            self.repository, tables, cutoffs, backend=backend, strategy=strategy
-        )
+        snapshots = iter_snapshots(self.repository, connection, cutoffs, strategy=strategy)
         for cutoff, table in snapshots:
             seconds = time.perf_counter() - started
             info = self._write(cutoff, table, sources.fingerprint, seconds, engine)
@@ -276,40 +258,6 @@ class FeatureStore:
             progress(f"{cutoff} built")
             started = time.perf_counter()
         return results
-
-    @contextmanager
-    def _open_engine(
-        self, engine: Engine, sources, spark_settings: SparkSettings | None, cutoffs
-    ) -> Iterator[tuple[ibis.BaseBackend, dict[str, ir.Table], dict]]:
-        """The backend, source tables and manifest details of ``engine``, sources staged in
-        ``STORE/sources/<fingerprint>`` (DuckDB) or ``<fingerprint>-parquet`` (local Spark).
-
-        On DuckDB, a build of one cutoff from sources not yet staged reads them from memory:
-        writing ``sources.duckdb`` costs more than one scan of it saves (a daily scoring run
-        on a new extract); several cutoffs are built from the staged database.
-        """
-        folder = self.root / "sources" / sources.fingerprint
-        if engine == "spark":
-            from retain.spark.features import spark_engine
-            from retain.spark.session import load_spark_settings
-
-            settings = spark_settings or load_spark_settings()
-            staging = folder.with_name(f"{folder.name}-parquet")
-            with spark_engine(sources, staging, settings) as spark:
-                yield spark.backend, spark.tables, {"backend": "spark", **spark.details}
-            return
-        database = folder / DATABASE
-        if len(cutoffs) > 1 or (database.is_file() and is_current(database)):
-            backend, tables = open_staged(stage_sources(sources, folder))
-            details = {"backend": "duckdb", "sources": "staged"}
-        else:
-            backend = connect()
-            tables = register_staged(backend, sources.compact)
-            details = {"backend": "duckdb", "sources": "memory"}
-        try:
-            yield backend, tables, details
-        finally:
-            backend.disconnect()
 
     def _write(
         self, cutoff: date, table: pa.Table, fingerprint: str, seconds, engine: dict
@@ -404,16 +352,6 @@ class FeatureStore:
         """The registry: every view version built into this store, with its definition."""
         path = self.root / "registry.json"
         return json.loads(path.read_text()) if path.is_file() else {"views": {}}
-
-
-def _check_engine(engine: str) -> None:
-    """Refuse an unknown engine; for Spark, a missing pyspark (before any data are read)."""
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
-    if engine == "spark":
-        from retain.spark.session import require_pyspark
-
-        require_pyspark()
 
 
 def categories(repository: Repository) -> dict[str, list[str]]:

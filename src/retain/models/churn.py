@@ -29,19 +29,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from numpy.typing import ArrayLike
 from scipy.special import logit
 from sklearn.base import ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils import Tags
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from retain.models._xgboost import (
     FeatureEncoding,
     XGBoostEstimator,
     check_booster_settings,
-    check_frame,
     check_number,
     check_target,
     split_eval_set,
@@ -158,12 +160,17 @@ def check_labels(y: object, n_rows: int, name: str) -> np.ndarray:
     Raises
     ------
     ValueError
-        If a label is not 0 or 1.
+        If a label is not 0 or 1 (the message names the kind of target, e.g. continuous).
     """
     labels = check_target(y, n_rows, name)
     bad = ~np.isin(labels, (0.0, 1.0))
     if np.any(bad):
-        raise ValueError(f"{name} must hold 0/1 labels; got e.g. {np.unique(labels[bad])[:5]}")
+        kind = type_of_target(labels, input_name=name)
+        binary = "Only binary classification is supported. " if kind == "multiclass" else ""
+        raise ValueError(
+            f"{binary}{name} must hold 0/1 labels (1 = churn); got a {kind} target with values "
+            f"such as {np.unique(labels[bad])[:5]}"
+        )
     return labels
 
 
@@ -186,7 +193,7 @@ class CalibratedChurnMixin:
         if valid is None:
             self._set_calibration("none", IdentityCalibrator(), {}, None, None)
             return
-        raw = self.predict_raw_proba(valid[0])
+        raw = self._checked_raw_proba(valid[0])
         y = valid[1]
         if np.bincount(y.astype(np.intp), minlength=2).min() < CALIBRATION_FOLDS:
             self._calibrate_without_folds(raw, y)
@@ -196,6 +203,10 @@ class CalibratedChurnMixin:
         method = min(scores, key=scores.get) if self.calibration == "auto" else self.calibration
         calibrator = CALIBRATORS[method]().fit(raw, y)
         self._set_calibration(method, calibrator, scores, oof[method], raw)
+
+    def _checked_raw_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Uncalibrated P(churn) of features ``fit`` has checked already."""
+        return self.predict_raw_proba(X)
 
     def _calibrate_without_folds(self, raw: np.ndarray, y: np.ndarray) -> None:
         """Too few rows of a class to cross-fit: explicit methods fail, ``auto`` uses none."""
@@ -320,7 +331,9 @@ class ChurnClassifier(ClassifierMixin, CalibratedChurnMixin, XGBoostEstimator):
         Validation metric per round, ``{"validation_0": {metric: [...]}}`` (empty without an
         ``eval_set``).
     feature_names_in_ : numpy.ndarray of str
-        Training columns.
+        Training columns; set only when ``X`` was a DataFrame with string column names. The
+        columns of an array are named ``x0``, ``x1``, ... inside (in ``categories_`` and the
+        columns of ``contributions``).
     n_features_in_ : int
         Number of training columns.
     categories_ : dict of str to list of str
@@ -392,18 +405,21 @@ class ChurnClassifier(ClassifierMixin, CalibratedChurnMixin, XGBoostEstimator):
 
     # -- fitting -------------------------------------------------------------------------------
 
-    def fit(self, X: pd.DataFrame, y: object, *, eval_set: tuple | None = None) -> ChurnClassifier:
+    def fit(
+        self, X: pd.DataFrame | ArrayLike, y: object, *, eval_set: tuple | None = None
+    ) -> ChurnClassifier:
         """Fit the trees (early stopping on ``eval_set``) and choose the calibration.
 
         Parameters
         ----------
-        X : pandas.DataFrame
+        X : pandas.DataFrame or array-like of shape (n_rows, n_features)
             Features: numeric columns (NaN = missing) and categorical ones (pandas
-            ``Categorical``, strings or objects).
+            ``Categorical``, strings or objects). A 2-D array's columns are named ``x0``,
+            ``x1``, ... (see ``feature_names_in_``).
         y : array-like of 0/1 or bool
             1 = churned. Both classes must occur.
-        eval_set : (pandas.DataFrame, array-like) or None, default=None
-            Validation features and labels for early stopping and calibration.
+        eval_set : (pandas.DataFrame or array-like, array-like) or None, default=None
+            Validation features (read as ``X``) and labels for early stopping and calibration.
 
         Returns
         -------
@@ -411,18 +427,18 @@ class ChurnClassifier(ClassifierMixin, CalibratedChurnMixin, XGBoostEstimator):
             The fitted estimator.
         """
         self._check_settings()
-        X = check_frame(X)
+        X = self._fit_input(X)
         y = check_labels(y, len(X), "y")
         if len(np.unique(y)) < 2:
-            raise ValueError("y must contain both classes (0 and 1)")
-        valid = self._checked_eval_set(eval_set)
+            raise ValueError(f"y must contain both classes (0 and 1); got one class ({y[0]:.0f})")
+        valid = self._checked_eval_set(self._eval_input(eval_set))
         self._fit_model(X, y, valid)
         self.classes_ = np.array([0, 1])
         self._fit_calibration(valid)
         self.holdout_ = None
         return self
 
-    def refit(self, X: pd.DataFrame, y: object) -> ChurnClassifier:
+    def refit(self, X: pd.DataFrame | ArrayLike, y: object) -> ChurnClassifier:
         """Grow the trees again on ``X`` (training and validation rows) to serve the latest
         behaviour; the fitted model so far is kept as ``holdout_``.
 
@@ -436,8 +452,8 @@ class ChurnClassifier(ClassifierMixin, CalibratedChurnMixin, XGBoostEstimator):
 
         Parameters
         ----------
-        X : pandas.DataFrame
-            Every row to learn from, with the training columns.
+        X : pandas.DataFrame or array-like of shape (n_rows, n_features_in_)
+            Every row to learn from, with the training columns (an array: in training order).
         y : array-like of 0/1 or bool
             1 = churned.
 
@@ -447,7 +463,7 @@ class ChurnClassifier(ClassifierMixin, CalibratedChurnMixin, XGBoostEstimator):
             This estimator, refitted (``holdout_`` holds the one it replaced).
         """
         check_is_fitted(self, "calibrator_")
-        X = check_frame(X)
+        X = self._input(X)
         return self._refit_trees(X, check_labels(y, len(X), "y"))
 
     def fit_from_booster(
@@ -491,15 +507,16 @@ class ChurnClassifier(ClassifierMixin, CalibratedChurnMixin, XGBoostEstimator):
             Bad settings, a booster that does not match ``encoding``, or bad validation labels.
         """
         self._check_settings()
-        valid = self._checked_eval_set(eval_set)
+        valid = self._checked_eval_set(split_eval_set(eval_set))
         self._adopt_booster(booster, encoding, best_iteration, evals_result)
         self.classes_ = np.array([0, 1])
         self._fit_calibration(valid)
         self.holdout_ = None
         return self
 
-    def _checked_eval_set(self, eval_set: tuple | None) -> tuple[pd.DataFrame, np.ndarray] | None:
-        valid = split_eval_set(eval_set)
+    def _checked_eval_set(
+        self, valid: tuple[pd.DataFrame, object] | None
+    ) -> tuple[pd.DataFrame, np.ndarray] | None:
         if valid is not None:
             return valid[0], check_labels(valid[1], len(valid[0]), "y_valid")
         if self.calibration in ("platt", "isotonic"):
@@ -517,15 +534,25 @@ class ChurnClassifier(ClassifierMixin, CalibratedChurnMixin, XGBoostEstimator):
         params.update(objective="binary:logistic", gamma=self.gamma, eval_metric=self.eval_metric)
         return params
 
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # churn or not: labels 0/1
+        return tags
+
     # -- prediction ----------------------------------------------------------------------------
 
-    def predict_raw_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def _checked_raw_proba(self, X: pd.DataFrame) -> np.ndarray:
+        # not read again: an array's frame would look like named columns to prediction
+        return self._predict_encoded(self._encode_unchecked(X))
+
+    def predict_raw_proba(self, X: pd.DataFrame | ArrayLike) -> np.ndarray:
         """Uncalibrated P(churn) from the trees.
 
         Parameters
         ----------
-        X : pandas.DataFrame
-            Features with (at least) the training columns.
+        X : pandas.DataFrame or array-like of shape (n_rows, n_features_in_)
+            Features with (at least) the training columns, or an array of them in training
+            order.
 
         Returns
         -------

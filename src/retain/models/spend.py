@@ -15,16 +15,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from numpy.typing import ArrayLike
 from sklearn.base import RegressorMixin
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_is_fitted
 
 from retain.models._xgboost import (
     FeatureEncoding,
     XGBoostEstimator,
     check_booster_settings,
-    check_frame,
     check_number,
     check_target,
-    split_eval_set,
 )
 
 __all__ = ["NON_NEGATIVE_OBJECTIVES", "SpendRegressor"]
@@ -87,7 +88,9 @@ class SpendRegressor(RegressorMixin, XGBoostEstimator):
         Share of training targets that were negative and clipped to 0 (0 for objectives that
         accept negative targets).
     feature_names_in_ : numpy.ndarray of str
-        Training columns.
+        Training columns; set only when ``X`` was a DataFrame with string column names. The
+        columns of an array are named ``x0``, ``x1``, ... inside (in ``categories_`` and the
+        columns of ``contributions``).
     n_features_in_ : int
         Number of training columns.
     categories_ : dict of str to list of str
@@ -136,19 +139,22 @@ class SpendRegressor(RegressorMixin, XGBoostEstimator):
         self.random_state = random_state
         self.callbacks = callbacks
 
-    def fit(self, X: pd.DataFrame, y: object, *, eval_set: tuple | None = None) -> SpendRegressor:
+    def fit(
+        self, X: pd.DataFrame | ArrayLike, y: object, *, eval_set: tuple | None = None
+    ) -> SpendRegressor:
         """Fit the trees, stopping early on ``eval_set`` when given.
 
         Parameters
         ----------
-        X : pandas.DataFrame
+        X : pandas.DataFrame or array-like of shape (n_rows, n_features)
             Features: numeric columns (NaN = missing) and categorical ones (pandas
-            ``Categorical``, strings or objects).
+            ``Categorical``, strings or objects). A 2-D array's columns are named ``x0``,
+            ``x1``, ... (see ``feature_names_in_``).
         y : array-like of float
             Future net margin per customer. Negative values are clipped to 0 for Tweedie and
             Poisson objectives (their share is recorded in ``clipped_share_``).
-        eval_set : (pandas.DataFrame, array-like) or None, default=None
-            Validation features and targets for early stopping (clipped like ``y``).
+        eval_set : (pandas.DataFrame or array-like, array-like) or None, default=None
+            Validation features (read as ``X``) and targets for early stopping (clipped like ``y``).
 
         Returns
         -------
@@ -156,9 +162,9 @@ class SpendRegressor(RegressorMixin, XGBoostEstimator):
             The fitted estimator.
         """
         self._check_settings()
-        X = check_frame(X)
+        X = self._fit_input(X)
         y = check_target(y, len(X), "y")
-        valid = split_eval_set(eval_set)
+        valid = self._eval_input(eval_set)
         if valid is not None:
             valid = valid[0], self._clip(check_target(valid[1], len(valid[0]), "y_valid"))
         self.clipped_share_ = float(np.mean(y < 0)) if self.clips_targets else 0.0
@@ -166,14 +172,14 @@ class SpendRegressor(RegressorMixin, XGBoostEstimator):
         self.holdout_ = None
         return self
 
-    def refit(self, X: pd.DataFrame, y: object) -> SpendRegressor:
+    def refit(self, X: pd.DataFrame | ArrayLike, y: object) -> SpendRegressor:
         """Grow the trees again on ``X`` (training and validation rows) for the rounds early
         stopping chose; the fitted model so far is kept as ``holdout_``.
 
         Parameters
         ----------
-        X : pandas.DataFrame
-            Every row to learn from, with the training columns.
+        X : pandas.DataFrame or array-like of shape (n_rows, n_features_in_)
+            Every row to learn from, with the training columns (an array: in training order).
         y : array-like of float
             Future net margin (clipped as in :meth:`fit`).
 
@@ -182,7 +188,8 @@ class SpendRegressor(RegressorMixin, XGBoostEstimator):
         SpendRegressor
             This estimator, refitted.
         """
-        X = check_frame(X)
+        check_is_fitted(self, "model_")
+        X = self._input(X)
         y = check_target(y, len(X), "y")
         return self._refit_trees(X, self._clip(y))
 
@@ -254,13 +261,20 @@ class SpendRegressor(RegressorMixin, XGBoostEstimator):
             params["tweedie_variance_power"] = self.tweedie_variance_power
         return params
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        # negative targets are clipped to 0 for these objectives, not learned from
+        tags.target_tags.positive_only = self.clips_targets
+        return tags
+
+    def predict(self, X: pd.DataFrame | ArrayLike) -> np.ndarray:
         """Expected future net margin per row.
 
         Parameters
         ----------
-        X : pandas.DataFrame
-            Features with (at least) the training columns.
+        X : pandas.DataFrame or array-like of shape (n_rows, n_features_in_)
+            Features with (at least) the training columns, or an array of them in training
+            order.
 
         Returns
         -------

@@ -2,7 +2,7 @@
 
 Once the horizon after a list's cutoff ``as_of`` has passed, :func:`backtest` joins the list
 (``retention_priority.parquet`` and ``summary.json``, see :mod:`retain.serving.contract`) with
-the realised outcomes of the listed customers (:func:`retain.training.labels.outcomes`) and
+the realised outcomes of the listed customers (:func:`retain.engines.rules.outcomes`) and
 measures how well the ranking and the selection did.
 
 Definitions
@@ -70,6 +70,7 @@ import pandas as pd
 
 from retain.atomic import atomic_file, check_output_file, claim
 from retain.csvfile import write_csv
+from retain.engines import get_engine
 from retain.errors import OutputError, RetainError
 from retain.serving.contract import LIST_FILE, SUMMARY_FILE
 
@@ -352,16 +353,14 @@ def _coverage_message(short: list[tuple[str, int, int, date]], last_event: date 
 
 def _realised(sources, as_of: date, horizons: dict[str, int], margin_rate: float) -> pd.DataFrame:
     """Outcomes of every customer with a purchase before ``as_of`` (the list's superset)."""
-    from retain.training.labels import outcomes
-
-    transactions = sources.tables["transactions"]
+    engine = get_engine()  # the outcomes of one cutoff, on the driver
     bounds = sources.event_range
     first = pd.Timestamp(bounds[0]).date() if bounds else as_of
     lookback = max((as_of - first).days + 1, 1)  # everyone who ever bought before as_of
     frames = {}
     for days in sorted(set(horizons.values())):
-        frames[days] = outcomes(
-            transactions,
+        frames[days] = engine.outcomes(
+            sources,
             [as_of],
             horizon_days=days,
             active_days=lookback,

@@ -1,14 +1,25 @@
 """``retain score``: the ranked, explained, budget-aware retention-priority list at a cutoff.
 
-Features come from :func:`retain.features.get_features` at ``as_of`` (the call training uses,
-only the cutoff differs), for the customers active at ``as_of`` (the population the models were
-trained on; see :mod:`retain.serving.population`). The champion models give the churn
-probability, CLV and segments; SHAP contributions give the reasons; the playbook an action; the
-selection whom to contact. The list is written to a temporary folder that replaces the output
-folder only when complete, so an interrupted run leaves the previous list intact.
+One orchestration for every engine (:mod:`retain.engines`), step by step:
 
-The same steps run on Apache Spark with ``engine="spark"`` (:mod:`retain.spark.scoring`): the
-per-customer part, :func:`score_batch`, is shared by both engines.
+1. **Population.** The snapshot at ``as_of`` (the file training reads for its cutoffs, built
+   first if missing) for the customers active at ``as_of``: the population the models were
+   trained on (see :mod:`retain.serving.population`), kept as the engine's rows.
+2. **Drift.** PSI of the model features against the churn model's validation rows, on every
+   customer where the rows are in this process, else on a seeded sample of
+   :data:`DRIFT_SAMPLE_ROWS`.
+3. **Scoring.** :func:`score_batch` (churn probability, CLV, segments, reasons from SHAP
+   contributions, the playbook's action, the expected net gain) on each batch of rows: the
+   whole population at once on DuckDB, each Arrow batch in ``mapInPandas`` on Spark. Every
+   value depends on the customer's own row only, so both give the same list.
+4. **Ranking and selection.** The id, gain, value at risk and cost of every customer are
+   collected to the driver, where :func:`retain.serving.selection.rank_and_select` selects
+   (within capacity and budget) and ranks; the engine adds the ranks to its rows.
+5. **Writing.** The list is written to a temporary folder that replaces the output folder only
+   when complete, so an interrupted run leaves the previous list intact: the Parquet file (by
+   the engine), the CSV copy (up to ``csv_max_rows`` rows where the list is not in this
+   process), ``summary.json`` (its tallies by :func:`retain.engines.rules.tallies`), the
+   contact sheet and, where the folder held one, the report.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ import json
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -30,6 +41,8 @@ import pyarrow.parquet as pq
 
 from retain.atomic import atomic_dir, check_output_dir, failpoint
 from retain.csvfile import write_csv
+from retain.engines import Engine, Rows, get_engine
+from retain.engines.rules import RANKING_INPUTS
 from retain.errors import RetainError, storage_error
 from retain.features import (
     CutoffWarning,
@@ -38,7 +51,9 @@ from retain.features import (
     default_cutoff,
     open_sources,
     open_store,
+    with_categories,
 )
+from retain.features.store import categories
 from retain.metrics.drift import age_drift, population_stability
 from retain.mlflow import tracking
 from retain.progress import ProgressReporter, null_progress
@@ -77,26 +92,38 @@ from retain.serving.selection import Selection, rank_and_select, selection_summa
 from retain.serving.sheets import contact_sheet, round_for_people, write_contacts
 from retain.workspace import locate, resolve_path, workspace_settings
 
-__all__ = ["ENGINES", "ScoreResult", "ScoringJob", "build_explainer", "check_population",
-           "finish_folder", "open_inputs", "refuse_drift", "score", "score_batch",
-           "tallies"]  # fmt: skip
+__all__ = ["DRIFT_SAMPLE_ROWS", "SCORED_SCHEMA", "ScoreResult", "ScoringJob", "build_explainer",
+           "check_population", "finish_folder", "open_inputs", "refuse_drift", "score",
+           "score_batch"]  # fmt: skip
 
 #: A function writing the HTML report of the list in a folder: ``render(folder, file)``.
 ReportRenderer = Callable[[Path, Path], Any]
 
-#: Engines ``score`` runs on.
-ENGINES = ("duckdb", "spark")
-
 #: Scoring more than this many days after the last event is refused: the list would be stale.
 STALE_AFTER_DAYS = 31
+#: Where the rows are not in this process, drift and the typical customer are measured on a
+#: seeded random sample of about this many customers (on every one up to it).
+DRIFT_SAMPLE_ROWS = 200_000
+#: Columns :func:`score_batch` gives the list, in order, with their types.
+SCORED_SCHEMA = pa.schema(
+    [("customer_id", pa.string()), ("as_of", pa.date32()), ("churn_probability", pa.float64()),
+     ("clv", pa.float64()), ("value_at_risk", pa.float64()),
+     ("recommended_action", pa.string()), ("action_cost", pa.float64()),
+     ("save_rate", pa.float64()), ("expected_net_gain", pa.float64()), ("segment", pa.string()),
+     ("value_tier", pa.string()), ("loyalty_class", pa.string()),
+     ("lifecycle_stage", pa.string()), ("cluster", pa.int64()), ("reason_1", pa.string()),
+     ("reason_2", pa.string()), ("reason_3", pa.string()), ("recency_days", pa.float64()),
+     ("frequency", pa.float64()), ("monetary_total", pa.float64())]
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class ScoreResult:
     """A written retention-priority list.
 
-    ``frame`` is the list in rank order; on Spark, only its first ``csv_max_rows`` rows when
-    it is longer (the Parquet file holds every row). ``report`` says what happened to a
+    ``frame`` is the list in rank order; from an engine whose rows are not in this process
+    (Spark), only its first ``csv_max_rows`` rows when it is longer (the Parquet file holds
+    every row). ``report`` says what happened to a
     ``report.html`` the output folder held: ``"regenerated"`` from the new list, ``"kept"``
     (the previous list's, when no renderer was given), or ``None`` when there was none.
     """
@@ -192,14 +219,6 @@ def _drift(churn: Champion, population: pd.DataFrame, config: ScoreConfig) -> di
     }
 
 
-def _score_frame(population, champions, playbook, config, explainer) -> pd.DataFrame:
-    models = {family: champion.model for family, champion in champions.items()}
-    approximate = len(population) > config.exact_reasons_max_rows
-    return score_batch(
-        population, models, playbook, config, approximate=approximate, explainer=explainer
-    )
-
-
 def _base_rate(churn: Champion) -> float | None:
     """The churn rate of the rows the churn model was validated on, when its run logged it."""
     for key in ("model_positive_rate", "positive_rate"):
@@ -234,6 +253,7 @@ def score_batch(
 
     Every value depends on the customer's own row only, so scoring the population at once (the
     DuckDB engine) and batch by batch (the Spark engine, in ``mapInPandas``) give the same list.
+    ``score`` applies it through :meth:`retain.engines.Engine.map_batches`.
 
     Parameters
     ----------
@@ -287,17 +307,6 @@ def score_batch(
     return frame
 
 
-def _rank_and_select(frame: pd.DataFrame, config: ScoreConfig) -> tuple[pd.DataFrame, Selection]:
-    order, selection = rank_and_select(
-        frame["customer_id"].to_numpy(), frame["expected_net_gain"].to_numpy(float),
-        frame["value_at_risk"].to_numpy(float), frame["action_cost"].to_numpy(float),
-        capacity=config.capacity, budget=config.budget,
-    )  # fmt: skip
-    frame = frame.assign(selected=selection.chosen).iloc[order].reset_index(drop=True)
-    frame["rank"] = np.arange(1, len(frame) + 1)
-    return frame[list(LIST_COLUMNS)], selection
-
-
 def _model_card(champions: dict[str, Champion]) -> dict[str, Any]:
     churn = champions["churn"]
     card: dict[str, Any] = {"churn": {"metrics": churn.metrics}, "clv": {}}
@@ -311,33 +320,14 @@ def _model_card(champions: dict[str, Champion]) -> dict[str, Any]:
     return card
 
 
-def _tallies(frame: pd.DataFrame, selection: Selection, job: ScoringJob) -> dict[str, dict]:
-    """``counts`` and ``totals`` of ``summary.json`` (Spark aggregates its own), and
-    ``selection``."""
-    chosen = frame[frame["selected"]]
-    counts = {
-        "customers_active": len(frame),
-        "scored": len(frame),
-        "selected": len(chosen),
-        "by_action": chosen["recommended_action"].value_counts().to_dict(),
-    }
-    totals = {
-        "value_at_risk": float(frame["value_at_risk"].sum()),
-        "clv": float(frame["clv"].sum()),
-        "expected_net_gain": float(frame["expected_net_gain"].clip(lower=0).sum()),
-        "selected_value_at_risk": float(chosen["value_at_risk"].sum()),
-        "selected_expected_net_gain": float(chosen["expected_net_gain"].sum()),
-        "selected_cost": float(chosen["action_cost"].sum()),
-    }
-    return tallies(counts, totals, selection, frame["value_at_risk"].to_numpy(float), job)
-
-
-def tallies(counts, totals, selection: Selection, value_at_risk, job: ScoringJob) -> dict:
-    """``counts``, ``totals`` and ``selection`` of ``summary.json`` (both engines)."""
+def _tallies(
+    counted: dict[str, dict], selection: Selection, value_at_risk: np.ndarray, job: ScoringJob
+) -> dict:
+    """``counts``, ``totals`` (the engine's :func:`retain.engines.rules.tallies`) and
+    ``selection`` of ``summary.json``."""
     actions = {name: (a.cost, a.save_rate) for name, a in job.playbook.actions.items()}
     return {
-        "counts": counts,
-        "totals": totals,
+        **counted,
         "selection": selection_summary(selection, value_at_risk, actions, job.currency),
     }
 
@@ -377,18 +367,45 @@ def _summary(
     }
 
 
-def _write(job: ScoringJob, frame: pd.DataFrame, summary: dict) -> None:
-    table = _plain_strings(pa.Table.from_pandas(frame, preserve_index=False))
-    out = job.out
+def _write(job: ScoringJob, engine: Engine, listing: Rows, summary: dict, rows: int):
+    """Write the list's files into a temporary folder that replaces the output folder when
+    complete; return the list on the driver (or its first ``csv_max_rows`` rows, where the
+    list is not in this process and longer)."""
+    limit = job.config.csv_max_rows
+    fits = engine.in_process or limit is None or rows <= limit
     try:
-        with atomic_dir(out, kind=LIST_KIND, legacy_files=LIST_LEGACY_FILES) as folder:
-            pq.write_table(table, folder / LIST_FILE)
+        with atomic_dir(job.out, kind=LIST_KIND, legacy_files=LIST_LEGACY_FILES) as folder:
+            engine.write_list(listing, folder / LIST_FILE)
             failpoint("score:parquet-written")  # a partial list folder, for the fault tests
-            write_csv(round_for_people(table), folder / CSV_FILE)
+            frame = listing if engine.in_process else _head(folder / LIST_FILE, limit, fits)
+            if fits:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                write_csv(round_for_people(table), folder / CSV_FILE)
+            else:
+                job.progress(f"no {CSV_FILE}: {rows:,} rows > csv_max_rows ({limit:,})")
             (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
-            finish_folder(folder, job, frame[frame["selected"]])
+            if fits:
+                selected = frame[frame["selected"]]
+            else:
+                chosen = [("selected", "==", True)]
+                selected = pq.read_table(folder / LIST_FILE, filters=chosen).to_pandas()
+            finish_folder(folder, job, selected)
     except OSError as error:  # nothing partial is left: the temporary folder is gone
-        raise storage_error(error, f"write the list to {out}") from None
+        raise storage_error(error, f"write the list to {job.out}") from None
+    return frame
+
+
+def _head(path: Path, rows: int | None, whole: bool) -> pd.DataFrame:
+    """The list written at ``path`` (its first ``rows`` rows unless ``whole``), read back."""
+    if whole:
+        return pd.read_parquet(path)
+    batches, taken = [], 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=min(rows, 65_536)):
+        batches.append(batch)
+        taken += batch.num_rows
+        if taken >= rows:
+            break
+    return pa.Table.from_batches(batches).slice(0, rows).to_pandas()
 
 
 def finish_folder(folder: Path, job: ScoringJob, selected: pd.DataFrame) -> None:
@@ -400,16 +417,6 @@ def finish_folder(folder: Path, job: ScoringJob, selected: pd.DataFrame) -> None
         job.render_report(folder, folder / REPORT_FILE)
     elif what == "kept":
         shutil.copy2(job.out / REPORT_FILE, folder / REPORT_FILE)
-
-
-def _plain_strings(table: pa.Table) -> pa.Table:
-    """Text columns as Arrow ``string`` (pandas gives ``large_string``), the type Spark and
-    most readers write, so the list has one schema whichever engine scored it."""
-    schema = pa.schema(
-        field.with_type(pa.string()) if pa.types.is_large_string(field.type) else field
-        for field in table.schema
-    )
-    return table.cast(schema)
 
 
 def _log_run(out: Path, summary: dict, workspace: Path) -> str:
@@ -472,9 +479,8 @@ def score(
     progress : callable, optional
         Progress reporter.
     engine : {"duckdb", "spark"}, optional
-        Default: ``engine`` of ``retain.yaml``. ``spark`` scores on Apache Spark
-        (:mod:`retain.spark.scoring`): the same list, with the CSV only up to ``csv_max_rows``
-        rows.
+        Default: ``engine`` of ``retain.yaml`` (see :mod:`retain.engines`). ``spark`` scores
+        on Apache Spark: the same list, with the CSV only up to ``csv_max_rows`` rows.
     spark_config : str or Path, optional
         Spark settings file replacing the ``spark`` section of ``retain.yaml``; only with
         ``engine="spark"``.
@@ -492,12 +498,7 @@ def score(
     """
     workspace = Path(workspace)
     settings = workspace_settings(workspace, data=data, mapping=mapping, engine=engine)
-    if settings.engine == "spark":
-        from retain.spark.session import require_pyspark
-
-        require_pyspark()
-    elif spark_config is not None:
-        raise RetainError("--spark-config is for --engine spark")
+    chosen = get_engine(settings.engine, workspace=workspace, config_file=spark_config)
     config = load_score_config(config_path, workspace=workspace, workspace_config=settings)
     config = _overrides(config, strict, pseudonymize_ids, capacity, budget)
     check_score_config(config, options=True)  # --capacity -5, --budget nan
@@ -518,12 +519,10 @@ def score(
     job = ScoringJob(as_of, workspace, config, playbook, champions, data, out, key, progress,
                      settings.currency, render_report)  # fmt: skip
     report = job.previous_report
-    if settings.engine == "spark":
-        from retain.spark.scoring import score_on_spark
-
-        frame, summary = score_on_spark(job, spark_config=spark_config)
-    else:
-        frame, summary = _score_on_duckdb(job)
+    try:
+        frame, summary = _score(job, chosen)
+    finally:
+        chosen.release()
     if report is not None:
         stale = " from the previous list (retain report refreshes it)" if report == "kept" else ""
         progress(f"{REPORT_FILE} {report}{stale}")
@@ -569,32 +568,99 @@ def refuse_drift(drift: dict[str, Any], config: ScoreConfig) -> None:
         )
 
 
-def _score_on_duckdb(job: ScoringJob) -> tuple[pd.DataFrame, dict]:
+def _score(job: ScoringJob, engine: Engine) -> tuple[pd.DataFrame, dict]:
+    """The steps of the module docstring on ``engine``; the list (or its head) and summary."""
     config, champions = job.config, job.champions
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CutoffWarning)
         sources, store = open_inputs(job)
-        population = active_population(sources, store, job.as_of, config.active_days)
-        sources.release()  # the snapshot holds what scoring needs
-        job.progress(f"features of {len(population):,} active customers")
-        check_population(champions, list(population.columns), store)
-        drift = _drift(champions["churn"], population, config)
+        population = active_population(engine, sources, store, job.as_of, config.active_days)
+        rows = engine.count(population)
+        if rows == 0:
+            raise RetainError(
+                f"no active customers at {job.as_of} (none bought in the "
+                f"{config.active_days} days before it)"
+            )
+        sources.release()  # the population holds what scoring needs
+        job.progress(f"features of {rows:,} active customers")
+        columns = engine.columns(population)
+        check_population(champions, columns, store)
+    vocabularies = categories(store.repository)
+    churn = champions["churn"]
+    limit = None if engine.in_process else DRIFT_SAMPLE_ROWS
+    features = [name for name in columns if name not in (store.key, "as_of")]
+    if churn.drift_reference is not None:
+        wanted, typical = list(churn.drift_reference["features"]), False
+    else:
+        wanted, typical = features, True
+    sample = engine.sample(population, wanted, limit=limit, seed=0)
+    sample = with_categories(sample, vocabularies)
+    drift = _drift(churn, sample, config)
+    if limit is not None and rows > limit and churn.drift_reference is not None:
+        drift["note"] = f"PSI on a random sample of {len(sample):,} of {rows:,} customers"
     refuse_drift(drift, config)
     explainer = build_explainer(
-        champions["churn"], store.repository.path, job.currency, config.reasons, population
-    )
-    scored = _score_frame(population, champions, job.playbook, config, explainer)
-    frame, selection = _rank_and_select(scored, config)
-    job.progress("scored, explained and ranked")
-    if job.key is not None:
-        frame["customer_id"] = pseudonymize(frame["customer_id"], job.key)
-    pseudonymized = job.key is not None
-    summary = _summary(
-        _tallies(frame, selection, job), job.as_of, champions, store, sources, drift, config,
-        pseudonymized, explainer, job,
+        churn, store.repository.path, job.currency, config.reasons,
+        sample if typical else pd.DataFrame(),
     )  # fmt: skip
-    _write(job, frame, summary)
-    return frame, summary
+    scorer = _scorer(
+        {family: champion.model for family, champion in champions.items()}, job.playbook,
+        config, vocabularies, rows > config.exact_reasons_max_rows, explainer,
+    )  # fmt: skip
+    scored = engine.map_batches(population, scorer, SCORED_SCHEMA)
+    narrow = engine.collect(scored, RANKING_INPUTS)  # the first action on Spark: scores
+    ids = narrow["customer_id"].to_numpy(dtype=object)
+    risk = narrow["value_at_risk"].to_numpy(float)
+    order, selection = rank_and_select(
+        ids, narrow["expected_net_gain"].to_numpy(float), risk,
+        narrow["action_cost"].to_numpy(float), capacity=config.capacity, budget=config.budget,
+    )  # fmt: skip
+    listing = engine.rank(scored, ids, order, selection.chosen, LIST_COLUMNS)
+    if job.key is not None:
+        listing = engine.map_batches(listing, _pseudonymizer(job.key))
+    counted = _tallies(engine.tallies(listing), selection, risk, job)
+    job.progress("scored, explained and ranked")
+    summary = _summary(
+        counted, job.as_of, champions, store, sources, drift, config, job.key is not None,
+        explainer, job,
+    )  # fmt: skip
+    return _write(job, engine, listing, summary, rows), summary
+
+
+def _scorer(
+    models: dict[str, Any],
+    playbook: Playbook,
+    config: ScoreConfig,
+    vocabularies: dict[str, list[str]],
+    approximate: bool,
+    explainer: Explainer,
+) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """:func:`score_batch` over batches of plain rows (attributes made categorical first); on
+    Spark it runs in the Python workers, so everything it needs is in its closure."""
+    columns = SCORED_SCHEMA.names
+
+    def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            if batch.empty:
+                continue
+            population = with_categories(batch.reset_index(drop=True), vocabularies)
+            scored = score_batch(
+                population, models, playbook, config, approximate=approximate,
+                explainer=explainer,
+            )  # fmt: skip
+            yield scored[columns]
+
+    return score_batches
+
+
+def _pseudonymizer(key: bytes) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """Customer ids replaced by keyed HMACs, batch by batch (after ranking)."""
+
+    def pseudonymized(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            yield batch.assign(customer_id=pseudonymize(batch["customer_id"], key))
+
+    return pseudonymized
 
 
 def _overrides(config: ScoreConfig, strict, pseudonymize_ids, capacity, budget) -> ScoreConfig:

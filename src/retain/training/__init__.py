@@ -15,7 +15,6 @@ from retain.training.config import (
 from retain.training.cutoffs import CutoffSplit, IncompleteLabelWindowError, plan_cutoffs
 from retain.training.dataset import TrainingSet, build_training_set
 from retain.training.jobs import run_training, run_tuning
-from retain.training.labels import active_customers, outcomes
 from retain.training.publish import JobResult
 
 __all__ = [
@@ -28,10 +27,8 @@ __all__ = [
     "SegmentsConfig",
     "TrainingSet",
     "TuningConfig",
-    "active_customers",
     "build_training_set",
     "load_config",
-    "outcomes",
     "plan_cutoffs",
     "run_training",
     "run_tuning",

@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
 from retain import plots
+from retain.engines import Engine, get_engine
 from retain.features import FeatureStore, SourceData, age_features
 from retain.metrics.drift import reference_profile
 from retain.metrics.model import (
@@ -43,7 +44,6 @@ from retain.training.baselines import (
 )
 from retain.training.config import ChurnConfig, check_estimator_settings
 from retain.training.dataset import (
-    TrainingEngine,
     TrainingSet,
     TrainingWarning,
     build_training_set,
@@ -111,21 +111,21 @@ class ChurnEvaluation:
 def fit_churn(
     training_set: TrainingSet, settings: dict, seed: int, callbacks: list | None = None
 ) -> ChurnClassifier:
-    """Fit the classifier on the training rows, early-stopped and calibrated on validation."""
-    features = list(training_set.features)
-    train, valid = training_set.train, training_set.validation
+    """Fit the classifier on the training rows, early-stopped and calibrated on validation, on
+    the engine holding the rows (``callbacks``, e.g. a tuning trial's pruning, run in this
+    process only)."""
     model = ChurnClassifier(**settings, random_state=seed, callbacks=callbacks)
-    return model.fit(
-        train[features], train[LABEL].to_numpy(int),
-        eval_set=(valid[features], valid[LABEL].to_numpy(int)),
-    )  # fmt: skip
+    return _engine(training_set).fit_trees(training_set, model, LABEL)
 
 
 def refit_churn(training_set: TrainingSet, model: ChurnClassifier) -> ChurnClassifier:
-    """Refit ``model``'s trees on the training and validation rows (see
+    """Refit ``model``'s trees on the training and validation rows, in place (see
     :meth:`ChurnClassifier.refit`)."""
-    rows = training_set.frame
-    return model.refit(rows[list(training_set.features)], rows[LABEL].to_numpy(int))
+    return _engine(training_set).refit_trees(training_set, model, LABEL)
+
+
+def _engine(training_set: TrainingSet) -> Engine:
+    return training_set.engine or get_engine()
 
 
 def fit_btyd_churn(
@@ -273,7 +273,7 @@ def train_churn(
     settings: dict | None = None,
     run_name: str | None = None,
     progress: ProgressReporter = null_progress,
-    engine: TrainingEngine | None = None,
+    engine: Engine | None = None,
 ) -> JobResult:
     """Build the training set, fit, evaluate against baselines, track and register.
 
@@ -295,9 +295,9 @@ def train_churn(
         MLflow run name.
     progress : callable, optional
         Progress reporter.
-    engine : TrainingEngine, optional
-        Builds the training set and fits the classifier elsewhere (e.g.
-        ``retain.spark.training.SparkTrainer``); default in this process with DuckDB.
+    engine : Engine, optional
+        Builds the training set and fits the classifier (default: DuckDB, in this process;
+        see :mod:`retain.engines`).
 
     Raises
     ------
@@ -307,12 +307,10 @@ def train_churn(
     """
     settings = {**config.model, **(settings or {})}
     check_estimator_settings(ChurnClassifier, settings, config)
-    build = engine.training_set if engine is not None else build_training_set
-    training_set = build(config, sources, store, progress=progress)
+    training_set = build_training_set(config, sources, store, engine=engine, progress=progress)
     training_set.check_classes(LABEL, config.min_class_rows)
     progress(f"features and labels ready: {describe_cutoffs(training_set.manifest)}")
-    fit = engine.fit_churn if engine is not None else fit_churn
-    model = fit(training_set, settings, config.seed)
+    model = fit_churn(training_set, settings, config.seed)
     progress(f"model fitted ({model.best_iteration_ + 1} trees, {model.calibration_} calibration)")
     btyd = fit_btyd_churn(training_set, config.horizon_days, config.seed)
     evaluation = evaluate_churn(
@@ -323,8 +321,7 @@ def train_churn(
     progress(f"evaluated against baselines; {_served_note(served_name, evaluation.metrics)}")
     served = model if served_name == "model" else btyd
     if served_name == "model" and config.refit:
-        refit = engine.refit_churn if engine is not None else refit_churn
-        served = refit(training_set, model)
+        served = refit_churn(training_set, model)
         progress("refitted on the training and validation cutoffs")
     valid = training_set.validation
     X_valid, y_valid = valid[list(training_set.features)], valid[LABEL].to_numpy(int)

@@ -19,24 +19,23 @@ clv_label_horizon`), says so in one warning and in the run, and trains no ML spe
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import warnings
 from datetime import date
 
-import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from retain import plots
+from retain.engines import Engine, get_engine
 from retain.features import FeatureStore, SourceData
 from retain.metrics.model import decile_table, normalized_gini, value_metrics
-from retain.models.clv.value import BTYDValue, CLVModel, MLValue
+from retain.models.clv.value import BTYD_COLUMNS, BTYDValue, CLVModel, MLValue
 from retain.models.spend import SpendRegressor
 from retain.progress import ProgressReporter, null_progress
 from retain.training.config import CLVConfig, check_estimator_settings
 from retain.training.dataset import (
-    TrainingEngine,
     TrainingSet,
     TrainingWarning,
     build_training_set,
@@ -60,47 +59,39 @@ __all__ = [
 LABEL = "future_margin"
 
 
-def margin_share(transactions: pa.Table, before: date, margin_rate: float) -> float:
-    """Net margin per unit of gross spend in the transactions before ``before``.
-
-    Transactions without a ``margin`` count ``amount * margin_rate``; returns (negative
-    amounts) lower the margin but not the gross spend, as they do in the BTYD spend model.
-    """
-    connection = duckdb.connect()
-    try:
-        connection.register("transactions", transactions)
-        margin, spend = connection.execute(
-            """
-            SELECT sum(coalesce(margin, amount * $rate)), sum(amount) FILTER (WHERE amount > 0)
-            FROM transactions WHERE timestamp < $before::TIMESTAMP
-            """,
-            {"rate": margin_rate, "before": before.isoformat()},
-        ).fetchone()
-    finally:
-        connection.close()
-    return float(margin / spend) if spend else float(margin_rate)
+def margin_share(
+    sources: SourceData, before: date, margin_rate: float, engine: Engine | None = None
+) -> float:
+    """Net margin per unit of gross spend in the transactions before ``before`` (see
+    :func:`retain.engines.rules.margin_share`), on ``engine`` (default DuckDB)."""
+    return (engine or get_engine()).margin_share(sources, before, margin_rate)
 
 
-def fit_clv(training_set: TrainingSet, config: CLVConfig, settings: dict, share: float) -> CLVModel:
-    """Fit both CLV methods; BTYD on the latest training cutoff so each customer counts once."""
-    features = list(training_set.features)
-    train, valid = training_set.train, training_set.validation
-    model = _clv_model(config, settings)
-    latest = (train["as_of"] == train["as_of"].max()).to_numpy()
-    return model.fit(
-        train[features], train[LABEL].to_numpy(float),
-        eval_set=(valid[features], valid[LABEL].to_numpy(float)),
-        margin_share=share, btyd_rows=latest,
-    )  # fmt: skip
-
-
-def _fit_clv_here(
+def fit_clv(
     training_set: TrainingSet, config: CLVConfig, settings: dict, sources: SourceData
 ) -> CLVModel:
-    """:func:`fit_clv` in this process, the margin share learned with DuckDB."""
-    before = max(training_set.split.training)
-    share = margin_share(sources.tables["transactions"], before, config.margin_rate)
-    return fit_clv(training_set, config, settings, share)
+    """Fit both CLV methods on the engine holding the rows: BTYD on the latest training
+    cutoff's summaries (each customer counts once, on the driver), the spend regressor on the
+    training rows, early-stopped on validation; the method is chosen on validation."""
+    engine = _engine(training_set)
+    latest = max(training_set.split.training)
+    share = margin_share(sources, latest, config.margin_rate, engine)
+    summaries = engine.rows_at(training_set.rows, latest, _btyd_columns(training_set))
+    btyd = BTYDValue(config.btyd, config.horizon_days, config.discount_rate_monthly)
+    btyd.fit(summaries, margin_share=share)
+    regressor = SpendRegressor(**settings, random_state=config.seed)
+    regressor = engine.fit_trees(training_set, regressor, LABEL)
+    valid = training_set.validation
+    eval_set = valid[list(training_set.features)], valid[LABEL].to_numpy(float)
+    return assemble_clv(config, settings, btyd, regressor, eval_set)
+
+
+def _engine(training_set: TrainingSet) -> Engine:
+    return training_set.engine or get_engine()
+
+
+def _btyd_columns(training_set: TrainingSet) -> list[str]:
+    return [name for name in BTYD_COLUMNS if name in training_set.features]
 
 
 def fit_btyd_clv(
@@ -114,18 +105,18 @@ def fit_btyd_clv(
     model is trained: it would learn the shorter window's value.
     """
     features = list(training_set.features)
-    frame, split = training_set.frame, training_set.split
-    transactions = sources.tables["transactions"]
+    split, engine = training_set.split, _engine(training_set)
     valid = training_set.validation
     eval_set = valid[features], valid[LABEL].to_numpy(float)
-    latest_training = frame[frame["as_of"].dt.date == max(split.training)]
-    share = margin_share(transactions, max(split.training), config.margin_rate)
+    latest = max(split.training)
+    latest_training = engine.rows_at(training_set.rows, latest, features)
+    share = margin_share(sources, latest, config.margin_rate, engine)
     evaluated = BTYDValue(config.btyd, window, config.discount_rate_monthly)
     holdout = dataclasses.replace(config, horizon_days=window)
     holdout_model = _clv_model(holdout, settings).fit_from_parts(
-        evaluated.fit(latest_training[features], margin_share=share), None, eval_set
+        evaluated.fit(latest_training, margin_share=share), None, eval_set
     )
-    share = margin_share(transactions, min(split.validation), config.margin_rate)
+    share = margin_share(sources, min(split.validation), config.margin_rate, engine)
     served = BTYDValue(config.btyd, config.horizon_days, config.discount_rate_monthly)
     served.fit(valid[features], margin_share=share)
     return _clv_model(config, settings).fit_from_parts(
@@ -137,14 +128,18 @@ def refit_clv(
     training_set: TrainingSet, model: CLVModel, config: CLVConfig, sources: SourceData
 ) -> CLVModel:
     """Refit ``model`` for the latest behaviour (see :meth:`CLVModel.refit`): BTYD on the
-    validation cutoff's summaries, the spend regressor on every training and validation row."""
+    validation cutoff's summaries (on the driver), the spend regressor grown again on every
+    training and validation row (on the engine holding them)."""
+    engine = _engine(training_set)
+    share = margin_share(sources, min(training_set.split.validation), config.margin_rate, engine)
+    ml = None
+    if model.ml_ is not None:  # a copy: the model before the refit keeps its regressor
+        ml = copy.copy(model.ml_)
+        ml.regressor_ = engine.refit_trees(training_set, copy.copy(ml.regressor_), LABEL)
     frame = training_set.frame
-    share = margin_share(
-        sources.tables["transactions"], min(training_set.split.validation), config.margin_rate
-    )
     return model.refit(
         frame[list(training_set.features)], frame[LABEL].to_numpy(float),
-        btyd_rows=(frame["split"] == "validation").to_numpy(), margin_share=share,
+        btyd_rows=(frame["split"] == "validation").to_numpy(), margin_share=share, ml=ml,
     )  # fmt: skip
 
 
@@ -161,8 +156,8 @@ def assemble_clv(
     regressor: SpendRegressor,
     eval_set: tuple[pd.DataFrame, np.ndarray],
 ) -> CLVModel:
-    """A :class:`CLVModel` of ``config`` from parts fitted elsewhere (``xgboost.spark``), the
-    method chosen on ``eval_set`` as :meth:`CLVModel.fit` chooses it.
+    """A :class:`CLVModel` of ``config`` from parts fitted apart (the spend regressor on the
+    engine), the method chosen on ``eval_set`` as :meth:`CLVModel.fit` chooses it.
 
     Parameters
     ----------
@@ -227,7 +222,7 @@ def train_clv(
     settings: dict | None = None,
     run_name: str | None = None,
     progress: ProgressReporter = null_progress,
-    engine: TrainingEngine | None = None,
+    engine: Engine | None = None,
 ) -> JobResult:
     """Build the training set, fit both CLV methods, evaluate, track and register.
 
@@ -244,9 +239,8 @@ def train_clv(
     window, fallback = clv_label_horizon(config, *data_span(sources))
     if fallback:
         warnings.warn(fallback, TrainingWarning, stacklevel=2)
-    build = engine.training_set if engine is not None else build_training_set
     labelled = dataclasses.replace(config, horizon_days=window)
-    training_set = build(labelled, sources, store, progress=progress)
+    training_set = build_training_set(labelled, sources, store, engine=engine, progress=progress)
     progress(f"features and labels ready: {describe_cutoffs(training_set.manifest)}")
     training_set.manifest.update(horizon_days=config.horizon_days, label_window_days=window)
     if fallback:
@@ -254,12 +248,10 @@ def train_clv(
         progress(f"BTYD fitted for {config.horizon_days} days (no ML spend model: {window}-day "
                  "label windows only)")  # fmt: skip
     else:
-        fit = engine.fit_clv if engine is not None else _fit_clv_here
-        model = fit(training_set, config, settings, sources)
+        model = fit_clv(training_set, config, settings, sources)
         progress(f"models fitted; {model.method_} chosen (Gini {model.validation_gini_})")
         if config.refit:
-            refit = engine.refit_clv if engine is not None else refit_clv
-            model = refit(training_set, model, config, sources)
+            model = refit_clv(training_set, model, config, sources)
             progress("refitted on the latest cutoffs")
     evaluated = holdout_clv(model)
     metrics, deciles = evaluate_clv(evaluated, training_set, truth, window)

@@ -1,12 +1,11 @@
 """Training sets: feature snapshots at several cutoffs joined to the outcomes after each.
 
-Features come from :func:`retain.features.get_features` (the call scoring uses too), labels from
-:func:`retain.training.labels.outcomes`. Rows are the customers active at each cutoff; the
-latest cutoff(s) validate and earlier ones train (see :mod:`retain.training.cutoffs`).
-
-The jobs build their set and fit their xgboost models through a :class:`TrainingEngine`; the
-default is this module and the in-process fits, ``retain.spark.training.SparkTrainer`` does
-both on Spark and hands back the same :class:`TrainingSet` and model classes.
+Snapshots come from the feature store (the files scoring reads too), labels from the rule of
+:func:`retain.engines.rules.outcomes`; an engine (:mod:`retain.engines`) joins them and keeps
+the rows. Rows are the customers active at each cutoff; the latest cutoff(s) validate and
+earlier ones train (see :mod:`retain.training.cutoffs`). The jobs then fit their xgboost models
+through the same engine (:meth:`~retain.engines.Engine.fit_trees`): in this process on DuckDB,
+with ``xgboost.spark`` on Spark, the same model classes either way.
 """
 
 from __future__ import annotations
@@ -14,27 +13,26 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Protocol
 
 import pandas as pd
 
+from retain.engines import Engine, Rows, get_engine
+from retain.engines.rules import OUTCOMES
 from retain.errors import ConfigError, RetainError
-from retain.features import FeatureStore, SourceData, get_features
+from retain.features import FeatureStore, SourceData, categorical
+from retain.features.store import categories
 from retain.progress import ProgressReporter, null_progress
 from retain.training.config import JobConfig
 from retain.training.cutoffs import CutoffSplit, plan_cutoffs
-from retain.training.labels import OUTCOMES, outcomes
 
 __all__ = [
+    "DRIVER_TRAIN_ROWS",
     "KEY",
     "REQUIRED_FEATURES",
-    "TrainingEngine",
     "TrainingSet",
     "TrainingWarning",
     "build_training_set",
     "check_populated",
-    "column_profile",
-    "cutoff_counts",
     "data_span",
     "describe_cutoffs",
     "leave_out_uninformative",
@@ -47,6 +45,9 @@ __all__ = [
 KEY = "customer_id"
 #: Feature columns a model family reads by name (the BTYD summary): kept even when constant.
 REQUIRED_FEATURES = ("btyd_frequency", "btyd_recency", "btyd_T", "btyd_monetary_value")
+#: Most training rows an engine that keeps its rows elsewhere collects to the driver for the
+#: baselines (a seeded sample beyond; every validation row is collected).
+DRIVER_TRAIN_ROWS = 250_000
 
 
 class TrainingWarning(UserWarning):
@@ -60,20 +61,36 @@ class TrainingSet:
     Attributes
     ----------
     frame : pandas.DataFrame
-        ``customer_id``, ``as_of``, the features, :data:`~retain.training.labels.OUTCOMES` and
-        ``split`` (``"train"`` or ``"validation"``).
+        The driver's rows: ``customer_id``, ``as_of``, the features (attributes with a
+        vocabulary as categoricals), :data:`~retain.engines.rules.OUTCOMES` and ``split``
+        (``"train"`` or ``"validation"``). Every row on an engine in this process; every
+        validation row and at most :data:`DRIVER_TRAIN_ROWS` training rows on another.
     features : tuple of str
         Model input columns.
     split : CutoffSplit
         The cutoffs.
     manifest : dict
-        What the set is made of, for tracking (cutoffs, rows, label rates, fingerprint, views).
+        What the set is made of, for tracking (cutoffs, rows, label rates, fingerprint, views);
+        its counts are of every row.
+    rows : Rows, optional
+        Every row, held by ``engine`` (default: ``frame``).
+    vocabularies : dict of str to list of str
+        Declared categories (plus ``"other"``) of the attributes that have them.
+    engine : Engine, optional
+        The engine holding ``rows`` (default: DuckDB, in this process).
     """
 
     frame: pd.DataFrame
     features: tuple[str, ...]
     split: CutoffSplit
     manifest: dict = field(default_factory=dict)
+    rows: Rows = None
+    vocabularies: dict[str, list[str]] = field(default_factory=dict)
+    engine: Engine | None = None
+
+    def __post_init__(self) -> None:
+        if self.rows is None:  # a set built by hand: its frame is every row
+            object.__setattr__(self, "rows", self.frame)
 
     def part(self, name: str) -> pd.DataFrame:
         """The ``"train"`` or ``"validation"`` rows."""
@@ -90,12 +107,9 @@ class TrainingSet:
         return self.part("validation")
 
     def class_counts(self, label: str) -> dict[str, tuple[int, int]]:
-        """``{"train": (positives, negatives), "validation": (...)}`` of a 0/1 ``label``."""
-        counts = {}
-        for name in ("train", "validation"):
-            values = self.part(name)[label].astype(bool)
-            counts[name] = int(values.sum()), int((~values).sum())
-        return counts
+        """``{"train": (positives, negatives), "validation": (...)}`` of a 0/1 ``label``,
+        over every row."""
+        return (self.engine or get_engine()).class_counts(self.rows, label)
 
     def check_classes(self, label: str, minimum: int) -> None:
         """Refuse a split with fewer than ``minimum`` positives or negatives of ``label``."""
@@ -116,44 +130,12 @@ class TrainingSet:
         return self.split.training if name == "train" else self.split.validation
 
 
-class TrainingEngine(Protocol):
-    """Where a job builds its training set and fits its xgboost models.
-
-    ``train_churn`` and ``train_clv`` take one as ``engine``; without it they build with
-    :func:`build_training_set` and fit in this process. Evaluation, baselines, plots,
-    tracking, registration and the champion gate are the same code for every engine.
-    """
-
-    name: str
-
-    def training_set(
-        self, config: JobConfig, sources: SourceData, store: FeatureStore, *, progress: Any
-    ) -> TrainingSet:
-        """The training set; its ``frame`` holds at least every validation row."""
-
-    def fit_churn(self, training_set: TrainingSet, settings: dict, seed: int) -> Any:
-        """A fitted, calibrated :class:`~retain.models.ChurnClassifier`."""
-
-    def refit_churn(self, training_set: TrainingSet, model: Any) -> Any:
-        """``model`` refitted on every training and validation row (see
-        :meth:`~retain.models.ChurnClassifier.refit`)."""
-
-    def fit_clv(
-        self, training_set: TrainingSet, config: Any, settings: dict, sources: SourceData
-    ) -> Any:
-        """A fitted :class:`~retain.models.CLVModel` (margin share learned from ``sources``)."""
-
-    def refit_clv(
-        self, training_set: TrainingSet, model: Any, config: Any, sources: SourceData
-    ) -> Any:
-        """``model`` refitted for the latest behaviour (see :meth:`CLVModel.refit`)."""
-
-
 def build_training_set(
     config: JobConfig,
     sources: SourceData,
     store: FeatureStore,
     *,
+    engine: Engine | None = None,
     progress: ProgressReporter = null_progress,
     leave_out: bool = True,
 ) -> TrainingSet:
@@ -167,6 +149,8 @@ def build_training_set(
         Validated sources (see :func:`retain.features.open_sources`).
     store : FeatureStore
         Where snapshots live.
+    engine : Engine, optional
+        Builds missing snapshots, joins the outcomes and keeps the rows (default: DuckDB).
     progress : callable, optional
         Called once per cutoff built.
     leave_out : bool, default=True
@@ -181,42 +165,33 @@ def build_training_set(
     RetainError
         No active customer at a cutoff.
     """
+    engine = engine or get_engine()
     features = model_features(store, config)
     split = plan_split(config, sources)
-    built = store.build(sources, split.all, progress=progress)
-    snapshot = get_features(split.all, store=store, data=sources, as_categorical=True)
-    labels = outcomes(
-        sources.tables["transactions"],
-        split.all,
-        horizon_days=config.horizon_days,
-        active_days=config.active_days,
-        margin_rate=getattr(config, "margin_rate", 0.3),
-    )
-    frame = labels.merge(snapshot, on=[KEY, "as_of"], how="left", validate="one_to_one")
-    frame["split"] = frame["as_of"].dt.date.map(lambda day: _split_of(day, split))
-    frame = frame[[KEY, "as_of", *features, *OUTCOMES, "split"]]
-    counts = cutoff_counts(frame)
+    built = store.build(sources, split.all, progress=progress, engine=engine)
+    rows = engine.training_rows(
+        sources, [result.path for result in built], features, cutoffs=split.all,
+        validation=split.validation, horizon_days=config.horizon_days,
+        active_days=config.active_days, margin_rate=getattr(config, "margin_rate", 0.3),
+    )  # fmt: skip
+    counts = engine.cutoff_counts(rows)
     check_populated(counts, split)
+    manifest = training_manifest(config, sources, store, split, counts, features, built)
+    vocabularies = categories(store.repository)
     left_out: dict[str, str] = {}
     if leave_out:
-        fitted = frame[frame["split"] == "train"]  # the rows models learn from
-        profile = column_profile(fitted if len(fitted) else frame, features)
+        # the rows models learn from (every row when no cutoff trains)
+        fitted = "train" if manifest["train_rows"] else None
+        profile = engine.column_profile(rows, features, vocabularies, fitted)
         features, left_out = leave_out_uninformative(features, profile)
-        frame = frame[[KEY, "as_of", *features, *OUTCOMES, "split"]]
-    manifest = training_manifest(config, sources, store, split, counts, features, built)
+        manifest["features"] = list(features)
     manifest["left_out_features"] = left_out
-    return TrainingSet(frame.reset_index(drop=True), features, split, manifest)
-
-
-def column_profile(rows: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
-    """Per feature of ``rows``: non-missing values (``present``) and distinct ones, counted up
-    to two (``distinct``): all a decision on uninformative features needs."""
-    return pd.DataFrame(
-        {
-            "present": [int(rows[name].notna().sum()) for name in features],
-            "distinct": [min(int(rows[name].nunique(dropna=True)), 2) for name in features],
-        },
-        index=list(features),
+    limit = None if engine.in_process else DRIVER_TRAIN_ROWS
+    frame = engine.driver_rows(rows, max_train_rows=limit, seed=config.seed)
+    frame = categorical(frame[[KEY, "as_of", *features, *OUTCOMES, "split"]], store.repository)
+    manifest.update(engine=engine.name, driver_train_rows=int((frame["split"] == "train").sum()))
+    return TrainingSet(
+        frame.reset_index(drop=True), features, split, manifest, rows, vocabularies, engine
     )
 
 
@@ -224,7 +199,7 @@ def uninformative_features(profile: pd.DataFrame) -> dict[str, str]:
     """Features entirely missing or constant in the training rows, and which of the two.
 
     ``profile`` has one row per feature with ``present`` and ``distinct`` (see
-    :func:`column_profile`; the Spark trainer computes the same on Spark). The BTYD summary
+    :func:`retain.engines.rules.column_profile`). The BTYD summary
     (:data:`REQUIRED_FEATURES`) is never left out: models read it by name.
     """
     reasons = {}
@@ -303,15 +278,9 @@ def _split_of(day: date, split: CutoffSplit) -> str:
     return "validation" if day in split.validation else "train"
 
 
-def cutoff_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows and churn rate per cutoff (indexed by date) of a frame with ``as_of``, ``churned``."""
-    return frame.groupby(frame["as_of"].dt.date).agg(
-        rows=(KEY, "size"), churn_rate=("churned", "mean")
-    )
-
-
 def check_populated(counts: pd.DataFrame, split: CutoffSplit) -> None:
-    """Refuse a cutoff without rows (``counts`` from :func:`cutoff_counts`).
+    """Refuse a cutoff without rows (``counts`` from :meth:`Engine.cutoff_counts
+    <retain.engines.Engine.cutoff_counts>`).
 
     Raises
     ------
@@ -345,7 +314,7 @@ def describe_cutoffs(manifest: dict) -> str:
 
 
 def training_manifest(config, sources, store, split, counts, features, built) -> dict:
-    """What a training set is made of, for tracking (``counts`` from :func:`cutoff_counts`)."""
+    """What a training set is made of, for tracking (``counts`` as in :func:`check_populated`)."""
     rows = {str(day): int(row.rows) for day, row in counts.iterrows()}
     validation = {str(day) for day in split.validation}
     return {

@@ -6,9 +6,10 @@ workspace config ``retain.yaml`` (``data``, ``mapping`` and ``engine`` given her
 it), and tracks into ``<workspace>/mlruns``. ``train all`` runs churn, CLV and segments in that
 order (segments need the CLV champion), reading the data once.
 
-``engine="spark"`` builds the churn and CLV training sets and fits their xgboost models on
-Spark (:mod:`retain.spark.training`); segments fit on one cutoff's snapshot on the driver
-whatever the engine. Models, tracking and registration are the same for both engines.
+The workspace's engine (:func:`retain.engines.get_engine`) builds the training sets and fits
+the xgboost models: in this process on DuckDB, with ``xgboost.spark`` on Spark; segments fit on
+one cutoff's rows on the driver whatever the engine. Models, tracking and registration are the
+same for every engine.
 """
 
 from __future__ import annotations
@@ -18,20 +19,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from retain.engines import get_engine
 from retain.errors import ConfigError
 from retain.features import CutoffWarning, SourceData, open_sources, open_store
 from retain.mlflow.tracking import job_clock, tracking_uri
 from retain.progress import ProgressReporter, console, null_progress
 from retain.training.baselines import simulation_truth
 from retain.training.config import FAMILIES, JobConfig, load_config
-from retain.training.dataset import TrainingEngine, TrainingWarning
+from retain.training.dataset import TrainingWarning
 from retain.training.publish import JobResult
 from retain.workspace import WorkspaceConfig, resolve_path, workspace_settings
 
-__all__ = ["ENGINES", "JOBS", "mlflow_ui_command", "run_plans", "run_training", "run_tuning"]
-
-#: Where training sets are built and the churn and spend models fitted.
-ENGINES = ("duckdb", "spark")
+__all__ = ["JOBS", "mlflow_ui_command", "run_plans", "run_training", "run_tuning"]
 
 
 def _churn(*args, **kwargs) -> JobResult:
@@ -46,7 +45,7 @@ def _clv(*args, **kwargs) -> JobResult:
     return train_clv(*args, **kwargs)
 
 
-def _segments(config, sources, store, *, truth=None, engine=None, **kwargs) -> JobResult:
+def _segments(config, sources, store, *, truth=None, **kwargs) -> JobResult:
     from retain.training.segments import train_segments
 
     return train_segments(config, sources, store, **kwargs)
@@ -118,7 +117,7 @@ def run_training(
     settings = workspace_settings(workspace, data=data, mapping=mapping, engine=engine)
     for family in names:  # every config checked before any data are read
         load_config(family, config_path, workspace=workspace, workspace_config=settings)
-    trainer = _engine(settings.engine, workspace, spark_config)
+    engine = get_engine(settings.engine, workspace=workspace, config_file=spark_config)
     try:
         for family in names:
             config, sources, truth = _inputs(family, workspace, settings, data, config_path, cache)
@@ -127,14 +126,13 @@ def run_training(
             with job_clock(), printed_warnings():
                 result = JOBS[family](
                     config, sources, open_store(config, workspace), workspace=str(workspace),
-                    truth=truth, progress=reporter, engine=trainer,
+                    truth=truth, progress=reporter, engine=engine,
                 )  # fmt: skip
             results.append(result)
             if on_done is not None:
                 on_done(result)
     finally:
-        if trainer is not None:
-            trainer.close()
+        engine.release()
     return results
 
 
@@ -154,22 +152,6 @@ def printed_warnings() -> Iterator[None]:
 
         warnings.showwarning = show  # restored by catch_warnings
         yield
-
-
-def _engine(name: str, workspace: Path, spark_config: str | Path | None) -> TrainingEngine | None:
-    """The training engine called ``name`` (``None``: DuckDB, in this process)."""
-    if name not in ENGINES:
-        raise ConfigError(f"unknown engine {name!r}; known: {', '.join(ENGINES)}")
-    if name == "duckdb":
-        if spark_config is not None:
-            raise ConfigError("--spark-config is for --engine spark")
-        return None
-    from retain.spark import require_pyspark
-
-    require_pyspark()
-    from retain.spark.training import SparkTrainer
-
-    return SparkTrainer.from_workspace(workspace, spark_config)
 
 
 def run_plans(

@@ -21,6 +21,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
+from retain.engines import get_engine
 from retain.features import SourceData
 from retain.training.config import CLVConfig, JobConfig, SegmentsConfig
 from retain.training.cutoffs import (
@@ -30,7 +31,6 @@ from retain.training.cutoffs import (
     plan_cutoffs,
 )
 from retain.training.dataset import data_span, plan_split
-from retain.training.labels import outcomes
 
 __all__ = ["TrainingPlan", "clv_label_horizon", "make_plan", "plan_table"]
 
@@ -191,13 +191,11 @@ def make_plan(config: JobConfig, sources: SourceData, family: str) -> TrainingPl
             f"({split.dropped[0]} to {split.dropped[-1]}) left out: not after the first event "
             f"({start})"
         )
-    labels = outcomes(
-        sources.tables["transactions"], split.all,
-        horizon_days=label_horizon, active_days=config.active_days,
-    )  # fmt: skip
-    counts = labels.groupby(labels["as_of"].dt.date).agg(
-        rows=("customer_id", "size"), churn_rate=("churned", "mean")
+    engine = get_engine()  # the plan counts on the driver (the rows are few)
+    labels = engine.outcomes(
+        sources, split.all, horizon_days=label_horizon, active_days=config.active_days
     )
+    counts = engine.cutoff_counts(labels)
     if not label_horizon:  # segments: a population, no label
         counts["churn_rate"] = float("nan")
     return TrainingPlan(

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import silhouette_score
 
+from retain.engines import Engine
 from retain.errors import RetainError
 from retain.features import FeatureStore, SourceData
 from retain.mlflow import registry, tracking
@@ -65,8 +66,10 @@ def train_segments(
     workspace: str = ".",
     run_name: str | None = None,
     progress: ProgressReporter = null_progress,
+    engine: Engine | None = None,
 ) -> JobResult:
-    """Fit the segment models at the latest cutoff, track and register them.
+    """Fit the segment models at the latest cutoff, track and register them (the rows of that
+    cutoff built on ``engine``, default DuckDB, and fitted on the driver).
 
     Raises
     ------
@@ -75,7 +78,9 @@ def train_segments(
     """
     model = SegmentModel.from_config({**config.model, "random_state": config.seed})
     tracking.use_workspace(workspace)
-    population = build_training_set(config, sources, store, progress=progress, leave_out=False)
+    population = build_training_set(
+        config, sources, store, engine=engine, progress=progress, leave_out=False
+    )
     rows = population.validation
     X = rows[list(population.features)].set_axis(rows["customer_id"].to_numpy())
     clv, clv_version, clv_model = _predicted_clv(X)

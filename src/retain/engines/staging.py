@@ -4,7 +4,8 @@ Loading and checking tens of millions of rows is the slow part of a build; the e
 scans the sources several times (once per pipeline, or per cutoff). DuckDB's native storage
 scans about twice as fast as Parquet and is read column by column in parallel with little
 memory, so sources are written once per fingerprint to ``sources.duckdb`` and every build opens
-it read-only. This is a detail of the DuckDB backend: the compiler only sees Ibis tables.
+it read-only. This is the DuckDB engine's own (:mod:`retain.engines.duckdb`): the compiler only
+sees Ibis tables.
 
 Two things are prepared while staging, since they depend on the data only (not on definitions
 or cutoffs):
@@ -38,16 +39,18 @@ import pyarrow.compute as pc
 
 from retain.atomic import atomic_dir
 from retain.data.dictionaries import KEY, key_codes, shared_dictionary
-from retain.features.compiler import (
+from retain.engines.base import Sources
+from retain.engines.layout import (
+    COLUMNS,
     DAY_PREFIX,
     KEY_CODE,
+    KEYS,
     MASK_BITS,
     MICRO,
     MICROS_PREFIX,
     code_column,
 )
-from retain.features.inputs import SourceData
-from retain.features.sources import SOURCES, arrow_schema
+from retain.engines.sources import SOURCES, arrow_schema, to_arrow
 
 __all__ = [
     "COLUMNS",
@@ -61,16 +64,13 @@ __all__ = [
     "encode_keys",
     "is_current",
     "open_staged",
+    "register_plain",
     "register_staged",
     "stage_sources",
     "staged_tables",
 ]
 
 DATABASE = "sources.duckdb"
-#: Name of the key-code table (in a staged database, and in a mapping of Ibis tables).
-KEYS = "_keys"
-#: Name of the staged table of column statistics: source, column, distinct values.
-COLUMNS = "_columns"
 #: Version of what a staged database holds; a database of another version is staged again.
 FORMAT = 3
 FORMAT_TABLE = "_format"
@@ -210,7 +210,21 @@ def register_staged(
     return ibis_tables
 
 
-def stage_sources(sources: SourceData, folder: Path) -> Path:
+def register_plain(
+    backend: ibis.BaseBackend, tables: Mapping[str, pa.Table]
+) -> dict[str, ir.Table]:
+    """The canonical tables registered on a DuckDB backend as they are, without codes or
+    statistics: the plain path every backend runs (the compiler computes what they lack)."""
+    ibis_tables = {}
+    for name in SOURCES:
+        arrow = to_arrow(name, tables.get(name))
+        registered = f"_retain_source_{name}"
+        backend.con.register(registered, arrow)
+        ibis_tables[name] = ibis.table(ibis.Schema.from_pyarrow(arrow.schema), name=registered)
+    return ibis_tables
+
+
+def stage_sources(sources: Sources, folder: Path) -> Path:
     """Write ``sources`` to ``folder/sources.duckdb`` unless already there; return its path.
 
     The folder is written atomically, so a staged database is always complete. A database
@@ -303,7 +317,7 @@ def connect(database: Path | None = None) -> ibis.BaseBackend:
 
     A staged database is attached rather than opened read-only, since a read-only DuckDB
     instance cannot create the in-memory catalogs the engine keeps shared tables in (see
-    :func:`retain.features.engine._create_shared`).
+    :meth:`retain.engines.duckdb.DuckDBConnection.create_shared`).
     """
     backend = ibis.duckdb.connect(":memory:", **DUCKDB_SETTINGS)
     if database is not None:

@@ -1,23 +1,21 @@
-"""Source tables as the feature engine sees them: their columns, and how frames become Ibis tables.
+"""Source tables as the engines see them: the canonical tables, their columns and Arrow types.
 
-The engine reads the three canonical tables of the data contract. Definitions are checked
-against :data:`SOURCES` when the repository loads; at build time any mapping of canonical tables
-(pandas frames, Arrow tables or Ibis tables of any backend) is accepted.
+Every engine reads the three canonical tables of the data contract; feature definitions are
+checked against :data:`SOURCES` when the repository loads. Frames of any shape become the
+canonical Arrow tables with :func:`to_arrow`; an engine then stages or registers them (see
+:meth:`retain.engines.Engine.connect`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-import ibis
-import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
 from retain.data.schemas import TABLES
 
-__all__ = ["SOURCES", "SourceSchema", "arrow_schema", "to_arrow", "to_ibis_tables"]
+__all__ = ["SOURCES", "SourceSchema", "arrow_schema", "to_arrow"]
 
 ARROW_TYPES = {
     "id": pa.string(),
@@ -86,33 +84,3 @@ def to_arrow(source: str, frame: pd.DataFrame | pa.Table | None) -> pa.Table:
         else:
             arrays.append(pa.nulls(rows, type=field.type))
     return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def to_ibis_tables(
-    sources: Mapping[str, ir.Table | pd.DataFrame | pa.Table | None],
-    backend: ibis.BaseBackend | None = None,
-) -> dict[str, ir.Table]:
-    """Ibis tables for every known source; frames are completed to the canonical schema.
-
-    Ibis tables are passed through untouched, so a backend other than DuckDB (PySpark) can
-    supply its own. On DuckDB, frames are registered as Arrow tables under fixed names
-    (``_retain_source_<table>``), so the compiled query text is the same for every dataset and
-    can be reused; on other backends (or without one) they become in-memory tables.
-    """
-    unknown = set(sources) - set(SOURCES)
-    if unknown:
-        raise ValueError(f"unknown source tables {sorted(unknown)}; known: {sorted(SOURCES)}")
-    tables = {}
-    for name in SOURCES:
-        value = sources.get(name)
-        if isinstance(value, ir.Table):
-            tables[name] = value
-            continue
-        arrow = to_arrow(name, value)
-        if backend is not None and backend.name == "duckdb":
-            registered = f"_retain_source_{name}"
-            backend.con.register(registered, arrow)
-            tables[name] = ibis.table(ibis.Schema.from_pyarrow(arrow.schema), name=registered)
-        else:
-            tables[name] = ibis.memtable(arrow)
-    return tables

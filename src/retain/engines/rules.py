@@ -1,0 +1,393 @@
+"""retain's rules, written once as Ibis expressions that every engine runs.
+
+- **Active** at ``as_of``: a purchase (a transaction with a positive amount) in
+  ``[as_of - active_days, as_of)``. Training rows and the scored population are the customers
+  active at their cutoff.
+- **Outcomes** from the transactions in ``[as_of, as_of + horizon_days)``: ``future_orders``
+  (purchases), ``future_spend`` and ``future_margin`` (net, refunds included; ``margin``, else
+  ``amount * margin_rate``) and ``churned`` (no purchase), for the customers active at
+  ``as_of``.
+- **Population** of a list: the customers of a snapshot active at its cutoff.
+- **Training rows**: the outcomes joined with the snapshot's features, split by cutoff; their
+  counts per cutoff and the profile of each feature (what leaves uninformative features out).
+- **Tallies** of a list: customers, selected ones, and the totals of ``summary.json``.
+- **Ranking inputs**: the columns the driver collects to select and rank
+  (:mod:`retain.serving.selection`).
+
+Time semantics (ARCHITECTURE.md): cutoffs are midnights, so windows are compared on calendar
+days, as epoch-day integers (``date(timestamp)`` against the cutoff's day), never on an engine's
+timestamp differences (DuckDB's ``DATE_DIFF`` and Spark's ``DATEDIFF`` disagree by a day). Sums
+of money are accumulated as integers of millionths, exact in any order, so both engines give the
+same numbers to the last bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+import pandas as pd
+
+from retain.engines.layout import KEY, MICRO, epoch_day
+
+__all__ = [
+    "OUTCOMES",
+    "RANKING_INPUTS",
+    "SPLIT",
+    "TALLIED",
+    "active_customers",
+    "class_counts",
+    "column_profile",
+    "cutoff_counts",
+    "cutoffs_table",
+    "finish_class_counts",
+    "finish_column_profile",
+    "finish_cutoff_counts",
+    "finish_margin_share",
+    "finish_tallies",
+    "margin_share",
+    "outcomes",
+    "population",
+    "tallies",
+    "training_rows",
+]
+
+#: Label columns of :func:`outcomes`.
+OUTCOMES = ("future_orders", "future_spend", "future_margin", "churned")
+#: Column of :func:`training_rows` telling ``train`` from ``validation`` rows.
+SPLIT = "split"
+#: Columns of a scored list the driver collects to select and rank.
+RANKING_INPUTS = (KEY, "expected_net_gain", "value_at_risk", "action_cost")
+#: Columns of a ranked list :func:`tallies` reads.
+TALLIED = ("selected", "recommended_action", "value_at_risk", "clv", "expected_net_gain",
+           "action_cost")  # fmt: skip
+
+AS_OF = "as_of"
+DAY = "_day"
+CUTOFF_DAY = "_cutoff_day"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def cutoffs_table(cutoffs: date | Sequence[date]) -> ir.Table:
+    """The cutoffs as an in-memory table: ``as_of`` (date) and its epoch day."""
+    days = sorted({cutoffs} if isinstance(cutoffs, date) else set(cutoffs))
+    return ibis.memtable(
+        pd.DataFrame({AS_OF: days, CUTOFF_DAY: [epoch_day(day) for day in days]}),
+        schema={AS_OF: "date", CUTOFF_DAY: "int64"},
+    )
+
+
+def _days(transactions: ir.Table) -> ir.Table:
+    """The transactions with the epoch day of their timestamp."""
+    return transactions.mutate(**{DAY: transactions.timestamp.date().epoch_days()})
+
+
+def _exact(value: ir.NumericValue) -> ir.IntegerValue:
+    """``value`` in integer millionths (summed exactly, whatever the order)."""
+    return (value * MICRO).round().cast(dt.int64)
+
+
+#: The type of an exact total: DuckDB sums BIGINT into a 128-bit integer; a cast to this type
+#: (which Ibis tells from ``int64``) makes it a BIGINT again, as Spark's sum is.
+TOTAL = dt.Int64(nullable=False)
+
+
+def _total(values: ir.IntegerValue, where: ir.BooleanValue | None = None) -> ir.IntegerValue:
+    """The sum of integers (of millionths) as a BIGINT; missing when there is no value."""
+    return values.sum(where=where).cast(TOTAL)
+
+
+def _from_exact(total: ir.Value) -> ir.FloatingValue:
+    return total.fill_null(0).cast(dt.float64) / MICRO
+
+
+def _margin(transactions: ir.Table, margin_rate: float) -> ir.FloatingValue:
+    """A transaction's margin: its own, else ``amount * margin_rate``."""
+    return transactions.margin.fill_null(transactions.amount * margin_rate)
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def active_customers(transactions: ir.Table, cutoffs: ir.Table, active_days: int) -> ir.Table:
+    """Customers with a purchase in the ``active_days`` before each cutoff.
+
+    Parameters
+    ----------
+    transactions : ibis.Table
+        Canonical transactions (``customer_id``, ``timestamp``, ``amount``).
+    cutoffs : ibis.Table
+        From :func:`cutoffs_table`.
+    active_days : int
+        Lookback in days.
+
+    Returns
+    -------
+    ibis.Table
+        ``customer_id``, ``as_of`` (date): one row per active customer and cutoff, unordered.
+    """
+    events = _days(transactions)
+    events = events.filter(events.amount > 0)
+    joined = events.join(
+        cutoffs,
+        [events[DAY] < cutoffs[CUTOFF_DAY], events[DAY] >= cutoffs[CUTOFF_DAY] - active_days],
+    )
+    return joined.select(KEY, AS_OF).distinct()
+
+
+def outcomes(
+    transactions: ir.Table,
+    cutoffs: ir.Table,
+    *,
+    horizon_days: int,
+    active_days: int,
+    margin_rate: float = 0.3,
+) -> ir.Table:
+    """Labels of the customers active at each cutoff, from the window after it.
+
+    Parameters
+    ----------
+    transactions : ibis.Table
+        Canonical transactions (``customer_id``, ``timestamp``, ``amount``, ``margin``).
+    cutoffs : ibis.Table
+        From :func:`cutoffs_table`.
+    horizon_days : int
+        Label window length: ``[as_of, as_of + horizon_days)``.
+    active_days : int
+        Lookback that defines the population (see :func:`active_customers`).
+    margin_rate : float, default=0.3
+        Margin as a share of the amount where a transaction has no ``margin``.
+
+    Returns
+    -------
+    ibis.Table
+        ``customer_id``, ``as_of`` (date) and :data:`OUTCOMES` (``int32``, ``float64``,
+        ``float64``, ``boolean``), unordered.
+    """
+    events = _days(transactions)
+    window = events.join(
+        cutoffs,
+        [events[DAY] >= cutoffs[CUTOFF_DAY], events[DAY] < cutoffs[CUTOFF_DAY] + horizon_days],
+    )
+    future = window.group_by([AS_OF, KEY]).aggregate(
+        orders=_total((window.amount > 0).cast(dt.int64)),
+        spend=_total(_exact(window.amount)),
+        margin=_total(_exact(_margin(window, margin_rate))),
+    )
+    active = active_customers(transactions, cutoffs, active_days)
+    joined = active.left_join(future, [AS_OF, KEY])
+    orders = joined.orders.fill_null(0)
+    return joined.select(
+        joined[KEY],
+        joined[AS_OF],
+        future_orders=orders.cast(dt.int32),
+        future_spend=_from_exact(joined.spend),
+        future_margin=_from_exact(joined.margin),
+        churned=orders == 0,
+    )
+
+
+def margin_share(transactions: ir.Table, before: date, margin_rate: float) -> ir.Table:
+    """Net margin and gross spend of the transactions before ``before``, in millionths (one
+    row; see :func:`finish_margin_share`). Returns lower the margin but not the gross spend, as
+    in the BTYD spend model.
+
+    The sums are exact, hence the same on every engine and in every run (a sum of floats is
+    not: DuckDB's parallel sum of the 20,000-customer world's margins gave two different
+    results in eight runs).
+    """
+    events = _days(transactions)
+    events = events.filter(events[DAY] < epoch_day(before))
+    return events.aggregate(
+        margin=_total(_exact(_margin(events, margin_rate))),
+        spend=_total(_exact(events.amount), where=events.amount > 0),
+    )
+
+
+def finish_margin_share(row: Mapping[str, Any], margin_rate: float) -> float:
+    """The share from :func:`margin_share`'s row: ``margin_rate`` without gross spend."""
+    margin, spend = int(row["margin"] or 0), int(row["spend"] or 0)
+    return margin / spend if spend else float(margin_rate)  # a ratio of exact integers
+
+
+# --------------------------------------------------------------------------- training rows
+
+
+def training_rows(
+    labels: ir.Table,
+    snapshots: ir.Table,
+    features: Sequence[str],
+    validation: Sequence[date],
+) -> ir.Table:
+    """The outcomes of the customers active at each cutoff with their features, and the split.
+
+    Parameters
+    ----------
+    labels : ibis.Table
+        :func:`outcomes`.
+    snapshots : ibis.Table
+        Snapshot rows: the key, ``as_of`` (a timestamp at midnight) and ``features``.
+    features : sequence of str
+        Feature columns kept.
+    validation : sequence of date
+        Cutoffs of the validation rows; the others train.
+
+    Returns
+    -------
+    ibis.Table
+        ``customer_id``, ``as_of`` (date), ``features``, :data:`OUTCOMES` and ``split``
+        (``"train"`` or ``"validation"``), unordered. A customer active at a cutoff but absent
+        from its snapshot has missing features.
+    """
+    snapshot = snapshots.select(KEY, snapshots[AS_OF].cast(dt.date).name(AS_OF), *features)
+    joined = labels.left_join(snapshot, [KEY, AS_OF])
+    split = ibis.ifelse(joined[AS_OF].isin(list(validation)), "validation", "train")
+    return joined.select(
+        joined[KEY], joined[AS_OF], *[joined[name] for name in features],
+        *[joined[name] for name in OUTCOMES], split.name(SPLIT),
+    )  # fmt: skip
+
+
+def cutoff_counts(rows: ir.Table) -> ir.Table:
+    """Rows and churn rate per cutoff (see :func:`finish_cutoff_counts`)."""
+    return rows.group_by(AS_OF).aggregate(
+        rows=rows.count(), churn_rate=rows.churned.cast(dt.float64).mean()
+    )
+
+
+def finish_cutoff_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`cutoff_counts`' result indexed by cutoff (a date), in date order."""
+    days = [pd.Timestamp(day).date() for day in table[AS_OF]]
+    counts = pd.DataFrame(
+        {
+            "rows": table["rows"].to_numpy("int64"),
+            "churn_rate": table["churn_rate"].to_numpy(float),
+        },
+        index=pd.Index(days, name=AS_OF, dtype=object),
+    )
+    return counts.sort_index()
+
+
+def column_profile(
+    rows: ir.Table,
+    features: Sequence[str],
+    vocabularies: Mapping[str, Sequence[str]],
+    split: str | None = "train",
+) -> ir.Table:
+    """Per feature, its non-missing values and smallest and largest one (one row; see
+    :func:`finish_column_profile`), of the ``split`` rows (every row with ``None``).
+
+    A value outside an attribute's declared vocabulary counts as missing, as models see it
+    (:func:`retain.features.categorical`).
+    """
+    if split is not None:
+        rows = rows.filter(rows[SPLIT] == split)
+    aggregates = {}
+    for index, name in enumerate(features):
+        column = rows[name]
+        if name in vocabularies:
+            column = ibis.ifelse(column.isin(list(vocabularies[name])), column, ibis.null())
+        aggregates.update(
+            {f"n{index}": column.count(), f"lo{index}": column.min(), f"hi{index}": column.max()}
+        )
+    return rows.aggregate(**aggregates)
+
+
+def finish_column_profile(row: Mapping[str, Any], features: Sequence[str]) -> pd.DataFrame:
+    """``present`` and ``distinct`` (counted up to two: a column has two distinct values
+    exactly when its smallest and largest differ) per feature, from :func:`column_profile`."""
+    present = [int(row[f"n{index}"]) for index in range(len(features))]
+    distinct = [
+        0 if not present[index] else 1 if row[f"lo{index}"] == row[f"hi{index}"] else 2
+        for index in range(len(features))
+    ]
+    return pd.DataFrame({"present": present, "distinct": distinct}, index=list(features))
+
+
+def class_counts(rows: ir.Table, label: str) -> ir.Table:
+    """Rows and positives of a 0/1 ``label`` per split (see :func:`finish_class_counts`)."""
+    return rows.group_by(SPLIT).aggregate(
+        rows=rows.count(), positives=_total(rows[label].cast(dt.int64))
+    )
+
+
+def finish_class_counts(found: Sequence[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
+    """``{"train": (positives, negatives), "validation": (...)}`` from :func:`class_counts`."""
+    by_split = {row[SPLIT]: (int(row["positives"] or 0), int(row["rows"])) for row in found}
+    counts = {}
+    for name in ("train", "validation"):
+        positives, total = by_split.get(name, (0, 0))
+        counts[name] = positives, total - positives
+    return counts
+
+
+# --------------------------------------------------------------------------- lists
+
+
+def population(snapshot: ir.Table, active_days: int, active: ir.Table | None = None) -> ir.Table:
+    """The snapshot's customers active at its cutoff.
+
+    With the repository's ``recency_days`` defined as days since the last purchase (see
+    :func:`retain.serving.population.recency_is_purchase_recency`), ``recency_days <=
+    active_days`` holds exactly for them: ``as_of`` is a midnight, so a purchase is at or after
+    ``as_of - active_days`` exactly when its date is, and the feature counts days between
+    dates. Otherwise pass ``active`` (:func:`active_customers` at the cutoff).
+    """
+    if active is None:
+        return snapshot.filter(snapshot.recency_days <= active_days)
+    return snapshot.semi_join(active.select(KEY), KEY)
+
+
+def tallies(listing: ir.Table) -> tuple[ir.Table, ir.Table]:
+    """The counts and totals of a ranked list (one row), and the selected customers per
+    action (see :func:`finish_tallies`).
+
+    Totals are exact sums of the values in millionths, so every engine gives the same
+    ``summary.json``; missing values (and NaN) count as 0. ``expected_net_gain`` counts only
+    positive gains: what the list could gain at most.
+    """
+
+    def exact(value: ir.FloatingValue) -> ir.IntegerValue:
+        present = ibis.ifelse(value.isnull() | value.isnan(), 0.0, value)
+        return _total(_exact(present))
+
+    chosen = listing.selected
+    gain = listing.expected_net_gain
+    totals = listing.aggregate(
+        rows=listing.count(),
+        selected=_total(chosen.cast(dt.int64)),
+        value_at_risk=exact(listing.value_at_risk),
+        clv=exact(listing.clv),
+        expected_net_gain=exact(ibis.greatest(gain, 0.0)),
+        selected_value_at_risk=exact(ibis.ifelse(chosen, listing.value_at_risk, 0.0)),
+        selected_expected_net_gain=exact(ibis.ifelse(chosen, gain, 0.0)),
+        selected_cost=exact(ibis.ifelse(chosen, listing.action_cost, 0.0)),
+    )
+    selected = listing.filter(chosen)
+    by_action = selected.group_by("recommended_action").aggregate(count=selected.count())
+    return totals, by_action
+
+
+def finish_tallies(totals: Mapping[str, Any], by_action: pd.DataFrame) -> dict[str, dict]:
+    """``counts`` and ``totals`` of ``summary.json`` from :func:`tallies`' results; actions
+    by count, then name."""
+    actions = sorted(
+        zip(by_action["recommended_action"], by_action["count"], strict=True),
+        key=lambda item: (-int(item[1]), str(item[0])),
+    )
+    rows = int(totals["rows"] or 0)
+    counts = {
+        "customers_active": rows,
+        "scored": rows,
+        "selected": int(totals["selected"] or 0),
+        "by_action": {str(name): int(count) for name, count in actions},
+    }
+    names = ("value_at_risk", "clv", "expected_net_gain", "selected_value_at_risk",
+             "selected_expected_net_gain", "selected_cost")  # fmt: skip
+    return {"counts": counts, "totals": {name: int(totals[name] or 0) / MICRO for name in names}}

@@ -451,6 +451,7 @@ class SparkEngine:
             }
         )
         ranked = from_arrow(self.spark, ranks)
+        rows = rows.drop("rank", "selected", "group")  # ranked again: the new ones count
         return self._keep(rows.join(ranked, on=KEY, how="inner").select(*columns))
 
     def tallies(self, rows: DataFrame) -> dict[str, dict]:

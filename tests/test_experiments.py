@@ -441,3 +441,44 @@ def test_backtest_measures_treated_minus_control_per_action_and_decile(
     payload = json.loads(paths["summary"].read_text())
     assert "Welch" in payload["experiment"]["method"]
     assert len(payload["experiment"]["rows"]) == len(table)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def test_qini_curve_and_coefficient_by_hand():
+    from retain.reports.uplift import profit_curve, qini_coefficient, qini_curve
+
+    curve = qini_curve([3, 2, 1, 0], [True, False, True, False], [1.0, 0.0, 0.0, 1.0])
+    assert curve["qini"].tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
+    assert curve["random"].tolist() == [0.0] * 5
+    assert qini_coefficient([3, 2, 1, 0], [True, False, True, False], [1, 0, 0, 1]) == 0.75
+    with pytest.raises(ValueError, match="treated and control"):
+        qini_curve([1, 2], [True, True], [0, 1])
+    profit = profit_curve([5.0, -2.0, np.nan, 3.0])
+    assert profit["profit"].tolist() == [0.0, 5.0, 8.0, 8.0, 6.0]
+
+
+def test_report_says_where_gains_come_from_and_shows_effects_curve_and_sleeping_dogs(
+    scored_list, tmp_path
+):
+    from retain.reports.html import report_html
+
+    frame, summary = scored_list.frame.copy(), scored_list.summary
+    page = report_html(frame, summary)
+    assert "What contacts add" in page and "assumptions, not measurements" in page
+    assert "Measured effect per action not available yet" in page
+    assert "predicted profit peaks at" in page and "Incremental profit curve" in page
+    assert "None predicted" in page  # the prior never predicts a negative effect
+    frame.loc[frame.index[-3:], "sleeping_dog"] = True
+    backtest = {"experiment": {"rows": [
+        {"action": "reminder_email", "decile": 0, "treated": 90, "control": 10,
+         "predicted_incremental_margin": 1.5, "realised_incremental_margin": 2.25,
+         "margin_low": -1.0, "margin_high": 5.5, "predicted_churn_effect": -0.01,
+         "realised_churn_effect": -0.02, "churn_low": -0.1, "churn_high": 0.06},
+        {"action": "all", "decile": 3, "treated": 9, "control": 1},
+    ]}}  # fmt: skip
+    page = report_html(frame, summary, backtest=backtest)
+    assert "2.25 [-1.00, 5.50]" in page and "-2.0% [-10.0%, +6.0%]" in page
+    assert "3 customers are predicted to react" in page
+    assert frame["customer_id"].iloc[-1] in page

@@ -53,8 +53,7 @@ LIST_COLUMNS: dict[str, str] = {
     "clv_if_retained": "clv given the customer stays: clv / P(alive) of the CLV model's BTYD "
     "side (float)",
     "value_at_risk": "churn_probability x clv_if_retained (float)",
-    "recommended_action": "the eligible playbook action with the highest expected_net_gain "
-    "(str)",
+    "recommended_action": "the eligible playbook action with the highest expected_net_gain (str)",
     "action_cost": "cost of the action per customer (float)",
     "save_rate": "the playbook's prior share of the value at risk the action saves (float, 0-1)",
     "expected_incremental_margin": "margin the action is expected to add: the uplift "

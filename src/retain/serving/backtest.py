@@ -656,7 +656,7 @@ def assignments(frame: pd.DataFrame, deciles: int = 10) -> pd.DataFrame:
     chosen = frame[frame["selected"].astype(bool) & frame["group"].isin([TREATMENT, CONTROL])]
     chosen = chosen.reset_index(drop=True)
     decile = np.zeros(len(chosen), dtype=np.int64)
-    for number, rows in enumerate(_group_rows(len(chosen), deciles), start=1):
+    for number, rows in enumerate(_group_rows(len(chosen), deciles) if len(chosen) else [], 1):
         decile[rows] = number
     predicted = {
         name: chosen[name].astype(float).to_numpy() if name in chosen else np.nan

@@ -100,6 +100,22 @@ def test_an_uplift_models_effects_replace_the_prior_and_find_sleeping_dogs():
     assert chosen["sleeping_dog"].tolist() == [False, False, False, False, True]
 
 
+def test_the_summary_says_whether_gains_are_assumptions_or_measured():
+    from retain.serving.gains import gains_source
+
+    prior = gains_source(PLAYBOOK, None)
+    assert prior["source"] == "playbook prior" and not prior["measured"]
+    assert "assumptions, not measurements" in prior["note"]
+    model = {"name": "retain-uplift", "version": "3", "actions": ["call", "email"]}
+    measured = gains_source(PLAYBOOK, model)
+    assert measured["source"] == "uplift model retain-uplift v3" and measured["measured"]
+    assert measured["actions"] == {"call": "uplift model retain-uplift v3",
+                                   "email": "uplift model retain-uplift v3",
+                                   "offer": "playbook prior"}  # fmt: skip
+    assert "offer use the playbook prior" in measured["note"]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_value_if_retained_divides_by_the_probability_of_being_alive():
     rng = np.random.default_rng(4)
     rows = 400

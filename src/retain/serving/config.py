@@ -67,7 +67,8 @@ class ScoreConfig(InWorkspace):
 
 @dataclass(frozen=True)
 class Action:
-    """A retention action: what it costs per customer and the share of value it saves."""
+    """A retention action: what it costs per customer and the share of the value at risk it
+    is expected to save (``save_rate``: the prior, until an uplift model measures it)."""
 
     cost: float
     save_rate: float
@@ -76,7 +77,8 @@ class Action:
 
 @dataclass(frozen=True)
 class Rule:
-    """``when`` every listed condition matches (any of its values), recommend ``action``.
+    """``when`` every listed condition matches (any of its values), ``action`` is open to the
+    customer.
 
     Conditions: ``value_tier``, ``segment``, ``loyalty_class``, ``lifecycle_stage`` (values of
     those columns) and ``top_reason`` (feature names behind the first reason).
@@ -88,7 +90,9 @@ class Rule:
 
 @dataclass(frozen=True)
 class Playbook:
-    """Actions and the ordered rules that pick one per customer (first match wins)."""
+    """Actions and the rules that open them to customers: the default action is open to
+    everyone, each rule's action to the customers meeting all its conditions; the open action
+    with the highest expected net gain is recommended (:mod:`retain.serving.gains`)."""
 
     actions: dict[str, Action]
     rules: tuple[Rule, ...] = ()

@@ -381,6 +381,15 @@ def test_the_list_holds_out_control_groups_and_logs_the_campaign(scored_list):
     assert set(log["campaign_id"]) == {"retain-2026-01-01"}
 
 
+def test_the_campaign_log_recorded_back_passes_the_data_contract(scored_list, world_dir, tmp_path):
+    from retain.data import load_dataset
+
+    data = _with_campaigns(world_dir, tmp_path, (scored_list.out / "campaign_log.csv").read_text())
+    dataset = load_dataset(data)
+    assert len(dataset.campaigns) == int(scored_list.frame["selected"].sum())
+    assert set(dataset.campaigns["group"]) == {TREATMENT, CONTROL}
+
+
 def _with_campaigns(world_dir, tmp_path, text: str):
     data = tmp_path / "data"
     shutil.copytree(world_dir, data)
@@ -457,6 +466,13 @@ def test_backtest_measures_treated_minus_control_per_action_and_decile(
     payload = json.loads(paths["summary"].read_text())
     assert "Welch" in payload["experiment"]["method"]
     assert len(payload["experiment"]["rows"]) == len(table)
+    # written beside the list, the report shows the measured effect per action
+    from retain.reports.html import render_report
+
+    write_backtest(result, out)
+    page = render_report(out, out / "report.html").read_text()
+    assert "Measured effect per action not available" not in page
+    assert "Realised margin [95% interval]" in page
 
 
 # --------------------------------------------------------------------------- report

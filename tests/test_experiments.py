@@ -514,3 +514,56 @@ def test_report_says_where_gains_come_from_and_shows_effects_curve_and_sleeping_
     assert "2.25 [-1.00, 5.50]" in page and "-2.0% [-10.0%, +6.0%]" in page
     assert "3 customers are predicted to react" in page
     assert frame["customer_id"].iloc[-1] in page
+
+
+class RecencyEffects:
+    """An uplift model written by hand with the interface of
+    ``retain.models.uplift.UpliftModel`` (``actions_``, ``predict_effects``): a reminder
+    helps recent buyers and loses the long absent, an offer helps after two months away."""
+
+    actions_ = ("reminder_email", "win_back_offer")
+
+    def predict_effects(self, X: pd.DataFrame) -> pd.DataFrame:
+        days = X["recency_days"].to_numpy(float)
+        return pd.DataFrame(
+            {
+                "incremental_margin__reminder_email": 5.0 - days / 10,
+                "churn_effect__reminder_email": np.where(days > 50, 0.01, -0.02),
+                "incremental_margin__win_back_offer": np.where(days > 60, 20.0, -1.0),
+                "churn_effect__win_back_offer": np.where(days > 60, -0.05, 0.0),
+            },
+            index=X.index,
+        )
+
+
+def test_an_uplift_champions_effects_rank_the_list(trained_models, trained_workspace, monkeypatch):
+    """With an uplift champion, the list takes its effects for the actions it knows (the
+    prior for the others), says the gains are measured, and finds sleeping dogs."""
+    import importlib
+
+    scoring = importlib.import_module("retain.serving.score")  # the module, not the function
+
+    champion = {"name": "retain-uplift", "version": "7", "run_id": "r",
+                "actions": list(RecencyEffects.actions_), "model": RecencyEffects()}  # fmt: skip
+    monkeypatch.setattr(scoring, "load_uplift", lambda alias: champion)
+    out = trained_workspace / "lists" / "uplift"
+    result = scoring.score(date(2026, 1, 1), workspace=trained_workspace, out=out, capacity=400)
+    frame = pd.read_parquet(out / "retention_priority.parquet")
+    assert result.summary["gains"]["source"] == "uplift model retain-uplift v7"
+    assert result.summary["gains"]["measured"]
+    days = frame["recency_days"].to_numpy(float)
+    email = frame["recommended_action"] == "reminder_email"
+    np.testing.assert_allclose(
+        frame.loc[email, "expected_incremental_margin"], 5.0 - days[email] / 10
+    )
+    offer = frame["recommended_action"] == "win_back_offer"
+    assert (days[offer] > 60).all()  # the model's offer only pays after two months away
+    others = ~(email | offer)
+    np.testing.assert_allclose(
+        frame.loc[others, "expected_incremental_margin"],
+        frame.loc[others, "value_at_risk"] * frame.loc[others, "save_rate"],
+    )
+    # only the reminder is open to them and it loses margin: sleeping dogs, never selected
+    dogs = frame["sleeping_dog"]
+    assert dogs.any() and (frame.loc[dogs, "expected_incremental_margin"] < 0).all()
+    assert not frame.loc[dogs, "selected"].any()

@@ -95,14 +95,14 @@ def show_top(scored, rows: int = 10, console=None) -> None:
         f"{_amount(totals['selected_expected_net_gain'])}{unit} for a cost of "
         f"{_amount(totals['selected_cost'])}{unit}"
     )
-    held_out = summary["counts"].get("control", 0)
-    if held_out:
-        line += f"; {held_out:,} of them held out as a control group (not to be called)"
     anyone = summary["counts"]["selected"] > 0
     if anyone and selection.get("optimal"):
         line += " (optimal)"
     elif anyone and selection.get("lp_bound") is not None:
         line += f" (within {selection['optimality_gap_share']:.2%} of the best possible)"
+    held_out = summary["counts"].get("control", 0)
+    if held_out:
+        line += f"; {held_out:,} of them held out as a control group (not to be called)"
     out.print(line, highlight=False, width=width)
     for note in selection.get("notes", []):
         out.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, width=width)

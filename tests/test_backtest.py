@@ -73,7 +73,14 @@ def _complete(frame: pd.DataFrame) -> pd.DataFrame:
     for name, value in defaults.items():
         if name not in frame.columns:
             frame[name] = value
-    frame["expected_net_gain"] = frame["value_at_risk"] * frame["save_rate"] - frame["action_cost"]
+    if "clv_if_retained" not in frame.columns:
+        frame["clv_if_retained"] = frame["clv"]
+    if "group" not in frame.columns:
+        frame["group"] = None
+    frame["expected_incremental_margin"] = frame["value_at_risk"] * frame["save_rate"]
+    frame["expected_churn_effect"] = -frame["churn_probability"] * frame["save_rate"]
+    frame["expected_net_gain"] = frame["expected_incremental_margin"] - frame["action_cost"]
+    frame["sleeping_dog"] = False
     return frame[list(LIST_COLUMNS)]
 
 

@@ -22,12 +22,14 @@ from retain.errors import ConfigError, RetainError
 from retain.features import resolve_data
 from retain.serving import score
 from retain.serving.contract import LIST_COLUMNS
+from retain.serving.experiment import hold_out
 from retain.serving.selection import rank_and_select
 from retain.workspace import ENGINES as CONFIG_ENGINES
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "retain"
 AS_OF = date(2026, 1, 1)
-FLOATS = ["churn_probability", "clv", "value_at_risk", "action_cost", "save_rate",
+FLOATS = ["churn_probability", "clv", "clv_if_retained", "value_at_risk", "action_cost",
+          "save_rate", "expected_incremental_margin", "expected_churn_effect",
           "expected_net_gain", "recency_days", "frequency", "monetary_total"]  # fmt: skip
 
 
@@ -79,12 +81,13 @@ def _scored(seed: int, rows: int = 60) -> pd.DataFrame:
     """Scored rows with tied gains, tied values at risk, zero-cost and losing actions."""
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({name: [""] * rows for name in LIST_COLUMNS if name not in
-                          ("rank", "selected")})  # fmt: skip
+                          ("rank", "selected", "group")})  # fmt: skip
     frame["customer_id"] = [f"c{i:03d}" for i in rng.permutation(rows)]
     frame["as_of"] = AS_OF
     for name in FLOATS:
         frame[name] = 0.0
     frame["cluster"] = 0
+    frame["sleeping_dog"] = False
     frame["recommended_action"] = rng.choice(["call", "email"], rows)
     frame["clv"] = rng.choice([50.0, 100.0], rows)
     frame["value_at_risk"] = rng.choice([10.0, 20.0, 30.0], rows)
@@ -108,18 +111,23 @@ def test_every_engine_selects_ranks_and_tallies_with_the_one_rule(engine, capaci
         ids, narrow["expected_net_gain"].to_numpy(), narrow["value_at_risk"].to_numpy(),
         narrow["action_cost"].to_numpy(), capacity=capacity, budget=budget,
     )  # fmt: skip
-    listing = engine.rank(rows, ids, order, selection.chosen, list(LIST_COLUMNS))
+    actions = narrow["recommended_action"].to_numpy(dtype=object)
+    groups = hold_out(ids, actions, selection.chosen, 0.25, 7, AS_OF)
+    listing = engine.rank(rows, ids, order, selection.chosen, list(LIST_COLUMNS), groups)
     written = pd.DataFrame(engine.collect(listing, list(LIST_COLUMNS)))
     written = written.sort_values("rank", ignore_index=True)
     expected = frame.set_index("customer_id").loc[ids[order]].reset_index()
     assert written["customer_id"].tolist() == expected["customer_id"].tolist()
     assert written["rank"].tolist() == list(range(1, len(frame) + 1))
     assert written["selected"].tolist() == selection.chosen[order].tolist()
+    assert [g if isinstance(g, str) else None for g in written["group"]] == groups[order].tolist()
     assert selection.optimal
     chosen = written[written["selected"]]
+    held_out = chosen["group"] == "control"
     tallies = engine.tallies(listing)
     assert tallies["counts"] == {
         "customers_active": 60, "scored": 60, "selected": len(chosen),
+        "control": int(held_out.sum()), "contacted": int((~held_out).sum()),
         "by_action": {
             name: int(count) for name, count in sorted(
                 chosen["recommended_action"].value_counts().items(), key=lambda i: (-i[1], i[0])
@@ -133,6 +141,7 @@ def test_every_engine_selects_ranks_and_tallies_with_the_one_rule(engine, capaci
         "selected_value_at_risk": chosen["value_at_risk"].sum(),
         "selected_expected_net_gain": chosen["expected_net_gain"].sum(),
         "selected_cost": chosen["action_cost"].sum(),
+        "contacted_cost": chosen.loc[~held_out, "action_cost"].sum(),
     }
 
 
@@ -143,6 +152,7 @@ def test_totals_are_exact_sums_of_millionths(engine):
     frame["clv"] = 0.1
     frame.loc[0, "value_at_risk"] = np.nan
     frame["selected"] = False
+    frame["group"] = pd.array([None] * len(frame), dtype="str")
     tallies = engine.tallies(engine.from_pandas(frame))
     assert tallies["totals"]["clv"] == 1000.0 != float(np.cumsum(frame["clv"].to_numpy())[-1])
     assert tallies["totals"]["value_at_risk"] == pytest.approx(

@@ -95,6 +95,11 @@ def make_list(seed: int) -> tuple[pd.DataFrame, dict]:
             "action_cost": cost,
             "save_rate": save,
             "expected_net_gain": gain,
+            "clv_if_retained": clv,
+            "group": np.where(selected, np.where(rank % 10 == 3, "control", "treatment"), None),
+            "expected_incremental_margin": gain + cost,
+            "expected_churn_effect": -churn * save,
+            "sleeping_dog": False,
             "segment": rng.choice(SEGMENTS, n),
             "value_tier": tier,
             "loyalty_class": rng.choice(["loyal", "potential", "marginal"], n),
@@ -316,7 +321,8 @@ def test_self_contained_with_embedded_images(report):
     path, text = report
     assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600: a report is shared
     sources = re.findall(r'<img[^>]*\ssrc="([^"]*)"', text)
-    assert len(sources) == 5  # value at risk by segment and tier, histogram, calibration, gain
+    # value at risk by segment and tier, histogram, incremental profit, calibration, gain
+    assert len(sources) == 6
     for source in sources:
         assert source.startswith("data:image/png;base64,")
         assert base64.b64decode(source.split(",", 1)[1])[:8] == PNG_MAGIC
@@ -411,7 +417,9 @@ def test_atomic_write_keeps_previous_report(tmp_path, report, list_dir, scored, 
         raise OSError("disk full")
 
     # the page itself is tested elsewhere; here only the write matters
-    monkeypatch.setattr(html_report, "report_html", lambda frame, summary, top: "<p>new</p>" * 50)
+    monkeypatch.setattr(
+        html_report, "report_html", lambda frame, summary, top, backtest: "<p>new</p>" * 50
+    )
     monkeypatch.setattr(Path, "write_text", broken_write)
     with pytest.raises(OSError, match="disk full"):
         render_report(list_dir / LIST_FILE, out)  # the parquet path works as well as its folder

@@ -42,11 +42,19 @@ def test_list_has_every_column_sorted_by_rank_with_values_in_range(scored):
     assert np.all(np.diff(frame["expected_net_gain"].to_numpy()[: chosen.sum()]) <= 1e-12)
     assert frame["churn_probability"].between(0, 1).all()
     assert (frame["clv"] >= 0).all()
-    np.testing.assert_allclose(frame["value_at_risk"], frame["churn_probability"] * frame["clv"])
+    assert (frame["clv_if_retained"] >= frame["clv"] - 1e-9).all()  # given alive: never less
     np.testing.assert_allclose(
-        frame["expected_net_gain"],
-        frame["value_at_risk"] * frame["save_rate"] - frame["action_cost"],
+        frame["value_at_risk"], frame["churn_probability"] * frame["clv_if_retained"]
     )
+    np.testing.assert_allclose(  # no uplift model: the playbook's prior
+        frame["expected_incremental_margin"], frame["value_at_risk"] * frame["save_rate"]
+    )
+    np.testing.assert_allclose(
+        frame["expected_net_gain"], frame["expected_incremental_margin"] - frame["action_cost"]
+    )
+    assert not frame["sleeping_dog"].any()  # a prior save rate is never negative
+    assert set(frame.loc[frame["selected"], "group"]) == {"treatment", "control"}
+    assert frame.loc[~frame["selected"], "group"].isna().all()
     assert set(frame["value_tier"]) <= {"high", "medium", "low", "potential"}
     assert frame["customer_id"].is_unique
     csv = pd.read_csv(scored.out / "retention_priority.csv")
@@ -308,13 +316,13 @@ def test_contacts_sheet_holds_the_selected_customers_in_contact_order(scored):
     from retain.serving.sheets import CONTACTS_CSV, CONTACTS_XLSX
 
     sheet = pd.read_csv(scored.out / CONTACTS_CSV, dtype={"customer_id": str})
-    chosen = scored.frame[scored.frame["selected"]]
+    chosen = scored.frame[scored.frame["selected"] & (scored.frame["group"] == "treatment")]
     assert sheet.columns.tolist() == [
         "rank", "customer_id", "action", "reasons", "churn risk (%)", "value at risk (USD)",
         "expected gain (USD)",
     ]  # fmt: skip
     assert sheet["customer_id"].tolist() == chosen["customer_id"].tolist()
-    assert sheet["rank"].tolist() == list(range(1, len(chosen) + 1))
+    assert sheet["rank"].tolist() == chosen["rank"].tolist()  # the control group left out
     assert sheet["action"].str.len().min() > 20  # the playbook's descriptions, not codes
     assert not sheet["action"].str.contains("_").any()
     assert (sheet["reasons"].str.len() > 0).all()
@@ -390,9 +398,10 @@ def test_terminal_summary_fits_80_columns_and_marks_the_selected(scored, width):
     assert max(len(line) for line in lines) <= 80
     header = next(i for i, line in enumerate(lines) if "first reason" in line)
     # a row starts with its rank; long reasons wrap onto continuation lines, never cut
-    rows = [line for line in lines[header + 2 :] if re.match(r"\s*\d[\d,]*\s", line)][:10]
+    # (a continuation line may start with a number too, far to the right)
+    rows = [line for line in lines[header + 2 :] if re.match(r"\s{0,6}\d[\d,]*\s", line)][:10]
     assert len(rows) == 10
-    assert all(" yes " in row for row in rows)  # the selected come first
+    assert all(" yes " in row or " hold " in row for row in rows)  # the selected first
     assert not any("…" in line for line in lines)
     assert scored.frame["customer_id"].iloc[0] in rows[0]
     assert any(line.startswith("selected 300") or "selected" in line for line in lines)

@@ -15,12 +15,14 @@ import pytest
 from retain.atomic import MARKER
 from retain.serving import score
 from retain.serving.contract import CSV_FILE, LIST_COLUMNS, LIST_FILE, SUMMARY_FILE, SUMMARY_KEYS
+from retain.serving.experiment import CAMPAIGN_LOG
 from retain.serving.pseudonyms import pseudonymize
 from retain.serving.sheets import CONTACTS_CSV
 
 AS_OF = date(2026, 1, 1)
 BOUNDS = {"capacity": 300, "budget": 900.0}
-FLOATS = ["churn_probability", "clv", "value_at_risk", "action_cost", "save_rate",
+FLOATS = ["churn_probability", "clv", "clv_if_retained", "value_at_risk", "action_cost",
+          "save_rate", "expected_incremental_margin", "expected_churn_effect",
           "expected_net_gain", "recency_days", "frequency", "monetary_total"]  # fmt: skip
 KEY = "k" * 32
 pytestmark = pytest.mark.spark
@@ -61,8 +63,10 @@ def test_files_follow_the_contract(lists):
     expected = pq.read_schema(duckdb.out / LIST_FILE)
     assert [field.type for field in schema] == [field.type for field in expected]
     assert sorted(path.name for path in spark.out.iterdir()) == sorted(
-        [CSV_FILE, LIST_FILE, SUMMARY_FILE, CONTACTS_CSV, MARKER]
+        [CSV_FILE, LIST_FILE, SUMMARY_FILE, CONTACTS_CSV, CAMPAIGN_LOG, MARKER]
     )
+    logs = [pd.read_csv(result.out / CAMPAIGN_LOG) for result in lists]
+    pd.testing.assert_frame_equal(*logs)  # the same control groups on both engines
     csv, local_csv = (pd.read_csv(result.out / CSV_FILE) for result in lists)
     pd.testing.assert_frame_equal(csv, local_csv, check_exact=False, rtol=0, atol=1e-9)
     contacts, local_contacts = (pd.read_csv(result.out / CONTACTS_CSV) for result in lists)

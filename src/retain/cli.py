@@ -604,6 +604,14 @@ def score(
     ] = None,
     capacity: Annotated[int | None, typer.Option(help="Most customers to contact.")] = None,
     budget: Annotated[float | None, typer.Option(help="Most total action cost.")] = None,
+    control_share: Annotated[
+        float | None,
+        typer.Option(
+            "--control-share",
+            help="Share of each action's selected customers held out as a control group, in "
+            "[0, 1) (default serving/score.yaml, 0.10).",
+        ),
+    ] = None,
     strict: Annotated[
         bool | None, typer.Option("--strict/--no-strict", help="Refuse to write on drift.")
     ] = None,
@@ -627,8 +635,8 @@ def score(
     result = score_list(
         cutoff, workspace=workspace, data=data, mapping=mapping, config_path=config, out=out,
         strict=strict, pseudonymize_ids=pseudonymize, capacity=capacity, budget=budget,
-        progress=step_printer("score"), engine=engine, spark_config=spark_config,
-        render_report=render_report,
+        control_share=control_share, progress=step_printer("score"), engine=engine,
+        spark_config=spark_config, render_report=render_report,
     )  # fmt: skip
     _print_list(result)
 
@@ -652,6 +660,18 @@ def _print_list(result) -> None:
     )  # fmt: skip
     results.print(f"list: {result.out}", highlight=False, overflow="fold")
     results.print(f"contacts: {result.out / CONTACTS_CSV}", highlight=False, overflow="fold")
+    experiment = result.summary.get("experiment", {})
+    if experiment.get("control"):
+        results.print(
+            f"control group: {experiment['control']:,} selected customers held out, not to be "
+            f"contacted; campaign log: {result.out / experiment['campaign_log']}"
+            if experiment.get("campaign_log")
+            else f"control group: {experiment['control']:,} selected customers held out",
+            highlight=False, overflow="fold",
+        )  # fmt: skip
+    gains = result.summary.get("gains", {})
+    if gains and not gains.get("measured"):
+        results.print(f"note: {gains['note']}", highlight=False, overflow="fold")
     if result.report is not None:
         report = result.out / REPORT_FILE
         results.print(f"report: {report} ({result.report})", highlight=False, overflow="fold")

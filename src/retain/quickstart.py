@@ -36,9 +36,18 @@ def _amount(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
 
 
+def _call(row) -> str:
+    """The ``call`` column: ``yes`` for the treatment group, ``hold`` for the control group
+    (selected, held out to measure the contacts), empty for the others."""
+    if not row.selected:
+        return ""
+    return "hold" if getattr(row, "group", None) == "control" else "yes"
+
+
 def show_top(scored, rows: int = 10, console=None) -> None:
     """Print the first ``rows`` of a list (the selected customers come first, marked in the
-    ``call`` column), what the selection holds, and its notes, within 80 columns.
+    ``call`` column: ``yes``, or ``hold`` for the control group), what the selection holds,
+    and its notes, within 80 columns.
 
     Parameters
     ----------
@@ -72,7 +81,7 @@ def show_top(scored, rows: int = 10, console=None) -> None:
     table.add_column("first reason", overflow="fold", ratio=1)
     for row in frame.head(rows).itertuples(index=False):
         table.add_row(
-            f"{row.rank:,}", "yes" if row.selected else "", str(row.customer_id),
+            f"{row.rank:,}", _call(row), str(row.customer_id),
             f"{row.churn_probability:.0%}", _amount(row.value_at_risk),
             str(row.recommended_action), str(row.reason_1),
         )  # fmt: skip
@@ -91,6 +100,9 @@ def show_top(scored, rows: int = 10, console=None) -> None:
         line += " (optimal)"
     elif anyone and selection.get("lp_bound") is not None:
         line += f" (within {selection['optimality_gap_share']:.2%} of the best possible)"
+    held_out = summary["counts"].get("control", 0)
+    if held_out:
+        line += f"; {held_out:,} of them held out as a control group (not to be called)"
     out.print(line, highlight=False, width=width)
     for note in selection.get("notes", []):
         out.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, width=width)

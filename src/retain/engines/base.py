@@ -165,6 +165,20 @@ class Engine(Protocol):
     def margin_share(self, sources: Sources, before: date, margin_rate: float) -> float:
         """:func:`retain.engines.rules.margin_share` as a number."""
 
+    def experiment_tallies(
+        self,
+        sources: Sources,
+        assignments: pd.DataFrame,
+        as_of: date,
+        *,
+        churn_days: int,
+        margin_days: int,
+        margin_rate: float = 0.3,
+    ) -> pd.DataFrame:
+        """:func:`retain.engines.rules.experiment_tallies` of ``assignments`` (columns
+        :data:`retain.engines.rules.ASSIGNED`) on the driver, finished by
+        :func:`retain.engines.rules.finish_experiment_tallies`."""
+
     # -- training --------------------------------------------------------------------------------
 
     def training_rows(
@@ -258,11 +272,14 @@ class Engine(Protocol):
         order: np.ndarray,
         chosen: np.ndarray,
         columns: Sequence[str],
+        groups: np.ndarray | None = None,
     ) -> Rows:
-        """The rows with ``rank`` (1 = first) and ``selected`` added, ``columns`` kept.
+        """The rows with ``rank`` (1 = first), ``selected`` and ``group`` added, ``columns``
+        kept.
 
-        ``ids``, ``chosen`` are in the order :meth:`collect` gave; ``order`` puts them in
-        rank order.
+        ``ids``, ``chosen`` and ``groups`` (``treatment``, ``control`` or ``None``; all
+        ``None`` when not given) are in the order :meth:`collect` gave; ``order`` puts them
+        in rank order.
         """
 
     def tallies(self, rows: Rows) -> dict[str, Any]:

@@ -262,6 +262,28 @@ class DuckDBEngine:
         (row,) = _run({"transactions": _transactions(sources)}, build).to_pylist()
         return rules.finish_margin_share(row, margin_rate)
 
+    def experiment_tallies(
+        self,
+        sources: Sources,
+        assignments: pd.DataFrame,
+        as_of: date,
+        *,
+        churn_days: int,
+        margin_days: int,
+        margin_rate: float = 0.3,
+    ) -> pd.DataFrame:
+        def build(transactions: ir.Table, assignments: ir.Table) -> ir.Table:
+            return rules.experiment_tallies(
+                transactions, assignments, as_of, churn_days=churn_days,
+                margin_days=margin_days, margin_rate=margin_rate,
+            )  # fmt: skip
+
+        tables = {
+            "transactions": _transactions(sources),
+            "assignments": rules.assignments_arrow(assignments),
+        }
+        return rules.finish_experiment_tallies(_run(tables, build).to_pandas())
+
     # -- training --------------------------------------------------------------------------------
 
     def training_rows(
@@ -395,8 +417,12 @@ class DuckDBEngine:
         order: np.ndarray,
         chosen: np.ndarray,
         columns: Sequence[str],
+        groups: np.ndarray | None = None,
     ) -> pd.DataFrame:
-        frame = rows.assign(selected=chosen).iloc[order].reset_index(drop=True)
+        if groups is None:
+            groups = np.full(len(rows), None, dtype=object)
+        group = pd.array(np.asarray(groups, dtype=object), dtype="str")
+        frame = rows.assign(selected=chosen, group=group).iloc[order].reset_index(drop=True)
         frame["rank"] = np.arange(1, len(frame) + 1)
         return frame[list(columns)]
 

@@ -13,6 +13,10 @@
 - **Tallies** of a list: customers, selected ones, and the totals of ``summary.json``.
 - **Ranking inputs**: the columns the driver collects to select and rank
   (:mod:`retain.serving.selection`).
+- **Experiment tallies** of a list's control groups: per action, decile and group (treatment
+  or control), the customers and the sums and sums of squares of their realised churn and
+  retained margin after the cutoff, from which :mod:`retain.serving.experiment` computes
+  treated-minus-control effects.
 
 Time semantics (ARCHITECTURE.md): cutoffs are midnights, so windows are compared on calendar
 days, as epoch-day integers (``date(timestamp)`` against the cutoff's day), never on an engine's
@@ -31,22 +35,27 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandas as pd
+import pyarrow as pa
 
 from retain.engines.layout import KEY, MICRO, epoch_day
 
 __all__ = [
+    "ASSIGNED",
     "OUTCOMES",
     "RANKING_INPUTS",
     "SPLIT",
     "TALLIED",
     "active_customers",
+    "assignments_arrow",
     "class_counts",
     "column_profile",
     "cutoff_counts",
     "cutoffs_table",
+    "experiment_tallies",
     "finish_class_counts",
     "finish_column_profile",
     "finish_cutoff_counts",
+    "finish_experiment_tallies",
     "finish_margin_share",
     "finish_tallies",
     "margin_share",
@@ -61,10 +70,12 @@ OUTCOMES = ("future_orders", "future_spend", "future_margin", "churned")
 #: Column of :func:`training_rows` telling ``train`` from ``validation`` rows.
 SPLIT = "split"
 #: Columns of a scored list the driver collects to select and rank.
-RANKING_INPUTS = (KEY, "expected_net_gain", "value_at_risk", "action_cost")
+RANKING_INPUTS = (KEY, "expected_net_gain", "value_at_risk", "action_cost", "recommended_action")
 #: Columns of a ranked list :func:`tallies` reads.
 TALLIED = ("selected", "recommended_action", "value_at_risk", "clv", "expected_net_gain",
-           "action_cost")  # fmt: skip
+           "action_cost", "group")  # fmt: skip
+#: Columns of the assignments :func:`experiment_tallies` reads.
+ASSIGNED = (KEY, "action", "decile", "group")
 
 AS_OF = "as_of"
 DAY = "_day"
@@ -141,6 +152,23 @@ def active_customers(transactions: ir.Table, cutoffs: ir.Table, active_days: int
     return joined.select(KEY, AS_OF).distinct()
 
 
+def _future(
+    transactions: ir.Table, cutoffs: ir.Table, horizon_days: int, margin_rate: float
+) -> ir.Table:
+    """Per cutoff and customer with a transaction in ``[as_of, as_of + horizon_days)``:
+    ``orders`` (purchases), ``spend`` and ``margin`` (net, in millionths)."""
+    events = _days(transactions)
+    window = events.join(
+        cutoffs,
+        [events[DAY] >= cutoffs[CUTOFF_DAY], events[DAY] < cutoffs[CUTOFF_DAY] + horizon_days],
+    )
+    return window.group_by([AS_OF, KEY]).aggregate(
+        orders=_total((window.amount > 0).cast(dt.int64)),
+        spend=_total(_exact(window.amount)),
+        margin=_total(_exact(_margin(window, margin_rate))),
+    )
+
+
 def outcomes(
     transactions: ir.Table,
     cutoffs: ir.Table,
@@ -170,16 +198,7 @@ def outcomes(
         ``customer_id``, ``as_of`` (date) and :data:`OUTCOMES` (``int32``, ``float64``,
         ``float64``, ``boolean``), unordered.
     """
-    events = _days(transactions)
-    window = events.join(
-        cutoffs,
-        [events[DAY] >= cutoffs[CUTOFF_DAY], events[DAY] < cutoffs[CUTOFF_DAY] + horizon_days],
-    )
-    future = window.group_by([AS_OF, KEY]).aggregate(
-        orders=_total((window.amount > 0).cast(dt.int64)),
-        spend=_total(_exact(window.amount)),
-        margin=_total(_exact(_margin(window, margin_rate))),
-    )
+    future = _future(transactions, cutoffs, horizon_days, margin_rate)
     active = active_customers(transactions, cutoffs, active_days)
     joined = active.left_join(future, [AS_OF, KEY])
     orders = joined.orders.fill_null(0)
@@ -359,6 +378,7 @@ def tallies(listing: ir.Table) -> tuple[ir.Table, ir.Table]:
 
     chosen = listing.selected
     gain = listing.expected_net_gain
+    held_out = chosen & (listing.group == "control").fill_null(False)
     totals = listing.aggregate(
         rows=listing.count(),
         selected=_total(chosen.cast(dt.int64)),
@@ -368,6 +388,8 @@ def tallies(listing: ir.Table) -> tuple[ir.Table, ir.Table]:
         selected_value_at_risk=exact(ibis.ifelse(chosen, listing.value_at_risk, 0.0)),
         selected_expected_net_gain=exact(ibis.ifelse(chosen, gain, 0.0)),
         selected_cost=exact(ibis.ifelse(chosen, listing.action_cost, 0.0)),
+        control=_total(held_out.cast(dt.int64)),
+        contacted_cost=exact(ibis.ifelse(chosen & ~held_out, listing.action_cost, 0.0)),
     )
     selected = listing.filter(chosen)
     by_action = selected.group_by("recommended_action").aggregate(count=selected.count())
@@ -386,8 +408,96 @@ def finish_tallies(totals: Mapping[str, Any], by_action: pd.DataFrame) -> dict[s
         "customers_active": rows,
         "scored": rows,
         "selected": int(totals["selected"] or 0),
+        "control": int(totals["control"] or 0),
+        "contacted": int(totals["selected"] or 0) - int(totals["control"] or 0),
         "by_action": {str(name): int(count) for name, count in actions},
     }
     names = ("value_at_risk", "clv", "expected_net_gain", "selected_value_at_risk",
-             "selected_expected_net_gain", "selected_cost")  # fmt: skip
+             "selected_expected_net_gain", "selected_cost", "contacted_cost")  # fmt: skip
     return {"counts": counts, "totals": {name: int(totals[name] or 0) / MICRO for name in names}}
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def experiment_tallies(
+    transactions: ir.Table,
+    assignments: ir.Table,
+    as_of: date,
+    *,
+    churn_days: int,
+    margin_days: int,
+    margin_rate: float = 0.3,
+) -> ir.Table:
+    """Realised outcomes of a list's experiment, summed per action, decile and group.
+
+    Parameters
+    ----------
+    transactions : ibis.Table
+        Canonical transactions.
+    assignments : ibis.Table
+        :data:`ASSIGNED`: each selected customer's ``action``, ``decile`` (of the selected
+        customers by rank) and ``group`` (``treatment`` or ``control``).
+    as_of : datetime.date
+        The list's cutoff: outcomes come from the windows after it.
+    churn_days, margin_days : int
+        ``churned``: no purchase in ``[as_of, as_of + churn_days)``; ``margin``: the net
+        margin in ``[as_of, as_of + margin_days)`` (as :func:`outcomes` defines them). Every
+        assigned customer counts, with or without transactions after the cutoff.
+    margin_rate : float, default=0.3
+        As in :func:`outcomes`.
+
+    Returns
+    -------
+    ibis.Table
+        ``action``, ``decile``, ``group``, ``customers``, ``churned_sum`` (churners; 0/1, so
+        also the sum of squares), ``margin_sum`` (exact, in millionths) and
+        ``margin_squares`` (float), unordered.
+    """
+    cutoffs = cutoffs_table(as_of)
+    churn = _future(transactions, cutoffs, churn_days, margin_rate)
+    value = _future(transactions, cutoffs, margin_days, margin_rate)
+    joined = assignments.left_join(churn.select(KEY, "orders"), KEY).left_join(
+        value.select(KEY, total="margin"), KEY
+    )
+    rows = joined.select(
+        joined[KEY],
+        joined.action,
+        joined.decile,
+        joined.group,
+        churned=(joined.orders.fill_null(0) == 0).cast(dt.int64),
+        exact=joined.total.fill_null(0),
+    )
+    margin = rows.exact.cast(dt.float64) / MICRO
+    return rows.group_by(["action", "decile", "group"]).aggregate(
+        customers=rows.count(),
+        churned_sum=_total(rows.churned),
+        margin_sum=_total(rows.exact),
+        margin_squares=(margin * margin).sum(),
+    )
+
+
+def assignments_arrow(assignments: pd.DataFrame) -> pa.Table:
+    """A list's assignments (:data:`ASSIGNED`) as Arrow with fixed types, as every engine
+    reads them (an empty frame has no types to infer)."""
+    return pa.table(
+        {
+            KEY: pa.array(assignments[KEY].astype(str).tolist(), pa.string()),
+            "action": pa.array(assignments["action"].astype(str).tolist(), pa.string()),
+            "decile": pa.array(assignments["decile"].to_numpy("int64"), pa.int64()),
+            "group": pa.array(assignments["group"].astype(str).tolist(), pa.string()),
+        }
+    )
+
+
+def finish_experiment_tallies(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`experiment_tallies`' result ordered by action, decile and group, the margin
+    sum in currency; ``churned_squares`` added (equal to ``churned_sum``)."""
+    frame = table.copy()
+    frame["customers"] = frame["customers"].astype("int64")
+    frame["churned_sum"] = frame["churned_sum"].fillna(0).astype(float)
+    frame["churned_squares"] = frame["churned_sum"]
+    frame["margin_sum"] = frame["margin_sum"].fillna(0).astype("int64") / MICRO
+    frame["margin_squares"] = frame["margin_squares"].fillna(0.0).astype(float)
+    frame["decile"] = frame["decile"].astype("int64")
+    return frame.sort_values(["action", "decile", "group"], kind="stable").reset_index(drop=True)

@@ -54,6 +54,7 @@ td.id { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace;
 td.reasons ol { margin: 0; padding-left: 1.2em; }
 td.reasons li { margin: 0; }
 .yes { color: var(--ok); font-weight: 600; }
+p.warn { background: var(--warn-bg); color: var(--warn); padding: 4px 8px; }
 tr.drifted td { background: var(--warn-bg); color: var(--warn); font-weight: 600; }
 .badge { display: inline-block; padding: 0 6px; border-radius: 4px; font-size: 0.78rem;
          background: var(--warn); color: #fff; }

@@ -3,9 +3,13 @@
 It reads only what ``retain score`` writes (see :mod:`retain.serving.contract`):
 ``retention_priority.parquet`` and ``summary.json`` beside it. The page opens with what a
 retention team needs (key figures, where the value at risk lies, whom to call first and why),
-then a model card for data scientists (models, metrics, calibration, gain, feature versions,
-data fingerprint, drift). Charts are PNGs embedded as ``data:`` URIs and the stylesheet is
-inline, so the file can be mailed or archived on its own and prints on A4 landscape.
+what the contacts are expected to add and what they did (where the gains come from, the
+control groups, the measured effect per action from ``backtest.json`` beside the list when
+``retain backtest --out`` wrote one there, the predicted incremental-profit curve and the
+"sleeping dogs" not to contact), then a model card for data scientists (models, metrics,
+calibration, gain, feature versions, data fingerprint, drift). Charts are PNGs embedded as
+``data:`` URIs and the stylesheet is inline, so the file can be mailed or archived on its own
+and prints on A4 landscape.
 
 Every piece of text taken from the list or the summary is HTML-escaped. Optional parts of the
 summary that are absent (no model card, no drift check) are reported as "not available".
@@ -32,6 +36,7 @@ from retain import plots
 from retain.atomic import atomic_file, check_output_file, claim
 from retain.errors import RetainError
 from retain.reports._template import CSS, PAGE
+from retain.reports.uplift import profit_curve, profit_curve_plot
 from retain.serving.contract import LIST_FILE, REASON_COLUMNS, REPORT_FILE, SUMMARY_FILE
 
 __all__ = ["REPORT_COLUMNS", "default_report_path", "load_list", "render_report", "report_html"]
@@ -133,6 +138,23 @@ def load_list(list_path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any
     return frame.sort_values("rank", kind="stable").reset_index(drop=True), summary
 
 
+#: What ``retain backtest --out <list folder>`` writes beside the list.
+BACKTEST_FILE = "backtest.json"
+#: Sleeping dogs shown in the report's sample.
+SLEEPING_DOG_SAMPLE = 10
+
+
+def _backtest_beside(list_path: str | os.PathLike) -> dict[str, Any] | None:
+    """The backtest of the list written beside it, when there is a readable one."""
+    path = Path(list_path)
+    folder = path if path.is_dir() else path.parent
+    try:
+        payload = json.loads((folder / BACKTEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
 def default_report_path(list_path: str | os.PathLike) -> Path:
     """``report.html`` beside the list (``list_path`` is the list's folder or its Parquet file)."""
     path = Path(list_path)
@@ -164,7 +186,7 @@ def render_report(list_path: str | os.PathLike, out: str | os.PathLike, *, top: 
     """
     target = check_output_file(out, "HTML report", recognise=is_report)
     frame, summary = load_list(list_path)
-    text = report_html(frame, summary, top=top)
+    text = report_html(frame, summary, top=top, backtest=_backtest_beside(list_path))
     with atomic_file(target) as temporary:
         temporary.write_text(text, encoding="utf-8")
         temporary.chmod(REPORT_MODE)  # mkstemp creates 0600; a report is meant to be shared
@@ -553,6 +575,117 @@ def _actions_section(frame: pd.DataFrame, currency: str = "") -> str:
     return f'<section class="actions">{title}{html_table}</section>'
 
 
+def _measured_effects(backtest: Mapping[str, Any] | None, currency: str) -> str:
+    """The backtest's treated-minus-control effect per action, or how to get it."""
+    rows = _get(backtest, "experiment", "rows") if backtest else None
+    if not rows:
+        return (
+            '<p class="na">Measured effect per action not available yet: once the horizon '
+            "after the cutoff has passed, run <code>retain backtest --list &lt;this folder&gt; "
+            "--out &lt;this folder&gt;</code> and <code>retain report</code> again.</p>"
+        )
+    cells = []
+    for row in rows:
+        if not isinstance(row, Mapping) or row.get("decile") not in (0, None):
+            continue
+
+        def interval(value: str, low: str, high: str, pattern: str, row=row) -> str:
+            return (
+                f"{_fmt(row.get(value), pattern)} [{_fmt(row.get(low), pattern)}, "
+                f"{_fmt(row.get(high), pattern)}]"
+            )
+
+        cells.append(
+            (
+                _e(row.get("action")),
+                _count(row.get("treated")),
+                _count(row.get("control")),
+                _money(row.get("predicted_incremental_margin")),
+                _e(interval("realised_incremental_margin", "margin_low", "margin_high",
+                            "{:,.2f}")),
+                _fmt(row.get("predicted_churn_effect"), "{:+.1%}"),
+                _e(interval("realised_churn_effect", "churn_low", "churn_high", "{:+.1%}")),
+            )
+        )  # fmt: skip
+    table = _table(
+        ("Action", "Treated", "Control", _in("Predicted margin", currency),
+         _in("Realised margin [95% interval]", currency), "Predicted churn",
+         "Realised churn [95% interval]"),
+        cells, "tnnnnnn",
+    )  # fmt: skip
+    return (
+        "<p>Treated minus control per customer (by intention to treat; 95% intervals from the "
+        "normal approximation with Welch's standard error).</p>" + table
+    )
+
+
+def _experiment_section(
+    frame: pd.DataFrame, summary: Mapping[str, Any], backtest: Mapping | None, currency: str
+) -> str:
+    """What the contacts are expected to add, where that comes from, and what they did."""
+    parts = ["<h2>What contacts add</h2>"]
+    gains = summary.get("gains")
+    if isinstance(gains, Mapping):
+        klass = "" if gains.get("measured") else ' class="warn"'
+        parts.append(f"<p{klass}>Gains: {_e(gains.get('source'))}. {_e(gains.get('note'))}.</p>")
+    else:
+        parts.append('<p class="na">Where the gains come from is not recorded.</p>')
+    experiment = summary.get("experiment")
+    if isinstance(experiment, Mapping) and experiment.get("by_action"):
+        rows = [
+            (_e(action), _count(_get(counts, "treatment")), _count(_get(counts, "control")))
+            for action, counts in experiment["by_action"].items()
+        ]
+        parts.append(
+            f"<h3>Control groups ({_percent(experiment.get('control_share'), 0)} of each "
+            "action's selected customers, not contacted)</h3>"
+            + _table(("Action", "Treatment (contact)", "Control (hold out)"), rows, "tnn")
+        )
+    parts.append("<h3>Measured effect per action</h3>" + _measured_effects(backtest, currency))
+    if "expected_net_gain" in frame and len(frame):
+        curve = profit_curve(frame["expected_net_gain"].to_numpy(float))
+        peak = int(curve["profit"].to_numpy().argmax())
+        capacity = _get(summary, "selection", "capacity")
+        capacity = int(capacity) if isinstance(capacity, int | float) else None
+        parts.append(
+            "<h3>Predicted incremental profit</h3>"
+            f"<p>Contacting customers in order of expected net gain, the predicted profit "
+            f"peaks at {_count(peak)} customers ({_money(curve['profit'][peak])}"
+            f"{' ' + _e(currency) if currency else ''}); each contact beyond costs more than "
+            "it is expected to add.</p>"
+            + _image(profit_curve_plot(curve, capacity, currency), "Incremental profit curve")
+        )
+    parts.append("<h3>Sleeping dogs: do not contact</h3>" + _sleeping_dogs(frame, currency))
+    return f'<section class="experiment">{"".join(parts)}</section>'
+
+
+def _sleeping_dogs(frame: pd.DataFrame, currency: str) -> str:
+    if "sleeping_dog" not in frame:
+        return '<p class="na">Not available for this list.</p>'
+    dogs = frame[frame["sleeping_dog"].fillna(False).astype(bool)]
+    if dogs.empty:
+        return (
+            "<p>None predicted: every customer has an action expected to add margin (the "
+            "playbook's prior save rates are never negative; an uplift model can find "
+            "customers a contact would push away).</p>"
+        )
+    sample = dogs.sort_values("expected_net_gain", kind="stable").head(SLEEPING_DOG_SAMPLE)
+    rows = [
+        (_e(row.customer_id), _percent(row.churn_probability), _money(row.value_at_risk),
+         _e(row.recommended_action), _money(row.expected_net_gain))
+        for row in sample.itertuples(index=False)
+    ]  # fmt: skip
+    return (
+        f"<p>{_count(len(dogs))} customers are predicted to react to every eligible contact "
+        "by spending less (negative uplift): leave them alone. The most affected:</p>"
+        + _table(
+            ("Customer", "Churn risk", _in("Value at risk", currency), "Least bad action",
+             _in("Expected net gain", currency)),
+            rows, "innnn",
+        )
+    )  # fmt: skip
+
+
 def _reasons(row: Mapping) -> str:
     items = []
     for column in REASON_COLUMNS:
@@ -790,7 +923,12 @@ def _model_card(summary: Mapping) -> str:
 # --------------------------------------------------------------------------- page
 
 
-def report_html(frame: pd.DataFrame, summary: Mapping[str, Any], top: int = 50) -> str:
+def report_html(
+    frame: pd.DataFrame,
+    summary: Mapping[str, Any],
+    top: int = 50,
+    backtest: Mapping[str, Any] | None = None,
+) -> str:
     """The report as one HTML document.
 
     Parameters
@@ -801,6 +939,9 @@ def report_html(frame: pd.DataFrame, summary: Mapping[str, Any], top: int = 50) 
         The parsed ``summary.json``.
     top : int, default=50
         Number of customers, by rank, in the priority table.
+    backtest : mapping, optional
+        The list's ``backtest.json``: its treated-minus-control rows are the measured effect
+        per action.
 
     Returns
     -------
@@ -821,6 +962,7 @@ def report_html(frame: pd.DataFrame, summary: Mapping[str, Any], top: int = 50) 
             _kpis(figures, currency),
             _risk_section(frame, currency),
             _actions_section(frame, currency),
+            _experiment_section(frame, summary, backtest, currency),
             _priority_section(frame, int(top), currency),
             _model_card(summary),
             "<footer>Made by <code>retain report</code> from the retention-priority list and its "

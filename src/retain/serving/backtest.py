@@ -40,6 +40,17 @@ Overall (``BacktestResult.overall``):
   (the share of all realised margin held by the tenth of the list with the highest CLV; a
   random tenth holds 0.1 on average).
 
+**Every campaign an experiment.** When the list held out control groups (its ``group``
+column, see :mod:`retain.serving.experiment`), ``BacktestResult.experiment`` compares the
+treatment and the control group of the selected customers, per action and per decile of the
+selected customers by rank (decile 1 = the first tenth to contact), and overall: the realised
+incremental retained margin (treated minus control mean of the net margin over the CLV
+horizon) and churn effect (treated minus control churn rate over the churn horizon), each with
+a 95% interval (normal approximation, Welch's unequal-variances standard error), against the
+list's predicted ``expected_incremental_margin`` and ``expected_churn_effect`` (means). The
+comparison is by intention to treat: customers as assigned, whatever contact was made. The
+outcomes come from the engine (:func:`retain.engines.rules.experiment_tallies`).
+
 Each horizon is backtested as soon as its window has passed: churn after ``as_of + churn
 horizon``, value after ``as_of + CLV horizon``. The data cover a window when the last event
 (transaction or interaction) falls on or after its last day. A churn window the data do not
@@ -73,6 +84,7 @@ from retain.csvfile import write_csv
 from retain.engines import get_engine
 from retain.errors import OutputError, RetainError
 from retain.serving.contract import LIST_FILE, SUMMARY_FILE
+from retain.serving.experiment import CONTROL, EFFECT_COLUMNS, TREATMENT, effect_table
 
 if TYPE_CHECKING:
     import os
@@ -82,8 +94,10 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "BacktestResult",
     "backtest",
+    "assignments",
     "check_backtest_out",
     "print_backtest",
+    "print_experiment",
     "write_backtest",
 ]
 
@@ -107,6 +121,7 @@ DECILE_COLUMNS = (
 )
 
 DECILES_FILE = "backtest_deciles.csv"
+EXPERIMENT_FILE = "backtest_experiment.csv"
 RESULT_FILE = "backtest.json"
 MARGIN_RATE = 0.3
 SAMPLE = 5
@@ -137,6 +152,14 @@ class BacktestResult:
         The list joined with the outcomes: one row per listed customer, by rank.
     list_path : str
         The list file read.
+    windows : dict
+        Per outcome window: days, covered days, completeness, last day.
+    in_sample : bool
+        Whether a model's training period holds the list's cutoff.
+    experiment : pandas.DataFrame
+        Treated minus control (columns :data:`retain.serving.experiment.EFFECT_COLUMNS`): per
+        action (``decile`` 0), per decile (``action`` ``all``), then overall; empty when the
+        list held out no control group.
     """
 
     deciles: pd.DataFrame
@@ -150,6 +173,7 @@ class BacktestResult:
     list_path: str = ""
     windows: dict[str, dict[str, Any]] = field(default_factory=dict)
     in_sample: bool = False
+    experiment: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 # --------------------------------------------------------------------------- reading the list
@@ -608,6 +632,7 @@ def backtest(
     for name in ("churn_probability", "clv", "value_at_risk"):
         customers[name] = customers[name].astype(float)
     customers["lost_value"] = customers["clv"] * customers["churned"]
+    experiment = _experiment(frame, sources, as_of, horizons, margin_rate, notes)
 
     return BacktestResult(
         deciles=_deciles(customers, int(deciles)),
@@ -621,7 +646,54 @@ def backtest(
         list_path=str(list_file),
         windows=windows,
         in_sample=any(note.startswith("IN-SAMPLE") for note in notes),
+        experiment=experiment,
     )
+
+
+def assignments(frame: pd.DataFrame, deciles: int = 10) -> pd.DataFrame:
+    """The selected customers of a list (sorted by rank) with their action, group and decile
+    among the selected (1 = the first tenth to contact), and the predicted effects."""
+    chosen = frame[frame["selected"].astype(bool) & frame["group"].isin([TREATMENT, CONTROL])]
+    chosen = chosen.reset_index(drop=True)
+    decile = np.zeros(len(chosen), dtype=np.int64)
+    for number, rows in enumerate(_group_rows(len(chosen), deciles) if len(chosen) else [], 1):
+        decile[rows] = number
+    predicted = {
+        name: chosen[name].astype(float).to_numpy() if name in chosen else np.nan
+        for name in ("expected_incremental_margin", "expected_churn_effect")
+    }
+    return pd.DataFrame(
+        {
+            "customer_id": chosen["customer_id"].astype(str).to_numpy(dtype=object),
+            "action": chosen["recommended_action"].astype(str).to_numpy(dtype=object),
+            "decile": decile,
+            "group": chosen["group"].astype(str).to_numpy(dtype=object),
+            **predicted,
+        }
+    )
+
+
+def _experiment(
+    frame: pd.DataFrame, sources, as_of: date, horizons: dict[str, int], margin_rate: float,
+    notes: list[str],
+) -> pd.DataFrame:  # fmt: skip
+    """Treated minus control of the list's control groups (empty without any)."""
+    if "group" not in frame.columns or "recommended_action" not in frame.columns:
+        return pd.DataFrame(columns=list(EFFECT_COLUMNS))
+    assigned = assignments(frame)
+    if assigned.empty:  # a list scored before control groups, or nobody selected
+        return pd.DataFrame(columns=list(EFFECT_COLUMNS))
+    if not (assigned["group"] == CONTROL).any():
+        notes.append(
+            "no control group in the list (control_share 0, or a list scored before control "
+            "groups): the contacts' effect cannot be measured"
+        )
+        return pd.DataFrame(columns=list(EFFECT_COLUMNS))
+    tallies = get_engine().experiment_tallies(
+        sources, assigned, as_of, churn_days=horizons["churn"], margin_days=horizons["clv"],
+        margin_rate=margin_rate,
+    )  # fmt: skip
+    return effect_table(tallies, assigned)
 
 
 def _margin_rate(workspace: str | Path | None) -> float:
@@ -645,7 +717,8 @@ def _json_value(value: Any) -> Any:
 
 
 def write_backtest(result: BacktestResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``backtest_deciles.csv`` and ``backtest.json`` into ``out_dir``, each atomically.
+    """Write ``backtest_deciles.csv``, ``backtest.json`` and (when the list held out control
+    groups) ``backtest_experiment.csv`` into ``out_dir``, each atomically.
 
     ``backtest.json`` holds the cutoff, horizons, completeness, warnings, the overall measures
     and the decile rows (undefined measures as ``null``).
@@ -653,11 +726,16 @@ def write_backtest(result: BacktestResult, out_dir: str | Path) -> dict[str, Pat
     Returns
     -------
     dict
-        ``{"deciles": path, "summary": path}``.
+        ``{"deciles": path, "summary": path}`` and ``"experiment": path`` when written.
     """
     paths = check_backtest_out(out_dir)
+    if result.experiment.empty:
+        paths.pop("experiment")
     with atomic_file(paths["deciles"]) as temporary:
         write_csv(result.deciles, temporary)
+    if "experiment" in paths:
+        with atomic_file(paths["experiment"]) as temporary:
+            write_csv(result.experiment, temporary)
     payload = {
         "as_of": result.as_of.isoformat(),
         "horizons": {"churn_days": result.horizon_days, "clv_days": result.clv_horizon_days},
@@ -671,6 +749,14 @@ def write_backtest(result: BacktestResult, out_dir: str | Path) -> dict[str, Pat
             {key: _json_value(value) for key, value in row.items()}
             for row in result.deciles.to_dict(orient="records")
         ],
+        "experiment": {
+            "method": "treated minus control, by intention to treat; 95% intervals from the "
+            "normal approximation with Welch's (unequal variances) standard error",
+            "rows": [
+                {key: _json_value(value) for key, value in row.items()}
+                for row in result.experiment.to_dict(orient="records")
+            ],
+        },
     }
     with atomic_file(paths["summary"]) as temporary:
         temporary.write_text(json.dumps(payload, indent=2) + "\n")
@@ -694,12 +780,20 @@ def check_backtest_out(out_dir: str | Path) -> dict[str, Path]:
     return {
         "deciles": check_output_file(out / DECILES_FILE, "backtest table", _is_deciles),
         "summary": check_output_file(out / RESULT_FILE, "backtest summary", _is_result),
+        "experiment": check_output_file(
+            out / EXPERIMENT_FILE, "backtest experiment table", _is_experiment
+        ),
     }
 
 
 def _is_deciles(path: Path) -> bool:
     with path.open(encoding="utf-8") as handle:
         return handle.readline().startswith("decile,")
+
+
+def _is_experiment(path: Path) -> bool:
+    with path.open(encoding="utf-8") as handle:
+        return handle.readline().startswith("action,decile,")
 
 
 def _is_result(path: Path) -> bool:
@@ -773,5 +867,34 @@ def print_backtest(result: BacktestResult, console=None) -> None:
         "(a random tenth: 10%)",
         highlight=False,
     )
+    if not result.experiment.empty:
+        print_experiment(result.experiment, console)
     for note in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {note}", highlight=False)
+
+
+def print_experiment(effects: pd.DataFrame, console) -> None:
+    """The treated-minus-control table (rich)."""
+    from rich.table import Table
+
+    table = Table(
+        title="Treated minus control (95% intervals: normal approximation, Welch)",
+        title_justify="left",
+    )
+    for heading in ("action", "decile", "treated", "control", "margin pred.", "margin realised",
+                    "churn pred.", "churn realised"):  # fmt: skip
+        table.add_column(heading, justify="right")
+    for row in effects.itertuples(index=False):
+        table.add_row(
+            row.action,
+            str(row.decile) if row.decile else "all",
+            f"{row.treated:,}",
+            f"{row.control:,}",
+            _number(row.predicted_incremental_margin, "{:,.2f}"),
+            f"{_number(row.realised_incremental_margin, '{:,.2f}')} "
+            f"[{_number(row.margin_low, '{:,.2f}')}, {_number(row.margin_high, '{:,.2f}')}]",
+            _number(row.predicted_churn_effect, "{:+.1%}"),
+            f"{_number(row.realised_churn_effect, '{:+.1%}')} "
+            f"[{_number(row.churn_low, '{:+.1%}')}, {_number(row.churn_high, '{:+.1%}')}]",
+        )
+    console.print(table)

@@ -38,6 +38,10 @@ class ScoreConfig(InWorkspace):
     (customers) and ``budget`` (total action cost) bound the selection; ``None`` is no bound.
     ``csv_max_rows`` bounds the CSV copy of the list on the Spark engine, which collects it on
     the driver (``None``: always write it); the DuckDB engine always writes it.
+    ``control_share`` of the selected customers of each action is held out as a control
+    group (in [0, 1); see :mod:`retain.serving.experiment`). ``uplift`` is the alias or
+    version of the ``retain-uplift`` model whose effects give the expected gains when it is
+    registered (``None``: always the playbook's save rates).
     ``workspace_config`` is the workspace config scoring runs in (not a key of the file); its
     ``active_days``, ``data``, ``mapping``, ``store`` and ``features`` are also attributes.
     """
@@ -47,6 +51,8 @@ class ScoreConfig(InWorkspace):
     )
     capacity: int | None = 1000
     budget: float | None = None
+    control_share: float = 0.10
+    uplift: str | None = "champion"
     playbook: str = "serving/playbook.yaml"
     drift: DriftSettings = field(default_factory=DriftSettings)
     reasons: int = 3
@@ -61,7 +67,8 @@ class ScoreConfig(InWorkspace):
 
 @dataclass(frozen=True)
 class Action:
-    """A retention action: what it costs per customer and the share of value it saves."""
+    """A retention action: what it costs per customer and the share of the value at risk it
+    is expected to save (``save_rate``: the prior, until an uplift model measures it)."""
 
     cost: float
     save_rate: float
@@ -70,7 +77,8 @@ class Action:
 
 @dataclass(frozen=True)
 class Rule:
-    """``when`` every listed condition matches (any of its values), recommend ``action``.
+    """``when`` every listed condition matches (any of its values), ``action`` is open to the
+    customer.
 
     Conditions: ``value_tier``, ``segment``, ``loyalty_class``, ``lifecycle_stage`` (values of
     those columns) and ``top_reason`` (feature names behind the first reason).
@@ -82,7 +90,9 @@ class Rule:
 
 @dataclass(frozen=True)
 class Playbook:
-    """Actions and the ordered rules that pick one per customer (first match wins)."""
+    """Actions and the rules that open them to customers: the default action is open to
+    everyone, each rule's action to the customers meeting all its conditions; the open action
+    with the highest expected net gain is recommended (:mod:`retain.serving.gains`)."""
 
     actions: dict[str, Action]
     rules: tuple[Rule, ...] = ()
@@ -141,9 +151,10 @@ def load_score_config(
 def check_score_config(config: ScoreConfig, *, options: bool = False) -> None:
     """Check the ranges of the scoring settings, before any model or data is read.
 
-    ``capacity >= 0``, a finite ``budget >= 0``, ``active_days >= 1``, a finite drift
-    threshold ``>= 0``, ``reasons`` from 1 to 3, row limits ``>= 0``. With ``options``, the
-    selection bounds are named as the command-line options that override them.
+    ``capacity >= 0``, a finite ``budget >= 0``, ``0 <= control_share < 1``,
+    ``active_days >= 1``, a finite drift threshold ``>= 0``, ``reasons`` from 1 to 3, row
+    limits ``>= 0``. With ``options``, the selection bounds and the control share are named
+    as the command-line options that override them.
 
     Raises
     ------
@@ -152,8 +163,8 @@ def check_score_config(config: ScoreConfig, *, options: bool = False) -> None:
     """
 
     def name(key: str) -> str:
-        if options and key in ("capacity", "budget"):
-            return f"--{key}"
+        if options and key in ("capacity", "budget", "control_share"):
+            return f"--{key.replace('_', '-')}"
         return f"{config.source}: '{key}'"
 
     def refuse(key: str, rule: str, value: object) -> None:
@@ -163,6 +174,9 @@ def check_score_config(config: ScoreConfig, *, options: bool = False) -> None:
         refuse("capacity", "at least 0 (or null for no bound)", config.capacity)
     if config.budget is not None and not (math.isfinite(config.budget) and config.budget >= 0):
         refuse("budget", "a finite amount of at least 0 (or null for no bound)", config.budget)
+    share = config.control_share
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
+        refuse("control_share", "a share in [0, 1) (0: no control group)", share)
     if config.active_days < 1:
         refuse("active_days", "at least 1", config.active_days)
     if not (math.isfinite(config.drift.threshold) and config.drift.threshold >= 0):

@@ -8,18 +8,22 @@ One orchestration for every engine (:mod:`retain.engines`), step by step:
 2. **Drift.** PSI of the model features against the churn model's validation rows, on every
    customer where the rows are in this process, else on a seeded sample of
    :data:`DRIFT_SAMPLE_ROWS`.
-3. **Scoring.** :func:`score_batch` (churn probability, CLV, segments, reasons from SHAP
-   contributions, the playbook's action, the expected net gain) on each batch of rows: the
+3. **Scoring.** :func:`score_batch` (churn probability, CLV and the value if retained,
+   segments, reasons from SHAP contributions, per eligible action the expected incremental
+   margin and net gain, see :mod:`retain.serving.gains`) on each batch of rows: the
    whole population at once on DuckDB, each Arrow batch in ``mapInPandas`` on Spark. Every
    value depends on the customer's own row only, so both give the same list.
-4. **Ranking and selection.** The id, gain, value at risk and cost of every customer are
-   collected to the driver, where :func:`retain.serving.selection.rank_and_select` selects
-   (within capacity and budget) and ranks; the engine adds the ranks to its rows.
+4. **Ranking and selection.** The id, gain, value at risk, cost and action of every customer
+   are collected to the driver, where :func:`retain.serving.selection.rank_and_select`
+   selects (within capacity and budget) and ranks, and
+   :func:`retain.serving.experiment.hold_out` holds out each action's control group; the
+   engine adds the ranks, flags and groups to its rows.
 5. **Writing.** The list is written to a temporary folder that replaces the output folder only
    when complete, so an interrupted run leaves the previous list intact: the Parquet file (by
    the engine), the CSV copy (up to ``csv_max_rows`` rows where the list is not in this
    process), ``summary.json`` (its tallies by :func:`retain.engines.rules.tallies`), the
-   contact sheet and, where the folder held one, the report.
+   contact sheet (the treatment group only), the campaign log and, where the folder held
+   one, the report.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from retain.features.store import categories
 from retain.metrics.drift import age_drift, population_stability
 from retain.mlflow import tracking
 from retain.progress import ProgressReporter, null_progress
+from retain.serving.campaigns import check_campaign_history, load_uplift
 from retain.serving.champions import (
     Champion,
     check_champions,
@@ -79,6 +84,22 @@ from retain.serving.contract import (
     LIST_LEGACY_FILES,
     REPORT_FILE,
     SUMMARY_FILE,
+)
+from retain.serving.experiment import (
+    CAMPAIGN_LOG,
+    CONTROL,
+    TREATMENT,
+    campaign_id,
+    campaign_log,
+    hold_out,
+)
+from retain.serving.gains import (
+    ALIVE_FLOOR,
+    choose_actions,
+    clv_if_retained,
+    eligibility,
+    gains_source,
+    retained_value_method,
 )
 from retain.serving.population import active_population
 from retain.serving.pseudonyms import pseudonym_key, pseudonymize
@@ -107,9 +128,11 @@ DRIFT_SAMPLE_ROWS = 200_000
 #: Columns :func:`score_batch` gives the list, in order, with their types.
 SCORED_SCHEMA = pa.schema(
     [("customer_id", pa.string()), ("as_of", pa.date32()), ("churn_probability", pa.float64()),
-     ("clv", pa.float64()), ("value_at_risk", pa.float64()),
+     ("clv", pa.float64()), ("clv_if_retained", pa.float64()), ("value_at_risk", pa.float64()),
      ("recommended_action", pa.string()), ("action_cost", pa.float64()),
-     ("save_rate", pa.float64()), ("expected_net_gain", pa.float64()), ("segment", pa.string()),
+     ("save_rate", pa.float64()), ("expected_incremental_margin", pa.float64()),
+     ("expected_churn_effect", pa.float64()), ("expected_net_gain", pa.float64()),
+     ("sleeping_dog", pa.bool_()), ("segment", pa.string()),
      ("value_tier", pa.string()), ("loyalty_class", pa.string()),
      ("lifecycle_stage", pa.string()), ("cluster", pa.int64()), ("reason_1", pa.string()),
      ("reason_2", pa.string()), ("reason_3", pa.string()), ("recency_days", pa.float64()),
@@ -150,6 +173,7 @@ class ScoringJob:
     progress: ProgressReporter
     currency: str = ""
     render_report: ReportRenderer | None = None
+    uplift: dict[str, Any] | None = None
 
     @property
     def previous_report(self) -> str | None:
@@ -182,22 +206,6 @@ def _check_as_of(as_of: date, sources: SourceData) -> None:
             f"the first event and at most {STALE_AFTER_DAYS} days after the last "
             f"(usually the day after the last event, {last + timedelta(days=1)})"
         )
-
-
-def _actions(frame: pd.DataFrame, top_reason: pd.Series, playbook: Playbook) -> pd.Series:
-    """The first matching playbook rule's action per customer (the default otherwise)."""
-    action = pd.Series(playbook.default, index=frame.index, dtype=object)
-    decided = pd.Series(False, index=frame.index)
-    columns = {"top_reason": top_reason}
-    for rule in playbook.rules:
-        match = ~decided
-        for condition, values in rule.when.items():
-            if condition not in columns:  # only the columns the rules name, each once
-                columns[condition] = frame[condition].astype(str)
-            match &= columns[condition].isin(values)
-        action[match] = rule.action
-        decided |= match
-    return action
 
 
 def _drift(churn: Champion, population: pd.DataFrame, config: ScoreConfig) -> dict[str, Any]:
@@ -249,7 +257,8 @@ def score_batch(
     approximate: bool,
     explainer: Explainer | None = None,
 ) -> pd.DataFrame:
-    """Score a batch of customers: churn, CLV, segments, reasons, action, expected net gain.
+    """Score a batch of customers: churn, CLV, value if retained, segments, reasons, and the
+    eligible action with the highest expected net gain (:mod:`retain.serving.gains`).
 
     Every value depends on the customer's own row only, so scoring the population at once (the
     DuckDB engine) and batch by batch (the Spark engine, in ``mapInPandas``) give the same list.
@@ -261,7 +270,9 @@ def score_batch(
         ``customer_id``, ``as_of`` and the snapshot's features (attributes with a vocabulary as
         categoricals), indexed ``0..n-1``.
     models : mapping
-        The ``churn``, ``clv`` and ``segments`` models.
+        The ``churn``, ``clv`` and ``segments`` models, and optionally ``uplift`` (a fitted
+        ``retain.models.uplift.UpliftModel``: ``predict_effects(X)`` gives the effects of
+        each action it knows; without it the playbook's save rates are the prior).
     playbook : Playbook
         Actions and the rules that choose one.
     config : ScoreConfig
@@ -282,6 +293,7 @@ def score_batch(
     X = population.drop(columns=["customer_id", "as_of"])
     probability = churn.predict_proba(X)[:, 1]
     value = np.asarray(clv.predict(X), dtype=float)
+    retained, _ = clv_if_retained(clv, X, value)
     assigned = segments.predict(X.assign(clv=value)).reset_index(drop=True)
     contributions = churn.contributions(X, approximate=approximate)
     if explainer is None:
@@ -293,15 +305,15 @@ def score_batch(
     frame["as_of"] = frame["as_of"].dt.date
     frame["churn_probability"] = probability
     frame["clv"] = value
-    frame["value_at_risk"] = probability * value
-    frame["recommended_action"] = _actions(frame, top_reason, playbook).to_numpy()
-    frame["action_cost"] = frame["recommended_action"].map(
-        {name: action.cost for name, action in playbook.actions.items()}
-    )
-    frame["save_rate"] = frame["recommended_action"].map(
-        {name: action.save_rate for name, action in playbook.actions.items()}
-    )
-    frame["expected_net_gain"] = frame["value_at_risk"] * frame["save_rate"] - frame["action_cost"]
+    frame["clv_if_retained"] = retained
+    frame["value_at_risk"] = probability * retained
+    effects = None
+    if models.get("uplift") is not None:
+        effects = models["uplift"].predict_effects(X).reset_index(drop=True)
+    allowed = eligibility(frame, top_reason, playbook)
+    chosen = choose_actions(allowed, playbook, probability, frame["value_at_risk"], effects)
+    for name in chosen.columns:
+        frame[name] = chosen[name].to_numpy()
     for name in ("recency_days", "frequency", "monetary_total"):
         frame[name] = population[name].astype(float)
     return frame
@@ -321,14 +333,38 @@ def _model_card(champions: dict[str, Champion]) -> dict[str, Any]:
 
 
 def _tallies(
-    counted: dict[str, dict], selection: Selection, value_at_risk: np.ndarray, job: ScoringJob
+    counted: dict[str, dict],
+    selection: Selection,
+    value_at_risk: np.ndarray,
+    groups: np.ndarray,
+    actions: np.ndarray,
+    job: ScoringJob,
 ) -> dict:
-    """``counts``, ``totals`` (the engine's :func:`retain.engines.rules.tallies`) and
-    ``selection`` of ``summary.json``."""
-    actions = {name: (a.cost, a.save_rate) for name, a in job.playbook.actions.items()}
+    """``counts``, ``totals`` (the engine's :func:`retain.engines.rules.tallies`),
+    ``selection``, ``gains`` and ``experiment`` of ``summary.json``."""
+    prices = {name: (a.cost, a.save_rate) for name, a in job.playbook.actions.items()}
+    by_action: dict[str, dict[str, int]] = {}
+    for action, group in zip(actions[selection.chosen], groups[selection.chosen], strict=True):
+        by_action.setdefault(str(action), {TREATMENT: 0, CONTROL: 0})[str(group)] += 1
     return {
         **counted,
-        "selection": selection_summary(selection, value_at_risk, actions, job.currency),
+        "selection": selection_summary(selection, value_at_risk, prices, job.currency),
+        "gains": gains_source(job.playbook, job.uplift),
+        "clv_if_retained": {
+            "method": retained_value_method(job.champions["clv"].model),
+            "alive_floor": ALIVE_FLOOR,
+        },
+        "experiment": {
+            "campaign_id": campaign_id(job.as_of),
+            "control_share": job.config.control_share,
+            "seed": job.config.seed,
+            "treatment": sum(item[TREATMENT] for item in by_action.values()),
+            "control": sum(item[CONTROL] for item in by_action.values()),
+            "by_action": dict(sorted(by_action.items())),
+            "campaign_log": None if job.key is not None else CAMPAIGN_LOG,
+            "note": "control customers are selected but not contacted: they measure what "
+            "the contacts add (retain backtest, once the horizon has passed)",
+        },
     }
 
 
@@ -409,9 +445,13 @@ def _head(path: Path, rows: int | None, whole: bool) -> pd.DataFrame:
 
 
 def finish_folder(folder: Path, job: ScoringJob, selected: pd.DataFrame) -> None:
-    """Beside a written list: the contact sheet, and the report the folder held, regenerated
-    from the new list (or kept, without a renderer). Both engines call it before the swap."""
+    """Beside a written list: the contact sheet (the treatment group), the campaign log (not
+    with pseudonymized ids, which cannot be joined back to the data), and the report the
+    folder held, regenerated from the new list (or kept, without a renderer). Both engines
+    call it before the swap."""
     write_contacts(contact_sheet(selected, job.playbook, job.currency), folder)
+    if job.key is None:
+        write_csv(campaign_log(selected, job.as_of), folder / CAMPAIGN_LOG)
     what = job.previous_report
     if what == "regenerated":
         job.render_report(folder, folder / REPORT_FILE)
@@ -447,6 +487,7 @@ def score(
     pseudonymize_ids: bool | None = None,
     capacity: int | None = None,
     budget: float | None = None,
+    control_share: float | None = None,
     progress: ProgressReporter = null_progress,
     engine: str | None = None,
     spark_config: str | Path | None = None,
@@ -476,6 +517,9 @@ def score(
         Replace customer ids by keyed HMACs (default: the config's).
     capacity, budget : optional
         Override the config's selection bounds.
+    control_share : float, optional
+        Override the config's share of each action's selected customers held out as a
+        control group (in [0, 1)).
     progress : callable, optional
         Progress reporter.
     engine : {"duckdb", "spark"}, optional
@@ -494,13 +538,15 @@ def score(
     RetainError
         An unknown engine (or ``spark`` without pyspark), no champion model, as-of outside the
         data, features differing from the model's, an unwritable output folder, no active
-        customers, or drift with ``strict``: nothing is written.
+        customers, drift with ``strict``, a control share outside [0, 1), or a campaign log
+        in the data with an action the playbook does not know or campaigns on or after the
+        cutoff: nothing is written.
     """
     workspace = Path(workspace)
     settings = workspace_settings(workspace, data=data, mapping=mapping, engine=engine)
     chosen = get_engine(settings.engine, workspace=workspace, config_file=spark_config)
     config = load_score_config(config_path, workspace=workspace, workspace_config=settings)
-    config = _overrides(config, strict, pseudonymize_ids, capacity, budget)
+    config = _overrides(config, strict, pseudonymize_ids, capacity, budget, control_share)
     check_score_config(config, options=True)  # --capacity -5, --budget nan
     playbook = load_playbook(locate(workspace, config.playbook))
     if out is not None:  # an explicit folder is checked before any model or data is read
@@ -510,14 +556,17 @@ def score(
     tracking.use_workspace(workspace)
     champions = load_champions({f: str(v) for f, v in config.models.items()})
     check_champions(champions, workspace, config.active_days, f"active_days in {settings.source}")
+    uplift = load_uplift(config.uplift)
     progress("models loaded")
+    folder = data
     if as_of is None:
         data, as_of = _default_as_of(config, data, workspace, progress)
+    check_campaign_history(config, folder, workspace, playbook, as_of)
     if out is None:
         out = resolve_path(workspace, config.output) / str(as_of)
         _check_writable(out)
     job = ScoringJob(as_of, workspace, config, playbook, champions, data, out, key, progress,
-                     settings.currency, render_report)  # fmt: skip
+                     settings.currency, render_report, uplift)  # fmt: skip
     report = job.previous_report
     try:
         frame, summary = _score(job, chosen)
@@ -603,8 +652,11 @@ def _score(job: ScoringJob, engine: Engine) -> tuple[pd.DataFrame, dict]:
         churn, store.repository.path, job.currency, config.reasons,
         sample if typical else pd.DataFrame(),
     )  # fmt: skip
+    models = {family: champion.model for family, champion in champions.items()}
+    if job.uplift is not None:
+        models["uplift"] = job.uplift["model"]
     scorer = _scorer(
-        {family: champion.model for family, champion in champions.items()}, job.playbook,
+        models, job.playbook,
         config, vocabularies, rows > config.exact_reasons_max_rows, explainer,
     )  # fmt: skip
     scored = engine.map_batches(population, scorer, SCORED_SCHEMA)
@@ -615,10 +667,13 @@ def _score(job: ScoringJob, engine: Engine) -> tuple[pd.DataFrame, dict]:
         ids, narrow["expected_net_gain"].to_numpy(float), risk,
         narrow["action_cost"].to_numpy(float), capacity=config.capacity, budget=config.budget,
     )  # fmt: skip
-    listing = engine.rank(scored, ids, order, selection.chosen, LIST_COLUMNS)
+    actions = narrow["recommended_action"].to_numpy(dtype=object)
+    groups = hold_out(ids, actions, selection.chosen, config.control_share, config.seed,
+                      job.as_of)  # fmt: skip
+    listing = engine.rank(scored, ids, order, selection.chosen, LIST_COLUMNS, groups)
     if job.key is not None:
         listing = engine.map_batches(listing, _pseudonymizer(job.key))
-    counted = _tallies(engine.tallies(listing), selection, risk, job)
+    counted = _tallies(engine.tallies(listing), selection, risk, groups, actions, job)
     job.progress("scored, explained and ranked")
     summary = _summary(
         counted, job.as_of, champions, store, sources, drift, config, job.key is not None,
@@ -663,7 +718,9 @@ def _pseudonymizer(key: bytes) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd
     return pseudonymized
 
 
-def _overrides(config: ScoreConfig, strict, pseudonymize_ids, capacity, budget) -> ScoreConfig:
+def _overrides(
+    config: ScoreConfig, strict, pseudonymize_ids, capacity, budget, control_share=None
+) -> ScoreConfig:
     import dataclasses
 
     changes: dict[str, Any] = {}
@@ -675,4 +732,6 @@ def _overrides(config: ScoreConfig, strict, pseudonymize_ids, capacity, budget) 
         changes["capacity"] = capacity
     if budget is not None:
         changes["budget"] = budget
+    if control_share is not None:
+        changes["control_share"] = control_share
     return dataclasses.replace(config, **changes)

@@ -315,7 +315,7 @@ def select(
     Parameters
     ----------
     gain : array of float
-        Expected net gain per customer (value at risk x save rate - cost).
+        Expected net gain per customer (expected incremental margin - cost).
     cost : array of float
         Cost of each customer's action (at least 0).
     capacity : int or None

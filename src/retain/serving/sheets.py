@@ -3,7 +3,8 @@
 The Parquet list keeps full precision for machines; ``retention_priority.csv`` rounds money to
 cents and probabilities to four decimals, so a spreadsheet shows what a person can use.
 
-``contacts.csv`` holds only the selected customers, in contact order, with what the retention
+``contacts.csv`` holds only the selected customers of the treatment group (the control group
+is held out, not contacted), in contact order, with what the retention
 team needs to make the call: rank, customer, the playbook's description of the action, the
 reasons in one cell, the churn risk in percent, and the value at risk and expected gain
 rounded to cents, the currency (from ``retain.yaml``) in the column names. When ``openpyxl``
@@ -37,9 +38,10 @@ __all__ = [
 CONTACTS_CSV = "contacts.csv"
 CONTACTS_XLSX = "contacts.xlsx"
 #: List columns holding money (rounded to cents in CSVs).
-MONEY_COLUMNS = ("clv", "value_at_risk", "action_cost", "expected_net_gain", "monetary_total")
+MONEY_COLUMNS = ("clv", "clv_if_retained", "value_at_risk", "action_cost",
+                 "expected_incremental_margin", "expected_net_gain", "monetary_total")  # fmt: skip
 #: List columns holding probabilities or shares (rounded to four decimals in CSVs).
-SHARE_COLUMNS = ("churn_probability", "save_rate")
+SHARE_COLUMNS = ("churn_probability", "save_rate", "expected_churn_effect")
 #: Separator of the reasons in the contact sheet's one cell (reasons may hold ";").
 REASON_SEPARATOR = " | "
 
@@ -56,7 +58,8 @@ def round_for_people(table: pa.Table) -> pa.Table:
 
 
 def contact_sheet(frame: pd.DataFrame, playbook: Playbook, currency: str) -> pd.DataFrame:
-    """The selected customers of a ranked list, in contact order, worded for people.
+    """The selected customers of a ranked list to contact (not the control group), in
+    contact order, worded for people.
 
     Parameters
     ----------
@@ -67,7 +70,10 @@ def contact_sheet(frame: pd.DataFrame, playbook: Playbook, currency: str) -> pd.
     currency : str
         Currency code for the money columns' names.
     """
-    chosen = frame[frame["selected"].astype(bool)].sort_values("rank", kind="stable")
+    contact = frame["selected"].astype(bool)
+    if "group" in frame.columns:
+        contact &= frame["group"].astype(object).to_numpy() != "control"
+    chosen = frame[contact].sort_values("rank", kind="stable")
     described = {name: action.description or name for name, action in playbook.actions.items()}
     unit = f" ({currency})" if currency else ""
     return pd.DataFrame(

@@ -276,6 +276,23 @@ class SparkEngine:
         share = rules.margin_share(self._transactions_of(sources), before, margin_rate)
         return rules.finish_margin_share(self._frame(share).first().asDict(), margin_rate)
 
+    def experiment_tallies(
+        self,
+        sources: Sources,
+        assignments: pd.DataFrame,
+        as_of: date,
+        *,
+        churn_days: int,
+        margin_days: int,
+        margin_rate: float = 0.3,
+    ) -> pd.DataFrame:
+        assigned = from_arrow(self.spark, rules.assignments_arrow(assignments))
+        tallied = rules.experiment_tallies(
+            self._transactions_of(sources), self._table(assigned), as_of,
+            churn_days=churn_days, margin_days=margin_days, margin_rate=margin_rate,
+        )  # fmt: skip
+        return rules.finish_experiment_tallies(self._pandas(self._frame(tallied)))
+
     # -- training --------------------------------------------------------------------------------
 
     def training_rows(
@@ -419,16 +436,22 @@ class SparkEngine:
         order: np.ndarray,
         chosen: np.ndarray,
         columns: Sequence[str],
+        groups: np.ndarray | None = None,
     ) -> DataFrame:
-        """The ranks and flags go to Spark as a small DataFrame joined to the wide rows."""
+        """The ranks, flags and groups go to Spark as a small DataFrame joined to the wide
+        rows."""
+        if groups is None:
+            groups = np.full(len(ids), None, dtype=object)
         ranks = pa.table(
             {
                 KEY: pa.array(np.asarray(ids, dtype=object)[order], pa.string()),
                 "rank": pa.array(np.arange(1, len(order) + 1, dtype=np.int64)),
                 "selected": pa.array(np.asarray(chosen, dtype=bool)[order]),
+                "group": pa.array(np.asarray(groups, dtype=object)[order].tolist(), pa.string()),
             }
         )
         ranked = from_arrow(self.spark, ranks)
+        rows = rows.drop("rank", "selected", "group")  # ranked again: the new ones count
         return self._keep(rows.join(ranked, on=KEY, how="inner").select(*columns))
 
     def tallies(self, rows: DataFrame) -> dict[str, dict]:

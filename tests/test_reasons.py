@@ -147,6 +147,19 @@ def test_phrases_by_hand(table):
     ]
 
 
+def test_a_share_that_rounds_to_0_or_100_percent_is_said_to_be_under_1_or_over_99(table):
+    frame = pd.DataFrame({"purchase_gap_probability": [0.003, 0.0, 0.2], "spend_trend_90d": [
+        0.004, 0.998, 0.4]})  # fmt: skip
+    explainer = Explainer(table, {"purchase_gap_probability": 0.29}, 0.4, "USD")
+    gaps = explainer.phrases("purchase_gap_probability", frame).tolist()
+    assert gaps[0].startswith("a silence this long happens only under 1% of the time"), gaps
+    assert gaps[1].startswith("a silence this long happens only 0% of the time"), gaps
+    assert gaps[2].startswith("a silence this long happens only 20% of the time"), gaps
+    trends = explainer.phrases("spend_trend_90d", frame).tolist()
+    assert trends[0] == "spend down over 99% on the previous 90 days", trends
+    assert trends[1] == "spend down under 1% on the previous 90 days", trends
+
+
 def _explained(table, features, contributions, probability, typical=None, tier=None):
     explainer = Explainer(table, typical or {}, 0.4, CURRENCY)
     clv = np.full(len(features), 1234.5)

@@ -331,7 +331,11 @@ def _shown(values: np.ndarray, fmt: str) -> np.ndarray:
         if fmt == "money":
             return np.where(np.abs(values) >= 100, np.rint(values), np.round(values, 2))
         if fmt == "percent":
-            return np.rint(values * 100)
+            # a share that rounds to 0% or 100% without being it is shown as under 1% / over 99%
+            # (the halves stand for those words): "happens only 0% of the time" reads as never
+            shown = np.rint(values * 100)
+            shown = np.where((shown == 0) & (values > 0), 0.5, shown)
+            return np.where((shown == 100) & (values < 1), 99.5, shown)
         if fmt == "score":
             return np.round(values, 1)
         return np.round(values, 2)
@@ -339,6 +343,15 @@ def _shown(values: np.ndarray, fmt: str) -> np.ndarray:
 
 def _integer(number: float) -> str:
     return f"{number:,.0f}"
+
+
+def _percent(number: float, table: PhraseTable) -> str:
+    """A percentage :func:`_shown` gave, in words (its halves: under 1%, over 99%)."""
+    if number == 0.5:
+        return "under " + table.units["percent"].format(n="1")
+    if number == 99.5:
+        return "over " + table.units["percent"].format(n="99")
+    return table.units["percent"].format(n=_integer(number))
 
 
 def _write(
@@ -354,7 +367,7 @@ def _write(
         text = _integer(number) if abs(number) >= 100 else f"{number:,.2f}"
         return table.units["money"].format(n=text, currency=currency).strip()
     if fmt == "percent":
-        return table.units["percent"].format(n=_integer(number))
+        return _percent(number, table)
     if fmt == "score":
         return f"{number:,.1f}"
     return f"{number:,.2f}".rstrip("0").rstrip(".")
@@ -561,7 +574,7 @@ class Explainer:
                 drop = float(100 - value)
                 numbers["drop"], words["drop"] = (
                     drop,
-                    table.units["percent"].format(n=_integer(drop)),
+                    _percent(drop, table),
                 )
             if math.isfinite(usual):
                 numbers["usual"], words["usual"] = usual, _write(usual, fmt, table, currency, unit)
@@ -705,7 +718,7 @@ class Explainer:
         percent = _shown(probability, "percent")
         base = self.base_rate
         base_words = (
-            table.units["percent"].format(n=_integer(_shown(np.array([base]), "percent")[0]))
+            _percent(_shown(np.array([base]), "percent")[0], table)
             if base is not None and math.isfinite(base)
             else None
         )
@@ -716,7 +729,7 @@ class Explainer:
         )  # fmt: skip
 
         def risk_words(p: float) -> str:
-            return table.units["percent"].format(n=_integer(p)) if math.isfinite(p) else "?"
+            return _percent(p, table) if math.isfinite(p) else "?"
 
         cache: dict[tuple, list[str]] = {}
 

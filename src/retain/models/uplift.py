@@ -361,6 +361,10 @@ class UpliftModel(BaseEstimator):
                 columns[f"{prefix}__{action}"] = self._effect(encoded, outcome, action)
         return pd.DataFrame(columns, index=X.index)
 
+    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The same as :meth:`predict_effects` (what the model's pyfunc flavour calls)."""
+        return self.predict_effects(X)
+
     def _effect(self, X: pd.DataFrame, outcome: str, action: str) -> np.ndarray:
         models = self.models_[outcome]
         if self.learner == "t":

@@ -141,7 +141,9 @@ def plan_campaigns(
     """
     late = cutoffs[cutoffs["last_day"] >= data_end]
     if len(late):
-        shown = ", ".join(f"{row.campaign_id} ({row.last_day})" for row in late.head(5).itertuples())
+        shown = ", ".join(
+            f"{row.campaign_id} ({row.last_day})" for row in late.head(5).itertuples()
+        )
         raise RetainError(
             f"campaigns after the cutoff: the campaigns table has {len(late)} campaign(s) with "
             f"contacts on or after {data_end}, the day after the last transaction or "
@@ -261,7 +263,9 @@ def _check_arms(frame: pd.DataFrame, cutoffs: pd.DataFrame, minimum: int) -> Non
         arms = found.to_dict() if len(found) else {}
         arms = {str(arm): int(n) for arm, n in arms.items()}
         if CONTROL not in arms or len(arms) < 2:
-            problems.append(f"{split}: arms {arms or 'none'} (a control group and an action needed)")
+            problems.append(
+                f"{split}: arms {arms or 'none'} (a control group and an action needed)"
+            )
             continue
         few = {arm: n for arm, n in arms.items() if n < minimum}
         if few:

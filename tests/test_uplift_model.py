@@ -37,12 +37,13 @@ def experiment():
     return X, margin, churned, arm, effect
 
 
-@pytest.mark.parametrize("learner", ["t", "dr"])
-def test_effects_are_recovered(experiment, learner):
+@pytest.mark.parametrize(("learner", "scale_margin"), [("t", True), ("dr", True), ("t", False)])
+def test_effects_are_recovered(experiment, learner, scale_margin):
     X, margin, churned, arm, effect = experiment
-    model = UpliftModel(learner=learner, n_estimators=60, random_state=0).fit(
-        X, margin, churned, arm
-    )
+    model = UpliftModel(
+        learner=learner, n_estimators=60, scale_margin=scale_margin, random_state=0
+    ).fit(X, margin, churned, arm)
+    assert (model.scale_model_ is not None) == scale_margin
     assert model.actions_ == ["call", "mail"] and model.arms_ == [CONTROL, "call", "mail"]
     effects = model.predict_effects(X)
     assert list(effects.columns) == effect_columns(["call", "mail"]) == [

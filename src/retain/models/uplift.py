@@ -21,6 +21,15 @@ Two meta-learners on xgboost (Künzel, Sekhon, Bickel & Yu 2019 name them):
   whose expectation given ``x`` is the effect whatever the error of the outcome models; one
   regression of it on the features per action is the effect model.
 
+**Margin on the customer's own scale** (``scale_margin=True``): a customer's margin varies in
+proportion to their value, so the outcome models would spend themselves on the noise of the
+most valuable customers. The margin is divided by each customer's expected margin ``v(x)``
+(an xgboost model of every training row, floored at ``margin_floor``), the effects are learned
+on that scale and multiplied back by ``v(x)``; the effect in money is unchanged in
+expectation when the effect is proportional to value, and the noise is even across customers.
+On a 20,000-customer simulated world this raised the T-learner's share of the oracle's true
+incremental margin at the top 5% from 3% to 10% (``benchmarks/uplift.py``).
+
 The propensities ``e_a(x)`` are not estimated: the campaigns were randomised, so they are the
 design's assignment shares (per campaign, passed as ``propensity``; else the arms' shares of
 the rows). The training job fits both learners and serves the one with the higher incremental
@@ -97,6 +106,10 @@ class UpliftModel(BaseEstimator):
         L2 penalty on leaf weights.
     cv_folds : int, default=2
         Folds of the cross-fitting of the DR-learner's outcome models.
+    scale_margin : bool, default=True
+        Learn margin effects on each customer's own scale (see the module docstring).
+    margin_floor : float, default=5.0
+        Least expected margin ``v(x)`` the margin is divided by (keeps the scale off zero).
     random_state : int, default=0
         Seed of the folds and of xgboost's sampling.
     n_jobs : int, optional
@@ -119,6 +132,8 @@ class UpliftModel(BaseEstimator):
         action (DR-learner).
     n_rows_ : dict of str to int
         Training rows per arm.
+    scale_model_ : xgboost.XGBRegressor or None
+        The expected margin ``v(x)`` with ``scale_margin``, else ``None``.
 
     Examples
     --------
@@ -138,6 +153,8 @@ class UpliftModel(BaseEstimator):
         colsample_bytree: float = 0.8,
         reg_lambda: float = 1.0,
         cv_folds: int = 2,
+        scale_margin: bool = True,
+        margin_floor: float = 5.0,
         random_state: int = 0,
         n_jobs: int | None = None,
     ):
@@ -150,6 +167,8 @@ class UpliftModel(BaseEstimator):
         self.colsample_bytree = colsample_bytree
         self.reg_lambda = reg_lambda
         self.cv_folds = cv_folds
+        self.scale_margin = scale_margin
+        self.margin_floor = margin_floor
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -219,6 +238,10 @@ class UpliftModel(BaseEstimator):
         self.categories_ = learn_categories(X)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         encoded = encode_features(X, list(X.columns), self.categories_)
+        self.scale_model_ = None
+        if self.scale_margin:
+            self.scale_model_ = self._fit_one("margin", encoded, margin)
+            margin = margin / self._scale(encoded)
         outcomes = {"margin": margin, "churn": churned}
         if self.learner == "t":
             self.models_ = {
@@ -247,7 +270,9 @@ class UpliftModel(BaseEstimator):
             value = getattr(self, name)
             if not isinstance(value, Real) or not 0 < value <= 1:
                 raise ValueError(f"{name} must lie in (0, 1]; got {value!r}")
-        for name in ("min_child_weight", "reg_lambda"):
+        if not isinstance(self.scale_margin, bool):
+            raise ValueError(f"scale_margin must be true or false; got {self.scale_margin!r}")
+        for name in ("min_child_weight", "reg_lambda", "margin_floor"):
             value = getattr(self, name)
             if not isinstance(value, Real) or not value >= 0:
                 raise ValueError(f"{name} must be 0 or more; got {value!r}")
@@ -355,11 +380,18 @@ class UpliftModel(BaseEstimator):
         check_is_fitted(self, "models_")
         X = check_frame(X)
         encoded = encode_features(X, list(self.feature_names_in_), self.categories_)
+        scale = self._scale(encoded) if self.scale_model_ is not None else 1.0
         columns = {}
         for action in self.actions_:
             for outcome, prefix in OUTCOME_NAMES.items():
-                columns[f"{prefix}__{action}"] = self._effect(encoded, outcome, action)
+                effect = self._effect(encoded, outcome, action)
+                columns[f"{prefix}__{action}"] = effect * scale if outcome == "margin" else effect
         return pd.DataFrame(columns, index=X.index)
+
+    def _scale(self, X: pd.DataFrame) -> np.ndarray:
+        """Each row's expected margin ``v(x)``, floored at ``margin_floor``."""
+        expected = self.scale_model_.predict(X).astype(np.float64)
+        return np.maximum(expected, float(self.margin_floor))
 
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
         """The same as :meth:`predict_effects` (what the model's pyfunc flavour calls)."""

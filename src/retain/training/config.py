@@ -189,6 +189,8 @@ class UpliftConfig(JobConfig):
             "colsample_bytree": 0.8,
             "reg_lambda": 1.0,
             "cv_folds": 2,
+            "scale_margin": True,
+            "margin_floor": 5.0,
         }
     )
 

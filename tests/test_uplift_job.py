@@ -153,3 +153,10 @@ def test_the_verdict_needs_both_risk_rankings_beaten():
     )
     passed, words = _verdict(rankings(20.0))
     assert not passed and "does not beat" in words
+
+
+def test_plan_refuses_uplift_cleanly(tmp_path):
+    result = runner.invoke(app, ["plan", "uplift", "--workspace", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "retain plan is for churn, clv and segments" in " ".join(result.output.split())
+    assert "Traceback" not in result.output

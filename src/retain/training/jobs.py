@@ -182,6 +182,11 @@ def run_plans(
     from retain.training.plan import make_plan
 
     names = _families(families, config_path)
+    if "uplift" in names:  # its cutoffs are the campaigns' days, not a plan of month starts
+        raise ConfigError(
+            "retain plan is for churn, clv and segments; uplift trains on the campaigns' days "
+            "(the latest with a complete outcome window validates): see retain train uplift"
+        )
     workspace, cache = Path(workspace), {}
     settings = workspace_settings(workspace, data=data, mapping=mapping)
     plans = []

@@ -43,7 +43,7 @@ def without_origin(config):
         (ScoreConfig, "serving/score.yaml"),
         (WorkspaceConfig, "retain.yaml"),
     ],
-    ids=["churn", "clv", "segments", "score", "workspace"],
+    ids=[*CONFIGS, "score", "workspace"],
 )
 def test_code_defaults_equal_the_packaged_files(cls, file):
     """One source of defaults: reading the packaged file gives exactly the dataclass defaults

@@ -358,7 +358,9 @@ ConfigFile = Annotated[
 @app.command()
 @reports_errors
 def train(
-    family: Annotated[str, typer.Argument(help="churn, clv, segments or all.")],
+    family: Annotated[
+        str, typer.Argument(help="churn, clv, segments, uplift, or all (churn, clv, segments).")
+    ],
     data: DataDir = None,
     mapping: MappingFile = None,
     config: ConfigFile = None,
@@ -366,7 +368,7 @@ def train(
     engine: Engine = None,
     spark_config: SparkConfig = None,
 ) -> None:
-    """Train churn, CLV and segment models and register them in MLflow."""
+    """Train churn, CLV, segment and uplift models and register them in MLflow."""
     from retain.progress import step_printer
     from retain.training.jobs import mlflow_ui_command, run_training
 
@@ -409,6 +411,14 @@ SUMMARY_METRICS = {
     ),
     "clv": ("valid.btyd_gini", "valid.ml_gini", "valid.oracle_gini", "valid.model_decile_mape"),
     "segments": ("valid.silhouette", "valid.clusters"),
+    "uplift": (
+        "valid.model_incremental_profit_at_capacity",
+        "valid.value_at_risk_incremental_profit_at_capacity",
+        "valid.churn_probability_incremental_profit_at_capacity",
+        "valid.random_incremental_profit_at_capacity",
+        "valid.model_qini",
+        "valid.model_share_of_oracle",
+    ),
 }
 
 

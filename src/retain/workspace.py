@@ -60,6 +60,7 @@ SCAFFOLD = (
     "training/churn.yaml",
     "training/clv.yaml",
     "training/segments.yaml",
+    "training/uplift.yaml",
     "serving/score.yaml",
     "serving/playbook.yaml",
 )

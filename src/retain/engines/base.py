@@ -179,6 +179,27 @@ class Engine(Protocol):
         :data:`retain.engines.rules.ASSIGNED`) on the driver, finished by
         :func:`retain.engines.rules.finish_experiment_tallies`."""
 
+    def campaign_cutoffs(self, campaigns: pa.Table) -> pd.DataFrame:
+        """:func:`retain.engines.rules.campaign_cutoffs` of a campaigns log on the driver,
+        ordered by cutoff and campaign; ``as_of`` and ``last_day`` as dates."""
+
+    def campaign_rows(
+        self,
+        sources: Sources,
+        campaigns: pa.Table,
+        snapshots: Sequence[Path],
+        features: Sequence[str],
+        *,
+        validation: Sequence[date],
+        horizon_days: int,
+        active_days: int,
+        margin_rate: float,
+    ) -> pd.DataFrame:
+        """:func:`retain.engines.rules.campaign_rows` on the driver: the campaigns' enrolled
+        customers active at their campaign's cutoff, with the outcomes after it (the
+        :func:`~retain.engines.rules.outcomes` rule) and their features from the snapshot
+        files; ordered by cutoff, campaign and key; ``as_of`` as ``datetime64[us]``."""
+
     # -- training --------------------------------------------------------------------------------
 
     def training_rows(

@@ -284,6 +284,40 @@ class DuckDBEngine:
         }
         return rules.finish_experiment_tallies(_run(tables, build).to_pandas())
 
+    def campaign_cutoffs(self, campaigns: pa.Table) -> pd.DataFrame:
+        def build(campaigns: ir.Table) -> ir.Table:
+            return rules.campaign_cutoffs(campaigns).order_by([AS_OF, "campaign_id"])
+
+        return rules.finish_campaign_cutoffs(_run({"campaigns": campaigns}, build).to_pandas())
+
+    def campaign_rows(
+        self,
+        sources: Sources,
+        campaigns: pa.Table,
+        snapshots: Sequence[Path],
+        features: Sequence[str],
+        *,
+        validation: Sequence[date],
+        horizon_days: int,
+        active_days: int,
+        margin_rate: float,
+    ) -> pd.DataFrame:
+        columns = [KEY, AS_OF, *features]
+        snapshot = pa.concat_tables([pq.read_table(path, columns=columns) for path in snapshots])
+        cutoffs = list(self.campaign_cutoffs(campaigns)[AS_OF])
+
+        def build(transactions: ir.Table, campaigns: ir.Table, snapshots: ir.Table) -> ir.Table:
+            labels = rules.outcomes(
+                transactions, rules.cutoffs_table(cutoffs), horizon_days=horizon_days,
+                active_days=active_days, margin_rate=margin_rate,
+            )  # fmt: skip
+            rows = rules.campaign_rows(campaigns, labels, snapshots, features, validation)
+            return rows.order_by([AS_OF, "campaign_id", KEY])
+
+        tables = {"transactions": _transactions(sources), "campaigns": campaigns,
+                  "snapshots": snapshot}  # fmt: skip
+        return dated(_run(tables, build).to_pandas())
+
     # -- training --------------------------------------------------------------------------------
 
     def training_rows(

@@ -10,6 +10,9 @@
 - **Population** of a list: the customers of a snapshot active at its cutoff.
 - **Training rows**: the outcomes joined with the snapshot's features, split by cutoff; their
   counts per cutoff and the profile of each feature (what leaves uninformative features out).
+- **Campaign rows** (uplift): each campaign's cutoff is the day of its first contact; its
+  enrolled customers (treatment and control) active then, with their outcomes after it and
+  their features at it.
 - **Tallies** of a list: customers, selected ones, and the totals of ``summary.json``.
 - **Ranking inputs**: the columns the driver collects to select and rank
   (:mod:`retain.serving.selection`).
@@ -45,13 +48,17 @@ __all__ = [
     "RANKING_INPUTS",
     "SPLIT",
     "TALLIED",
+    "CAMPAIGN_COLUMNS",
     "active_customers",
     "assignments_arrow",
+    "campaign_cutoffs",
+    "campaign_rows",
     "class_counts",
     "column_profile",
     "cutoff_counts",
     "cutoffs_table",
     "experiment_tallies",
+    "finish_campaign_cutoffs",
     "finish_class_counts",
     "finish_column_profile",
     "finish_cutoff_counts",
@@ -67,6 +74,8 @@ __all__ = [
 
 #: Label columns of :func:`outcomes`.
 OUTCOMES = ("future_orders", "future_spend", "future_margin", "churned")
+#: Columns of the campaigns log that :func:`campaign_rows` keeps.
+CAMPAIGN_COLUMNS = ("campaign_id", "action", "group", "cost")
 #: Column of :func:`training_rows` telling ``train`` from ``validation`` rows.
 SPLIT = "split"
 #: Columns of a scored list the driver collects to select and rank.
@@ -344,6 +353,97 @@ def finish_class_counts(found: Sequence[Mapping[str, Any]]) -> dict[str, tuple[i
         positives, total = by_split.get(name, (0, 0))
         counts[name] = positives, total - positives
     return counts
+
+
+# --------------------------------------------------------------------------- campaigns
+
+
+def campaign_cutoffs(campaigns: ir.Table) -> ir.Table:
+    """Each campaign's cutoff and size: the day of its first contact, its enrolled rows.
+
+    A campaign's cutoff is the midnight starting the day of its first row (contact or hold
+    out): its features see only events before any contact, and its outcome window starts with
+    the first contact. A campaign spread over several days keeps the cutoff of its first day.
+
+    Parameters
+    ----------
+    campaigns : ibis.Table
+        The canonical campaigns log (``customer_id``, ``timestamp``, ``campaign_id``,
+        ``action``, ``group``, ``cost``).
+
+    Returns
+    -------
+    ibis.Table
+        ``campaign_id``, ``as_of`` (date), ``last_day`` (date of its last row), ``rows``,
+        ``treated`` and ``control`` (counts of rows), unordered.
+    """
+    day = campaigns.timestamp.date()
+    return campaigns.group_by("campaign_id").aggregate(
+        **{AS_OF: day.min()},
+        last_day=day.max(),
+        rows=campaigns.count(),
+        treated=_total((campaigns.group == "treatment").cast(dt.int64)),
+        control=_total((campaigns.group == "control").cast(dt.int64)),
+    )
+
+
+def finish_campaign_cutoffs(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`campaign_cutoffs`' result with dates as ``datetime.date`` and counts as
+    integers, in cutoff and campaign order."""
+    frame = pd.DataFrame(
+        {
+            "campaign_id": table["campaign_id"].astype(str).to_numpy(object),
+            AS_OF: [pd.Timestamp(day).date() for day in table[AS_OF]],
+            "last_day": [pd.Timestamp(day).date() for day in table["last_day"]],
+            **{name: table[name].fillna(0).to_numpy("int64") for name in
+               ("rows", "treated", "control")},
+        }
+    )  # fmt: skip
+    return frame.sort_values([AS_OF, "campaign_id"], ignore_index=True)
+
+
+def campaign_rows(
+    campaigns: ir.Table,
+    labels: ir.Table,
+    snapshots: ir.Table,
+    features: Sequence[str],
+    validation: Sequence[date],
+) -> ir.Table:
+    """The enrolled customers of each campaign, with their outcomes after its cutoff and their
+    features at it: the rows uplift models learn from.
+
+    Parameters
+    ----------
+    campaigns : ibis.Table
+        The canonical campaigns log.
+    labels : ibis.Table
+        :func:`outcomes` at the campaigns' cutoffs (:func:`campaign_cutoffs`).
+    snapshots : ibis.Table
+        Snapshot rows at those cutoffs: the key, ``as_of`` (a timestamp at midnight) and
+        ``features``.
+    features : sequence of str
+        Feature columns kept.
+    validation : sequence of date
+        Cutoffs of the validation campaigns; the others train.
+
+    Returns
+    -------
+    ibis.Table
+        ``customer_id``, ``as_of`` (date), :data:`CAMPAIGN_COLUMNS`, ``features``,
+        :data:`OUTCOMES` and ``split``, unordered. Enrolled customers not active at the cutoff
+        (no outcome row: outside the population a list scores) are left out; a customer
+        absent from the snapshot has missing features.
+    """
+    cutoffs = campaign_cutoffs(campaigns).select("campaign_id", AS_OF)
+    enrolled = campaigns.join(cutoffs, "campaign_id").select(KEY, AS_OF, *CAMPAIGN_COLUMNS)
+    snapshot = snapshots.select(KEY, snapshots[AS_OF].cast(dt.date).name(AS_OF), *features)
+    joined = enrolled.join(labels, [KEY, AS_OF]).left_join(snapshot, [KEY, AS_OF])
+    split = ibis.ifelse(joined[AS_OF].isin(list(validation)), "validation", "train")
+    return joined.select(
+        joined[KEY], joined[AS_OF], *[joined[name] for name in CAMPAIGN_COLUMNS],
+        *[joined[name] for name in features], *[joined[name] for name in OUTCOMES],
+        split.name(SPLIT),
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- lists

@@ -78,6 +78,9 @@ class SourceData:
     load : callable, optional
         Returns the folder's :class:`~retain.data.SourceTables`; called when the tables are
         first needed (neither ``tables`` nor ``compact`` given).
+    logs : dict of str to pyarrow.Table, optional
+        The logs (``campaigns``, ``costs``) given in memory; a folder's are read with its
+        tables. Not part of the fingerprint of tables given in memory (no feature reads them).
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class SourceData:
         *,
         compact: Mapping[str, pa.Table] | None = None,
         load: Callable[[], SourceTables] | None = None,
+        logs: Mapping[str, pa.Table] | None = None,
     ):
         if tables is None and compact is None and load is None:
             raise ValueError("SourceData needs tables, compact tables or a way to load them")
@@ -97,6 +101,7 @@ class SourceData:
         self._plain = dict(tables) if tables is not None else None
         self._compact = dict(compact) if compact is not None else None
         self._load = load
+        self._logs = dict(logs) if logs is not None else None
         self._notes: tuple[str, ...] | None = None if load is not None else tuple(notes)
         self._event_range: tuple[datetime, datetime] | None | str = _UNKNOWN
 
@@ -137,6 +142,7 @@ class SourceData:
             origin=origin,
             notes=loaded.warnings,
             compact=loaded.tables,
+            logs=loaded.logs,
         )
 
     @property
@@ -166,6 +172,16 @@ class SourceData:
         return self._compact
 
     @property
+    def logs(self) -> dict[str, pa.Table]:
+        """The logs (``campaigns``, ``costs``) with plain text columns, loaded with the tables
+        if needed; a log the data lack is missing or has no rows."""
+        if self._logs is None:
+            self._ensure_loaded()
+        from retain.data.dictionaries import plain_tables
+
+        return plain_tables(self._logs or {})
+
+    @property
     def notes(self) -> tuple[str, ...]:
         """What loading tidied up (the store's record of it when not loaded)."""
         if self._notes is None:
@@ -191,12 +207,13 @@ class SourceData:
             )
         self._compact = mapped(dict(loaded.tables))
         self._notes = tuple(loaded.warnings)
+        self._logs = dict(loaded.logs)
 
     def release(self) -> None:
         """Drop the tables of a data folder from memory; they are read (and checked) again
         if needed. Tables given in memory are kept."""
         if self._load is not None:
-            self._plain = self._compact = None
+            self._plain = self._compact = self._logs = None
 
     def record(self) -> dict:
         """What a store keeps about these sources: fingerprint, origin, notes, event range."""
@@ -282,11 +299,28 @@ def resolve_data(data: object, mapping: object = None, window: object = None) ->
         tables = {name: to_arrow(name, getattr(data, name)) for name in SOURCES}
         origin = ", ".join(path for path in getattr(data, "files", {}).values() if path)
         notes = tuple(getattr(data, "warnings", ()))
-        return SourceData(tables, str(data.fingerprint), origin, notes)
+        logs = _logs({name: getattr(data, name, None) for name in LOGS})
+        return SourceData(tables, str(data.fingerprint), origin, notes, logs=logs)
     if isinstance(data, Mapping):
         tables = {name: to_arrow(name, data.get(name)) for name in SOURCES}
-        return SourceData(tables, _content_fingerprint(tables), "in-memory tables")
+        logs = _logs({name: data.get(name) for name in LOGS})
+        return SourceData(tables, _content_fingerprint(tables), "in-memory tables", logs=logs)
     raise TypeError(f"expected a data folder, a Dataset or a mapping of tables, got {type(data)}")
+
+
+#: The logs a :class:`SourceData` carries beside its tables.
+LOGS = ("campaigns", "costs")
+
+
+def _logs(frames: Mapping[str, object]) -> dict[str, pa.Table]:
+    """The logs given in memory as Arrow tables (those absent left out)."""
+    logs = {}
+    for name, frame in frames.items():
+        if isinstance(frame, pd.DataFrame):
+            logs[name] = pa.Table.from_pandas(frame, preserve_index=False)
+        elif isinstance(frame, pa.Table):
+            logs[name] = frame
+    return logs
 
 
 def _content_fingerprint(tables: Mapping[str, pa.Table]) -> str:

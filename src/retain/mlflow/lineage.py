@@ -38,6 +38,9 @@ LABEL_RULES = {
     "clv": "net margin in [as_of, as_of + horizon) of customers with a purchase in the "
     "active_days before as_of (v1)",
     "segments": "customers with a purchase in the active_days before as_of (v1)",
+    "uplift": "effect of each campaign action on net margin and on no purchase in [as_of, "
+    "as_of + horizon) of the enrolled customers with a purchase in the active_days before "
+    "as_of, the campaign's first day (v1)",
 }
 
 

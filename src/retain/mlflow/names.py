@@ -6,7 +6,12 @@ from retain.errors import RetainError
 
 __all__ = ["MODEL_NAMES", "family_of", "model_name"]
 
-MODEL_NAMES = {"churn": "retain-churn", "clv": "retain-clv", "segments": "retain-segments"}
+MODEL_NAMES = {
+    "churn": "retain-churn",
+    "clv": "retain-clv",
+    "segments": "retain-segments",
+    "uplift": "retain-uplift",
+}
 
 
 def model_name(family_or_name: str) -> str:

@@ -49,6 +49,7 @@ __all__ = [
     "load_model",
     "model_name",
     "promote",
+    "refuse",
     "register",
 ]
 
@@ -60,6 +61,7 @@ _DESCRIPTIONS = {
     "churn": "Probability that an active customer makes no purchase within the horizon.",
     "clv": "Expected customer value (purchases and spend) over the horizon.",
     "segments": "Customer segments from behavioural features.",
+    "uplift": "Effect of each retention action on margin and churn over the horizon.",
 }
 _READY_TIMEOUT_S = 300
 VERSION_COLUMNS = [
@@ -474,6 +476,39 @@ def decide_new_lineage(
     return Decision(
         family=family_of(name), version=version, promoted=passed, reason=reason, metric=metric,
         challenger_score=float(challenger_score), champion_version=champion_version,
+    )  # fmt: skip
+
+
+def refuse(
+    family: str,
+    version: int | str,
+    *,
+    metric: str,
+    challenger_score: float,
+    verdict: str,
+    workspace: str | os.PathLike | None = None,
+) -> Decision:
+    """Keep the challenger ``version`` from champion because it does not beat the baselines of
+    its own run (``verdict`` says how), whatever the champion's score: a gate some families
+    (uplift: ranking by churn probability and by value at risk) put before the comparison.
+
+    Returns
+    -------
+    Decision
+        Not promoted, with the reason stored as the version tag ``promotion_decision``.
+    """
+    name = model_name(family)
+    client = _client(workspace)
+    version = _version_number(version)
+    _get_version(client, name, version)
+    current = _by_alias(client, name, CHAMPION)
+    reason = f"v{version} does not beat the baselines of its run ({verdict}); not promoted"
+    client.set_model_version_tag(name, version, DECISION_TAG, reason)
+    client.set_model_version_tag(name, version, "promoted", "false")
+    return Decision(
+        family=family_of(name), version=version, promoted=False, reason=reason, metric=metric,
+        challenger_score=float(challenger_score),
+        champion_version=str(current.version) if current is not None else None,
     )  # fmt: skip
 
 

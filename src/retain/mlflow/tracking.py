@@ -89,7 +89,7 @@ __all__ = [
 ]
 
 #: Model families that have an experiment of their own.
-FAMILIES = ("churn", "clv", "segments", "scoring")
+FAMILIES = ("churn", "clv", "segments", "uplift", "scoring")
 EXPERIMENT_PREFIX = "retain-"
 #: Prediction methods MLflow's pyfunc flavour can call on a scikit-learn model.
 PYFUNC_METHODS = ("predict", "predict_proba", "predict_log_proba", "predict_joint_log_proba")
@@ -665,7 +665,7 @@ def _signature(example: pd.DataFrame, output: Any, optional: bool = False):
 
 
 #: The pyfunc output of each family's model (see :mod:`retain.mlflow.pyfunc`).
-FAMILY_OUTPUTS = {"churn": "churn", "clv": "clv", "segments": "segments"}
+FAMILY_OUTPUTS = {"churn": "churn", "clv": "clv", "segments": "segments", "uplift": "prediction"}
 
 
 def log_model(

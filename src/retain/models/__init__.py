@@ -1,4 +1,4 @@
-"""retain.models: estimators for churn, customer lifetime value and segments."""
+"""retain.models: estimators for churn, customer lifetime value, segments and uplift."""
 
 from retain.models.btyd_churn import BTYDChurnClassifier
 from retain.models.churn import ChurnClassifier
@@ -6,6 +6,7 @@ from retain.models.clv import BGNBD, GammaGamma, ParetoNBD
 from retain.models.clv.value import BTYDValue, CLVModel, MLValue
 from retain.models.segments import SegmentModel
 from retain.models.spend import SpendRegressor
+from retain.models.uplift import UpliftModel
 
 __all__ = [
     "BGNBD",
@@ -18,4 +19,5 @@ __all__ = [
     "ParetoNBD",
     "SegmentModel",
     "SpendRegressor",
+    "UpliftModel",
 ]

@@ -1,4 +1,4 @@
-"""Training job configs: ``training/churn.yaml``, ``training/clv.yaml``, ``training/segments.yaml``.
+"""Training job configs: ``training/<family>.yaml`` of churn, CLV, segments and uplift.
 
 Each file is read into a frozen dataclass. Unknown keys, wrong types and model settings the
 estimator does not take are :class:`~retain.errors.ConfigError` naming the file and the key, so a
@@ -35,6 +35,7 @@ __all__ = [
     "JobConfig",
     "SegmentsConfig",
     "TuningConfig",
+    "UpliftConfig",
     "BASELINE_FEATURES",
     "check_config",
     "check_estimator_settings",
@@ -164,10 +165,41 @@ class SegmentsConfig(JobConfig):
     cutoffs: CutoffPlan = field(default_factory=lambda: CutoffPlan(training=0))
 
 
+@dataclass(frozen=True)
+class UpliftConfig(JobConfig):
+    """``training/uplift.yaml``: uplift models learned from the logged campaigns.
+
+    The cutoffs are the campaigns' dates (``cutoffs`` is not read): the latest campaign whose
+    outcome window the data cover validates, the earlier ones train.
+    """
+
+    horizon_days: int = 90
+    primary_metric: str = "incremental_profit_at_capacity"
+    margin_rate: float = 0.3
+    capacity: float = 0.05
+    learners: tuple[str, ...] = ("t", "dr")
+    min_arm_rows: int = 30
+    model: dict[str, Any] = field(
+        default_factory=lambda: {
+            "n_estimators": 200,
+            "max_depth": 3,
+            "learning_rate": 0.05,
+            "min_child_weight": 20.0,
+            "subsample": 0.8,
+            "colsample_bytree": 0.8,
+            "reg_lambda": 1.0,
+            "cv_folds": 2,
+            "scale_margin": True,
+            "margin_floor": 5.0,
+        }
+    )
+
+
 CONFIGS: dict[str, type[JobConfig]] = {
     "churn": ChurnConfig,
     "clv": CLVConfig,
     "segments": SegmentsConfig,
+    "uplift": UpliftConfig,
 }
 
 
@@ -204,7 +236,7 @@ def load_config(
         or a value of the wrong type.
     """
     if family not in CONFIGS:
-        raise ConfigError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
+        raise ConfigError(f"unknown model family {family!r}; known: {', '.join(CONFIGS)}")
     if path is not None and not Path(path).is_file():
         raise ConfigError(f"config file {path} not found")
     path = Path(path) if path is not None else locate(workspace, config_path(family, "."))
@@ -224,6 +256,7 @@ BASELINE_FEATURES = {
     "churn": ("recency_days", *BTYD_COLUMNS),
     "clv": BTYD_COLUMNS,
     "segments": (),
+    "uplift": (),
 }
 
 
@@ -254,6 +287,22 @@ def check_config(family: str, config: JobConfig) -> None:
             ("discount_rate_monthly", config.discount_rate_monthly, 0, 1),
             ("margin_rate", config.margin_rate, 0, 1),
         ]
+    if isinstance(config, UpliftConfig):
+        checks += [
+            ("margin_rate", config.margin_rate, 0, 1),
+            ("capacity", config.capacity, 0, 1),
+            ("min_arm_rows", config.min_arm_rows, 10, None),
+        ]
+        if config.capacity <= 0:
+            raise ConfigError(f"{where}: 'capacity' must be above 0, got {config.capacity}")
+        from retain.models.uplift import LEARNERS
+
+        unknown = [name for name in config.learners if name not in LEARNERS]
+        if not config.learners or unknown:
+            raise ConfigError(
+                f"{where}: 'learners' must name one or more of {', '.join(LEARNERS)}; got "
+                f"{', '.join(map(str, config.learners)) or 'none'}"
+            )
     tuning = getattr(config, "tuning", None)
     if tuning is not None:
         checks += [
@@ -302,6 +351,10 @@ def _estimator(family: str) -> type | None:
         from retain.models.spend import SpendRegressor
 
         return SpendRegressor
+    if family == "uplift":
+        from retain.models.uplift import UpliftModel
+
+        return UpliftModel
     from retain.models.segments import SegmentModel
 
     return SegmentModel

@@ -151,6 +151,7 @@ def publish(
     parts: Mapping[str, Any] | None = None,
     started_at: float | None = None,
     baselines: tuple[bool, str] | None = None,
+    baselines_required: bool = False,
 ) -> JobResult:
     """Track, register and (if it is better) promote a fitted model.
 
@@ -197,6 +198,8 @@ def publish(
         Whether the model beats the baselines of this run on its validation rows, and how
         (e.g. ``(True, "roc_auc 0.94 >= btyd 0.92")``): decides the first model of a new
         lineage. Without it such a model is promoted.
+    baselines_required : bool, default=False
+        A model that does not beat ``baselines`` is never promoted, champion or not (uplift).
     """
     tracking.use_workspace(workspace)
     champion = registry.champion(family)
@@ -233,7 +236,12 @@ def publish(
             tags={"lineage": lineage, "definition": describe_definition(model_definition)},
         )  # fmt: skip
         champion_lineage = registry.lineage_of(champion) if champion is not None else None
-        if champion is not None and champion_lineage != lineage:
+        if baselines_required and baselines is not None and not baselines[0]:
+            decision = registry.refuse(
+                family, version.version, metric=config.primary_metric,
+                challenger_score=challenger_score, verdict=baselines[1],
+            )  # fmt: skip
+        elif champion is not None and champion_lineage != lineage:
             decision = registry.decide_new_lineage(
                 family, version.version, metric=config.primary_metric,
                 challenger_score=challenger_score, champion_version=str(champion.version),
@@ -252,7 +260,7 @@ def publish(
 
 def label_settings(family: str, config: JobConfig) -> dict[str, Any]:
     """Config settings besides horizon and population that change a family's label."""
-    return {"margin_rate": config.margin_rate} if family == "clv" else {}
+    return {"margin_rate": config.margin_rate} if family in ("clv", "uplift") else {}
 
 
 def _gate(family, version, champion, challenger_score, score, config) -> registry.Decision:

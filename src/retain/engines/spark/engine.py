@@ -293,6 +293,40 @@ class SparkEngine:
         )  # fmt: skip
         return rules.finish_experiment_tallies(self._pandas(self._frame(tallied)))
 
+    def campaign_cutoffs(self, campaigns: pa.Table) -> pd.DataFrame:
+        found = rules.campaign_cutoffs(self._table(from_arrow(self.spark, campaigns)))
+        ordered = self._frame(found.order_by([AS_OF, "campaign_id"]))
+        return rules.finish_campaign_cutoffs(self._pandas(ordered))
+
+    def campaign_rows(
+        self,
+        sources: Sources,
+        campaigns: pa.Table,
+        snapshots: Sequence[Path],
+        features: Sequence[str],
+        *,
+        validation: Sequence[date],
+        horizon_days: int,
+        active_days: int,
+        margin_rate: float,
+    ) -> pd.DataFrame:
+        """The campaign rows collected to the driver (enrolled customers are few): the
+        snapshot files read by Spark, joined with the campaigns and their outcomes."""
+        read = self.spark.read.option("recursiveFileLookup", "true")
+        frame = read.parquet(*[str(Path(path).resolve()) for path in snapshots])
+        missing = [name for name in (KEY, AS_OF, *features) if name not in frame.columns]
+        if missing:
+            raise RetainError(f"snapshots {', '.join(map(str, snapshots))} lack columns {missing}")
+        log = self._table(from_arrow(self.spark, campaigns))
+        cutoffs = list(self.campaign_cutoffs(campaigns)[AS_OF])
+        labels = rules.outcomes(
+            self._transactions_of(sources), rules.cutoffs_table(cutoffs),
+            horizon_days=horizon_days, active_days=active_days, margin_rate=margin_rate,
+        )  # fmt: skip
+        rows = rules.campaign_rows(log, labels, self._table(frame), features, validation)
+        ordered = self._frame(rows.order_by([AS_OF, "campaign_id", KEY]))
+        return dated(self._pandas(ordered))
+
     # -- training --------------------------------------------------------------------------------
 
     def training_rows(

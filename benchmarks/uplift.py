@@ -1,0 +1,142 @@
+"""Benchmark the uplift models on a simulated world with past campaigns (run by hand).
+
+Usage::
+
+    .venv/bin/python benchmarks/uplift.py                          # the issue's scale: 50,000
+    .venv/bin/python benchmarks/uplift.py --customers 20000        # quicker
+    .venv/bin/python benchmarks/uplift.py --campaigns 6 --control-share 0.3 --learners t dr
+
+A world of ``--customers`` is simulated with randomised retention campaigns (the simulator's
+default plan unless ``--campaigns``/``--control-share`` change it) and written to a temporary
+workspace; ``retain train uplift`` then runs through the real code path (feature snapshots at
+the campaigns' dates, campaign rows through the engine, the learners fitted on the earlier
+campaigns and judged on the latest). On the latest campaign's customers (every customer active
+at its date: the simulator enrols the active population) the top ``capacity`` share (5%) is
+taken by each ranking:
+
+- ``model``: the uplift model's expected net gain of its best action (out of time: the model
+  before the refit on every campaign);
+- ``value_at_risk``: churn probability x margin if retained (xgboost on untreated rows);
+- ``churn_probability``;
+- ``random``;
+- ``oracle``: the true net gain of the best action (:func:`retain.data.oracle.oracle_uplift`).
+
+For each, the table shows the **true** incremental margin its top 5% gain from their
+recommended actions, the share of the oracle's, the true net gain (less the contacts' cost),
+the Qini coefficient of the true effects, and what the experiment estimates (treated minus
+control: incremental profit at capacity and Qini coefficient of the observed margin). Targets of
+issue 19: the model captures at least 70% of the oracle's true incremental margin and at least
+1.5x what ranking by value at risk captures. Wall and CPU seconds and the load average are
+printed: on a shared machine wall times are only comparable within a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _measure import cpu_seconds, peak_rss_gb
+
+SHARE_TARGET, VAR_RATIO_TARGET = 0.70, 1.5
+RANKINGS = ("model", "value_at_risk", "churn_probability", "random", "oracle")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=50_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--campaigns", type=int, default=None, help="campaign count")
+    parser.add_argument("--control-share", type=float, default=None)
+    parser.add_argument("--learners", nargs="+", default=None, help="t, dr")
+    parser.add_argument("--trees", type=int, default=None, help="n_estimators of the models")
+    parser.add_argument("--keep", type=Path, default=None, help="workspace folder to keep")
+    args = parser.parse_args()
+
+    from retain.data.simulator import simulate_world, write_world
+    from retain.training.jobs import run_training
+    from retain.workspace import init_workspace
+
+    print(f"load average {os.getloadavg()}, {os.cpu_count()} CPUs")
+    plan = {}
+    if args.campaigns is not None:
+        plan["count"] = args.campaigns
+    if args.control_share is not None:
+        plan["control_share"] = args.control_share
+    started, cpu = time.perf_counter(), cpu_seconds()
+    world = simulate_world(args.customers, seed=args.seed, campaigns=plan or True)
+    print(f"simulate {args.customers:,} customers: {time.perf_counter() - started:.1f} s, "
+          f"{len(world.campaigns):,} campaign rows")  # fmt: skip
+    print(world.campaigns.groupby(["campaign_id", "group"]).size().unstack().to_string())
+
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="retain-uplift-bench-"))
+    init_workspace(folder)
+    write_world(world, folder / "data" / "simulated")
+    overrides = []
+    if args.learners:
+        overrides.append(f"learners: [{', '.join(args.learners)}]")
+    if args.trees:
+        overrides.append(f"model: {{n_estimators: {args.trees}}}")
+    if overrides:
+        (folder / "training" / "uplift.yaml").write_text("\n".join(overrides) + "\n")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder}/mlruns/mlflow.db"
+
+    def progress(name):
+        def step(description: str, advance: float = 1.0) -> None:
+            print(f"  [{time.perf_counter() - started:7.1f} s] {description}", flush=True)
+
+        return step
+
+    train_started, train_cpu = time.perf_counter(), cpu_seconds()
+    (result,) = run_training("uplift", workspace=folder, progress=progress)
+    train_wall, train_cpu = time.perf_counter() - train_started, cpu_seconds() - train_cpu
+    metrics = {key.removeprefix("valid."): value for key, value in result.metrics.items()}
+
+    columns = {
+        "true_incremental_margin_at_capacity": "true incr. margin",
+        "share_of_oracle": "share of oracle",
+        "true_net_gain_at_capacity": "true net gain",
+        "true_qini": "true Qini",
+        "incremental_profit_at_capacity": "est. incr. profit",
+        "qini": "est. Qini",
+    }
+    table = pd.DataFrame(
+        {label: [metrics[f"{name}_{key}"] for name in RANKINGS] for key, label in columns.items()},
+        index=list(RANKINGS),
+    )
+    print(f"\nvalidation campaign {result.manifest['validation_cutoffs'][0]}, "
+          f"{result.manifest['validation_rows']:,} customers; top 5% by each ranking; "
+          f"learner served: {result.model.learner}")  # fmt: skip
+    print(table.to_string(float_format=lambda value: f"{value:,.3f}"))
+    for learner in ("t", "dr"):
+        key = f"{learner}_learner_incremental_profit_at_capacity"
+        if key in metrics:
+            print(
+                f"  {learner}-learner estimated incremental profit at capacity: {metrics[key]:,.2f}"
+            )
+    share = metrics["model_share_of_oracle"]
+    ours = metrics["model_true_incremental_margin_at_capacity"]
+    theirs = metrics["value_at_risk_true_incremental_margin_at_capacity"]
+    ratio = ours / theirs if theirs > 0 else float("inf") if ours > 0 else float("nan")
+    print(f"\ntarget share of oracle >= {SHARE_TARGET:.0%}: {share:.1%} "
+          f"({'met' if share >= SHARE_TARGET else 'NOT met'})")  # fmt: skip
+    print(f"target >= {VAR_RATIO_TARGET}x value at risk: {ratio:.2f}x "
+          f"({'met' if ratio >= VAR_RATIO_TARGET else 'NOT met'})")  # fmt: skip
+    print(f"promotion: {result.decision.reason}")
+    print(f"\ntrain uplift: {train_wall:.1f} s wall, {train_cpu:.1f} s CPU; total "
+          f"{time.perf_counter() - started:.1f} s wall, {cpu_seconds() - cpu:.1f} s CPU; "
+          f"peak RSS {peak_rss_gb():.2f} GB; load average {os.getloadavg()}")  # fmt: skip
+    print(f"workspace: {folder}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""``retain train uplift``: the campaign rows, the learners compared out of time, the measures
+against the other rankings and the oracle, tracking, the registry gate, and clear refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from retain.cli import app
+from retain.errors import RetainError
+from retain.models import UpliftModel
+from retain.training.jobs import run_training
+
+runner = CliRunner()
+CUSTOMERS = 2_000
+#: Small trees: the tests check the plumbing and the measures, not the models' quality.
+FAST = "model: {n_estimators: 20}\nmin_arm_rows: 20\n"
+
+
+@pytest.fixture(scope="module")
+def campaign_world(seed):
+    from retain.data.simulator import simulate_world
+
+    return simulate_world(CUSTOMERS, seed=seed, campaigns=True)
+
+
+@pytest.fixture(scope="module")
+def trained(campaign_world, make_workspace, mlflow_isolation):
+    workspace = make_workspace("uplift", data=campaign_world, files={"training/uplift.yaml": FAST})
+    with mlflow_isolation(workspace):
+        (result,) = run_training("uplift", workspace=workspace)
+        yield workspace, result
+
+
+def test_validation_is_the_latest_campaign_and_training_the_earlier(trained, campaign_world):
+    _, result = trained
+    days = sorted({str(day.date()) for day in campaign_world.campaigns["timestamp"]})
+    assert result.manifest["validation_cutoffs"] == days[-1:]
+    assert result.manifest["training_cutoffs"] == days[:-1]
+    arms = result.manifest["rows"]["validation"]
+    assert set(arms) == {"control", *campaign_world.campaigns["action"].unique()}
+    # every enrolled customer active at the campaign's first day is a row
+    enrolled = campaign_world.campaigns[campaign_world.campaigns["timestamp"].dt.date.astype(str)
+                                        == days[-1]]  # fmt: skip
+    assert 0 < sum(arms.values()) <= len(enrolled)
+
+
+def test_every_ranking_is_measured_against_the_oracle(trained):
+    _, result = trained
+    metrics = result.metrics
+    for ranking in ("model", "random", "churn_probability", "value_at_risk", "oracle"):
+        for measure in ("incremental_profit_at_capacity", "qini", "auuc",
+                        "true_incremental_margin_at_capacity", "share_of_oracle"):  # fmt: skip
+            assert f"valid.{ranking}_{measure}" in metrics
+    assert metrics["valid.oracle_share_of_oracle"] == pytest.approx(1.0)
+    # nobody ranks customers by their true gain better than the oracle
+    oracle = metrics["valid.oracle_true_incremental_margin_at_capacity"]
+    assert oracle > 0
+    for ranking in ("model", "random", "churn_probability", "value_at_risk"):
+        assert metrics[f"valid.{ranking}_true_incremental_margin_at_capacity"] <= oracle + 1e-9
+    assert "valid.model_incremental_profit_at_capacity__service_recovery" in metrics
+    assert {"valid.t_learner_incremental_profit_at_capacity",
+            "valid.dr_learner_incremental_profit_at_capacity"} <= set(metrics)  # fmt: skip
+
+
+def test_the_model_is_registered_behind_the_baselines_gate(trained):
+    from retain.mlflow import registry
+
+    workspace, result = trained
+    beats = (
+        result.metrics["valid.model_incremental_profit_at_capacity"]
+        > result.metrics["valid.churn_probability_incremental_profit_at_capacity"]
+        and result.metrics["valid.model_incremental_profit_at_capacity"]
+        > result.metrics["valid.value_at_risk_incremental_profit_at_capacity"]
+    )
+    assert result.decision.promoted == beats  # the first model: the baselines decide
+    if not beats:
+        assert "does not beat the baselines" in result.decision.reason
+    model = registry.load_model("uplift", result.version)
+    assert isinstance(model, UpliftModel) and isinstance(model.holdout_, UpliftModel)
+    assert model.actions_ == sorted(result.manifest["rows"]["train"].keys() - {"control"})
+    X = pd.DataFrame({name: [None] for name in result.manifest["features"]}).astype(float)
+    assert list(model.predict_effects(X).columns)[:2] == [
+        f"incremental_margin__{model.actions_[0]}", f"churn_effect__{model.actions_[0]}"
+    ]  # fmt: skip
+
+
+def _workspace_with(make_workspace, world, campaigns: pd.DataFrame | None) -> Path:
+    from retain.data.simulator import write_world
+
+    workspace = make_workspace("uplift-bad", files={"training/uplift.yaml": FAST})
+    folder = workspace / "data" / "simulated"
+    write_world(world, folder)
+    (folder / "campaigns.parquet").unlink(missing_ok=True)
+    if campaigns is not None:
+        campaigns.to_parquet(folder / "campaigns.parquet", index=False)
+    return workspace
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda log: None, "no campaign history"),
+        (
+            lambda log: log[log["campaign_id"] == log["campaign_id"].iloc[-1]],
+            "too little campaign history to learn from: the campaigns table has 1 campaign",
+        ),
+        (
+            lambda log: pd.concat(
+                [log, log.tail(1).assign(timestamp=pd.Timestamp("2026-06-01"), campaign_id="x")]
+            ),
+            "campaigns after the cutoff",
+        ),
+    ],
+    ids=["none", "one", "after"],
+)
+def test_bad_campaign_history_exits_2_and_writes_nothing(
+    campaign_world, make_workspace, mlflow_isolation, edit, message
+):
+    workspace = _workspace_with(make_workspace, campaign_world, edit(campaign_world.campaigns))
+    with mlflow_isolation(workspace):
+        result = runner.invoke(app, ["train", "uplift", "--workspace", str(workspace)])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not (workspace / "mlruns").exists() or not list((workspace / "mlruns").rglob("MLmodel"))
+
+
+def test_too_few_rows_per_arm_name_the_counts(campaign_world, make_workspace, mlflow_isolation):
+    workspace = _workspace_with(make_workspace, campaign_world, campaign_world.campaigns)
+    (workspace / "training" / "uplift.yaml").write_text("min_arm_rows: 100000\n")
+    with mlflow_isolation(workspace), pytest.raises(RetainError, match="below 100000 rows"):
+        run_training("uplift", workspace=workspace)
+
+
+def test_the_verdict_needs_both_risk_rankings_beaten():
+    from retain.training.uplift import _verdict
+
+    def rankings(model: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "ranking": ["model", "random", "churn_probability", "value_at_risk"],
+                "incremental_profit_at_capacity": [model, 50.0, 10.0, 30.0],
+            }
+        )
+
+    assert _verdict(rankings(31.0)) == (
+        True,
+        "incremental_profit_at_capacity 31.00 beats churn_probability 10.00, value_at_risk 30.00",
+    )
+    passed, words = _verdict(rankings(20.0))
+    assert not passed and "does not beat" in words
+
+
+def test_plan_refuses_uplift_cleanly(tmp_path):
+    result = runner.invoke(app, ["plan", "uplift", "--workspace", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "retain plan is for churn, clv and segments" in " ".join(result.output.split())
+    assert "Traceback" not in result.output

@@ -478,17 +478,16 @@ def test_backtest_measures_treated_minus_control_per_action_and_decile(
 # --------------------------------------------------------------------------- report
 
 
-def test_qini_curve_and_coefficient_by_hand():
-    from retain.reports.uplift import profit_curve, qini_coefficient, qini_curve
+def test_profit_curve_by_hand_and_a_qini_plot_of_the_measured_curve():
+    from retain.metrics.uplift import qini_curve
+    from retain.reports.uplift import profit_curve, qini_plot
 
-    curve = qini_curve([3, 2, 1, 0], [True, False, True, False], [1.0, 0.0, 0.0, 1.0])
-    assert curve["qini"].tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
-    assert curve["random"].tolist() == [0.0] * 5
-    assert qini_coefficient([3, 2, 1, 0], [True, False, True, False], [1, 0, 0, 1]) == 0.75
-    with pytest.raises(ValueError, match="treated and control"):
-        qini_curve([1, 2], [True, True], [0, 1])
     profit = profit_curve([5.0, -2.0, np.nan, 3.0])
     assert profit["profit"].tolist() == [0.0, 5.0, 8.0, 8.0, 6.0]
+    counts, qini = qini_curve([1.0, 0.0, 0.0, 1.0], [3, 2, 1, 0], [True, False, True, False])
+    [ranking, random] = qini_plot(counts, qini).axes[0].get_lines()
+    assert ranking.get_ydata().tolist() == qini.tolist()
+    assert random.get_ydata().tolist() == [0.0, qini[-1]]
 
 
 def test_report_says_where_gains_come_from_and_shows_effects_curve_and_sleeping_dogs(

@@ -160,3 +160,40 @@ def test_plan_refuses_uplift_cleanly(tmp_path):
     assert result.exit_code == 2
     assert "retain plan is for churn, clv and segments" in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+def test_score_ranks_by_the_trained_uplift_models_effects(trained, mlflow_isolation):
+    """The real path end to end: ``retain train uplift``'s model (named by version, whatever the
+    gate decided) gives the list's expected incremental margins; without a champion alias the
+    playbook's prior scores."""
+    from retain.mlflow import registry
+    from retain.serving.campaigns import load_uplift
+    from retain.serving.score import score
+
+    workspace, result = trained
+    with mlflow_isolation(workspace):
+        run_training("all", workspace=workspace)
+        if not result.decision.promoted:
+            assert load_uplift("champion") is None  # a model that failed the gate is not served
+        (workspace / "serving" / "score.yaml").write_text(f"uplift: {result.version}\n")
+        listed = score(workspace=workspace, out=workspace / "lists" / "uplift")
+    gains = listed.summary["gains"]
+    assert gains["source"] == f"uplift model retain-uplift v{result.version}"
+    assert gains["measured"] is True
+    model = registry.load_model("uplift", result.version)
+    frame = listed.frame.set_index("customer_id")
+    learned = frame[frame["recommended_action"].isin(model.actions_)]
+    assert len(learned) > 0
+    # the margin the list expects of a customer's action is the model's effect of that action
+    from retain.features import get_features, open_store
+    from retain.training.config import load_config
+
+    store = open_store(load_config("uplift", workspace=workspace), workspace)
+    as_of = listed.summary["as_of"]
+    features = get_features(as_of, learned.index, store=store, as_categorical=True)
+    effects = model.predict_effects(features.set_index("customer_id"))
+    expected = [
+        effects.at[customer, f"incremental_margin__{action}"]
+        for customer, action in learned["recommended_action"].items()
+    ]
+    assert learned["expected_incremental_margin"].to_numpy() == pytest.approx(expected, rel=1e-6)

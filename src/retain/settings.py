@@ -149,6 +149,8 @@ def _scalar(hint: Any, value: Any, file: str, key: str) -> Any:
             ) from None
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is str and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # a model version written as a number (`uplift: 3`)
     if hint is Any or (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
         return value
     raise ConfigError(f"{file}: '{key}' must be {hint.__name__}, got {quote(value)}")

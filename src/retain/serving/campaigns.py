@@ -31,6 +31,9 @@ __all__ = ["UPLIFT_MODEL", "campaign_problems", "check_campaign_history", "load_
 
 #: The registered uplift model (trained by ``retain train uplift``).
 UPLIFT_MODEL = "retain-uplift"
+#: The alias the gate gives; a ``retain-uplift`` without one (no version beat the churn and
+#: value-at-risk rankings) is not served, and the playbook's prior scores.
+CHAMPION = "champion"
 #: Samples shown per problem.
 SAMPLES = 5
 
@@ -47,7 +50,9 @@ def load_uplift(alias_or_version: str | None) -> dict[str, Any] | None:
     Raises
     ------
     RetainError
-        The model is registered but has no such alias or version.
+        The model is registered but has no such version, or no such alias other than
+        ``champion`` (a ``retain-uplift`` whose versions all failed the gate is not served:
+        ``None``).
     """
     if alias_or_version is None:
         return None
@@ -66,6 +71,8 @@ def load_uplift(alias_or_version: str | None) -> dict[str, Any] | None:
         else:
             version = client.get_model_version_by_alias(UPLIFT_MODEL, text)
     except MlflowException:
+        if text == CHAMPION:  # versions registered, none passed the gate: not served
+            return None
         raise RetainError(
             f"{UPLIFT_MODEL} has no {'version' if text.isdigit() else 'alias'} "
             f"{alias_or_version!r} (serving/score.yaml 'uplift'; null scores with the "

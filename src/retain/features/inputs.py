@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retain.engines.sources import SOURCES, to_arrow
+from retain.engines.sources import LOGS, SOURCES, to_arrow
 from retain.errors import RetainError
 
 if TYPE_CHECKING:
@@ -78,6 +78,9 @@ class SourceData:
     load : callable, optional
         Returns the folder's :class:`~retain.data.SourceTables`; called when the tables are
         first needed (neither ``tables`` nor ``compact`` given).
+    logs : dict of str to pyarrow.Table, optional
+        The ``costs`` log (canonical columns), beside tables given in memory; a folder's comes
+        with its tables.
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class SourceData:
         *,
         compact: Mapping[str, pa.Table] | None = None,
         load: Callable[[], SourceTables] | None = None,
+        logs: Mapping[str, pa.Table] | None = None,
     ):
         if tables is None and compact is None and load is None:
             raise ValueError("SourceData needs tables, compact tables or a way to load them")
@@ -97,6 +101,7 @@ class SourceData:
         self._plain = dict(tables) if tables is not None else None
         self._compact = dict(compact) if compact is not None else None
         self._load = load
+        self._logs = dict(logs) if logs is not None else None
         self._notes: tuple[str, ...] | None = None if load is not None else tuple(notes)
         self._event_range: tuple[datetime, datetime] | None | str = _UNKNOWN
 
@@ -137,6 +142,7 @@ class SourceData:
             origin=origin,
             notes=loaded.warnings,
             compact=loaded.tables,
+            logs=_plain_logs(loaded.logs),
         )
 
     @property
@@ -166,6 +172,17 @@ class SourceData:
         return self._compact
 
     @property
+    def logs(self) -> dict[str, pa.Table]:
+        """The logs rules read (``costs``), canonical columns and plain text; no rows when the
+        data have none. Reads a folder's tables if needed."""
+        if self._logs is None:
+            if self._load is not None:
+                self._ensure_loaded()
+            if self._logs is None:
+                self._logs = {}
+        return {name: self._logs.get(name, to_arrow(name, None)) for name in LOGS}
+
+    @property
     def notes(self) -> tuple[str, ...]:
         """What loading tidied up (the store's record of it when not loaded)."""
         if self._notes is None:
@@ -190,13 +207,14 @@ class SourceData:
                 f"the files of {self.origin or 'the data'} changed while being read; run again"
             )
         self._compact = mapped(dict(loaded.tables))
+        self._logs = _plain_logs(loaded.logs)
         self._notes = tuple(loaded.warnings)
 
     def release(self) -> None:
         """Drop the tables of a data folder from memory; they are read (and checked) again
         if needed. Tables given in memory are kept."""
         if self._load is not None:
-            self._plain = self._compact = None
+            self._plain = self._compact = self._logs = None
 
     def record(self) -> dict:
         """What a store keeps about these sources: fingerprint, origin, notes, event range."""
@@ -218,6 +236,18 @@ class SourceData:
 
 
 _UNKNOWN = "unknown"
+
+
+def _plain_logs(logs: Mapping[str, pa.Table]) -> dict[str, pa.Table]:
+    """The logs rules read, decoded to plain text, canonical columns only."""
+    from retain.data.dictionaries import plain_tables
+
+    return {
+        name: to_arrow(name, table)
+        for name, table in plain_tables({name: logs[name] for name in LOGS if name in logs}).items()
+    }
+
+
 #: Loaded tables larger than this are kept in memory-mapped temporary Arrow files.
 MAP_ABOVE_BYTES = 256 * 2**20
 
@@ -280,12 +310,16 @@ def resolve_data(data: object, mapping: object = None, window: object = None) ->
         return SourceData.from_folder(data, mapping, window)
     if all(hasattr(data, name) for name in (*SOURCES, "fingerprint")):
         tables = {name: to_arrow(name, getattr(data, name)) for name in SOURCES}
+        logs = {name: to_arrow(name, getattr(data, name, None)) for name in LOGS}
         origin = ", ".join(path for path in getattr(data, "files", {}).values() if path)
         notes = tuple(getattr(data, "warnings", ()))
-        return SourceData(tables, str(data.fingerprint), origin, notes)
+        return SourceData(tables, str(data.fingerprint), origin, notes, logs=logs)
     if isinstance(data, Mapping):
         tables = {name: to_arrow(name, data.get(name)) for name in SOURCES}
-        return SourceData(tables, _content_fingerprint(tables), "in-memory tables")
+        logs = {name: to_arrow(name, data.get(name)) for name in LOGS}
+        # a log with rows is part of the content; without, the fingerprint is as before logs
+        hashed = {**tables, **{name: table for name, table in logs.items() if table.num_rows}}
+        return SourceData(tables, _content_fingerprint(hashed), "in-memory tables", logs=logs)
     raise TypeError(f"expected a data folder, a Dataset or a mapping of tables, got {type(data)}")
 
 

@@ -1,0 +1,146 @@
+"""Cost to serve and profit: the cost events, the outcomes' future cost and profit, and each
+customer's profit and loss, computed by hand and checked on every engine."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from retain.errors import ConfigError
+from retain.features import resolve_data
+
+CUTOFF = date(2025, 1, 1)
+MONTH = 365.25 / 12
+#: Configured costs (``retain.yaml`` ``costs:``): per order, 2% payment, complaints, tickets.
+RATES = {"order": 1.0, "payment": 0.02, "complaint": 10.0, "support_ticket": 4.0}
+
+
+def _frame(rows, columns, times=("timestamp",)) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=columns)
+    for name in times:
+        frame[name] = pd.to_datetime(frame[name], format="ISO8601").astype("datetime64[us]")
+    return frame
+
+
+def _world():
+    customers = _frame(
+        [
+            ("A", "2024-01-01", "paid_search", 5.0, "north", None),
+            ("B", "2024-06-01", "referral", 2.0, "south", "A"),
+            ("C", "2024-12-31", "social", 3.0, "south", "A"),  # no purchase yet
+            ("D", None, None, None, None, None),  # known from its first purchase
+            ("E", "2025-02-01", "social", 3.0, "east", None),  # joins after the cutoff
+            ("F", "2024-01-01", "organic", 10.0, "west", None),
+        ],
+        ["customer_id", "signup_date", "acquisition_channel", "acquisition_cost", "region",
+         "referred_by"],
+        times=("signup_date",),
+    )  # fmt: skip
+    transactions = _frame(
+        [
+            ("A", "2024-01-02 10:00", 100.0, 30.0),
+            ("A", "2024-03-05 10:00", 40.0, None),  # margin 40 * 0.25
+            ("A", "2024-03-10 10:00", -20.0, -5.0),  # a return
+            ("A", "2025-01-01 00:00", 50.0, None),  # at the cutoff: the future
+            ("B", "2024-06-10 10:00", 10.0, 1.0),
+            ("D", "2024-12-31 23:59:59", 8.0, 2.0),
+            ("F", "2024-01-10 10:00", 20.0, 4.0),
+            ("F", "2024-04-15 10:00", 50.0, 12.0),
+        ],
+        ["customer_id", "timestamp", "amount", "margin"],
+    )
+    interactions = _frame(
+        [
+            ("A", "2024-02-01 09:00", "complaint"),
+            ("A", "2024-12-31 23:00", "support_ticket"),
+            ("A", "2025-01-02 09:00", "complaint"),  # the future
+            ("B", "2024-07-01 09:00", "web_visit"),  # no cost configured
+        ],
+        ["customer_id", "timestamp", "type"],
+    )
+    costs = _frame(
+        [
+            ("A", "2024-01-02 10:00", "fulfilment", 3.0),
+            ("A", "2024-03-10 10:00", "return_processing", 1.5),
+            ("A", "2025-01-05 10:00", "fulfilment", 9.0),  # the future
+            ("B", "2024-06-10 10:00", "fulfilment", 2.0),
+            ("D", "2024-12-31 12:00", "gift_wrap", 0.5),  # a kind of its own: other
+        ],
+        ["customer_id", "timestamp", "kind", "amount"],
+    )
+    return resolve_data(
+        {"customers": customers, "transactions": transactions, "interactions": interactions,
+         "costs": costs}
+    )  # fmt: skip
+
+
+WORLD = _world()
+
+
+def test_profit_and_loss_by_hand(engine):
+    pnl = engine.profit_and_loss(WORLD, CUTOFF, margin_rate=0.25, cost_rates=RATES)
+    assert pnl["customer_id"].tolist() == ["A", "B", "C", "D", "F"]  # E joins later
+    assert (pnl["as_of"] == pd.Timestamp(CUTOFF)).all()
+    pnl = pnl.set_index("customer_id")
+    a = pnl.loc["A"]
+    assert (a.orders, a.returns) == (2, 1)
+    assert a.revenue == pytest.approx(120.0)
+    assert a.margin == pytest.approx(35.0)
+    assert a.cost_fulfilment == pytest.approx(3.0)
+    assert a.cost_return_processing == pytest.approx(1.5)
+    assert a.cost_complaint == pytest.approx(10.0)  # the one before the cutoff
+    assert a.cost_support_ticket == pytest.approx(4.0)
+    assert a.cost_payment == pytest.approx(0.02 * 140.0)  # orders only, not the return
+    assert a.cost_order == pytest.approx(2.0)
+    assert a.cost_to_serve == pytest.approx(23.3)
+    assert a.profit_to_date == pytest.approx(35.0 - 23.3 - 5.0)
+    assert a.tenure_months == pytest.approx(366 / MONTH)
+    # month 0: 30 - 3 - 2 - 1 = 24 >= 5
+    assert a.payback_months == 1
+    assert a.referrals == 2  # B and C
+    b, c = pnl.loc["B"], pnl.loc["C"]
+    assert b.profit_to_date == pytest.approx(1.0 - (2.0 + 0.2 + 1.0) - 2.0)
+    assert math.isnan(b.payback_months)  # not paid back
+    assert c.profit_to_date == pytest.approx(-3.0)
+    assert a.influence_realised == pytest.approx(b.profit_to_date + c.profit_to_date)
+    d = pnl.loc["D"]
+    assert d.cost_other == pytest.approx(0.5)
+    assert d.cost_to_serve == pytest.approx(0.16 + 1.0 + 0.5)
+    assert d.acquisition_cost == 0.0 and d.payback_months == 0  # nothing to pay back
+    assert d.tenure_months == pytest.approx(1 / MONTH)
+    assert pd.isna(d.acquisition_channel)
+    # F: month 0: 4 - 0.4 - 1 = 2.6; month 3 (day 105): 12 - 1 - 1 = 10; 12.6 >= 10
+    f = pnl.loc["F"]
+    assert f.payback_months == 4
+    assert f.profit_to_date == pytest.approx(16.0 - 3.4 - 10.0)
+    assert f.referrals == 0 and f.influence_realised == 0.0
+
+
+def test_profit_and_loss_without_costs_is_margin_less_acquisition(engine):
+    """No rate and no log: the cost to serve is 0 (a workspace without costs)."""
+    bare = resolve_data({name: WORLD.tables[name] for name in WORLD.tables})
+    pnl = engine.profit_and_loss(bare, CUTOFF, margin_rate=0.25).set_index("customer_id")
+    assert (pnl["cost_to_serve"] == 0).all()
+    expected = pnl["margin"] - pnl["acquisition_cost"]
+    pd.testing.assert_series_equal(pnl["profit_to_date"], expected, check_names=False)
+
+
+def test_outcomes_add_future_cost_and_profit(engine):
+    labels = engine.outcomes(
+        WORLD, [CUTOFF], horizon_days=90, active_days=365, margin_rate=0.25, cost_rates=RATES
+    ).set_index("customer_id")
+    assert labels.index.tolist() == ["A", "B", "D", "F"]
+    # A: the order at the cutoff (margin 12.5; order 1, payment 1), the complaint (10) and
+    # the fulfilment (9) after it
+    assert labels.loc["A", "future_margin"] == pytest.approx(12.5)
+    assert labels.loc["A", "future_cost"] == pytest.approx(21.0)
+    assert labels.loc["A", "future_profit"] == pytest.approx(12.5 - 21.0)
+    assert (labels.loc[["B", "D", "F"], ["future_cost", "future_profit"]] == 0).all().all()
+
+
+def test_a_kind_both_configured_and_logged_is_refused(engine):
+    with pytest.raises(ConfigError, match="'fulfilment'.*counted twice"):
+        engine.profit_and_loss(WORLD, CUTOFF, cost_rates={"fulfilment": 1.0})

@@ -203,11 +203,21 @@ class CostSettings:
     def check(self, where: str) -> None:
         """Raise a :class:`~retain.errors.ConfigError` naming ``where`` and the key for a
         negative, non-finite or (for shares) above-1 amount, or an empty interaction type."""
-        values = {"per_order": self.per_order, "per_return": self.per_return,
-                  "payment_share": self.payment_share, "shipping_share": self.shipping_share}  # fmt: skip
+        values = {
+            "per_order": self.per_order,
+            "per_return": self.per_return,
+            "payment_share": self.payment_share,
+            "shipping_share": self.shipping_share,
+        }
         for kind, value in self.per_interaction.items():
             if not isinstance(kind, str) or not kind.strip():
                 raise ConfigError(f"{where}: 'costs.per_interaction' has an empty type {kind!r}")
+            if kind in ("order", "return", "payment", "shipping"):
+                raise ConfigError(
+                    f"{where}: 'costs.per_interaction.{kind}': {kind!r} is a kind of "
+                    "transaction cost; set it with its own key (per_order, per_return, "
+                    "payment_share, shipping_share)"
+                )
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(
                     f"{where}: 'costs.per_interaction.{kind}' must be a number, got {value!r}"

@@ -3,6 +3,7 @@ customer's profit and loss, computed by hand and checked on every engine."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date
 
@@ -144,3 +145,151 @@ def test_outcomes_add_future_cost_and_profit(engine):
 def test_a_kind_both_configured_and_logged_is_refused(engine):
     with pytest.raises(ConfigError, match="'fulfilment'.*counted twice"):
         engine.profit_and_loss(WORLD, CUTOFF, cost_rates={"fulfilment": 1.0})
+
+
+# --------------------------------------------------------------------------- the command
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from retain.cli import app  # noqa: E402
+
+runner = CliRunner()
+CUSTOMERS_CSV = (
+    "customer_id,signup_date,acquisition_channel,acquisition_cost,region,referred_by\n"
+    "A,2024-01-01,paid_search,5,north,\nB,2024-06-01,referral,2,south,A\n"
+)
+TRANSACTIONS_CSV = (
+    "customer_id,timestamp,amount,margin\nA,2024-01-02T10:00,100,30\nA,2024-03-05T10:00,40,\n"
+    "B,2024-06-10T10:00,10,1\n"
+)
+COSTS_CSV = "customer_id,timestamp,kind,amount\nA,2024-01-02T10:00,fulfilment,3\n"
+
+
+@pytest.fixture
+def small_workspace(make_workspace) -> Path:
+    return make_workspace(
+        "profitability", scaffold=False,
+        files={"data/simulated/customers.csv": CUSTOMERS_CSV,
+               "data/simulated/transactions.csv": TRANSACTIONS_CSV,
+               "data/simulated/costs.csv": COSTS_CSV,
+               "retain.yaml": "costs: {per_order: 1.0, payment_share: 0.02}\n"},
+    )  # fmt: skip
+
+
+def test_the_command_writes_the_pnl_without_models(small_workspace, mlflow_isolation):
+    with mlflow_isolation():
+        result = runner.invoke(
+            app, ["profitability", "--workspace", str(small_workspace), "--as-of", "2025-01-01"]
+        )
+    assert result.exit_code == 0, result.output
+    out = small_workspace / "serving" / "profitability" / "2025-01-01"
+    assert str(out) in result.output.replace("\n", "")
+    names = sorted(path.name for path in out.iterdir())
+    assert names == [".retain-output.json", "by_acquisition_channel.parquet",
+                     "by_region.parquet", "pnl.parquet", "summary.json"]  # fmt: skip
+    pnl = pd.read_parquet(out / "pnl.parquet").set_index("customer_id")
+    # A: margin 30 + 40 * 0.3 (margin_rate); fulfilment 3 (logged), 2 orders x 1, 2% of 140
+    assert pnl.loc["A", "cost_to_serve"] == pytest.approx(3.0 + 2.0 + 2.8)
+    assert pnl.loc["A", "profit_to_date"] == pytest.approx(42.0 - 7.8 - 5.0)
+    assert pnl.loc["B", "profit_to_date"] == pytest.approx(1.0 - 1.2 - 2.0)
+    assert pnl.loc["A", "influence_realised"] == pytest.approx(pnl.loc["B", "profit_to_date"])
+    assert "predicted_future_profit" not in pnl and pnl["lifetime_value"].isna().all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["unprofitable"] == 1 and summary["unprofitable_share"] == 0.5
+    assert any("no predicted profit" in note for note in summary["notes"])
+    channels = pd.read_parquet(out / "by_acquisition_channel.parquet").set_index(
+        "acquisition_channel"
+    )
+    assert channels.loc["paid_search", "profit_to_date"] == pytest.approx(29.2)
+    assert channels.loc["referral", "unprofitable"] == 1
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("costs: {per_order: -1}\n", "'costs.per_order' must be a finite amount of 0 or more"),
+        ("costs: {shipping_share: 2}\n", "'costs.shipping_share' is a share of the amount"),
+        ("costs: {per_interaction: {complaint: abc}}\n", "'costs.per_interaction.complaint'"),
+        ("costs: {per_interaction: {fulfilment: 2}}\n", "'fulfilment', which the costs table logs"),
+        ("costs: {per_ordr: 1}\n", "unknown key 'costs.per_ordr'"),
+    ],
+)
+def test_bad_costs_are_refused_and_nothing_is_written(small_workspace, config, message):
+    (small_workspace / "retain.yaml").write_text(config)
+    result = runner.invoke(
+        app, ["profitability", "--workspace", str(small_workspace), "--as-of", "2025-01-01"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert message in " ".join(result.output.split()), result.output
+    assert not (small_workspace / "serving").exists()
+
+
+def test_a_folder_retain_did_not_write_is_not_replaced(small_workspace, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    result = runner.invoke(
+        app, ["profitability", "--workspace", str(small_workspace), "--out", str(mine)]
+    )
+    assert result.exit_code == 2, result.output
+    assert (mine / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def test_whale_curve_by_hand():
+    from retain.serving.profitability import whale_curve
+
+    curve = whale_curve(np.array([-2.0, 6.0, 1.0, -1.0]), points=5)
+    # ranked 6, 1, -1, -2 of a total 4: after 0, 1, 2, 3, 4 customers
+    assert curve["customer_share"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert curve["profit_share"] == [0.0, 1.5, 1.75, 1.5, 1.0]
+
+
+def test_cost_to_serve_learns_its_scales():
+    from retain.models.clv.cost import CostToServe
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        {"expected_orders": rng.uniform(0, 5, 500), "cost_per_order": rng.uniform(1, 3, 500),
+         "alive_days": rng.uniform(0, 300, 500), "service_cost_per_day": rng.uniform(0, 0.1, 500)}
+    )  # fmt: skip
+    y = 0.8 * X.expected_orders * X.cost_per_order + 1.5 * X.alive_days * X.service_cost_per_day
+    model = CostToServe().fit(X, y)
+    assert model.order_scale_ == pytest.approx(0.8) and model.service_scale_ == pytest.approx(1.5)
+    np.testing.assert_allclose(model.predict(X), y)
+    assert CostToServe().fit(X).order_scale_ == 1.0  # without realised costs: the rates as such
+    assert (CostToServe().fit(X * 0, y * 0).predict(X * 0) == 0).all()
+
+
+def test_the_report_shows_the_profitability_section():
+    from retain.reports.profitability import profitability_section
+
+    summary = {
+        "currency": "EUR", "customers": 4, "unprofitable": 2, "unprofitable_share": 0.5,
+        "totals": {"profit_to_date": 4.0, "margin": 10.0, "cost_to_serve": 4.0,
+                   "acquisition_cost": 2.0},
+        "whale_curve": {"customer_share": [0, 0.5, 1], "profit_share": [0, 1.75, 1],
+                        "peak_profit_share": 1.75, "top_20_percent_profit_share": 1.2},
+        "drivers": {"means": {"cost_complaint": {"unprofitable": 3.0, "profitable": 0.5}},
+                    "over_representation": {"acquisition_channel": {"<paid>": 1.5}}},
+        "notes": [],
+    }  # fmt: skip
+    channels = pd.DataFrame(
+        {"acquisition_channel": ["<paid>"], "customers": [4], "unprofitable": [2],
+         "unprofitable_share": [0.5], "revenue": [20.0], "margin": [10.0],
+         "cost_to_serve": [4.0], "acquisition_cost": [2.0], "profit_to_date": [4.0],
+         "profit_share": [1.0], "clv_to_cac": [3.0], "paid_back_share": [0.5],
+         "payback_months_median": [2.0]}
+    )  # fmt: skip
+    html = profitability_section({"summary": summary, "tables": {"acquisition_channel": channels}})
+    assert "50.0%</strong> of customers destroy profit" in html
+    assert "Whale curve" in html and "data:image/png;base64," in html
+    assert "&lt;paid&gt; ×1.50" in html and "<paid>" not in html
+    assert "CLV : CAC and payback by acquisition channel" in html

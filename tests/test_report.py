@@ -411,7 +411,9 @@ def test_atomic_write_keeps_previous_report(tmp_path, report, list_dir, scored, 
         raise OSError("disk full")
 
     # the page itself is tested elsewhere; here only the write matters
-    monkeypatch.setattr(html_report, "report_html", lambda frame, summary, top: "<p>new</p>" * 50)
+    monkeypatch.setattr(
+        html_report, "report_html", lambda frame, summary, top, **_: "<p>new</p>" * 50
+    )
     monkeypatch.setattr(Path, "write_text", broken_write)
     with pytest.raises(OSError, match="disk full"):
         render_report(list_dir / LIST_FILE, out)  # the parquet path works as well as its folder

@@ -293,3 +293,32 @@ def test_the_report_shows_the_profitability_section():
     assert "Whale curve" in html and "data:image/png;base64," in html
     assert "&lt;paid&gt; ×1.50" in html and "<paid>" not in html
     assert "CLV : CAC and payback by acquisition channel" in html
+
+
+# --------------------------------------------------------------------------- no leakage
+
+
+@pytest.fixture(scope="module")
+def costly_world():
+    from retain.data.simulator import simulate_world
+
+    return simulate_world(600, seed=3, costs=True, referrals=True)
+
+
+def test_the_pnl_ignores_events_at_or_after_the_cutoff(costly_world, engine):
+    """Deleting every transaction, interaction and cost at or after the cutoff changes no
+    value of the P&L, configured costs included."""
+    world, cutoff = costly_world, date(2025, 3, 1)
+    tables = {"customers": world.customers, "transactions": world.transactions,
+              "interactions": world.interactions, "costs": world.costs}  # fmt: skip
+    stamp = pd.Timestamp(cutoff)
+    before = {
+        name: frame if name == "customers" else frame[frame["timestamp"] < stamp]
+        for name, frame in tables.items()
+    }
+    assert (world.transactions["timestamp"] >= stamp).any() and (world.costs.amount > 0).any()
+    rates = {"order": 0.5, "web_visit": 0.1, "shipping": 0.01}  # kinds the log lacks
+    full = engine.profit_and_loss(resolve_data(tables), cutoff, cost_rates=rates)
+    cut = engine.profit_and_loss(resolve_data(before), cutoff, cost_rates=rates)
+    pd.testing.assert_frame_equal(full, cut)
+    assert (full["cost_to_serve"] > 0).mean() > 0.5 and full["referrals"].sum() > 0

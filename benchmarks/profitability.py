@@ -83,6 +83,7 @@ def main() -> None:
             "predicted": float(np.mean(lifetime + future < 0)),
         },
         "unprofitable_to_date": result.summary["unprofitable_share"],
+        "summary_lifetime_unprofitable_share": result.summary["lifetime_unprofitable_share"],
         "notes": result.summary["notes"],
         "profitability_seconds": round(seconds, 1),
         "total_seconds": round(time.perf_counter() - started, 1),

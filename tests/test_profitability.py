@@ -258,11 +258,14 @@ def test_cost_to_serve_learns_its_scales():
     rng = np.random.default_rng(0)
     X = pd.DataFrame(
         {"expected_orders": rng.uniform(0, 5, 500), "cost_per_order": rng.uniform(1, 3, 500),
-         "alive_days": rng.uniform(0, 300, 500), "service_cost_per_day": rng.uniform(0, 0.1, 500)}
+         "alive_days": rng.uniform(0, 300, 500), "service_cost_per_day": rng.uniform(0, 0.1, 500),
+         "days": 340.0, "contact_cost_per_day": rng.uniform(0, 0.01, 500)}
     )  # fmt: skip
-    y = 0.8 * X.expected_orders * X.cost_per_order + 1.5 * X.alive_days * X.service_cost_per_day
+    y = (0.8 * X.expected_orders * X.cost_per_order + 1.5 * X.alive_days * X.service_cost_per_day
+         + 0.5 * X.days * X.contact_cost_per_day)  # fmt: skip
     model = CostToServe().fit(X, y)
     assert model.order_scale_ == pytest.approx(0.8) and model.service_scale_ == pytest.approx(1.5)
+    assert model.contact_scale_ == pytest.approx(0.5)
     np.testing.assert_allclose(model.predict(X), y)
     assert CostToServe().fit(X).order_scale_ == 1.0  # without realised costs: the rates as such
     assert (CostToServe().fit(X * 0, y * 0).predict(X * 0) == 0).all()

@@ -208,7 +208,9 @@ def profitability_section(profitability: Mapping[str, Any] | None) -> str:
         headline += (
             f"<p>Predicted future profit: {_money(totals.get('predicted_future_profit'))}"
             f"{_e(unit)}; {_ratio(_pct(summary['predicted_unprofitable_share']), '{:.1f}%')} "
-            "of customers are predicted to lose money over the CLV horizon.</p>"
+            "of customers are predicted to lose money over the CLV horizon, and "
+            f"{_ratio(_pct(summary.get('lifetime_unprofitable_share')), '{:.1f}%')} over their "
+            "lifetime (profit to date plus predicted future profit).</p>"
         )
     parts = ["<section><h2>Profitability</h2>", headline]
     if curve.get("customer_share"):

@@ -215,7 +215,8 @@ def _pnl(
     notes.append(
         f"predicted: {clv.name} v{clv.version} ({clv_config.horizon_days} days, discounted "
         f"{clv_config.discount_rate_monthly:.2%} a month); cost scales: per order "
-        f"{cost_model.order_scale_:.3f}, service {cost_model.service_scale_:.3f}"
+        f"{cost_model.order_scale_:.3f}, service {cost_model.service_scale_:.3f}, contact "
+        f"{cost_model.contact_scale_:.3f}"
     )
     return _finish(pnl), notes
 
@@ -379,6 +380,8 @@ def summarize(
         future = pnl["predicted_future_profit"].to_numpy(float)
         lifetime = pnl["lifetime_value"].to_numpy(float) - pnl["acquisition_cost"].to_numpy(float)
         summary["predicted_unprofitable_share"] = float(np.mean(future < 0))
+        # over the lifetime: profit to date plus the predicted future profit
+        summary["lifetime_unprofitable_share"] = float(np.mean(lifetime < 0))
         summary["lifetime_whale_curve"] = whale_curve(lifetime)
     return summary
 

@@ -325,3 +325,65 @@ def test_the_pnl_ignores_events_at_or_after_the_cutoff(costly_world, engine):
     cut = engine.profit_and_loss(resolve_data(before), cutoff, cost_rates=rates)
     pd.testing.assert_frame_equal(full, cut)
     assert (full["cost_to_serve"] > 0).mean() > 0.5 and full["referrals"].sum() > 0
+
+
+# --------------------------------------------------------------------------- with the champions
+
+
+def test_without_costs_the_predicted_profit_is_the_lists_clv(trained_models, trained_workspace):
+    """A world without costs: nothing costs, so the predicted future profit is the CLV the
+    list holds (scored by ``retain score``, another path), customer by customer; the report
+    of the list shows the profitability section found beside it."""
+    from retain.reports.html import render_report
+    from retain.serving.profitability import profitability
+    from retain.serving.score import score
+
+    as_of = date(2026, 1, 1)
+    listing = score(as_of, workspace=trained_workspace, out=trained_workspace / "pl" / "list")
+    result = profitability(as_of, workspace=trained_workspace, out=trained_workspace / "pl" / "p")
+    pnl = result.pnl.set_index("customer_id")
+    assert (pnl["cost_to_serve"] == 0).all() and (pnl["predicted_cost_to_serve"] == 0).all()
+    clv = listing.frame.set_index("customer_id")["clv"]
+    np.testing.assert_allclose(pnl.loc[clv.index, "predicted_future_profit"], clv, rtol=1e-12)
+    assert set(result.tables) == {"segment", "value_tier", "lifecycle_stage",
+                                  "acquisition_channel", "region"}  # fmt: skip
+    tiers = listing.frame.set_index("customer_id")["value_tier"]
+    assert (pnl.loc[tiers.index, "value_tier"] == tiers).all()
+    report = render_report(listing.out, trained_workspace / "pl" / "report.html",
+                           profitability=result.out)  # fmt: skip
+    assert "<h2>Profitability</h2>" in report.read_text()
+
+
+def test_with_costs_the_clv_is_net_profit(make_workspace, mlflow_isolation):
+    """A world with cost to serve: the CLV model learns the future cost too, its CLV is the
+    margin less that cost, it is judged on realised net profit, and the P&L takes both."""
+    from retain.data.simulator import simulate_world
+    from retain.serving.profitability import profitability
+    from retain.training.jobs import run_training
+
+    world = simulate_world(1500, seed=5, costs=True)
+    workspace = make_workspace("costly", data=world)
+    with mlflow_isolation(workspace):
+        [job] = run_training("clv", workspace=workspace)
+        model = job.model
+        assert model.cost_ is not None
+        result = profitability(world.end, workspace=workspace, models={"clv": job.version})
+    pnl = result.pnl
+    assert (pnl["predicted_cost_to_serve"] > 0).mean() > 0.9
+    # the P&L's margin is the chosen method's own; its CLV that less the cost regressor's
+    snapshot = pd.read_parquet(next((workspace / "store" / "snapshots" /
+                                     f"as_of={world.end}").glob("*.parquet")))  # fmt: skip
+    from retain.features import open_store, with_categories
+    from retain.features.store import categories
+    from retain.workspace import load_workspace_config
+
+    store = open_store(load_workspace_config(workspace), workspace)
+    X = with_categories(snapshot, categories(store.repository)).set_index("customer_id")
+    X = X.reindex(pnl["customer_id"]).drop(columns=["as_of"]).reset_index(drop=True)
+    part = model.ml_ if model.method_ == "ml" else model.btyd_
+    np.testing.assert_allclose(pnl["predicted_margin"], part.predict(X), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        pnl["predicted_future_profit"], part.predict(X) - model.cost_.predict(X), atol=1e-9
+    )
+    assert any("its cost regressor" in note for note in result.summary["notes"])
+    assert result.summary["totals"]["cost_to_serve"] > 0

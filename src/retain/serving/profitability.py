@@ -201,10 +201,18 @@ def _pnl(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CutoffWarning)
         X = _features(engine, sources, store, as_of, pnl, clv)
-    margin = np.asarray(clv.model.predict(X), dtype=float)
-    drivers = cost_drivers(clv.model, X, cost_rates(pnl))
-    cost_model = _cost_model(engine, sources, store, clv, clv_config, rates, as_of, notes)
-    expected_cost = cost_model.predict(drivers)
+    value = np.asarray(clv.model.predict(X), dtype=float)
+    if getattr(clv.model, "cost_", None) is not None:  # a profit CLV: the list's own value
+        expected_cost = np.asarray(clv.model.expected_cost(X), dtype=float)
+        margin, how = value + expected_cost, "its cost regressor"
+    else:  # a margin CLV: each customer's cost rates
+        margin = value
+        cost_model = _cost_model(engine, sources, store, clv, clv_config, rates, as_of, notes)
+        expected_cost = cost_model.predict(cost_drivers(clv.model, X, cost_rates(pnl)))
+        how = (
+            f"cost rates scaled by {cost_model.order_scale_:.3f} per order, "
+            f"{cost_model.service_scale_:.3f} service, {cost_model.contact_scale_:.3f} contact"
+        )
     pnl["predicted_margin"] = margin
     pnl["predicted_cost_to_serve"] = expected_cost
     pnl["predicted_future_profit"] = margin - expected_cost
@@ -214,9 +222,7 @@ def _pnl(
             pnl[name] = assigned[name].to_numpy(dtype=object)
     notes.append(
         f"predicted: {clv.name} v{clv.version} ({clv_config.horizon_days} days, discounted "
-        f"{clv_config.discount_rate_monthly:.2%} a month); cost scales: per order "
-        f"{cost_model.order_scale_:.3f}, service {cost_model.service_scale_:.3f}, contact "
-        f"{cost_model.contact_scale_:.3f}"
+        f"{clv_config.discount_rate_monthly:.2%} a month); expected cost to serve: {how}"
     )
     return _finish(pnl), notes
 

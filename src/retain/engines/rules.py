@@ -432,8 +432,9 @@ def profit_and_loss(
         **{f"cost_{kind}": _from_exact(pnl[f"_cost_{kind}"]) for kind in (*COST_KINDS, "other")},
         cost_to_serve=_from_exact(cost),
         acquisition_cost=_from_exact(pnl._acquisition),
-        _profit=profit,
+        profit_to_date=_from_exact(profit),
         payback_months=payback.cast(dt.float64),
+        _profit=profit,
     )
     referred = pnl.filter(pnl.referred_by.notnull())
     influence = referred.group_by(referred.referred_by.name(KEY)).aggregate(
@@ -441,14 +442,10 @@ def profit_and_loss(
     )
     pnl = pnl.left_join(influence, KEY)
     return pnl.select(
-        *[pnl[name] for name in PNL_COLUMNS[:-5] if name != KEY],
-        pnl[KEY],
-        acquisition_cost=pnl.acquisition_cost,
-        profit_to_date=_from_exact(pnl._profit),
-        payback_months=pnl.payback_months,
+        *[pnl[name] for name in PNL_COLUMNS[:-2]],
         referrals=pnl.referrals.fill_null(0),
         influence_realised=_from_exact(pnl._influence),
-    ).select(*PNL_COLUMNS)
+    )
 
 
 # --------------------------------------------------------------------------- training rows

@@ -129,6 +129,14 @@ def test_profit_and_loss_without_costs_is_margin_less_acquisition(engine):
     pd.testing.assert_series_equal(pnl["profit_to_date"], expected, check_names=False)
 
 
+def test_buyers_missing_from_customers_have_a_pnl(engine):
+    only = resolve_data({"transactions": WORLD.tables["transactions"]})
+    pnl = engine.profit_and_loss(only, CUTOFF, margin_rate=0.25).set_index("customer_id")
+    assert pnl.index.tolist() == ["A", "B", "D", "F"]
+    assert pnl.loc["A", "margin"] == pytest.approx(35.0) and pnl["acquisition_cost"].eq(0).all()
+    assert pnl.loc["A", "tenure_months"] == pytest.approx(365 / MONTH)  # from the first purchase
+
+
 def test_outcomes_add_future_cost_and_profit(engine):
     labels = engine.outcomes(
         WORLD, [CUTOFF], horizon_days=90, active_days=365, margin_rate=0.25, cost_rates=RATES

@@ -374,7 +374,9 @@ def profit_and_loss(
     spent = costs.filter(costs[DAY] < cutoff)
 
     first_sale = sales.group_by(KEY).aggregate(_first_sale=sales[DAY].min())
-    people = customers.left_join(first_sale, KEY)
+    # buyers missing from customers (tables given in memory; a folder's reader adds them)
+    keys = ibis.union(customers.select(KEY), first_sale.select(KEY), distinct=True)
+    people = keys.left_join(customers, KEY).left_join(first_sale, KEY)
     signup = people.signup_date.date().epoch_days().cast(dt.int64)
     start = ibis.least(signup, people._first_sale)  # least ignores a missing value
     people = people.select(

@@ -436,7 +436,8 @@ def print_profitability(result: ProfitabilityResult, console: Any) -> None:
     if "predicted_unprofitable_share" in summary:
         lines.append(
             f"predicted future profit {totals['predicted_future_profit']:,.0f} {currency}; "
-            f"{summary['predicted_unprofitable_share']:.1%} of customers predicted to lose money"
+            f"predicted to lose money: {summary['predicted_unprofitable_share']:.1%} over the "
+            f"CLV horizon, {summary['lifetime_unprofitable_share']:.1%} over their lifetime"
         )
     lines += [f"note: {note}" for note in summary["notes"]]
     lines.append(f"profitability: {result.out}")

@@ -418,7 +418,7 @@ def test_atomic_write_keeps_previous_report(tmp_path, report, list_dir, scored, 
 
     # the page itself is tested elsewhere; here only the write matters
     monkeypatch.setattr(
-        html_report, "report_html", lambda frame, summary, top, backtest: "<p>new</p>" * 50
+        html_report, "report_html", lambda frame, summary, top, **_: "<p>new</p>" * 50
     )
     monkeypatch.setattr(Path, "write_text", broken_write)
     with pytest.raises(OSError, match="disk full"):

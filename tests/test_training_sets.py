@@ -162,7 +162,8 @@ def test_outcomes_by_hand(engine):
     )
     assert labels.dtypes.astype(str).to_dict() == {
         "customer_id": "str", "as_of": "datetime64[us]", "future_orders": "int32",
-        "future_spend": "float64", "future_margin": "float64", "churned": "bool",
+        "future_spend": "float64", "future_margin": "float64", "future_cost": "float64",
+        "future_profit": "float64", "churned": "bool",
     }  # fmt: skip
     labels = labels.set_index("customer_id")
     assert labels.index.tolist() == ["A", "C"]
@@ -170,6 +171,9 @@ def test_outcomes_by_hand(engine):
     assert labels.loc["A", "future_spend"] == pytest.approx(30.0)
     # margin missing on the order: 50 * 0.25; the refund brings its own -4
     assert labels.loc["A", "future_margin"] == pytest.approx(12.5 - 4.0)
+    # without costs, profit is margin
+    assert (labels["future_cost"] == 0).all()
+    assert labels["future_profit"].tolist() == labels["future_margin"].tolist()
     assert not labels.loc["A", "churned"]
     assert labels.loc["C", "future_orders"] == 0
     assert labels.loc["C", "churned"]

@@ -687,6 +687,33 @@ def _print_list(result) -> None:
         results.print(f"report: {report} ({result.report})", highlight=False, overflow="fold")
 
 
+@app.command()
+@reports_errors
+def profitability(
+    as_of: AsOf = None,
+    data: DataDir = None,
+    mapping: MappingFile = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output folder (default serving/profitability/<as_of>)."),
+    ] = None,
+    workspace: Workspace = Path("."),
+    engine: Engine = None,
+    spark_config: SparkConfig = None,
+) -> None:
+    """Write each customer's profit and loss, and the tables of where money is lost."""
+    from retain.progress import step_printer
+    from retain.serving.profitability import print_profitability
+    from retain.serving.profitability import profitability as run_profitability
+
+    cutoff = _parse_date(as_of, "--as-of") if as_of is not None else None
+    result = run_profitability(
+        cutoff, workspace=workspace, data=data, mapping=mapping, out=out, engine=engine,
+        spark_config=spark_config, progress=step_printer("profitability"),
+    )  # fmt: skip
+    print_profitability(result, console=results)
+
+
 ListPath = Annotated[
     Path, typer.Option("--list", help="A list folder (or its retention_priority.parquet).")
 ]

@@ -1,8 +1,9 @@
 """``retain quickstart``: the main job end to end on simulated data, with progress.
 
-Stages run in order and each one's output feeds the next: simulate → validate → features and
-training (churn, CLV, segments) → score (the ranked list) → report. The chain has no loops or
-branches.
+Stages run in order and each one's output feeds the next: simulate (with cost to serve and
+referrals) → validate → features and training (churn, CLV, segments) → score (the ranked list)
+→ profitability (each customer's P&L) → report (with its profitability section). The chain has
+no loops or branches.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class QuickstartResult:
     jobs: list = field(default_factory=list)
     list_dir: Path | None = None
     report: Path | None = None
+    profitability_dir: Path | None = None
 
 
 #: The terminal summary fits this many columns.
@@ -132,6 +134,7 @@ def run_quickstart(
     from retain.data.simulator import PROGRESS_STEPS, simulate_world, write_world
     from retain.progress import progress_bar, results, step_printer
     from retain.reports.html import render_report
+    from retain.serving.profitability import print_profitability, profitability
     from retain.serving.score import score
     from retain.training.jobs import mlflow_ui_command, run_training
     from retain.workspace import load_workspace_config
@@ -142,7 +145,7 @@ def run_quickstart(
     data_dir = workspace / "data" / "simulated"
     console.rule("[bold]1/5 simulate")
     with progress_bar("simulate", total=PROGRESS_STEPS) as report:
-        world = simulate_world(customers, seed=seed, progress=report)
+        world = simulate_world(customers, seed=seed, progress=report, costs=True, referrals=True)
         write_world(world, data_dir)
     console.print(f"wrote {data_dir}")
 
@@ -166,15 +169,18 @@ def run_quickstart(
         as_of, workspace=workspace, data=dataset, progress=step_printer("score"),
         render_report=render_report,
     )  # fmt: skip
-    console.rule("[bold]5/5 report")
-    report = scored.out / "report.html"
-    if scored.report is None:  # a report the folder held was regenerated with the list
-        report = render_report(scored.out, report)
+    console.rule("[bold]5/5 profitability and report")
+    pnl = profitability(
+        as_of, workspace=workspace, data=dataset, progress=step_printer("profitability")
+    )
+    report = render_report(scored.out, scored.out / "report.html", profitability=pnl.out)
     show_top(scored)
+    print_profitability(pnl, console=results)
     results.print(
         f"\n[green]done.[/green]\n  data    {data_dir}\n  models  {workspace / 'mlruns'} "
-        f"({mlflow_ui_command(workspace)})\n  list    {scored.out}\n  report  {report}",
+        f"({mlflow_ui_command(workspace)})\n  list    {scored.out}\n  P&L     {pnl.out}\n"
+        f"  report  {report}",
         highlight=False,
         soft_wrap=True,
     )
-    return QuickstartResult(data_dir, summary, jobs, scored.out, report)
+    return QuickstartResult(data_dir, summary, jobs, scored.out, report, pnl.out)

@@ -14,6 +14,7 @@ command works from an empty folder; ``retain init`` copies them in to be edited.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from retain.settings import read_settings, settings_keys
 __all__ = [
     "CONFIG_FILE",
     "ENGINES",
+    "CostSettings",
     "InWorkspace",
     "MASTER_ENV",
     "PACKAGED",
@@ -162,6 +164,78 @@ class TimestampWindow:
 
 
 @dataclass(frozen=True)
+class CostSettings:
+    """The ``costs:`` section of ``retain.yaml``: the cost to serve that the data do not log.
+
+    Every amount is in the workspace currency and 0 by default, so a workspace without the
+    section has no cost but the ``costs`` table's (and the same numbers as before costs
+    existed). The costs below are charged as cost events of their own kind, beside the rows of
+    the ``costs`` table: a kind must come from one place (a kind both configured here and
+    present in the table is an error, as it would be counted twice).
+
+    Attributes
+    ----------
+    per_order : float, default=0
+        Each order (a transaction with a positive amount): kind ``order``.
+    per_return : float, default=0
+        Each return (a negative amount): kind ``return``.
+    payment_share : float, default=0
+        Payment cost as a share of an order's amount (0 to 1): kind ``payment``.
+    shipping_share : float, default=0
+        Shipping cost as a share of an order's amount (0 to 1): kind ``shipping``.
+    per_interaction : dict of str to float, default={}
+        Interaction type -> cost of each interaction of that type (e.g. ``support_ticket: 4``,
+        ``complaint: 12``, ``campaign_contact: 0.5``): kind = the type.
+    """
+
+    per_order: float = 0.0
+    per_return: float = 0.0
+    payment_share: float = 0.0
+    shipping_share: float = 0.0
+    per_interaction: dict[str, float] = field(default_factory=dict)
+
+    def rates(self) -> dict[str, float]:
+        """Kind -> configured amount (per event, or share of the amount), non-zero ones only."""
+        rates = {"order": self.per_order, "return": self.per_return,
+                 "payment": self.payment_share, "shipping": self.shipping_share,
+                 **self.per_interaction}  # fmt: skip
+        return {kind: float(value) for kind, value in rates.items() if value}
+
+    def check(self, where: str) -> None:
+        """Raise a :class:`~retain.errors.ConfigError` naming ``where`` and the key for a
+        negative, non-finite or (for shares) above-1 amount, or an empty interaction type."""
+        values = {
+            "per_order": self.per_order,
+            "per_return": self.per_return,
+            "payment_share": self.payment_share,
+            "shipping_share": self.shipping_share,
+        }
+        for kind, value in self.per_interaction.items():
+            if not isinstance(kind, str) or not kind.strip():
+                raise ConfigError(f"{where}: 'costs.per_interaction' has an empty type {kind!r}")
+            if kind in ("order", "return", "payment", "shipping"):
+                raise ConfigError(
+                    f"{where}: 'costs.per_interaction.{kind}': {kind!r} is a kind of "
+                    "transaction cost; set it with its own key (per_order, per_return, "
+                    "payment_share, shipping_share)"
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(
+                    f"{where}: 'costs.per_interaction.{kind}' must be a number, got {value!r}"
+                )
+            values[f"per_interaction.{kind}"] = value
+        for key, value in values.items():
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(
+                    f"{where}: 'costs.{key}' must be a finite amount of 0 or more, got {value!r}"
+                )
+            if key.endswith("_share") and value > 1:
+                raise ConfigError(
+                    f"{where}: 'costs.{key}' is a share of the amount, from 0 to 1; got {value!r}"
+                )
+
+
+@dataclass(frozen=True)
 class WorkspaceConfig:
     """``retain.yaml``: where a workspace's data, mapping, store and definitions are.
 
@@ -191,6 +265,8 @@ class WorkspaceConfig:
         Spark settings (the ``spark:`` section).
     timestamp_window : TimestampWindow
         Plausible dates of events and signups (default 1900-01-01 to today + 1 day).
+    costs : CostSettings
+        Cost to serve that the data do not log (the ``costs:`` section; none by default).
     source : str
         The file read, for messages.
     """
@@ -205,6 +281,7 @@ class WorkspaceConfig:
     currency: str = "USD"
     spark: SparkSettings = field(default_factory=SparkSettings)
     timestamp_window: TimestampWindow = field(default_factory=TimestampWindow)
+    costs: CostSettings = field(default_factory=CostSettings)
     source: str = "defaults"
 
     def path(self, workspace: str | Path, value: str | Path) -> Path:
@@ -319,6 +396,7 @@ def load_workspace_config(
             f"{path}: 'timestamp_window.days_ahead' must be at least 0, got "
             f"{config.timestamp_window.days_ahead}"
         )
+    config.costs.check(str(path))
     return config
 
 

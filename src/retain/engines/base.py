@@ -27,7 +27,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-__all__ = ["Batches", "Connection", "Engine", "Rows", "Sources", "TrainingRows", "dated"]
+__all__ = [
+    "Batches",
+    "Connection",
+    "Engine",
+    "Rows",
+    "Sources",
+    "TrainingRows",
+    "charged_costs",
+    "dated",
+]
 
 #: An engine's handle on rows it holds: a pandas DataFrame on DuckDB (in this process), a Spark
 #: DataFrame on Spark. Only the engine that made it reads it.
@@ -48,6 +57,10 @@ class Sources(Protocol):
     @property
     def compact(self) -> dict[str, pa.Table]:
         """The canonical tables with dictionary-coded text (see :mod:`retain.data.dictionaries`)."""
+
+    @property
+    def logs(self) -> dict[str, pa.Table]:
+        """The logs rules read (``costs``), canonical columns, plain text."""
 
 
 class TrainingRows(Protocol):
@@ -153,9 +166,12 @@ class Engine(Protocol):
         horizon_days: int,
         active_days: int,
         margin_rate: float = 0.3,
+        cost_rates: Mapping[str, float] | None = None,
     ) -> pd.DataFrame:
         """:func:`retain.engines.rules.outcomes` on the driver, ordered by cutoff and key;
-        ``as_of`` as ``datetime64[us]``."""
+        ``as_of`` as ``datetime64[us]``. Costs are the sources' ``costs`` log and the
+        configured ``cost_rates`` (:meth:`retain.workspace.CostSettings.rates`), see
+        :func:`charged_costs`."""
 
     def active_customers(
         self, sources: Sources, cutoffs: Sequence[date], active_days: int
@@ -200,6 +216,17 @@ class Engine(Protocol):
         :func:`~retain.engines.rules.outcomes` rule) and their features from the snapshot
         files; ordered by cutoff, campaign and key; ``as_of`` as ``datetime64[us]``."""
 
+    def profit_and_loss(
+        self,
+        sources: Sources,
+        as_of: date,
+        *,
+        margin_rate: float = 0.3,
+        cost_rates: Mapping[str, float] | None = None,
+    ) -> pd.DataFrame:
+        """:func:`retain.engines.rules.profit_and_loss` on the driver, in key order; ``as_of``
+        as ``datetime64[us]``; costs as in :meth:`outcomes`."""
+
     # -- training --------------------------------------------------------------------------------
 
     def training_rows(
@@ -213,9 +240,11 @@ class Engine(Protocol):
         horizon_days: int,
         active_days: int,
         margin_rate: float,
+        cost_rates: Mapping[str, float] | None = None,
     ) -> Rows:
         """:func:`retain.engines.rules.training_rows`: the outcomes of the customers active at
-        each cutoff with their features from the snapshot files, and the split."""
+        each cutoff with their features from the snapshot files, and the split (costs as in
+        :meth:`outcomes`)."""
 
     def cutoff_counts(self, rows: Rows) -> pd.DataFrame:
         """:func:`retain.engines.rules.cutoff_counts`, indexed by cutoff (a date)."""
@@ -311,6 +340,23 @@ class Engine(Protocol):
 
     def release(self) -> None:
         """Release what the engine holds for rows it handed out (caches); it stays usable."""
+
+
+def charged_costs(
+    sources: Sources, cost_rates: Mapping[str, float] | None
+) -> dict[str, float] | None:
+    """The configured cost rates to charge beside the sources' ``costs`` log, checked against
+    it (:func:`retain.engines.rules.check_cost_kinds`); ``None`` when nothing costs (no rate,
+    no logged row), so that the rules skip the cost events altogether."""
+    import pyarrow.compute as pc
+
+    from retain.engines import rules
+
+    rates = {kind: float(rate) for kind, rate in (cost_rates or {}).items() if rate}
+    log = sources.logs["costs"]
+    if log.num_rows:
+        rules.check_cost_kinds(rates, pc.unique(log.column("kind")).to_pylist())
+    return rates if rates or log.num_rows else None
 
 
 def dated(frame: pd.DataFrame, column: str = "as_of") -> pd.DataFrame:

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from retain.engines import rules
-from retain.engines.base import Batches, Sources, TrainingRows, dated
+from retain.engines.base import Batches, Sources, TrainingRows, charged_costs, dated
 from retain.engines.layout import KEY
 from retain.engines.staging import (
     DATABASE,
@@ -174,6 +174,24 @@ def _transactions(sources: Sources) -> pa.Table:
     return sources.tables["transactions"]
 
 
+def _cost_sources(sources: Sources, rates: Mapping[str, float] | None) -> dict[str, pa.Table]:
+    """The transactions, and with costs (``rates`` not ``None``) the interactions and the
+    costs log."""
+    tables = {"transactions": _transactions(sources)}
+    if rates is not None:
+        tables |= {"interactions": sources.tables["interactions"], "costs": sources.logs["costs"]}
+    return tables
+
+
+def _costs(
+    transactions: ir.Table, rates: Mapping[str, float] | None, **logs: ir.Table
+) -> ir.Table | None:
+    """:func:`retain.engines.rules.cost_events` of the tables of :func:`_cost_sources`."""
+    if rates is None:
+        return None
+    return rules.cost_events(transactions, logs["interactions"], logs["costs"], rates)
+
+
 @dataclass
 class DuckDBEngine:
     """The embedded engine (see the module docstring and :class:`retain.engines.Engine`).
@@ -236,15 +254,19 @@ class DuckDBEngine:
         horizon_days: int,
         active_days: int,
         margin_rate: float = 0.3,
+        cost_rates: Mapping[str, float] | None = None,
     ) -> pd.DataFrame:
-        def build(transactions: ir.Table) -> ir.Table:
+        rates = charged_costs(sources, cost_rates)
+
+        def build(transactions: ir.Table, **logs: ir.Table) -> ir.Table:
             labels = rules.outcomes(
                 transactions, rules.cutoffs_table(cutoffs), horizon_days=horizon_days,
                 active_days=active_days, margin_rate=margin_rate,
+                costs=_costs(transactions, rates, **logs),
             )  # fmt: skip
             return labels.order_by([AS_OF, KEY])
 
-        return dated(_run({"transactions": _transactions(sources)}, build).to_pandas())
+        return dated(_run(_cost_sources(sources, rates), build).to_pandas())
 
     def active_customers(
         self, sources: Sources, cutoffs: Sequence[date], active_days: int
@@ -318,6 +340,25 @@ class DuckDBEngine:
                   "snapshots": snapshot}  # fmt: skip
         return dated(_run(tables, build).to_pandas())
 
+    def profit_and_loss(
+        self,
+        sources: Sources,
+        as_of: date,
+        *,
+        margin_rate: float = 0.3,
+        cost_rates: Mapping[str, float] | None = None,
+    ) -> pd.DataFrame:
+        rates = charged_costs(sources, cost_rates) or {}
+        tables = {**_cost_sources(sources, rates), "customers": sources.tables["customers"]}
+
+        def build(transactions: ir.Table, customers: ir.Table, **logs: ir.Table) -> ir.Table:
+            pnl = rules.profit_and_loss(
+                customers, transactions, _costs(transactions, rates, **logs), as_of, margin_rate
+            )
+            return pnl.order_by(KEY)
+
+        return dated(_run(tables, build).to_pandas())
+
     # -- training --------------------------------------------------------------------------------
 
     def training_rows(
@@ -331,19 +372,22 @@ class DuckDBEngine:
         horizon_days: int,
         active_days: int,
         margin_rate: float,
+        cost_rates: Mapping[str, float] | None = None,
     ) -> pd.DataFrame:
         columns = [KEY, AS_OF, *features]
         snapshot = pa.concat_tables([pq.read_table(path, columns=columns) for path in snapshots])
+        rates = charged_costs(sources, cost_rates)
 
-        def build(transactions: ir.Table, snapshots: ir.Table) -> ir.Table:
+        def build(transactions: ir.Table, snapshots: ir.Table, **logs: ir.Table) -> ir.Table:
             labels = rules.outcomes(
                 transactions, rules.cutoffs_table(cutoffs), horizon_days=horizon_days,
                 active_days=active_days, margin_rate=margin_rate,
+                costs=_costs(transactions, rates, **logs),
             )  # fmt: skip
             rows = rules.training_rows(labels, snapshots, features, validation)
             return rows.order_by([AS_OF, KEY])
 
-        tables = {"transactions": _transactions(sources), "snapshots": snapshot}
+        tables = {**_cost_sources(sources, rates), "snapshots": snapshot}
         return dated(_run(tables, build).to_pandas())
 
     def cutoff_counts(self, rows: pd.DataFrame) -> pd.DataFrame:

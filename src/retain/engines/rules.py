@@ -20,6 +20,12 @@
   or control), the customers and the sums and sums of squares of their realised churn and
   retained margin after the cutoff, from which :mod:`retain.serving.experiment` computes
   treated-minus-control effects.
+- **Cost events**: the cost to serve, one row per cost: the ``costs`` log's rows and the
+  costs ``retain.yaml`` configures per order, return, share of an order's amount and
+  interaction type. ``outcomes`` adds ``future_cost`` and ``future_profit`` (margin - cost).
+- **Profit and loss** of each customer known at a cutoff: revenue, margin, cost to serve by
+  kind, acquisition cost, profit to date, months to pay back the acquisition cost, and the
+  realised value of the customers they referred.
 
 Time semantics (ARCHITECTURE.md): cutoffs are midnights, so windows are compared on calendar
 days, as epoch-day integers (``date(timestamp)`` against the cutoff's day), never on an engine's
@@ -44,7 +50,10 @@ from retain.engines.layout import KEY, MICRO, epoch_day
 
 __all__ = [
     "ASSIGNED",
+    "COST_KINDS",
     "OUTCOMES",
+    "PNL_COLUMNS",
+    "TRANSACTION_COST_KINDS",
     "RANKING_INPUTS",
     "SPLIT",
     "TALLIED",
@@ -53,7 +62,9 @@ __all__ = [
     "assignments_arrow",
     "campaign_cutoffs",
     "campaign_rows",
+    "check_cost_kinds",
     "class_counts",
+    "cost_events",
     "column_profile",
     "cutoff_counts",
     "cutoffs_table",
@@ -68,14 +79,31 @@ __all__ = [
     "margin_share",
     "outcomes",
     "population",
+    "profit_and_loss",
     "tallies",
     "training_rows",
 ]
 
-#: Label columns of :func:`outcomes`.
-OUTCOMES = ("future_orders", "future_spend", "future_margin", "churned")
 #: Columns of the campaigns log that :func:`campaign_rows` keeps.
 CAMPAIGN_COLUMNS = ("campaign_id", "action", "group", "cost")
+#: Label columns of :func:`outcomes`.
+OUTCOMES = ("future_orders", "future_spend", "future_margin", "future_cost", "future_profit",
+            "churned")  # fmt: skip
+#: Kinds of configured cost (``retain.yaml`` ``costs:``) charged on transactions; every other
+#: configured kind is an interaction type.
+TRANSACTION_COST_KINDS = ("order", "return", "payment", "shipping")
+#: Cost kinds the profit and loss shows in columns of their own (``cost_<kind>``); the known
+#: kinds of the data contract's ``costs`` table. Any other kind is in ``cost_other``.
+COST_KINDS = ("order", "fulfilment", "shipping", "payment", "return", "return_processing",
+              "support_ticket", "complaint", "campaign_contact")  # fmt: skip
+#: Columns of :func:`profit_and_loss`, in order.
+PNL_COLUMNS = (KEY, "as_of", "acquisition_channel", "region", "referred_by", "tenure_months",
+               "orders", "returns", "revenue", "margin",
+               *[f"cost_{kind}" for kind in COST_KINDS], "cost_other", "cost_to_serve",
+               "acquisition_cost", "profit_to_date", "payback_months", "referrals",
+               "influence_realised")  # fmt: skip
+#: Days of a month in months to pay back and tenure (a year's mean month).
+MONTH_DAYS = 365.25 / 12
 #: Column of :func:`training_rows` telling ``train`` from ``validation`` rows.
 SPLIT = "split"
 #: Columns of a scored list the driver collects to select and rank.
@@ -185,6 +213,7 @@ def outcomes(
     horizon_days: int,
     active_days: int,
     margin_rate: float = 0.3,
+    costs: ir.Table | None = None,
 ) -> ir.Table:
     """Labels of the customers active at each cutoff, from the window after it.
 
@@ -200,23 +229,39 @@ def outcomes(
         Lookback that defines the population (see :func:`active_customers`).
     margin_rate : float, default=0.3
         Margin as a share of the amount where a transaction has no ``margin``.
+    costs : ibis.Table, optional
+        :func:`cost_events`; without, no cost (``future_cost`` 0).
 
     Returns
     -------
     ibis.Table
         ``customer_id``, ``as_of`` (date) and :data:`OUTCOMES` (``int32``, ``float64``,
-        ``float64``, ``boolean``), unordered.
+        ``float64``, ``float64``, ``float64``, ``boolean``), unordered. ``future_profit`` is
+        ``future_margin - future_cost``, computed exactly.
     """
     future = _future(transactions, cutoffs, horizon_days, margin_rate)
     active = active_customers(transactions, cutoffs, active_days)
     joined = active.left_join(future, [AS_OF, KEY])
+    if costs is not None:
+        charged = costs.join(
+            cutoffs,
+            [costs[DAY] >= cutoffs[CUTOFF_DAY], costs[DAY] < cutoffs[CUTOFF_DAY] + horizon_days],
+        )
+        charged = charged.group_by([AS_OF, KEY]).aggregate(cost=_total(charged.cost))
+        joined = joined.left_join(charged, [AS_OF, KEY])
+        cost = joined.cost.fill_null(0)
+    else:
+        cost = ibis.literal(0, type=dt.int64)
     orders = joined.orders.fill_null(0)
+    margin = joined.margin.fill_null(0)
     return joined.select(
         joined[KEY],
         joined[AS_OF],
         future_orders=orders.cast(dt.int32),
         future_spend=_from_exact(joined.spend),
-        future_margin=_from_exact(joined.margin),
+        future_margin=_from_exact(margin),
+        future_cost=_from_exact(cost),
+        future_profit=_from_exact(margin - cost),
         churned=orders == 0,
     )
 
@@ -242,6 +287,195 @@ def finish_margin_share(row: Mapping[str, Any], margin_rate: float) -> float:
     """The share from :func:`margin_share`'s row: ``margin_rate`` without gross spend."""
     margin, spend = int(row["margin"] or 0), int(row["spend"] or 0)
     return margin / spend if spend else float(margin_rate)  # a ratio of exact integers
+
+
+# --------------------------------------------------------------------------- costs and profit
+
+
+def check_cost_kinds(rates: Mapping[str, float], logged: Sequence[str]) -> None:
+    """Refuse a kind both configured (``rates``, see
+    :meth:`retain.workspace.CostSettings.rates`) and in the ``costs`` log (``logged``: its
+    distinct kinds): it would be counted twice."""
+    both = sorted(set(rates) & {str(kind) for kind in logged})
+    if both:
+        from retain.errors import ConfigError
+
+        raise ConfigError(
+            f"retain.yaml: 'costs' configures {', '.join(map(repr, both))}, which the costs "
+            "table logs too; each kind would be counted twice. Set them to 0 in retain.yaml "
+            "(the log is the better record) or drop them from the costs table"
+        )
+
+
+def cost_events(
+    transactions: ir.Table,
+    interactions: ir.Table,
+    costs: ir.Table,
+    rates: Mapping[str, float],
+) -> ir.Table:
+    """Every cost of serving a customer: the ``costs`` log and the configured costs.
+
+    Parameters
+    ----------
+    transactions, interactions : ibis.Table
+        Canonical transactions and interactions.
+    costs : ibis.Table
+        The canonical ``costs`` log (``customer_id``, ``timestamp``, ``kind``, ``amount``).
+    rates : mapping of str to float
+        Configured cost per kind (:meth:`retain.workspace.CostSettings.rates`): ``order`` per
+        order, ``return`` per return, ``payment`` and ``shipping`` as shares of an order's
+        amount, any other kind per interaction of that type.
+
+    Returns
+    -------
+    ibis.Table
+        ``customer_id``, ``_day`` (epoch day), ``kind`` and ``cost`` (integer millionths,
+        each event's cost rounded to a millionth), unordered.
+    """
+
+    def rows(table: ir.Table, kind: ir.StringValue | str, cost: ir.NumericValue) -> ir.Table:
+        return table.select(
+            table[KEY].cast(dt.string).name(KEY),
+            table.timestamp.date().epoch_days().cast(dt.int64).name(DAY),
+            ibis.literal(kind, type=dt.string).name("kind")
+            if isinstance(kind, str)
+            else kind.cast(dt.string).name("kind"),
+            _exact(cost).name("cost"),
+        )
+
+    parts = [rows(costs, costs.kind, costs.amount)]
+    orders = transactions.filter(transactions.amount > 0)
+    for kind, rate in rates.items():
+        if kind in ("order", "return"):
+            chosen = orders if kind == "order" else transactions.filter(transactions.amount < 0)
+            parts.append(rows(chosen, kind, ibis.literal(float(rate))))
+        elif kind in ("payment", "shipping"):
+            parts.append(rows(orders, kind, orders.amount * float(rate)))
+        else:
+            typed = interactions.filter(interactions.type == kind)
+            parts.append(rows(typed, kind, ibis.literal(float(rate))))
+    return ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
+
+
+def profit_and_loss(
+    customers: ir.Table,
+    transactions: ir.Table,
+    costs: ir.Table,
+    as_of: date,
+    margin_rate: float = 0.3,
+) -> ir.Table:
+    """Each customer's profit and loss before ``as_of``.
+
+    A customer counts from the earlier of their signup day and first transaction day, and is
+    in the result when that day is before ``as_of``'s. Everything before ``as_of`` counts
+    (``timestamp < as_of``, by day), so the result is point in time.
+
+    Parameters
+    ----------
+    customers, transactions : ibis.Table
+        Canonical customers and transactions.
+    costs : ibis.Table
+        :func:`cost_events`.
+    as_of : date
+        The cutoff.
+    margin_rate : float, default=0.3
+        Margin as a share of the amount where a transaction has no ``margin``.
+
+    Returns
+    -------
+    ibis.Table
+        :data:`PNL_COLUMNS`, unordered: the customer's attributes; ``tenure_months`` (from
+        their first day to ``as_of``, months of 365.25 / 12 days); ``orders`` and
+        ``returns`` (counts); ``revenue`` (net of returns) and ``margin``; the cost to serve
+        by kind (``cost_<kind>`` for :data:`COST_KINDS`, ``cost_other`` for any other) and in
+        total; ``acquisition_cost`` (missing counts as 0); ``profit_to_date`` = margin -
+        cost to serve - acquisition cost; ``payback_months``: the months (counted from the
+        first day, the first month being 1) by whose end margin - cost to serve had first
+        reached the acquisition cost, 0 without acquisition cost, missing while not paid
+        back; ``referrals``: customers they referred known at ``as_of``, and
+        ``influence_realised``: those customers' profit to date. Money is summed exactly
+        (integer millionths) and is the same on every engine.
+    """
+    cutoff = epoch_day(as_of)
+    sales = _days(transactions)
+    sales = sales.filter(sales[DAY] < cutoff)
+    spent = costs.filter(costs[DAY] < cutoff)
+
+    first_sale = sales.group_by(KEY).aggregate(_first_sale=sales[DAY].min())
+    # buyers missing from customers (tables given in memory; a folder's reader adds them)
+    keys = ibis.union(customers.select(KEY), first_sale.select(KEY), distinct=True)
+    people = keys.left_join(customers, KEY).left_join(first_sale, KEY)
+    signup = people.signup_date.date().epoch_days().cast(dt.int64)
+    start = ibis.least(signup, people._first_sale)  # least ignores a missing value
+    people = people.select(
+        people[KEY], people.acquisition_channel, people.region, people.referred_by,
+        _start=start, _acquisition=_exact(people.acquisition_cost.fill_null(0.0)),
+    )  # fmt: skip
+    people = people.filter(people._start < cutoff)
+
+    totals = sales.group_by(KEY).aggregate(
+        orders=_total((sales.amount > 0).cast(dt.int64)),
+        returns=_total((sales.amount < 0).cast(dt.int64)),
+        _revenue=_total(_exact(sales.amount)),
+        _margin=_total(_exact(_margin(sales, margin_rate))),
+    )
+    bucket = ibis.cases(*[(spent.kind == kind, kind) for kind in COST_KINDS], else_="other")
+    by_kind = spent.group_by(KEY).aggregate(
+        **{f"_cost_{kind}": _total(spent.cost, where=bucket == kind)
+           for kind in (*COST_KINDS, "other")},
+        _cost=_total(spent.cost),
+    )  # fmt: skip
+
+    # months to pay back: margin less cost, by month since the customer's first day
+    flows = ibis.union(
+        sales.select(KEY, DAY, _flow=_exact(_margin(sales, margin_rate))),
+        spent.select(KEY, DAY, _flow=-spent.cost),
+        distinct=False,
+    )
+    flows = flows.join(people.select(KEY, "_start", "_acquisition"), KEY)
+    month = ((flows[DAY] - flows._start).cast(dt.float64) / MONTH_DAYS).floor().cast(dt.int64)
+    monthly = flows.mutate(_month=ibis.greatest(month, 0))
+    monthly = monthly.group_by([KEY, "_month", "_acquisition"]).aggregate(
+        _flow=_total(monthly._flow)
+    )
+    running = monthly._flow.sum().over(ibis.cumulative_window(group_by=KEY, order_by="_month"))
+    monthly = monthly.mutate(_running=running.cast(TOTAL))
+    paid = monthly.filter(monthly._running >= monthly._acquisition)
+    paid = paid.group_by(KEY).aggregate(_paid_month=paid._month.min())
+
+    pnl = people.left_join(totals, KEY).left_join(by_kind, KEY).left_join(paid, KEY)
+    margin = pnl._margin.fill_null(0)
+    cost = pnl._cost.fill_null(0)
+    profit = margin - cost - pnl._acquisition
+    payback = ibis.ifelse(pnl._acquisition <= 0, 0, pnl._paid_month + 1)
+    pnl = pnl.select(
+        pnl[KEY],
+        as_of=ibis.literal(as_of, type=dt.date),
+        acquisition_channel=pnl.acquisition_channel,
+        region=pnl.region,
+        referred_by=pnl.referred_by,
+        tenure_months=(cutoff - pnl._start).cast(dt.float64) / MONTH_DAYS,
+        orders=pnl.orders.fill_null(0).cast(dt.int64),
+        returns=pnl.returns.fill_null(0).cast(dt.int64),
+        revenue=_from_exact(pnl._revenue),
+        margin=_from_exact(margin),
+        **{f"cost_{kind}": _from_exact(pnl[f"_cost_{kind}"]) for kind in (*COST_KINDS, "other")},
+        cost_to_serve=_from_exact(cost),
+        acquisition_cost=_from_exact(pnl._acquisition),
+        profit_to_date=_from_exact(profit),
+        payback_months=payback.cast(dt.float64),
+        _profit=profit,
+    )
+    referred = pnl.filter(pnl.referred_by.notnull())
+    influence = referred.group_by(referred.referred_by.name(KEY)).aggregate(
+        referrals=referred.count().cast(dt.int64), _influence=_total(referred._profit)
+    )
+    pnl = pnl.left_join(influence, KEY)
+    return pnl.select(
+        *[pnl[name] for name in PNL_COLUMNS[:-2]],
+        referrals=pnl.referrals.fill_null(0),
+        influence_realised=_from_exact(pnl._influence),
+    )
 
 
 # --------------------------------------------------------------------------- training rows

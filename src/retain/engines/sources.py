@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from retain.data.schemas import TABLES
 
-__all__ = ["SOURCES", "SourceSchema", "arrow_schema", "to_arrow"]
+__all__ = ["LOGS", "SOURCES", "SourceSchema", "arrow_schema", "to_arrow"]
 
 ARROW_TYPES = {
     "id": pa.string(),
@@ -64,9 +64,17 @@ SOURCES: dict[str, SourceSchema] = {
 }
 
 
+#: Logs that rules read beside the sources (no feature view reads them).
+LOGS: dict[str, SourceSchema] = {
+    "campaigns": _schema("campaigns", "timestamp"),
+    "costs": _schema("costs", "timestamp"),
+}
+
+
 def arrow_schema(source: str) -> pa.Schema:
     """The Arrow schema of a canonical table (canonical columns only, canonical order)."""
-    return pa.schema([(name, ARROW_TYPES[kind]) for name, kind in SOURCES[source].columns.items()])
+    columns = (SOURCES.get(source) or LOGS[source]).columns
+    return pa.schema([(name, ARROW_TYPES[kind]) for name, kind in columns.items()])
 
 
 def to_arrow(source: str, frame: pd.DataFrame | pa.Table | None) -> pa.Table:

@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retain.engines.sources import SOURCES, to_arrow
+from retain.engines.sources import LOGS, SOURCES, to_arrow
 from retain.errors import RetainError
 
 if TYPE_CHECKING:
@@ -79,8 +79,8 @@ class SourceData:
         Returns the folder's :class:`~retain.data.SourceTables`; called when the tables are
         first needed (neither ``tables`` nor ``compact`` given).
     logs : dict of str to pyarrow.Table, optional
-        The logs (``campaigns``, ``costs``) given in memory; a folder's are read with its
-        tables. Not part of the fingerprint of tables given in memory (no feature reads them).
+        The logs (``campaigns``, ``costs``; canonical columns) beside tables given in memory;
+        a folder's come with its tables.
     """
 
     def __init__(
@@ -142,7 +142,7 @@ class SourceData:
             origin=origin,
             notes=loaded.warnings,
             compact=loaded.tables,
-            logs=loaded.logs,
+            logs=_plain_logs(loaded.logs),
         )
 
     @property
@@ -173,13 +173,14 @@ class SourceData:
 
     @property
     def logs(self) -> dict[str, pa.Table]:
-        """The logs (``campaigns``, ``costs``) with plain text columns, loaded with the tables
-        if needed; a log the data lack is missing or has no rows."""
+        """The logs rules read (``campaigns``, ``costs``), canonical columns and plain text; no
+        rows when the data have none. Reads a folder's tables if needed."""
         if self._logs is None:
-            self._ensure_loaded()
-        from retain.data.dictionaries import plain_tables
-
-        return plain_tables(self._logs or {})
+            if self._load is not None:
+                self._ensure_loaded()
+            if self._logs is None:
+                self._logs = {}
+        return {name: self._logs.get(name, to_arrow(name, None)) for name in LOGS}
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -206,6 +207,7 @@ class SourceData:
                 f"the files of {self.origin or 'the data'} changed while being read; run again"
             )
         self._compact = mapped(dict(loaded.tables))
+        self._logs = _plain_logs(loaded.logs)
         self._notes = tuple(loaded.warnings)
         self._logs = dict(loaded.logs)
 
@@ -235,6 +237,18 @@ class SourceData:
 
 
 _UNKNOWN = "unknown"
+
+
+def _plain_logs(logs: Mapping[str, pa.Table]) -> dict[str, pa.Table]:
+    """The logs rules read, decoded to plain text, canonical columns only."""
+    from retain.data.dictionaries import plain_tables
+
+    return {
+        name: to_arrow(name, table)
+        for name, table in plain_tables({name: logs[name] for name in LOGS if name in logs}).items()
+    }
+
+
 #: Loaded tables larger than this are kept in memory-mapped temporary Arrow files.
 MAP_ABOVE_BYTES = 256 * 2**20
 
@@ -297,30 +311,17 @@ def resolve_data(data: object, mapping: object = None, window: object = None) ->
         return SourceData.from_folder(data, mapping, window)
     if all(hasattr(data, name) for name in (*SOURCES, "fingerprint")):
         tables = {name: to_arrow(name, getattr(data, name)) for name in SOURCES}
+        logs = {name: to_arrow(name, getattr(data, name, None)) for name in LOGS}
         origin = ", ".join(path for path in getattr(data, "files", {}).values() if path)
         notes = tuple(getattr(data, "warnings", ()))
-        logs = _logs({name: getattr(data, name, None) for name in LOGS})
         return SourceData(tables, str(data.fingerprint), origin, notes, logs=logs)
     if isinstance(data, Mapping):
         tables = {name: to_arrow(name, data.get(name)) for name in SOURCES}
-        logs = _logs({name: data.get(name) for name in LOGS})
-        return SourceData(tables, _content_fingerprint(tables), "in-memory tables", logs=logs)
+        logs = {name: to_arrow(name, data.get(name)) for name in LOGS}
+        # a log with rows is part of the content; without, the fingerprint is as before logs
+        hashed = {**tables, **{name: table for name, table in logs.items() if table.num_rows}}
+        return SourceData(tables, _content_fingerprint(hashed), "in-memory tables", logs=logs)
     raise TypeError(f"expected a data folder, a Dataset or a mapping of tables, got {type(data)}")
-
-
-#: The logs a :class:`SourceData` carries beside its tables.
-LOGS = ("campaigns", "costs")
-
-
-def _logs(frames: Mapping[str, object]) -> dict[str, pa.Table]:
-    """The logs given in memory as Arrow tables (those absent left out)."""
-    logs = {}
-    for name, frame in frames.items():
-        if isinstance(frame, pd.DataFrame):
-            logs[name] = pa.Table.from_pandas(frame, preserve_index=False)
-        elif isinstance(frame, pa.Table):
-            logs[name] = frame
-    return logs
 
 
 def _content_fingerprint(tables: Mapping[str, pa.Table]) -> str:

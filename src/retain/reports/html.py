@@ -36,6 +36,11 @@ from retain import plots
 from retain.atomic import atomic_file, check_output_file, claim
 from retain.errors import RetainError
 from retain.reports._template import CSS, PAGE
+from retain.reports.profitability import (
+    find_profitability,
+    load_profitability,
+    profitability_section,
+)
 from retain.reports.uplift import profit_curve, profit_curve_plot
 from retain.serving.contract import LIST_FILE, REASON_COLUMNS, REPORT_FILE, SUMMARY_FILE
 
@@ -161,7 +166,13 @@ def default_report_path(list_path: str | os.PathLike) -> Path:
     return (path if path.is_dir() or not path.suffix else path.parent) / REPORT_FILE
 
 
-def render_report(list_path: str | os.PathLike, out: str | os.PathLike, *, top: int = 50) -> Path:
+def render_report(
+    list_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    top: int = 50,
+    profitability: str | os.PathLike | None = None,
+) -> Path:
     """Write the HTML report of a retention-priority list, atomically.
 
     Parameters
@@ -173,6 +184,11 @@ def render_report(list_path: str | os.PathLike, out: str | os.PathLike, *, top: 
         once the new one is complete, and only if it is a report retain wrote.
     top : int, default=50
         Number of customers, by rank, in the priority table.
+    profitability : path-like, optional
+        A folder ``retain profitability`` wrote, shown in a profitability section; default:
+        the list folder's ``profitability/``, else ``serving/profitability/<as_of>`` beside
+        ``serving/output/<as_of>`` (see :func:`retain.reports.profitability.find_profitability`);
+        no section without one.
 
     Returns
     -------
@@ -186,7 +202,12 @@ def render_report(list_path: str | os.PathLike, out: str | os.PathLike, *, top: 
     """
     target = check_output_file(out, "HTML report", recognise=is_report)
     frame, summary = load_list(list_path)
-    text = report_html(frame, summary, top=top, backtest=_backtest_beside(list_path))
+    folder = Path(list_path) if Path(list_path).is_dir() else Path(list_path).parent
+    found = Path(profitability) if profitability is not None else find_profitability(folder)
+    tables = load_profitability(found) if found is not None else None
+    text = report_html(
+        frame, summary, top=top, backtest=_backtest_beside(list_path), profitability=tables
+    )
     with atomic_file(target) as temporary:
         temporary.write_text(text, encoding="utf-8")
         temporary.chmod(REPORT_MODE)  # mkstemp creates 0600; a report is meant to be shared
@@ -928,6 +949,7 @@ def report_html(
     summary: Mapping[str, Any],
     top: int = 50,
     backtest: Mapping[str, Any] | None = None,
+    profitability: Mapping[str, Any] | None = None,
 ) -> str:
     """The report as one HTML document.
 
@@ -942,6 +964,9 @@ def report_html(
     backtest : mapping, optional
         The list's ``backtest.json``: its treated-minus-control rows are the measured effect
         per action.
+    profitability : mapping, optional
+        :func:`retain.reports.profitability.load_profitability` of the cutoff's profitability
+        folder: a profitability section before the model card.
 
     Returns
     -------
@@ -964,6 +989,7 @@ def report_html(
             _actions_section(frame, currency),
             _experiment_section(frame, summary, backtest, currency),
             _priority_section(frame, int(top), currency),
+            profitability_section(profitability) if profitability is not None else "",
             _model_card(summary),
             "<footer>Made by <code>retain report</code> from the retention-priority list and its "
             "summary. Self-contained: no external resources.</footer>",

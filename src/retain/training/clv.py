@@ -6,6 +6,12 @@ Spearman correlation, decile MAPE and total error of the undiscounted prediction
 realised margin; the better one is what the registered ``CLVModel`` predicts with. CLV itself
 (what scoring reports) is discounted monthly.
 
+Where serving customers costs something (the ``costs`` log, the ``costs:`` of ``retain.yaml``),
+a third regressor learns the future cost to serve (``future_cost``, the same xgboost settings)
+and CLV becomes expected discounted net *profit*: each method's margin less that cost. The
+methods are then compared, and the champion gate scores, on realised net profit
+(``future_profit``); without costs that is the net margin, and every number is as before.
+
 The served model then learns the latest behaviour (``refit`` in the config): BTYD is fitted
 again on the validation cutoff's purchase summaries and the spend regressor grown again on the
 training and validation rows; the metrics and the champion gate use the model before that
@@ -57,6 +63,9 @@ __all__ = [
 ]
 
 LABEL = "future_margin"
+#: Realised future cost to serve, and net profit (margin - cost): what CLV predicts with costs.
+COST_LABEL = "future_cost"
+VALUE_LABEL = "future_profit"
 
 
 def margin_share(
@@ -82,8 +91,27 @@ def fit_clv(
     regressor = SpendRegressor(**settings, random_state=config.seed)
     regressor = engine.fit_trees(training_set, regressor, LABEL)
     valid = training_set.validation
-    eval_set = valid[list(training_set.features)], valid[LABEL].to_numpy(float)
-    return assemble_clv(config, settings, btyd, regressor, eval_set)
+    eval_set = valid[list(training_set.features)], valid[VALUE_LABEL].to_numpy(float)
+    return assemble_clv(
+        config, settings, btyd, regressor, eval_set, cost=_fit_cost(training_set, config, settings)
+    )
+
+
+def has_costs(training_set: TrainingSet) -> bool:
+    """Whether any training or validation row has a future cost to serve (the driver's rows)."""
+    frame = training_set.frame
+    return COST_LABEL in frame and bool((frame[COST_LABEL] != 0).any())
+
+
+def _fit_cost(training_set: TrainingSet, config: CLVConfig, settings: dict) -> MLValue | None:
+    """The regressor of future cost to serve (the spend regressor's settings), on the engine
+    holding the rows; ``None`` when nothing costs."""
+    if not has_costs(training_set):
+        return None
+    regressor = SpendRegressor(**settings, random_state=config.seed)
+    regressor = _engine(training_set).fit_trees(training_set, regressor, COST_LABEL)
+    cost = MLValue(config.horizon_days, config.discount_rate_monthly, settings, config.seed)
+    return cost.fit_from_regressor(regressor)
 
 
 def _engine(training_set: TrainingSet) -> Engine:
@@ -107,7 +135,7 @@ def fit_btyd_clv(
     features = list(training_set.features)
     split, engine = training_set.split, _engine(training_set)
     valid = training_set.validation
-    eval_set = valid[features], valid[LABEL].to_numpy(float)
+    eval_set = valid[features], valid[VALUE_LABEL].to_numpy(float)
     latest = max(split.training)
     latest_training = engine.rows_at(training_set.rows, latest, features)
     share = margin_share(sources, latest, config.margin_rate, engine)
@@ -132,14 +160,18 @@ def refit_clv(
     training and validation row (on the engine holding them)."""
     engine = _engine(training_set)
     share = margin_share(sources, min(training_set.split.validation), config.margin_rate, engine)
-    ml = None
+    ml = cost = None
     if model.ml_ is not None:  # a copy: the model before the refit keeps its regressor
         ml = copy.copy(model.ml_)
         ml.regressor_ = engine.refit_trees(training_set, copy.copy(ml.regressor_), LABEL)
+    if getattr(model, "cost_", None) is not None:
+        cost = copy.copy(model.cost_)
+        cost.regressor_ = engine.refit_trees(training_set, copy.copy(cost.regressor_), COST_LABEL)
     frame = training_set.frame
     return model.refit(
         frame[list(training_set.features)], frame[LABEL].to_numpy(float),
         btyd_rows=(frame["split"] == "validation").to_numpy(), margin_share=share, ml=ml,
+        cost=cost,
     )  # fmt: skip
 
 
@@ -155,6 +187,7 @@ def assemble_clv(
     btyd: BTYDValue,
     regressor: SpendRegressor,
     eval_set: tuple[pd.DataFrame, np.ndarray],
+    cost: MLValue | None = None,
 ) -> CLVModel:
     """A :class:`CLVModel` of ``config`` from parts fitted apart (the spend regressor on the
     engine), the method chosen on ``eval_set`` as :meth:`CLVModel.fit` chooses it.
@@ -170,11 +203,13 @@ def assemble_clv(
     regressor : SpendRegressor
         Fitted regressor of future net margin.
     eval_set : (DataFrame, array-like)
-        Validation features and realised net margin.
+        Validation features and realised net profit (net margin without costs).
+    cost : MLValue, optional
+        Fitted regressor of the future cost to serve (see :func:`has_costs`).
     """
     ml = MLValue(config.horizon_days, config.discount_rate_monthly, settings, config.seed)
     return _clv_model(config, settings).fit_from_parts(
-        btyd, ml.fit_from_regressor(regressor), eval_set
+        btyd, ml.fit_from_regressor(regressor), eval_set, cost=cost
     )
 
 
@@ -194,14 +229,16 @@ def evaluate_clv(
     """Value metrics and decile tables of both methods (and the oracle) on validation."""
     valid = training_set.validation
     X_valid = valid[list(training_set.features)]
-    actual = valid[LABEL].to_numpy(float)
-    predictions = {"btyd": model.btyd_.predict(X_valid, discounted=False)}
+    actual = valid[VALUE_LABEL].to_numpy(float)
+    predictions = {"btyd": model.net(model.btyd_, X_valid, discounted=False)}
     if model.ml_ is not None:
-        predictions["ml"] = model.ml_.predict(X_valid, discounted=False)
+        predictions["ml"] = model.net(model.ml_, X_valid, discounted=False)
     if truth is not None and valid["as_of"].nunique() == 1:
         from retain.data.oracle import oracle
 
-        expected = oracle(truth, valid["as_of"].iloc[0].date(), horizon_days)["expected_margin"]
+        expected = oracle(truth, valid["as_of"].iloc[0].date(), horizon_days)
+        costs = getattr(model, "cost_", None) is not None and "expected_profit" in expected
+        expected = expected["expected_profit" if costs else "expected_margin"]
         expected.index = expected.index.astype(str)  # ids are read as text
         oracle_margin = expected.reindex(valid["customer_id"].astype(str).to_numpy())
         if np.isfinite(oracle_margin.to_numpy(float)).all():  # a truth of these customers
@@ -256,7 +293,7 @@ def train_clv(
     evaluated = holdout_clv(model)
     metrics, deciles = evaluate_clv(evaluated, training_set, truth, window)
     valid = training_set.validation
-    X_valid, actual = valid[list(training_set.features)], valid[LABEL].to_numpy(float)
+    X_valid, actual = valid[list(training_set.features)], valid[VALUE_LABEL].to_numpy(float)
     learned = {
         "method": model.method_,
         "label_window_days": window,
@@ -268,6 +305,8 @@ def train_clv(
     }
     if evaluated.ml_ is not None:
         learned["ml_best_iteration"] = evaluated.ml_.regressor_.best_iteration_
+    if getattr(evaluated, "cost_", None) is not None:
+        learned["cost_best_iteration"] = evaluated.cost_.regressor_.best_iteration_
     return publish(
         "clv",
         model,

@@ -130,6 +130,14 @@ class TrainingSet:
         return self.split.training if name == "train" else self.split.validation
 
 
+def _cost_rates(config: JobConfig) -> dict[str, float] | None:
+    """The configured costs (``retain.yaml``) for CLV's labels; churn's need none."""
+    settings = getattr(config, "workspace_config", None)
+    if not hasattr(config, "margin_rate") or settings is None:
+        return None
+    return settings.costs.rates()
+
+
 def build_training_set(
     config: JobConfig,
     sources: SourceData,
@@ -173,6 +181,7 @@ def build_training_set(
         sources, [result.path for result in built], features, cutoffs=split.all,
         validation=split.validation, horizon_days=config.horizon_days,
         active_days=config.active_days, margin_rate=getattr(config, "margin_rate", 0.3),
+        cost_rates=_cost_rates(config),
     )  # fmt: skip
     counts = engine.cutoff_counts(rows)
     check_populated(counts, split)

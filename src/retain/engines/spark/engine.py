@@ -42,7 +42,7 @@ import pandas as pd
 import pyarrow as pa
 
 from retain.engines import rules
-from retain.engines.base import Batches, Sources, TrainingRows, dated
+from retain.engines.base import Batches, Sources, TrainingRows, charged_costs, dated
 from retain.engines.layout import COLUMNS, CUTOFFS_TABLE, KEY
 from retain.engines.spark.session import (
     SparkSettings,
@@ -201,6 +201,20 @@ class SparkEngine:
             self._transactions[sources.fingerprint] = self._keep(from_arrow(self.spark, columns))
         return self._table(self._transactions[sources.fingerprint])
 
+    def _costs_of(self, sources: Sources, rates: Mapping[str, float] | None) -> ir.Table | None:
+        """:func:`retain.engines.rules.cost_events` on Spark (``None`` without costs)."""
+        if rates is None:
+            return None
+        interactions = sources.tables["interactions"].select([KEY, "timestamp", "type"])
+        frames = {
+            name: from_arrow(self.spark, table)
+            for name, table in (("interactions", interactions), ("costs", sources.logs["costs"]))
+        }
+        tables = {name: self._table(frame) for name, frame in frames.items()}
+        return rules.cost_events(
+            self._transactions_of(sources), tables["interactions"], tables["costs"], rates
+        )
+
     def release(self) -> None:
         """Unpersist the DataFrames and drop the views this engine made (it stays usable)."""
         for frame in self._cached:
@@ -257,10 +271,13 @@ class SparkEngine:
         horizon_days: int,
         active_days: int,
         margin_rate: float = 0.3,
+        cost_rates: Mapping[str, float] | None = None,
     ) -> pd.DataFrame:
+        costs = self._costs_of(sources, charged_costs(sources, cost_rates))
         labels = rules.outcomes(
             self._transactions_of(sources), rules.cutoffs_table(cutoffs),
             horizon_days=horizon_days, active_days=active_days, margin_rate=margin_rate,
+            costs=costs,
         )  # fmt: skip
         return dated(self._pandas(self._frame(labels.order_by([AS_OF, KEY]))))
 
@@ -327,6 +344,21 @@ class SparkEngine:
         ordered = self._frame(rows.order_by([AS_OF, "campaign_id", KEY]))
         return dated(self._pandas(ordered))
 
+    def profit_and_loss(
+        self,
+        sources: Sources,
+        as_of: date,
+        *,
+        margin_rate: float = 0.3,
+        cost_rates: Mapping[str, float] | None = None,
+    ) -> pd.DataFrame:
+        costs = self._costs_of(sources, charged_costs(sources, cost_rates) or {})
+        customers = self._table(from_arrow(self.spark, sources.tables["customers"]))
+        pnl = rules.profit_and_loss(
+            customers, self._transactions_of(sources), costs, as_of, margin_rate
+        )
+        return dated(self._pandas(self._frame(pnl.order_by(KEY))))
+
     # -- training --------------------------------------------------------------------------------
 
     def training_rows(
@@ -340,6 +372,7 @@ class SparkEngine:
         horizon_days: int,
         active_days: int,
         margin_rate: float,
+        cost_rates: Mapping[str, float] | None = None,
     ) -> DataFrame:
         """The training rows on Spark (persisted): the snapshot files read by Spark (the same
         files the embedded engine reads), joined with the outcomes."""
@@ -351,6 +384,7 @@ class SparkEngine:
         labels = rules.outcomes(
             self._transactions_of(sources), rules.cutoffs_table(cutoffs),
             horizon_days=horizon_days, active_days=active_days, margin_rate=margin_rate,
+            costs=self._costs_of(sources, charged_costs(sources, cost_rates)),
         )  # fmt: skip
         rows = rules.training_rows(labels, self._table(frame), features, validation)
         return self._keep(self._frame(rows))

@@ -7,6 +7,9 @@ Two ways to predict it, fitted side by side and compared on validation:
 - :class:`MLValue`: an xgboost tweedie model of the horizon's net margin (``SpendRegressor``).
 
 :class:`CLVModel` fits both and keeps the one with the higher normalized Gini on validation.
+Where serving customers costs something (a ``costs`` log or the costs of ``retain.yaml``), the
+model also holds a regressor of the future cost to serve (``cost_``), and its CLV is the
+expected discounted net *profit*: margin less cost to serve.
 Features are the feature store's (``btyd_frequency``, ``btyd_recency``, ``btyd_T`` and
 ``btyd_monetary_value`` in days and currency for the BTYD side). Predictions are the *potential*
 (future) value; realised value is what the customer has spent so far.
@@ -250,6 +253,9 @@ class CLVModel(BaseEstimator):
     holdout_ : CLVModel or None
         After :meth:`refit`, the model as it was fitted before (what validation metrics and
         the champion gate describe); ``None`` before.
+    cost_ : MLValue or None
+        Regressor of the future cost to serve over the horizon, subtracted from either
+        method's margin (CLV = expected discounted net profit); ``None`` where nothing costs.
     """
 
     def __init__(
@@ -300,6 +306,7 @@ class CLVModel(BaseEstimator):
             self.horizon_days, self.discount_rate_monthly, self.settings, self.random_state
         ).fit(X, y, eval_set=eval_set)
         self.holdout_ = None
+        self.cost_ = None
         return self._choose_method(eval_set)
 
     def refit(
@@ -310,6 +317,7 @@ class CLVModel(BaseEstimator):
         btyd_rows: np.ndarray,
         margin_share: float,
         ml: MLValue | None = None,
+        cost: MLValue | None = None,
     ) -> CLVModel:
         """Serve the latest behaviour: BTYD fitted again on ``X[btyd_rows]`` (e.g. the latest
         cutoff's summaries, which need no label) and the ML regressor grown again on all of
@@ -327,6 +335,8 @@ class CLVModel(BaseEstimator):
             cutoff.
         ml : MLValue, optional
             The ML side already refitted elsewhere (``xgboost.spark``); default: refit here.
+        cost : MLValue, optional
+            The cost regressor refitted (elsewhere); default: the one fitted before.
 
         Returns
         -------
@@ -348,6 +358,8 @@ class CLVModel(BaseEstimator):
             refitted = copy.copy(self.ml_)
             refitted.regressor_ = copy.copy(self.ml_.regressor_).refit(X, y)
             self.ml_ = refitted
+        if cost is not None:
+            self.cost_ = cost
         self.holdout_ = holdout
         return self
 
@@ -358,6 +370,7 @@ class CLVModel(BaseEstimator):
         eval_set: tuple,
         *,
         holdout: CLVModel | None = None,
+        cost: MLValue | None = None,
     ) -> CLVModel:
         """Adopt both methods fitted elsewhere, then choose between them as :meth:`fit` does.
 
@@ -371,10 +384,12 @@ class CLVModel(BaseEstimator):
             Fitted ML value model (see :meth:`MLValue.fit_from_regressor`); ``None`` for BTYD
             alone (no label window of the horizon fits the data).
         eval_set : (pandas.DataFrame, array-like)
-            Validation features and realised net margin.
+            Validation features and realised net margin (net profit, with ``cost``).
         holdout : CLVModel, optional
             The model the validation metrics describe, when these parts have seen the
             validation rows (kept as ``holdout_``).
+        cost : MLValue, optional
+            Fitted regressor of the future cost to serve: the CLV becomes net profit.
 
         Returns
         -------
@@ -385,7 +400,9 @@ class CLVModel(BaseEstimator):
         check_is_fitted(btyd, "purchase_model_")
         if ml is not None:
             check_is_fitted(ml, "regressor_")
-        self.btyd_, self.ml_ = btyd, ml
+        if cost is not None:
+            check_is_fitted(cost, "regressor_")
+        self.btyd_, self.ml_, self.cost_ = btyd, ml, cost
         self.holdout_ = holdout
         return self._choose_method(eval_set)
 
@@ -400,7 +417,7 @@ class CLVModel(BaseEstimator):
         X_valid, y_valid = eval_set
         actual = np.asarray(y_valid, float)
         self.validation_gini_ = {
-            name: float(normalized_gini(actual, part.predict(X_valid, discounted=False)))
+            name: float(normalized_gini(actual, self.net(part, X_valid, discounted=False)))
             for name, part in (("btyd", self.btyd_), ("ml", self.ml_))
             if part is not None
         }
@@ -409,18 +426,32 @@ class CLVModel(BaseEstimator):
         return self
 
     def predict(self, X: pd.DataFrame, *, discounted: bool = True) -> np.ndarray:
-        """CLV (future net margin over the horizon) of the chosen method."""
+        """CLV (future net margin over the horizon, less the cost to serve where the model
+        has a cost regressor) of the chosen method."""
         check_is_fitted(self, "method_")
         part = self.btyd_ if self.method_ == "btyd" else self.ml_
-        return part.predict(X, discounted=discounted)
+        return self.net(part, X, discounted=discounted)
+
+    def expected_cost(self, X: pd.DataFrame, *, discounted: bool = True) -> np.ndarray:
+        """Expected cost to serve over the horizon (0 without a cost regressor)."""
+        cost = getattr(self, "cost_", None)  # models saved before costs existed have none
+        if cost is None:
+            return np.zeros(len(X))
+        return cost.predict(X, discounted=discounted)
+
+    def net(self, part: BTYDValue | MLValue, X: pd.DataFrame, *, discounted: bool = True):
+        """A method's margin less the expected cost to serve."""
+        return part.predict(X, discounted=discounted) - self.expected_cost(X, discounted=discounted)
 
     def predict_components(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Both methods' discounted CLV plus the BTYD pieces, indexed like ``X``."""
+        """Both methods' discounted CLV, the expected cost to serve they are net of, and the
+        BTYD pieces, indexed like ``X``."""
         check_is_fitted(self, "method_")
         return pd.DataFrame(
             {
-                "clv_btyd": self.btyd_.predict(X),
-                "clv_ml": self.ml_.predict(X) if self.ml_ is not None else np.nan,
+                "clv_btyd": self.net(self.btyd_, X),
+                "clv_ml": self.net(self.ml_, X) if self.ml_ is not None else np.nan,
+                "expected_cost_to_serve": self.expected_cost(X),
                 "expected_purchases": self.btyd_.monthly_purchases(X).sum(axis=1),
                 "expected_spend": self.btyd_.expected_spend(X),
             },

@@ -1,0 +1,95 @@
+"""How well ``retain profitability`` recovers the simulator's true profitability.
+
+Run by hand::
+
+    .venv/bin/python benchmarks/profitability.py                     # 20,000 customers, seed 0
+    .venv/bin/python benchmarks/profitability.py --customers 5000 --seed 1
+
+Simulates a world with cost to serve and referrals into a temporary workspace, trains the
+churn, CLV and segment models (``retain train all``), writes the P&L at the end of the data and
+compares it with the oracle's expected margin and profit over the CLV horizon (365 days) at that
+cutoff:
+
+- normalized Gini of the margin CLV (``predicted_margin``) against the true expected margin, and
+  of the predicted future profit against the true expected profit (the done-when of issue 20:
+  profit at least as good as margin);
+- the share of profit-destroying customers: predicted future profit below 0 against true
+  expected profit below 0 (among the active customers, the models' population, and among all),
+  and over the lifetime (profit to date + future) against profit to date + the true future.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from retain.data.oracle import oracle
+from retain.data.simulator import simulate_world, write_world
+from retain.metrics.model import normalized_gini
+from retain.serving.profitability import profitability
+from retain.training.jobs import run_training
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    world = simulate_world(args.customers, seed=args.seed, costs=True, referrals=True)
+    with tempfile.TemporaryDirectory(prefix="retain-profitability-") as folder:
+        workspace = Path(folder)
+        (workspace / "retain.yaml").write_text(f"seed: {args.seed}\n")
+        write_world(world, workspace / "data" / "simulated")
+        run_training("all", workspace=workspace)
+        trained = time.perf_counter()
+        result = profitability(world.end, workspace=workspace)
+        seconds = time.perf_counter() - trained
+    pnl = result.pnl.set_index("customer_id")
+    truth = oracle(world.truth, world.end, 365).reindex(pnl.index)
+    recency = (world.end - world.transactions[world.transactions.amount > 0]
+               .groupby("customer_id")["timestamp"].max().dt.date)  # fmt: skip
+    active = recency.reindex(pnl.index).map(lambda d: d is not None and d.days <= 365)
+    active = active.fillna(False).astype(bool).to_numpy()
+    future_true = truth["expected_profit"].to_numpy(float)
+    future = pnl["predicted_future_profit"].to_numpy(float)
+    lifetime = pnl["profit_to_date"].to_numpy(float)
+    figures = {
+        "customers": len(pnl),
+        "active": int(active.sum()),
+        "gini_margin_clv_on_margin": normalized_gini(
+            truth["expected_margin"].to_numpy(float)[active],
+            pnl["predicted_margin"].to_numpy(float)[active],
+        ),
+        "gini_profit_on_profit": normalized_gini(future_true[active], future[active]),
+        "gini_margin_clv_on_profit": normalized_gini(
+            future_true[active], pnl["predicted_margin"].to_numpy(float)[active]
+        ),
+        "unprofitable_future_active": {
+            "true": float(np.mean(future_true[active] < 0)),
+            "predicted": float(np.mean(future[active] < 0)),
+        },
+        "unprofitable_future_all": {
+            "true": float(np.mean(future_true < 0)),
+            "predicted": float(np.mean(future < 0)),
+        },
+        "unprofitable_lifetime": {
+            "true": float(np.mean(lifetime + future_true < 0)),
+            "predicted": float(np.mean(lifetime + future < 0)),
+        },
+        "unprofitable_to_date": result.summary["unprofitable_share"],
+        "summary_lifetime_unprofitable_share": result.summary["lifetime_unprofitable_share"],
+        "notes": result.summary["notes"],
+        "profitability_seconds": round(seconds, 1),
+        "total_seconds": round(time.perf_counter() - started, 1),
+    }
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

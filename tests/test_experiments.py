@@ -566,3 +566,14 @@ def test_an_uplift_champions_effects_rank_the_list(trained_models, trained_works
     dogs = frame["sleeping_dog"]
     assert dogs.any() and (frame.loc[dogs, "expected_incremental_margin"] < 0).all()
     assert not frame.loc[dogs, "selected"].any()
+
+
+def test_a_customer_worth_less_than_nothing_is_no_sleeping_dog():
+    """With costs a CLV (and the value at risk) can be negative: the prior's gains are then
+    negative, the customer is not worth a contact, but no contact is predicted to harm them."""
+    frame = _customers()
+    allowed = eligibility(frame, pd.Series(["x"] * 5), PLAYBOOK)
+    risk = np.array([100.0, -40.0, 5.0, -1.0, 0.0])
+    chosen = choose_actions(allowed, PLAYBOOK, np.full(5, 0.5), risk)
+    assert (chosen["expected_net_gain"].to_numpy()[[1, 3]] < 0).all()
+    assert not chosen["sleeping_dog"].any()

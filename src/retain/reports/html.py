@@ -686,8 +686,8 @@ def _sleeping_dogs(frame: pd.DataFrame, currency: str) -> str:
     dogs = frame[frame["sleeping_dog"].fillna(False).astype(bool)]
     if dogs.empty:
         return (
-            "<p>None predicted: every customer has an action expected to add margin (the "
-            "playbook's prior save rates are never negative; an uplift model can find "
+            "<p>None predicted: no contact is expected to push a customer away (the "
+            "playbook's prior save rates never predict harm; an uplift model can find "
             "customers a contact would push away).</p>"
         )
     sample = dogs.sort_values("expected_net_gain", kind="stable").head(SLEEPING_DOG_SAMPLE)

@@ -26,8 +26,12 @@ clv``; ``summary.json`` says which). ``value_at_risk = churn_probability x clv_i
 and ``expected_net_gain = expected_incremental_margin - cost``. **Eligibility**: the playbook's
 default action is open to everyone, and each rule whose conditions a customer meets opens its
 action to them. The recommended action is the eligible one with the highest expected net gain
-(ties: the playbook's order of actions). A *sleeping dog* is a customer for whom every eligible
-action is predicted to lose margin (negative uplift): do not contact.
+(ties: the playbook's order of actions). A *sleeping dog* is a customer whom every eligible
+action is predicted by the uplift model to harm (a higher churn probability or less retained
+margin: negative uplift): do not contact. The prior never predicts harm: its gain is negative
+only where the value at risk is (a customer whose expected profit, net of the cost to serve,
+is below zero), which says the customer costs more than they bring, not that a contact drives
+them away.
 """
 
 from __future__ import annotations
@@ -166,18 +170,21 @@ def choose_actions(
     pandas.DataFrame
         ``recommended_action``, ``action_cost``, ``save_rate`` (the prior's, for reference),
         ``expected_incremental_margin``, ``expected_churn_effect``, ``expected_net_gain`` and
-        ``sleeping_dog`` (every eligible action loses margin), indexed ``0..n-1``.
+        ``sleeping_dog`` (the uplift model predicts every eligible action to harm), indexed
+        ``0..n-1``.
     """
     names: Sequence[str] = list(playbook.actions)
     risk = np.asarray(value_at_risk, dtype=float)
     probability = np.asarray(churn_probability, dtype=float)
     margin = np.empty((len(risk), len(names)))
     churn = np.empty_like(margin)
+    harmed = np.zeros(margin.shape, dtype=bool)  # the prior never predicts harm
     for index, name in enumerate(names):
         margin_column, churn_column = effect_columns(name)
         if effects is not None and margin_column in effects.columns:
             margin[:, index] = effects[margin_column].to_numpy(float)
             churn[:, index] = effects[churn_column].to_numpy(float)
+            harmed[:, index] = (churn[:, index] > 0) | (margin[:, index] < 0)
         else:
             rate = playbook.actions[name].save_rate
             margin[:, index] = rate * risk
@@ -197,7 +204,7 @@ def choose_actions(
             "expected_incremental_margin": margin[rows, best],
             "expected_churn_effect": churn[rows, best],
             "expected_net_gain": margin[rows, best] - cost[best],
-            "sleeping_dog": np.all(np.where(eligible, margin < 0, True), axis=1),
+            "sleeping_dog": np.all(np.where(eligible, harmed, True), axis=1),
         }
     )
 

@@ -20,6 +20,12 @@ Two meta-learners on xgboost (Künzel, Sekhon, Bickel & Yu 2019 name them):
   ``mu_a(x) - mu_0(x) + 1[A=a] (Y - mu_a(x)) / e_a(x) - 1[A=0] (Y - mu_0(x)) / e_0(x)``,
   whose expectation given ``x`` is the effect whatever the error of the outcome models; one
   regression of it on the features per action is the effect model.
+* **X-learner** (``learner="x"``; Künzel et al. 2019): the T-learner's models impute each
+  row's effect from the other arm's model (treated with ``a``: ``Y - mu_0(x)``; control:
+  ``mu_a(x) - Y``); one regression of the imputed effects per arm, ``tau_a^1`` on the rows
+  given ``a`` and ``tau_a^0`` on the controls, combined as
+  ``e_a tau_a^0(x) + (1 - e_a) tau_a^1(x)`` with ``e_a`` the share of ``a`` among the rows of
+  ``a`` and the controls, so the larger arm's imputations weigh more.
 
 **Margin on the customer's own scale** (``scale_margin=True``): a customer's margin varies in
 proportion to their value, so the outcome models would spend themselves on the noise of the
@@ -66,7 +72,7 @@ __all__ = ["CONTROL", "LEARNERS", "OUTCOME_NAMES", "UpliftModel", "effect_column
 #: The arm of customers held out (not contacted).
 CONTROL = "control"
 #: Meta-learners :class:`UpliftModel` fits.
-LEARNERS = ("t", "dr")
+LEARNERS = ("t", "dr", "x")
 #: Outcomes and the prefix of their effect columns.
 OUTCOME_NAMES = {"margin": "incremental_margin", "churn": "churn_effect"}
 #: Arms with fewer rows than this cannot be learned from.
@@ -85,10 +91,11 @@ class UpliftModel(BaseEstimator):
 
     Parameters
     ----------
-    learner : {"t", "dr"}, default="dr"
-        Meta-learner: ``"t"`` (one outcome model per arm, effects as differences) or ``"dr"``
+    learner : {"t", "dr", "x"}, default="dr"
+        Meta-learner: ``"t"`` (one outcome model per arm, effects as differences), ``"dr"``
         (doubly robust pseudo-outcomes from cross-fitted T-learner models, regressed on the
-        features); see the module docstring.
+        features) or ``"x"`` (effects imputed from the other arm's model, regressed per arm
+        and combined); see the module docstring.
     n_estimators : int, default=200
         Boosting rounds of every xgboost model.
     max_depth : int, default=3
@@ -128,8 +135,11 @@ class UpliftModel(BaseEstimator):
     categories_ : dict of str to list of str
         Categories of the categorical columns.
     models_ : dict of str to dict of str to xgboost.XGBRegressor
-        Per outcome (``margin``, ``churn``), the fitted models: per arm (T-learner) or per
-        action (DR-learner).
+        Per outcome (``margin``, ``churn``), the fitted models: per arm (T-learner), per
+        action (DR-learner) or per action ``<a>`` and ``<a>|control`` (X-learner: the
+        regressions on the treated and on the control rows).
+    x_weights_ : dict of str to float
+        X-learner only: per action ``a``, the weight ``e_a`` of the control rows' regression.
     n_rows_ : dict of str to int
         Training rows per arm.
     scale_model_ : xgboost.XGBRegressor or None
@@ -248,10 +258,18 @@ class UpliftModel(BaseEstimator):
                 name: self._arm_models(encoded, values, arm, arms, name)
                 for name, values in outcomes.items()
             }
-        else:
+        elif self.learner == "dr":
             self.models_ = {
                 name: self._dr_models(encoded, values, arm, arms, shares, name)
                 for name, values in outcomes.items()
+            }
+        else:
+            self.models_ = {
+                name: self._x_models(encoded, values, arm, arms, name)
+                for name, values in outcomes.items()
+            }
+            self.x_weights_ = {
+                name: float(rows[name] / (rows[name] + rows[CONTROL])) for name in actions
             }
         self.actions_, self.arms_ = actions, arms
         self.propensity_ = {name: float(shares[name].mean()) for name in arms}
@@ -359,6 +377,26 @@ class UpliftModel(BaseEstimator):
             fitted[name] = regression.fit(X, pseudo)  # squared error on the pseudo-outcome
         return fitted
 
+    def _x_models(
+        self, X: pd.DataFrame, y: np.ndarray, arm: np.ndarray, arms: list[str], outcome: str
+    ) -> dict[str, xgb.XGBRegressor]:
+        """X-learner: arm models, effects imputed across arms, two regressions per action."""
+        first = self._arm_models(X, y, arm, arms, outcome)
+        control = arm == CONTROL
+        fitted = {}
+        for name in arms[1:]:
+            given = arm == name
+            imputed_treated = y[given] - first[CONTROL].predict(X[given])
+            imputed_control = first[name].predict(X[control]) - y[control]
+            # The imputed effects are differences of margins or of probabilities: squared error.
+            fitted[name] = self._xgb("margin", float(np.mean(imputed_treated))).fit(
+                X[given], imputed_treated
+            )
+            fitted[f"{name}|{CONTROL}"] = self._xgb("margin", float(np.mean(imputed_control))).fit(
+                X[control], imputed_control
+            )
+        return fitted
+
     # ----------------------------------------------------------------------------- predicting
 
     def predict_effects(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -401,6 +439,10 @@ class UpliftModel(BaseEstimator):
         models = self.models_[outcome]
         if self.learner == "t":
             effect = models[action].predict(X) - models[CONTROL].predict(X)
+        elif self.learner == "x":
+            weight = self.x_weights_[action]
+            from_controls = models[f"{action}|{CONTROL}"].predict(X).astype(np.float64)
+            effect = weight * from_controls + (1 - weight) * models[action].predict(X)
         else:
             effect = models[action].predict(X)
         effect = effect.astype(np.float64)

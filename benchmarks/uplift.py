@@ -108,6 +108,8 @@ def main() -> None:
         "true_qini": "true Qini",
         "incremental_profit_at_capacity": "est. incr. profit",
         "qini": "est. Qini",
+        "adjusted_incremental_profit_at_capacity": "adj. incr. profit",
+        "adjusted_qini": "adj. Qini",
     }
     table = pd.DataFrame(
         {label: [metrics[f"{name}_{key}"] for name in RANKINGS] for key, label in columns.items()},
@@ -129,7 +131,8 @@ def main() -> None:
               f"{metrics[f'{learner}_learner_incremental_profit_at_capacity']:,.0f}")  # fmt: skip
     print("model's lead over each baseline, bootstrap of the validation rows (90% interval, "
           "share of resamples led):")
-    for measure in ("qini", "incremental_profit_at_capacity"):
+    for measure in ("qini", "incremental_profit_at_capacity", "adjusted_qini",
+                    "adjusted_incremental_profit_at_capacity"):  # fmt: skip
         for baseline in ("churn_probability", "value_at_risk"):
             low = metrics.get(f"gate_{measure}_lead_p05__{baseline}", float("nan"))
             high = metrics.get(f"gate_{measure}_lead_p95__{baseline}", float("nan"))

@@ -174,7 +174,7 @@ class UpliftConfig(JobConfig):
     """
 
     horizon_days: int = 90
-    primary_metric: str = "qini"  # retain.training.uplift.GATE_MEASURE
+    primary_metric: str = "adjusted_qini"  # retain.training.uplift.GATE_MEASURE
     margin_rate: float = 0.3
     capacity: float = 0.05
     learners: tuple[str, ...] = ("t", "dr")

@@ -8,7 +8,7 @@ churn). It learns from logged randomised campaigns: the enrolled customers' poin
 features at each campaign date, the arm each was randomly given (an action or ``control``),
 and their outcomes after it.
 
-Two meta-learners on xgboost (Künzel, Sekhon, Bickel & Yu 2019 name them):
+Three meta-learners on xgboost (Künzel, Sekhon, Bickel & Yu 2019 name them):
 
 * **T-learner** (``learner="t"``): one outcome model per arm, ``mu_a(x) = E[Y | X=x, A=a]``;
   the effect of ``a`` is ``mu_a(x) - mu_control(x)``. Simple and unbiased under randomisation,
@@ -38,8 +38,9 @@ incremental margin at the top 5% from 3% to 10% (``benchmarks/uplift.py``).
 
 The propensities ``e_a(x)`` are not estimated: the campaigns were randomised, so they are the
 design's assignment shares (per campaign, passed as ``propensity``; else the arms' shares of
-the rows). The training job fits both learners and serves the one with the higher incremental
-profit at capacity on the latest campaign, out of time.
+the rows). The training job fits the learners its config names (default the X-learner, the
+best out of time on the benchmark's seeds) and serves the one with the highest
+regression-adjusted Qini coefficient on the latest campaign (:mod:`retain.training.uplift`).
 
 References
 ----------

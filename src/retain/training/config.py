@@ -177,7 +177,7 @@ class UpliftConfig(JobConfig):
     primary_metric: str = "adjusted_qini"  # retain.training.uplift.GATE_MEASURE
     margin_rate: float = 0.3
     capacity: float = 0.05
-    learners: tuple[str, ...] = ("t", "dr")
+    learners: tuple[str, ...] = ("x",)  # the best out of time (README, Uplift models)
     min_arm_rows: int = 30
     model: dict[str, Any] = field(
         default_factory=lambda: {

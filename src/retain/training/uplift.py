@@ -675,7 +675,7 @@ def train_uplift(
     evaluation, model = evaluations[chosen], candidates[chosen]
     metrics = dict(evaluation.metrics)
     for learner in config.learners:
-        for measure in ("incremental_profit_at_capacity", "qini", "share_of_oracle",
+        for measure in ("incremental_profit_at_capacity", "qini", GATE_MEASURE, "share_of_oracle",
                         "true_incremental_margin_at_capacity"):  # fmt: skip
             value = evaluations[learner].metrics.get(f"model_{measure}")
             if value is not None:

@@ -482,7 +482,7 @@ def qini_curves_plot(curves: pd.DataFrame, qini: Mapping[str, float] | None = No
                 line.set_label(f"{line.get_label()} (Qini {found:,.0f})")
     model = curves[curves["ranking"] == "model"]
     end = float(model["qini"].iloc[-1]) if len(model) else float(curves["qini"].iloc[-1])
-    ax.plot([0, 1], [0, end], label="random", **REFERENCE)
+    ax.plot([0, 1], [0, end], label="random targeting (model's rows)", **REFERENCE)
     _finish(ax, "Qini curve (validation campaign)", "Share of customers targeted",
             "Incremental margin among the treated", legend="best")  # fmt: skip
     return fig

@@ -24,7 +24,10 @@ taken by each ranking:
 For each, the table shows the **true** incremental margin its top 5% gain from their
 recommended actions, the share of the oracle's, the true net gain (less the contacts' cost),
 the Qini coefficient of the true effects, and what the experiment estimates (treated minus
-control: incremental profit at capacity and Qini coefficient of the observed margin). Targets of
+control: incremental profit at capacity and Qini coefficient of the observed margin, plain and
+regression-adjusted, the latter the gate's measure). Then each learner's share of the oracle
+(``--learners t dr x`` compares all three) and the bootstrap of the model's lead over the churn
+and value-at-risk rankings under each estimated measure (how steady a gate on it is). Targets of
 issue 19: the model captures at least 70% of the oracle's true incremental margin and at least
 1.5x what ranking by value at risk captures. Wall and CPU seconds and the load average are
 printed: on a shared machine wall times are only comparable within a run.

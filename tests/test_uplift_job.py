@@ -255,6 +255,7 @@ def test_score_ranks_by_the_trained_uplift_models_effects(trained, mlflow_isolat
     )
     assert f"Qini coefficient of {result.metrics['valid.model_qini']:,.2f}" in section
     assert 'alt="Validation Qini curves"' in section
+    assert f"Qini coefficient is {result.metrics['valid.model_adjusted_qini']:,.2f}" in section
 
 
 def test_the_report_works_without_the_uplift_models_run(tmp_path):

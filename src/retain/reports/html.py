@@ -703,6 +703,16 @@ def _uplift_validation(uplift: Mapping[str, Any], currency: str) -> str:
         "adds over random targeting, averaged over every depth of targeting (treated minus "
         "control). The same for the other rankings: " + ", ".join(others) + ".</p>"
     )
+    adjusted = uplift.get("adjusted_qini") or {}
+    if "model" in adjusted:
+        baselines = [name for name in ("value_at_risk", "churn_probability") if name in adjusted]
+        rivals = [f"{name.replace('_', ' ')} {_money(adjusted[name])}" for name in baselines]
+        text += (
+            f"<p>Regression-adjusted (the registry's gate: the margin less what the customer "
+            f"was expected to spend without a contact), the model's Qini coefficient is "
+            f"{_money(adjusted['model'])}{unit}; " + ", ".join(rivals) + ". One campaign's "
+            "outcomes are noisy: read the curves as evidence, not as a forecast.</p>"
+        )
     curves = uplift.get("curves")
     if curves is None or len(curves) == 0:
         why = uplift.get("missing") or "not logged by the run"

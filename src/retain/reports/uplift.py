@@ -123,7 +123,8 @@ def uplift_validation(summary: Mapping[str, Any], folder: Path) -> dict[str, Any
     dict or None
         ``None`` when the list was scored without an uplift model. Else ``version``,
         ``run_id``, ``curves`` (:func:`retain.training.uplift.validation_curves`' frame, or
-        ``None``), ``qini`` (ranking to Qini coefficient), ``capacity`` and
+        ``None``), ``qini`` (ranking to Qini coefficient), ``adjusted_qini`` (the same,
+        regression-adjusted: the gate's measure), ``capacity`` and
         ``missing`` (why the curves or measures could not be read, or ``None``): the
         report still renders when the run is gone or was logged before the curves were.
     """
@@ -133,7 +134,8 @@ def uplift_validation(summary: Mapping[str, Any], folder: Path) -> dict[str, Any
     if found is None:
         return None
     result: dict[str, Any] = {"version": found["version"], "run_id": None, "curves": None,
-                              "qini": {}, "capacity": None, "missing": None}  # fmt: skip
+                              "qini": {}, "adjusted_qini": {}, "capacity": None,
+                              "missing": None}  # fmt: skip
     workspace = _workspace_of(folder)
     if workspace is None:
         result["missing"] = f"no MLflow store (mlruns/) in or above {folder}"
@@ -152,6 +154,11 @@ def uplift_validation(summary: Mapping[str, Any], folder: Path) -> dict[str, Any
         metrics = run.data.metrics
         result["qini"] = {name: metrics[f"valid.{name}_qini"] for name in QUOTED_RANKINGS
                           if f"valid.{name}_qini" in metrics}  # fmt: skip
+        result["adjusted_qini"] = {
+            name: metrics[f"valid.{name}_adjusted_qini"]
+            for name in QUOTED_RANKINGS
+            if f"valid.{name}_adjusted_qini" in metrics
+        }
         capacity = run.data.params.get("capacity")
         result["capacity"] = float(capacity) if capacity is not None else None
         with tempfile.TemporaryDirectory(prefix="retain-report-") as scratch:

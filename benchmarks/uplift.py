@@ -132,8 +132,10 @@ def main() -> None:
               f"{true_margin / var_margin if var_margin > 0 else float('nan'):.2f}x value at risk; "
               f"est. Qini {metrics[f'{learner}_learner_qini']:,.0f}, est. incr. profit "
               f"{metrics[f'{learner}_learner_incremental_profit_at_capacity']:,.0f}")  # fmt: skip
-    print("model's lead over each baseline, bootstrap of the validation rows (90% interval, "
-          "share of resamples led):")
+    print(
+        "model's lead over each baseline, bootstrap of the validation rows (90% interval, "
+        "share of resamples led):"
+    )
     for measure in ("qini", "incremental_profit_at_capacity", "adjusted_qini",
                     "adjusted_incremental_profit_at_capacity"):  # fmt: skip
         for baseline in ("churn_probability", "value_at_risk"):

@@ -271,3 +271,15 @@ def test_the_report_works_without_the_uplift_models_run(tmp_path):
     assert "retain-uplift v7" in section and "not available (no MLflow store" in section
     # a list scored with the playbook's prior has no uplift model to show
     assert uplift_validation({"gains": {"source": "playbook prior"}}, tmp_path) is None
+
+
+def test_an_unknown_gate_measure_is_refused(make_workspace, mlflow_isolation):
+    workspace = make_workspace(
+        "uplift-gate", files={"training/uplift.yaml": FAST + "primary_metric: roc_auc\n"}
+    )
+    with mlflow_isolation(workspace):
+        result = runner.invoke(app, ["train", "uplift", "--workspace", str(workspace)])
+    assert result.exit_code == 2, result.output
+    words = " ".join(result.output.split())
+    assert "'primary_metric' (the uplift gate's measure) must be one of adjusted_qini" in words
+    assert "Traceback" not in result.output

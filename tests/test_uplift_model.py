@@ -37,7 +37,9 @@ def experiment():
     return X, margin, churned, arm, effect
 
 
-@pytest.mark.parametrize(("learner", "scale_margin"), [("t", True), ("dr", True), ("x", True), ("t", False)])
+@pytest.mark.parametrize(
+    ("learner", "scale_margin"), [("t", True), ("dr", True), ("x", True), ("t", False)]
+)
 def test_effects_are_recovered(experiment, learner, scale_margin):
     X, margin, churned, arm, effect = experiment
     model = UpliftModel(

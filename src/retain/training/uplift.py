@@ -27,7 +27,8 @@ What is measured on the validation campaign (:mod:`retain.metrics.uplift`), for 
   true incremental margin each ranking captures (:func:`retain.data.oracle.oracle_uplift`).
 
 The model is registered as ``retain-uplift`` and gated on the **regression-adjusted Qini
-coefficient** of the validation campaign (``GATE_MEASURE``, ``adjusted_qini``): it is not
+coefficient** of the validation campaign (``GATE_MEASURE``, ``adjusted_qini``; the config's
+``primary_metric`` may name another measure): it is not
 promoted unless it beats ranking by churn probability and by value at risk, and the learner
 served is the one with the highest. Two changes make the measure steadier than incremental
 profit at capacity on the observed margin, while staying unbiased:
@@ -98,7 +99,8 @@ __all__ = [
     "validation_curves",
 ]
 
-#: The measure the learners are chosen and the model is gated on (see the module docstring).
+#: The measure the learners are chosen and the model is gated on by default (the config's
+#: ``primary_metric``; see the module docstring).
 GATE_MEASURE = "adjusted_qini"
 #: Measures whose model-minus-baseline difference is bootstrapped, and the baselines.
 BOOTSTRAP_MEASURES = (
@@ -669,13 +671,12 @@ def train_uplift(
             candidates[learner], rows, capacity=config.capacity, seed=config.seed, truth=truth,
             baselines=baselines,
         )  # fmt: skip
-    chosen = max(
-        config.learners, key=lambda name: evaluations[name].metrics[f"model_{GATE_MEASURE}"]
-    )
+    gate = config.primary_metric  # GATE_MEASURE unless the config names another
+    chosen = max(config.learners, key=lambda name: evaluations[name].metrics[f"model_{gate}"])
     evaluation, model = evaluations[chosen], candidates[chosen]
     metrics = dict(evaluation.metrics)
     for learner in config.learners:
-        for measure in ("incremental_profit_at_capacity", "qini", GATE_MEASURE, "share_of_oracle",
+        for measure in ("incremental_profit_at_capacity", "qini", gate, "share_of_oracle",
                         "true_incremental_margin_at_capacity"):  # fmt: skip
             value = evaluations[learner].metrics.get(f"model_{measure}")
             if value is not None:
@@ -692,7 +693,7 @@ def train_uplift(
         found = evaluate_uplift(
             held_out, rows, capacity=config.capacity, seed=config.seed, baselines=baselines
         )
-        return found.metrics[f"model_{GATE_MEASURE}"]
+        return found.metrics[f"model_{gate}"]
 
     progress("track and register")
     return publish(
@@ -704,6 +705,6 @@ def train_uplift(
                 "evaluation/per_action.csv": evaluation.per_action,
                 "evaluation/curves.csv": evaluation.curves},
         score=score, input_example=valid[list(rows.features)].head(5),
-        predict_method="predict", baselines=_verdict(evaluation.rankings),
+        predict_method="predict", baselines=_verdict(evaluation.rankings, gate),
         baselines_required=True,
     )  # fmt: skip

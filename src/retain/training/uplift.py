@@ -7,7 +7,7 @@ it (:func:`retain.engines.rules.campaign_rows`, through the workspace's engine).
 campaign whose outcome window the data cover validates; the earlier ones train. Each
 meta-learner of ``learners`` (:class:`~retain.models.UpliftModel`, propensities from each
 campaign's own assignment shares) is fitted on the training campaigns and judged on the
-validation campaign; the one with the highest incremental profit at capacity serves, refitted
+validation campaign; the one with the highest gate measure (below) serves, refitted
 on every campaign when ``refit`` is set (the reported metrics stay those before the refit).
 
 What is measured on the validation campaign (:mod:`retain.metrics.uplift`), for the top

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -17,7 +18,7 @@ from retain.training.jobs import run_training
 runner = CliRunner()
 CUSTOMERS = 2_000
 #: Small trees: the tests check the plumbing and the measures, not the models' quality.
-FAST = "model: {n_estimators: 20}\nmin_arm_rows: 20\n"
+FAST = "model: {n_estimators: 20}\nmin_arm_rows: 20\nlearners: [t, dr, x]\n"
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +63,15 @@ def test_every_ranking_is_measured_against_the_oracle(trained):
     for ranking in ("model", "random", "churn_probability", "value_at_risk"):
         assert metrics[f"valid.{ranking}_true_incremental_margin_at_capacity"] <= oracle + 1e-9
     assert "valid.model_incremental_profit_at_capacity__service_recovery" in metrics
-    assert {"valid.t_learner_incremental_profit_at_capacity",
-            "valid.dr_learner_incremental_profit_at_capacity"} <= set(metrics)  # fmt: skip
+    assert {
+        "valid.t_learner_adjusted_qini",
+        "valid.dr_learner_adjusted_qini",
+        "valid.x_learner_adjusted_qini",
+        "valid.x_learner_share_of_oracle",
+    } <= set(metrics)
+    # the learner served is the one the gate's measure prefers
+    best = max(("t", "dr", "x"), key=lambda name: metrics[f"valid.{name}_learner_adjusted_qini"])
+    assert metrics["valid.model_adjusted_qini"] == metrics[f"valid.{best}_learner_adjusted_qini"]
 
 
 def test_the_model_is_registered_behind_the_baselines_gate(trained):
@@ -71,10 +79,10 @@ def test_the_model_is_registered_behind_the_baselines_gate(trained):
 
     workspace, result = trained
     beats = (
-        result.metrics["valid.model_incremental_profit_at_capacity"]
-        > result.metrics["valid.churn_probability_incremental_profit_at_capacity"]
-        and result.metrics["valid.model_incremental_profit_at_capacity"]
-        > result.metrics["valid.value_at_risk_incremental_profit_at_capacity"]
+        result.metrics["valid.model_adjusted_qini"]
+        > result.metrics["valid.churn_probability_adjusted_qini"]
+        and result.metrics["valid.model_adjusted_qini"]
+        > result.metrics["valid.value_at_risk_adjusted_qini"]
     )
     assert result.decision.promoted == beats  # the first model: the baselines decide
     if not beats:
@@ -137,22 +145,60 @@ def test_too_few_rows_per_arm_name_the_counts(campaign_world, make_workspace, ml
 
 
 def test_the_verdict_needs_both_risk_rankings_beaten():
-    from retain.training.uplift import _verdict
+    from retain.training.uplift import GATE_MEASURE, _verdict
 
     def rankings(model: float) -> pd.DataFrame:
         return pd.DataFrame(
             {
                 "ranking": ["model", "random", "churn_probability", "value_at_risk"],
-                "incremental_profit_at_capacity": [model, 50.0, 10.0, 30.0],
+                GATE_MEASURE: [model, 50.0, 10.0, 30.0],
+                "incremental_profit_at_capacity": [0.0, 50.0, 10.0, 30.0],  # not the gate's
             }
         )
 
     assert _verdict(rankings(31.0)) == (
         True,
-        "incremental_profit_at_capacity 31.00 beats churn_probability 10.00, value_at_risk 30.00",
+        f"{GATE_MEASURE} 31.00 beats churn_probability 10.00, value_at_risk 30.00",
     )
     passed, words = _verdict(rankings(20.0))
     assert not passed and "does not beat" in words
+    # random targeting is not a bar: beating both risk rankings is enough
+    assert _verdict(rankings(40.0))[0]
+
+
+def test_the_validation_curves_and_figures_are_logged(trained):
+    from mlflow import MlflowClient
+
+    workspace, result = trained
+    client = MlflowClient()
+    run_id = client.get_model_version("retain-uplift", result.version).run_id
+    plots = {item.path for item in client.list_artifacts(run_id, "plots")}
+    assert {"plots/qini.png", "plots/incremental_profit.png"} <= plots
+    path = client.download_artifacts(run_id, "evaluation/curves.csv", str(workspace / "dl"))
+    curves = pd.read_csv(path)
+    assert set(curves["ranking"]) == {"model", "random", "churn_probability", "value_at_risk",
+                                      "oracle"}  # fmt: skip
+    metrics = result.metrics
+    for _, curve in curves.groupby("ranking"):
+        assert curve["share_targeted"].iloc[0] == 0 and curve["share_targeted"].iloc[-1] == 1
+        assert curve["share_targeted"].is_monotonic_increasing
+        assert curve["qini"].iloc[0] == curve["incremental_profit"].iloc[0] == 0
+        # the Qini curve ends at the incremental margin of the ranking's whole experiment,
+        # whatever the order: the same for every ranking given the same action
+        assert np.isfinite(curve[["qini", "incremental_profit"]].to_numpy()).all()
+    ends = curves.groupby("ranking")["qini"].last()
+    assert ends["churn_probability"] == pytest.approx(ends["value_at_risk"])
+    # the gate's measure decided, and its steadiness is measured by the bootstrap
+    assert client.get_run(run_id).data.metrics["gate.adjusted_qini"] == pytest.approx(
+        metrics["valid.model_adjusted_qini"]
+    )
+    for measure in ("qini", "incremental_profit_at_capacity", "adjusted_qini",
+                    "adjusted_incremental_profit_at_capacity"):  # fmt: skip
+        for baseline in ("churn_probability", "value_at_risk"):
+            low = metrics[f"valid.gate_{measure}_lead_p05__{baseline}"]
+            high = metrics[f"valid.gate_{measure}_lead_p95__{baseline}"]
+            assert low <= high
+            assert 0 <= metrics[f"valid.gate_{measure}_lead_wins__{baseline}"] <= 1
 
 
 def test_plan_refuses_uplift_cleanly(tmp_path):
@@ -197,3 +243,43 @@ def test_score_ranks_by_the_trained_uplift_models_effects(trained, mlflow_isolat
         for customer, action in learned["recommended_action"].items()
     ]
     assert learned["expected_incremental_margin"].to_numpy() == pytest.approx(expected, rel=1e-6)
+
+    # the report shows the model's validation Qini curve and coefficient, found via the summary
+    from retain.reports.html import render_report
+
+    with mlflow_isolation(workspace):
+        page = render_report(listed.out, workspace / "reports" / "uplift.html").read_text()
+    section = page.split("What contacts add")[1].split("<h2>")[0]
+    assert (
+        f"The uplift model on its validation campaign (retain-uplift v{result.version})" in section
+    )
+    assert f"Qini coefficient of {result.metrics['valid.model_qini']:,.2f}" in section
+    assert 'alt="Validation Qini curves"' in section
+    assert f"Qini coefficient is {result.metrics['valid.model_adjusted_qini']:,.2f}" in section
+
+
+def test_the_report_works_without_the_uplift_models_run(tmp_path):
+    from retain.reports.html import _experiment_section
+    from retain.reports.uplift import uplift_validation
+
+    summary = {"gains": {"source": "uplift model retain-uplift v7", "measured": True,
+                         "note": "expected gains from uplift model retain-uplift v7"}}  # fmt: skip
+    found = uplift_validation(summary, tmp_path)
+    assert found["version"] == "7" and found["curves"] is None
+    assert "no MLflow store" in found["missing"]
+    section = _experiment_section(pd.DataFrame(), summary, None, "", found)
+    assert "retain-uplift v7" in section and "not available (no MLflow store" in section
+    # a list scored with the playbook's prior has no uplift model to show
+    assert uplift_validation({"gains": {"source": "playbook prior"}}, tmp_path) is None
+
+
+def test_an_unknown_gate_measure_is_refused(make_workspace, mlflow_isolation):
+    workspace = make_workspace(
+        "uplift-gate", files={"training/uplift.yaml": FAST + "primary_metric: roc_auc\n"}
+    )
+    with mlflow_isolation(workspace):
+        result = runner.invoke(app, ["train", "uplift", "--workspace", str(workspace)])
+    assert result.exit_code == 2, result.output
+    words = " ".join(result.output.split())
+    assert "'primary_metric' (the uplift gate's measure) must be one of adjusted_qini" in words
+    assert "Traceback" not in result.output

@@ -11,6 +11,7 @@ from retain.metrics.uplift import (
     effect_curve,
     effect_qini_coefficient,
     incremental_profit_at_capacity,
+    incremental_profit_curve,
     matched_treatment,
     qini_coefficient,
     qini_curve,
@@ -107,3 +108,13 @@ def test_bad_inputs_are_refused(y, score, treatment, message):
 def test_capacity_outside_the_unit_interval_is_refused():
     with pytest.raises(ValueError, match="top_fraction"):
         incremental_profit_at_capacity(Y, SCORE, TREATED, 0.0)
+
+
+def test_incremental_profit_curve_by_hand():
+    # U(k) less 0.5 a contact: k=1: 3*1 - 0.5; k=2: (3 - 1)*2 - 1; k=3: (2.5 - 1)*3 - 1.5;
+    # k=4: (2.5 - 0.5)*4 - 2
+    counts, profit = incremental_profit_curve(Y, SCORE, TREATED, cost=0.5)
+    assert counts.tolist() == [0, 1, 2, 3, 4]
+    assert profit.tolist() == [0.0, 2.5, 3.0, 3.0, 6.0]
+    # the measure at capacity reads the same curve (k = ceil(0.5 * 4) = 2)
+    assert incremental_profit_at_capacity(Y, SCORE, TREATED, 0.5, cost=0.5) == 3.0

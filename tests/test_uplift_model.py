@@ -37,7 +37,9 @@ def experiment():
     return X, margin, churned, arm, effect
 
 
-@pytest.mark.parametrize(("learner", "scale_margin"), [("t", True), ("dr", True), ("t", False)])
+@pytest.mark.parametrize(
+    ("learner", "scale_margin"), [("t", True), ("dr", True), ("x", True), ("t", False)]
+)
 def test_effects_are_recovered(experiment, learner, scale_margin):
     X, margin, churned, arm, effect = experiment
     model = UpliftModel(
@@ -104,7 +106,7 @@ def test_experiments_without_enough_arms_are_refused(experiment, change, message
 
 def test_bad_settings_and_outcomes_are_refused(experiment):
     X, margin, churned, arm, _ = experiment
-    with pytest.raises(ValueError, match="learner must be one of t, dr"):
+    with pytest.raises(ValueError, match="learner must be one of t, dr, x"):
         UpliftModel(learner="s").fit(X, margin, churned, arm)
     with pytest.raises(ValueError, match="cv_folds must be a whole number, at least 2"):
         UpliftModel(learner="dr", cv_folds=1).fit(X, margin, churned, arm)

@@ -1,4 +1,4 @@
-"""Evaluation plots for churn and value models.
+"""Evaluation plots for churn, value and uplift models.
 
 Every function builds a :class:`matplotlib.figure.Figure` directly (never through ``pyplot``), so
 no backend is selected, no global figure registry grows and the functions are safe to call from
@@ -40,14 +40,18 @@ __all__ = [
     "gain_plot",
     "group_bar_plot",
     "importance_plot",
+    "incremental_profit_plot",
     "precision_recall_plot",
     "probability_histogram",
+    "qini_curves_plot",
     "roc_plot",
     "save_figure",
 ]
 
 FIGSIZE = (6.0, 4.5)
 REFERENCE = {"color": "0.5", "linestyle": "--", "linewidth": 1.0}
+#: Columns of the uplift curves :func:`qini_curves_plot` and :func:`incremental_profit_plot` draw.
+UPLIFT_CURVE_COLUMNS = ("ranking", "share_targeted", "qini", "incremental_profit")
 #: Curves with more points than this are thinned before drawing (the shape is unchanged).
 MAX_CURVE_POINTS = 2_000
 DECILE_COLUMNS = ("decile", "predicted_mean", "actual_mean")
@@ -437,6 +441,80 @@ def gain_curve_plot(
     ax.plot([0, 1], [0, 1], label="Random", **REFERENCE)
     _unit_square(ax)
     _finish(ax, "Cumulative gain", "Share of customers contacted", "Share of churners captured")
+    return fig
+
+
+def _uplift_curves(curves: pd.DataFrame, value: str) -> Figure:
+    missing = [name for name in UPLIFT_CURVE_COLUMNS if name not in curves]
+    if missing or curves.empty:
+        raise ValueError(f"uplift curves need rows and the columns {UPLIFT_CURVE_COLUMNS}")
+    fig = _figure()
+    ax = fig.add_subplot()
+    for name, curve in curves.groupby("ranking", sort=False):
+        ax.plot(curve["share_targeted"], curve[value], label=str(name),
+                linewidth=2.0 if name == "model" else 1.2)  # fmt: skip
+    ax.axhline(0, color="black", linewidth=0.5)
+    return fig
+
+
+def qini_curves_plot(curves: pd.DataFrame, qini: Mapping[str, float] | None = None) -> Figure:
+    """Qini curves of several rankings of one randomised experiment, with random targeting.
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame
+        ``ranking``, ``share_targeted`` (0 to 1) and ``qini`` (the incremental outcome among
+        the treated of the top share, :func:`retain.metrics.uplift.qini_curve`), ordered by
+        share within each ranking; an ``incremental_profit`` column too.
+    qini : mapping of str to float, optional
+        Qini coefficient per ranking, shown in the legend.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _uplift_curves(curves, "qini")
+    ax = fig.axes[0]
+    if qini:
+        for line in ax.get_lines():
+            found = qini.get(str(line.get_label()))
+            if found is not None:
+                line.set_label(f"{line.get_label()} (Qini {found:,.0f})")
+    model = curves[curves["ranking"] == "model"]
+    end = float(model["qini"].iloc[-1]) if len(model) else float(curves["qini"].iloc[-1])
+    ax.plot([0, 1], [0, end], label="random targeting (model's rows)", **REFERENCE)
+    _finish(ax, "Qini curve (validation campaign)", "Share of customers targeted",
+            "Incremental margin among the treated", legend="best")  # fmt: skip
+    return fig
+
+
+def incremental_profit_plot(curves: pd.DataFrame, capacity: float | None = None) -> Figure:
+    """Estimated incremental profit by share of customers contacted, per ranking, with the
+    model's peak and the capacity marked.
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame
+        As for :func:`qini_curves_plot`, with ``incremental_profit``
+        (:func:`retain.metrics.uplift.incremental_profit_curve`).
+    capacity : float, optional
+        Share of customers that can be contacted, drawn as a vertical line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _uplift_curves(curves, "incremental_profit")
+    ax = fig.axes[0]
+    model = curves[curves["ranking"] == "model"].reset_index(drop=True)
+    if len(model):
+        peak = int(model["incremental_profit"].to_numpy().argmax())
+        ax.plot([model["share_targeted"][peak]], [model["incremental_profit"][peak]], "o",
+                color="C3", label=f"model's peak: {model['share_targeted'][peak]:.0%}")  # fmt: skip
+    if capacity is not None:
+        ax.axvline(capacity, label=f"capacity {capacity:.0%}", **REFERENCE)
+    _finish(ax, "Incremental profit (validation campaign)", "Share of customers contacted",
+            "Treated minus control margin, less costs", legend="best")  # fmt: skip
     return fig
 
 

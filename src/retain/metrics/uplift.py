@@ -69,6 +69,7 @@ __all__ = [
     "effect_curve",
     "effect_qini_coefficient",
     "incremental_profit_at_capacity",
+    "incremental_profit_curve",
     "matched_treatment",
     "qini_coefficient",
     "qini_curve",
@@ -425,11 +426,42 @@ def incremental_profit_at_capacity(
     ValueError
         As :func:`qini_curve`, a capacity outside (0, 1] or costs of another length.
     """
-    outcome, ranking, treated = _experiment(y, score, treatment)
+    outcome = _vector(y, "y")
     k = _top_count(outcome.size, capacity)
+    return _at(*incremental_profit_curve(outcome, score, treatment, cost), k)
+
+
+def incremental_profit_curve(
+    y: ArrayLike, score: ArrayLike, treatment: ArrayLike, cost: ArrayLike | float = 0.0
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Estimated incremental profit of treating the top ``k``, by ``k``: ``U(k)`` less the
+    cost of the ``k`` contacts (the curve :func:`incremental_profit_at_capacity` reads).
+
+    Parameters
+    ----------
+    y, score, treatment : array-like of shape (n,)
+        As for :func:`qini_curve`; ``y`` in money.
+    cost : float or array-like of shape (n,), default=0.0
+        Cost of contacting each row.
+
+    Returns
+    -------
+    n_targeted : numpy.ndarray of int
+        Number of rows targeted, from 0 to ``n``, at the end of every block of tied scores.
+    profit : numpy.ndarray of float
+        The estimated incremental profit at each of them (0 at ``k = 0``).
+
+    Examples
+    --------
+    >>> counts, profit = incremental_profit_curve([3, 1, 2, 0], [0.9, 0.5, 0.4, 0.1],
+    ...                                           [1, 0, 1, 0], cost=0.5)
+    >>> counts.tolist(), profit.tolist()
+    ([0, 1, 2, 3, 4], [0.0, 2.5, 3.0, 3.0, 6.0])
+    """
+    outcome, ranking, treated = _experiment(y, score, treatment)
     counts, uplift = uplift_curve(outcome, ranking, treated)
     _, (spent,) = _ranked_totals(ranking, _costs(cost, outcome.size))
-    return _at(counts, uplift, k) - _at(counts, spent, k)
+    return counts, uplift - spent
 
 
 # --------------------------------------------------------------------------- several actions

@@ -8,7 +8,7 @@ churn). It learns from logged randomised campaigns: the enrolled customers' poin
 features at each campaign date, the arm each was randomly given (an action or ``control``),
 and their outcomes after it.
 
-Two meta-learners on xgboost (Künzel, Sekhon, Bickel & Yu 2019 name them):
+Three meta-learners on xgboost (Künzel, Sekhon, Bickel & Yu 2019 name them):
 
 * **T-learner** (``learner="t"``): one outcome model per arm, ``mu_a(x) = E[Y | X=x, A=a]``;
   the effect of ``a`` is ``mu_a(x) - mu_control(x)``. Simple and unbiased under randomisation,
@@ -20,6 +20,12 @@ Two meta-learners on xgboost (Künzel, Sekhon, Bickel & Yu 2019 name them):
   ``mu_a(x) - mu_0(x) + 1[A=a] (Y - mu_a(x)) / e_a(x) - 1[A=0] (Y - mu_0(x)) / e_0(x)``,
   whose expectation given ``x`` is the effect whatever the error of the outcome models; one
   regression of it on the features per action is the effect model.
+* **X-learner** (``learner="x"``; Künzel et al. 2019): the T-learner's models impute each
+  row's effect from the other arm's model (treated with ``a``: ``Y - mu_0(x)``; control:
+  ``mu_a(x) - Y``); one regression of the imputed effects per arm, ``tau_a^1`` on the rows
+  given ``a`` and ``tau_a^0`` on the controls, combined as
+  ``e_a tau_a^0(x) + (1 - e_a) tau_a^1(x)`` with ``e_a`` the share of ``a`` among the rows of
+  ``a`` and the controls, so the larger arm's imputations weigh more.
 
 **Margin on the customer's own scale** (``scale_margin=True``): a customer's margin varies in
 proportion to their value, so the outcome models would spend themselves on the noise of the
@@ -32,8 +38,9 @@ incremental margin at the top 5% from 3% to 10% (``benchmarks/uplift.py``).
 
 The propensities ``e_a(x)`` are not estimated: the campaigns were randomised, so they are the
 design's assignment shares (per campaign, passed as ``propensity``; else the arms' shares of
-the rows). The training job fits both learners and serves the one with the higher incremental
-profit at capacity on the latest campaign, out of time.
+the rows). The training job fits the learners its config names (default the X-learner, the
+best out of time on the benchmark's seeds) and serves the one with the highest
+regression-adjusted Qini coefficient on the latest campaign (:mod:`retain.training.uplift`).
 
 References
 ----------
@@ -66,7 +73,7 @@ __all__ = ["CONTROL", "LEARNERS", "OUTCOME_NAMES", "UpliftModel", "effect_column
 #: The arm of customers held out (not contacted).
 CONTROL = "control"
 #: Meta-learners :class:`UpliftModel` fits.
-LEARNERS = ("t", "dr")
+LEARNERS = ("t", "dr", "x")
 #: Outcomes and the prefix of their effect columns.
 OUTCOME_NAMES = {"margin": "incremental_margin", "churn": "churn_effect"}
 #: Arms with fewer rows than this cannot be learned from.
@@ -85,10 +92,11 @@ class UpliftModel(BaseEstimator):
 
     Parameters
     ----------
-    learner : {"t", "dr"}, default="dr"
-        Meta-learner: ``"t"`` (one outcome model per arm, effects as differences) or ``"dr"``
+    learner : {"t", "dr", "x"}, default="dr"
+        Meta-learner: ``"t"`` (one outcome model per arm, effects as differences), ``"dr"``
         (doubly robust pseudo-outcomes from cross-fitted T-learner models, regressed on the
-        features); see the module docstring.
+        features) or ``"x"`` (effects imputed from the other arm's model, regressed per arm
+        and combined); see the module docstring.
     n_estimators : int, default=200
         Boosting rounds of every xgboost model.
     max_depth : int, default=3
@@ -128,8 +136,11 @@ class UpliftModel(BaseEstimator):
     categories_ : dict of str to list of str
         Categories of the categorical columns.
     models_ : dict of str to dict of str to xgboost.XGBRegressor
-        Per outcome (``margin``, ``churn``), the fitted models: per arm (T-learner) or per
-        action (DR-learner).
+        Per outcome (``margin``, ``churn``), the fitted models: per arm (T-learner), per
+        action (DR-learner) or per action ``<a>`` and ``<a>|control`` (X-learner: the
+        regressions on the treated and on the control rows).
+    x_weights_ : dict of str to float
+        X-learner only: per action ``a``, the weight ``e_a`` of the control rows' regression.
     n_rows_ : dict of str to int
         Training rows per arm.
     scale_model_ : xgboost.XGBRegressor or None
@@ -248,10 +259,18 @@ class UpliftModel(BaseEstimator):
                 name: self._arm_models(encoded, values, arm, arms, name)
                 for name, values in outcomes.items()
             }
-        else:
+        elif self.learner == "dr":
             self.models_ = {
                 name: self._dr_models(encoded, values, arm, arms, shares, name)
                 for name, values in outcomes.items()
+            }
+        else:
+            self.models_ = {
+                name: self._x_models(encoded, values, arm, arms, name)
+                for name, values in outcomes.items()
+            }
+            self.x_weights_ = {
+                name: float(rows[name] / (rows[name] + rows[CONTROL])) for name in actions
             }
         self.actions_, self.arms_ = actions, arms
         self.propensity_ = {name: float(shares[name].mean()) for name in arms}
@@ -359,6 +378,26 @@ class UpliftModel(BaseEstimator):
             fitted[name] = regression.fit(X, pseudo)  # squared error on the pseudo-outcome
         return fitted
 
+    def _x_models(
+        self, X: pd.DataFrame, y: np.ndarray, arm: np.ndarray, arms: list[str], outcome: str
+    ) -> dict[str, xgb.XGBRegressor]:
+        """X-learner: arm models, effects imputed across arms, two regressions per action."""
+        first = self._arm_models(X, y, arm, arms, outcome)
+        control = arm == CONTROL
+        fitted = {}
+        for name in arms[1:]:
+            given = arm == name
+            imputed_treated = y[given] - first[CONTROL].predict(X[given])
+            imputed_control = first[name].predict(X[control]) - y[control]
+            # The imputed effects are differences of margins or of probabilities: squared error.
+            fitted[name] = self._xgb("margin", float(np.mean(imputed_treated))).fit(
+                X[given], imputed_treated
+            )
+            fitted[f"{name}|{CONTROL}"] = self._xgb("margin", float(np.mean(imputed_control))).fit(
+                X[control], imputed_control
+            )
+        return fitted
+
     # ----------------------------------------------------------------------------- predicting
 
     def predict_effects(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -401,6 +440,10 @@ class UpliftModel(BaseEstimator):
         models = self.models_[outcome]
         if self.learner == "t":
             effect = models[action].predict(X) - models[CONTROL].predict(X)
+        elif self.learner == "x":
+            weight = self.x_weights_[action]
+            from_controls = models[f"{action}|{CONTROL}"].predict(X).astype(np.float64)
+            effect = weight * from_controls + (1 - weight) * models[action].predict(X)
         else:
             effect = models[action].predict(X)
         effect = effect.astype(np.float64)

@@ -41,7 +41,7 @@ from retain.reports.profitability import (
     load_profitability,
     profitability_section,
 )
-from retain.reports.uplift import profit_curve, profit_curve_plot
+from retain.reports.uplift import profit_curve, profit_curve_plot, uplift_validation
 from retain.serving.contract import LIST_FILE, REASON_COLUMNS, REPORT_FILE, SUMMARY_FILE
 
 __all__ = ["REPORT_COLUMNS", "default_report_path", "load_list", "render_report", "report_html"]
@@ -206,8 +206,9 @@ def render_report(
     found = Path(profitability) if profitability is not None else find_profitability(folder)
     tables = load_profitability(found) if found is not None else None
     text = report_html(
-        frame, summary, top=top, backtest=_backtest_beside(list_path), profitability=tables
-    )
+        frame, summary, top=top, backtest=_backtest_beside(list_path), profitability=tables,
+        uplift=uplift_validation(summary, folder),
+    )  # fmt: skip
     with atomic_file(target) as temporary:
         temporary.write_text(text, encoding="utf-8")
         temporary.chmod(REPORT_MODE)  # mkstemp creates 0600; a report is meant to be shared
@@ -641,7 +642,11 @@ def _measured_effects(backtest: Mapping[str, Any] | None, currency: str) -> str:
 
 
 def _experiment_section(
-    frame: pd.DataFrame, summary: Mapping[str, Any], backtest: Mapping | None, currency: str
+    frame: pd.DataFrame,
+    summary: Mapping[str, Any],
+    backtest: Mapping | None,
+    currency: str,
+    uplift: Mapping[str, Any] | None = None,
 ) -> str:
     """What the contacts are expected to add, where that comes from, and what they did."""
     parts = ["<h2>What contacts add</h2>"]
@@ -651,6 +656,8 @@ def _experiment_section(
         parts.append(f"<p{klass}>Gains: {_e(gains.get('source'))}. {_e(gains.get('note'))}.</p>")
     else:
         parts.append('<p class="na">Where the gains come from is not recorded.</p>')
+    if uplift is not None:
+        parts.append(_uplift_validation(uplift, currency))
     experiment = summary.get("experiment")
     if isinstance(experiment, Mapping) and experiment.get("by_action"):
         rows = [
@@ -678,6 +685,39 @@ def _experiment_section(
         )
     parts.append("<h3>Sleeping dogs: do not contact</h3>" + _sleeping_dogs(frame, currency))
     return f'<section class="experiment">{"".join(parts)}</section>'
+
+
+def _uplift_validation(uplift: Mapping[str, Any], currency: str) -> str:
+    """The uplift model's Qini curve and coefficients on its out-of-time validation campaign."""
+    version = _e(uplift["version"])
+    title = f"<h3>The uplift model on its validation campaign (retain-uplift v{version})</h3>"
+    qini = uplift.get("qini") or {}
+    if "model" not in qini:
+        why = uplift.get("missing") or "its run has no Qini coefficient"
+        return title + f'<p class="na">Its validation measures are not available ({_e(why)}).</p>'
+    unit = f" {_e(currency)}" if currency else ""
+    others = [f"{name.replace('_', ' ')} {_money(qini[name])}" for name in qini if name != "model"]
+    text = (
+        f"<p>Out of time, on the latest campaign it was not trained on, the model's ranking "
+        f"has a Qini coefficient of {_money(qini['model'])}{unit}: the margin its targeting "
+        "adds over random targeting, averaged over every depth of targeting (treated minus "
+        "control). The same for the other rankings: " + ", ".join(others) + ".</p>"
+    )
+    adjusted = uplift.get("adjusted_qini") or {}
+    if "model" in adjusted:
+        baselines = [name for name in ("value_at_risk", "churn_probability") if name in adjusted]
+        rivals = [f"{name.replace('_', ' ')} {_money(adjusted[name])}" for name in baselines]
+        text += (
+            f"<p>Regression-adjusted (the registry's gate: the margin less what the customer "
+            f"was expected to spend without a contact), the model's Qini coefficient is "
+            f"{_money(adjusted['model'])}{unit}; " + ", ".join(rivals) + ". One campaign's "
+            "outcomes are noisy: read the curves as evidence, not as a forecast.</p>"
+        )
+    curves = uplift.get("curves")
+    if curves is None or len(curves) == 0:
+        why = uplift.get("missing") or "not logged by the run"
+        return title + text + f'<p class="na">The Qini curve is not available ({_e(why)}).</p>'
+    return title + text + _image(plots.qini_curves_plot(curves, qini), "Validation Qini curves")
 
 
 def _sleeping_dogs(frame: pd.DataFrame, currency: str) -> str:
@@ -950,6 +990,7 @@ def report_html(
     top: int = 50,
     backtest: Mapping[str, Any] | None = None,
     profitability: Mapping[str, Any] | None = None,
+    uplift: Mapping[str, Any] | None = None,
 ) -> str:
     """The report as one HTML document.
 
@@ -967,6 +1008,9 @@ def report_html(
     profitability : mapping, optional
         :func:`retain.reports.profitability.load_profitability` of the cutoff's profitability
         folder: a profitability section before the model card.
+    uplift : mapping, optional
+        :func:`retain.reports.uplift.uplift_validation` of the list: the uplift model's
+        validation Qini curve and coefficients in "What contacts add".
 
     Returns
     -------
@@ -987,7 +1031,7 @@ def report_html(
             _kpis(figures, currency),
             _risk_section(frame, currency),
             _actions_section(frame, currency),
-            _experiment_section(frame, summary, backtest, currency),
+            _experiment_section(frame, summary, backtest, currency, uplift),
             _priority_section(frame, int(top), currency),
             profitability_section(profitability) if profitability is not None else "",
             _model_card(summary),

@@ -165,6 +165,17 @@ class SegmentsConfig(JobConfig):
     cutoffs: CutoffPlan = field(default_factory=lambda: CutoffPlan(training=0))
 
 
+#: Measures of the validation campaign an uplift model may be gated on (higher is better; see
+#: retain.training.uplift): the regression-adjusted Qini coefficient is the default.
+UPLIFT_GATE_MEASURES = (
+    "adjusted_qini",
+    "qini",
+    "adjusted_incremental_profit_at_capacity",
+    "incremental_profit_at_capacity",
+    "auuc",
+)
+
+
 @dataclass(frozen=True)
 class UpliftConfig(JobConfig):
     """``training/uplift.yaml``: uplift models learned from the logged campaigns.
@@ -174,10 +185,10 @@ class UpliftConfig(JobConfig):
     """
 
     horizon_days: int = 90
-    primary_metric: str = "incremental_profit_at_capacity"
+    primary_metric: str = "adjusted_qini"  # the gate's measure: one of UPLIFT_GATE_MEASURES
     margin_rate: float = 0.3
     capacity: float = 0.05
-    learners: tuple[str, ...] = ("t", "dr")
+    learners: tuple[str, ...] = ("x",)  # the best out of time (README, Uplift models)
     min_arm_rows: int = 30
     model: dict[str, Any] = field(
         default_factory=lambda: {
@@ -302,6 +313,11 @@ def check_config(family: str, config: JobConfig) -> None:
             raise ConfigError(
                 f"{where}: 'learners' must name one or more of {', '.join(LEARNERS)}; got "
                 f"{', '.join(map(str, config.learners)) or 'none'}"
+            )
+        if config.primary_metric not in UPLIFT_GATE_MEASURES:
+            raise ConfigError(
+                f"{where}: 'primary_metric' (the uplift gate's measure) must be one of "
+                f"{', '.join(UPLIFT_GATE_MEASURES)}; got {config.primary_metric!r}"
             )
     tuning = getattr(config, "tuning", None)
     if tuning is not None:

@@ -7,7 +7,7 @@ it (:func:`retain.engines.rules.campaign_rows`, through the workspace's engine).
 campaign whose outcome window the data cover validates; the earlier ones train. Each
 meta-learner of ``learners`` (:class:`~retain.models.UpliftModel`, propensities from each
 campaign's own assignment shares) is fitted on the training campaigns and judged on the
-validation campaign; the one with the highest incremental profit at capacity serves, refitted
+validation campaign; the one with the highest gate measure (below) serves, refitted
 on every campaign when ``refit`` is set (the reported metrics stay those before the refit).
 
 What is measured on the validation campaign (:mod:`retain.metrics.uplift`), for the top
@@ -26,8 +26,25 @@ What is measured on the validation campaign (:mod:`retain.metrics.uplift`), for 
   the training campaigns. On simulated data (``truth.parquet``) also the **oracle** and the
   true incremental margin each ranking captures (:func:`retain.data.oracle.oracle_uplift`).
 
-The model is registered as ``retain-uplift`` and gated on incremental profit at capacity: it
-is not promoted unless it beats ranking by churn probability and by value at risk.
+The model is registered as ``retain-uplift`` and gated on the **regression-adjusted Qini
+coefficient** of the validation campaign (``GATE_MEASURE``, ``adjusted_qini``; the config's
+``primary_metric`` may name another measure): it is not
+promoted unless it beats ranking by churn probability and by value at risk, and the learner
+served is the one with the highest. Two changes make the measure steadier than incremental
+profit at capacity on the observed margin, while staying unbiased:
+
+* **All depths.** The Qini coefficient averages the incremental margin over every depth of
+  targeting, so it rests on every validation row, not on the few hundred of the top share.
+* **Regression adjustment** (Lin 2013; the CUPED of online experiments, Deng et al. 2013):
+  the margin less each row's expected margin without a contact, predicted by the baselines'
+  models of the *training* campaigns' control rows. The assignment was random and the
+  prediction a fixed function of the features, so the treated-minus-control difference keeps
+  its expectation at every depth; what the features explain of a customer's spend (most of
+  the noise) drops out.
+
+A seeded bootstrap of the validation rows, logged as ``gate_<measure>_lead_*`` metrics, gives
+the 90% interval of the model's lead over each baseline and the share of resamples in which it
+leads, for the plain and adjusted Qini coefficient and incremental profit at capacity.
 """
 
 from __future__ import annotations
@@ -41,6 +58,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from retain import plots
 from retain.data.schemas import TABLES
 from retain.engines import Engine, get_engine
 from retain.errors import RetainError
@@ -50,8 +68,10 @@ from retain.metrics.uplift import (
     effect_at_capacity,
     effect_qini_coefficient,
     incremental_profit_at_capacity,
+    incremental_profit_curve,
     matched_treatment,
     qini_coefficient,
+    qini_curve,
 )
 from retain.models._xgboost import encode_features, learn_categories
 from retain.models.uplift import CONTROL, UpliftModel
@@ -67,6 +87,7 @@ from retain.training.dataset import (
 from retain.training.publish import JobResult, publish
 
 __all__ = [
+    "GATE_MEASURE",
     "RANKINGS",
     "UpliftEvaluation",
     "UpliftRows",
@@ -74,8 +95,22 @@ __all__ = [
     "build_uplift_rows",
     "evaluate_uplift",
     "train_uplift",
+    "uplift_figures",
+    "validation_curves",
 ]
 
+#: The measure the learners are chosen and the model is gated on by default (the config's
+#: ``primary_metric``; see the module docstring).
+GATE_MEASURE = "adjusted_qini"
+#: Measures whose model-minus-baseline difference is bootstrapped, and the baselines.
+BOOTSTRAP_MEASURES = (
+    "qini",
+    "incremental_profit_at_capacity",
+    "adjusted_qini",
+    "adjusted_incremental_profit_at_capacity",
+)
+GATE_BASELINES = ("churn_probability", "value_at_risk")
+BOOTSTRAP_RESAMPLES = 200
 #: Rankings compared on the validation campaign (``oracle`` on simulated data only).
 RANKINGS = ("model", "random", "churn_probability", "value_at_risk", "oracle")
 ARM = "arm"
@@ -293,11 +328,15 @@ class UpliftEvaluation:
         One row per ranking: its measures overall.
     per_action : pandas.DataFrame
         One row per ranking and action.
+    curves : pandas.DataFrame
+        Per ranking, its Qini and incremental-profit curves on the rows that got its
+        recommended action or were held out (see :func:`validation_curves`).
     """
 
     metrics: dict[str, float]
     rankings: pd.DataFrame
     per_action: pd.DataFrame
+    curves: pd.DataFrame
 
 
 def _baselines(rows: UpliftRows, seed: int) -> tuple[Any, Any, dict[str, list[str]]]:
@@ -364,7 +403,10 @@ def evaluate_uplift(
     """Measure ``model`` and the other rankings on the validation campaign.
 
     Measures per ranking: ``incremental_profit_at_capacity`` (the top ``capacity`` share,
-    money), ``qini`` (Qini coefficient of margin), ``auuc`` and, with ``truth``,
+    money), ``qini`` (Qini coefficient of margin), ``auuc``, the same two on the
+    regression-adjusted margin (``adjusted_incremental_profit_at_capacity``,
+    ``adjusted_qini``: the margin less the expected margin without a contact, see the module
+    docstring) and, with ``truth``,
     ``true_incremental_margin_at_capacity`` (what the top share really gains from its
     recommended actions), ``true_net_gain_at_capacity`` (less the costs),
     ``share_of_oracle`` and ``true_qini``. Per action ``a`` (suffix ``__a``): the same
@@ -375,6 +417,7 @@ def evaluate_uplift(
     scored = _scores(model, rows, valid, baselines, seed)
     arm = valid[ARM].to_numpy(object)
     margin = valid[MARGIN].to_numpy(float)
+    adjusted = margin - _untreated_margin(valid, rows, baselines)
     truths = None
     if truth is not None:
         truths = _true_effects(truth, valid, list(model.actions_), rows)
@@ -382,17 +425,22 @@ def evaluate_uplift(
         best = net.to_numpy().argmax(axis=1)
         actions = np.asarray(net.columns, object)
         scored["oracle"] = (net.to_numpy().max(axis=1), actions[best], net)
-    records, per_action = [], []
+    records, per_action, matched = [], [], {}
     for name, (score, recommended, by_action) in scored.items():
         record = {"ranking": name}
         keep, treated = matched_treatment(arm, recommended, control=CONTROL)
         cost = pd.Series(recommended).map(rows.costs).fillna(0.0).to_numpy(float)
+        matched[name] = (keep, arm == recommended, score, cost)
         y, s = margin[keep], score[keep]
         record["incremental_profit_at_capacity"] = incremental_profit_at_capacity(
             y, s, treated, capacity, cost=cost[keep]
         )
         record["qini"] = qini_coefficient(y, s, treated)
         record["auuc"] = auuc(y, s, treated)
+        record["adjusted_incremental_profit_at_capacity"] = incremental_profit_at_capacity(
+            adjusted[keep], s, treated, capacity, cost=cost[keep]
+        )
+        record["adjusted_qini"] = qini_coefficient(adjusted[keep], s, treated)
         if truths is not None:
             gained = _chosen(truths["margin"], recommended)
             record["true_incremental_margin_at_capacity"] = effect_at_capacity(
@@ -432,7 +480,99 @@ def evaluate_uplift(
             for measure, value in row.items()
         }
     )
-    return UpliftEvaluation(metrics, rankings.reset_index(), by_action.reset_index())
+    metrics.update(_bootstrap_gaps(margin, adjusted, matched, capacity, seed))
+    curves = validation_curves(margin, matched)
+    return UpliftEvaluation(metrics, rankings.reset_index(), by_action.reset_index(), curves)
+
+
+#: Points per ranking of the logged curves (evenly spaced in customers targeted).
+CURVE_POINTS = 201
+
+
+def validation_curves(margin: np.ndarray, matched: dict[str, tuple]) -> pd.DataFrame:
+    """Per ranking, the Qini curve and the incremental-profit curve of the validation campaign.
+
+    Each ranking is judged on its own rows (those given its recommended action, and the
+    controls), so the curves are drawn against the share of those rows targeted:
+    ``ranking``, ``targeted`` (rows), ``share_targeted``, ``qini``
+    (:func:`~retain.metrics.uplift.qini_curve`) and ``incremental_profit``
+    (:func:`~retain.metrics.uplift.incremental_profit_curve`, net of the contacts' cost), at
+    ``CURVE_POINTS`` evenly spaced depths (linear between the curves' own points).
+    """
+    parts = []
+    for name, (keep, treated, score, cost) in matched.items():
+        y, s, t = margin[keep], score[keep], treated[keep]
+        counts, qini = qini_curve(y, s, t)
+        profit_counts, profit = incremental_profit_curve(y, s, t, cost[keep])
+        depth = np.unique(np.linspace(0, len(y), CURVE_POINTS).round())
+        parts.append(pd.DataFrame({
+            "ranking": name, "targeted": depth.astype(int), "share_targeted": depth / len(y),
+            "qini": np.interp(depth, counts, qini),
+            "incremental_profit": np.interp(depth, profit_counts, profit),
+        }))  # fmt: skip
+    return pd.concat(parts, ignore_index=True)
+
+
+def uplift_figures(evaluation: UpliftEvaluation, capacity: float) -> dict[str, Any]:
+    """The Qini and incremental-profit curves of the validation campaign, every ranking."""
+    qini = evaluation.rankings.set_index("ranking")["qini"].to_dict()
+    return {
+        "plots/qini.png": plots.qini_curves_plot(evaluation.curves, qini),
+        "plots/incremental_profit.png": plots.incremental_profit_plot(evaluation.curves, capacity),
+    }
+
+
+def _untreated_margin(valid: pd.DataFrame, rows: UpliftRows, baselines: tuple) -> np.ndarray:
+    """Each validation row's expected margin without a contact, ``(1 - churn probability) x
+    margin if retained``, from the baselines' models of the training campaigns' controls."""
+    churn_model, margin_model, categories = baselines
+    encoded = encode_features(valid[list(rows.features)], list(rows.features), categories)
+    retained = 1.0 - churn_model.predict(encoded).astype(float)
+    return retained * np.maximum(margin_model.predict(encoded).astype(float), 0.0)
+
+
+def _bootstrap_gaps(
+    margin: np.ndarray,
+    adjusted: np.ndarray,
+    matched: dict[str, tuple],
+    capacity: float,
+    seed: int,
+) -> dict[str, float]:
+    """How steady the model's lead over each baseline is, per measure of
+    ``BOOTSTRAP_MEASURES``: the lead on the validation rows resampled with replacement
+    (``BOOTSTRAP_RESAMPLES`` times, seeded), as ``gate_<measure>_lead_p05__<baseline>`` and
+    ``_p95`` (the 90% interval) and ``gate_<measure>_lead_wins__<baseline>`` (the share of
+    resamples in which the model leads)."""
+    rng = np.random.default_rng(seed)
+    n = len(margin)
+    leads: dict[tuple[str, str], list[float]] = {}
+    for _ in range(BOOTSTRAP_RESAMPLES):
+        picked = rng.integers(0, n, n)
+        found = {}
+        for name in ("model", *GATE_BASELINES):
+            keep, treated, score, cost = (values[picked] for values in matched[name])
+            s, t = score[keep], treated[keep]
+            if t.all() or not t.any():  # a resample without one of the groups says nothing
+                break
+            found[name] = {}
+            for prefix, outcome in (("", margin), ("adjusted_", adjusted)):
+                y = outcome[picked][keep]
+                found[name][f"{prefix}qini"] = qini_coefficient(y, s, t)
+                found[name][f"{prefix}incremental_profit_at_capacity"] = (
+                    incremental_profit_at_capacity(y, s, t, capacity, cost=cost[keep])
+                )
+        else:
+            for measure in BOOTSTRAP_MEASURES:
+                for baseline in GATE_BASELINES:
+                    lead = found["model"][measure] - found[baseline][measure]
+                    leads.setdefault((measure, baseline), []).append(lead)
+    out = {}
+    for (measure, baseline), values in leads.items():
+        values = np.asarray(values)
+        out[f"gate_{measure}_lead_p05__{baseline}"] = float(np.quantile(values, 0.05))
+        out[f"gate_{measure}_lead_p95__{baseline}"] = float(np.quantile(values, 0.95))
+        out[f"gate_{measure}_lead_wins__{baseline}"] = float(np.mean(values > 0))
+    return out
 
 
 def _chosen(effects: pd.DataFrame, recommended: np.ndarray) -> np.ndarray:
@@ -458,16 +598,16 @@ def _true_effects(
 # --------------------------------------------------------------------------- the job
 
 
-def _verdict(rankings: pd.DataFrame) -> tuple[bool, str]:
-    """Whether the model's incremental profit at capacity beats ranking by churn probability
-    and by value at risk, and the comparison in words."""
-    profit = rankings.set_index("ranking")["incremental_profit_at_capacity"]
-    ours = profit["model"]
-    beaten = {name: profit[name] for name in ("churn_probability", "value_at_risk")}
+def _verdict(rankings: pd.DataFrame, measure: str = GATE_MEASURE) -> tuple[bool, str]:
+    """Whether the model's ``measure`` beats ranking by churn probability and by value at
+    risk, and the comparison in words."""
+    found = rankings.set_index("ranking")[measure]
+    ours = found["model"]
+    beaten = {name: found[name] for name in GATE_BASELINES}
     passed = all(ours > value for value in beaten.values())
     others = ", ".join(f"{name} {value:.2f}" for name, value in beaten.items())
     relation = "beats" if passed else "does not beat"
-    return passed, f"incremental_profit_at_capacity {ours:.2f} {relation} {others}"
+    return passed, f"{measure} {ours:.2f} {relation} {others}"
 
 
 def fit_uplift(rows: UpliftRows, learner: str, settings: dict, seed: int, split: str | None):
@@ -531,15 +671,16 @@ def train_uplift(
             candidates[learner], rows, capacity=config.capacity, seed=config.seed, truth=truth,
             baselines=baselines,
         )  # fmt: skip
-    chosen = max(
-        config.learners,
-        key=lambda name: evaluations[name].metrics["model_incremental_profit_at_capacity"],
-    )
+    gate = config.primary_metric  # GATE_MEASURE unless the config names another
+    chosen = max(config.learners, key=lambda name: evaluations[name].metrics[f"model_{gate}"])
     evaluation, model = evaluations[chosen], candidates[chosen]
     metrics = dict(evaluation.metrics)
     for learner in config.learners:
-        value = evaluations[learner].metrics["model_incremental_profit_at_capacity"]
-        metrics[f"{learner}_learner_incremental_profit_at_capacity"] = value
+        for measure in ("incremental_profit_at_capacity", "qini", gate, "share_of_oracle",
+                        "true_incremental_margin_at_capacity"):  # fmt: skip
+            value = evaluations[learner].metrics.get(f"model_{measure}")
+            if value is not None:
+                metrics[f"{learner}_learner_{measure}"] = value
     served = model
     if config.refit:
         progress("refit on every campaign")
@@ -552,17 +693,18 @@ def train_uplift(
         found = evaluate_uplift(
             held_out, rows, capacity=config.capacity, seed=config.seed, baselines=baselines
         )
-        return found.metrics["model_incremental_profit_at_capacity"]
+        return found.metrics[f"model_{gate}"]
 
     progress("track and register")
     return publish(
         "uplift", served, config, rows.manifest, workspace=workspace,
         settings={"learner": chosen, "actions": list(model.actions_),
                   "costs": rows.costs},
-        metrics=metrics, figures={},
+        metrics=metrics, figures=uplift_figures(evaluation, config.capacity),
         tables={"evaluation/rankings.csv": evaluation.rankings,
-                "evaluation/per_action.csv": evaluation.per_action},
+                "evaluation/per_action.csv": evaluation.per_action,
+                "evaluation/curves.csv": evaluation.curves},
         score=score, input_example=valid[list(rows.features)].head(5),
-        predict_method="predict", baselines=_verdict(evaluation.rankings),
+        predict_method="predict", baselines=_verdict(evaluation.rankings, gate),
         baselines_required=True,
     )  # fmt: skip

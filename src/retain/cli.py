@@ -411,11 +411,11 @@ SUMMARY_METRICS = {
     ),
     "clv": ("valid.btyd_gini", "valid.ml_gini", "valid.oracle_gini", "valid.model_decile_mape"),
     "segments": ("valid.silhouette", "valid.clusters"),
-    "uplift": (
+    "uplift": (  # the gate's measure first (training/uplift.py GATE_MEASURE)
+        "valid.model_adjusted_qini",
+        "valid.value_at_risk_adjusted_qini",
+        "valid.churn_probability_adjusted_qini",
         "valid.model_incremental_profit_at_capacity",
-        "valid.value_at_risk_incremental_profit_at_capacity",
-        "valid.churn_probability_incremental_profit_at_capacity",
-        "valid.random_incremental_profit_at_capacity",
         "valid.model_qini",
         "valid.model_share_of_oracle",
     ),

@@ -104,6 +104,7 @@ class SourceData:
         self._logs = dict(logs) if logs is not None else None
         self._notes: tuple[str, ...] | None = None if load is not None else tuple(notes)
         self._event_range: tuple[datetime, datetime] | None | str = _UNKNOWN
+        self._referrals: bool | None = None
 
     @classmethod
     def from_folder(
@@ -197,6 +198,19 @@ class SourceData:
             self._event_range = _event_range(tables)
         return self._event_range  # type: ignore[return-value]
 
+    @property
+    def has_referrals(self) -> bool:
+        """Whether a customer names who referred them (``customers.referred_by``); known from
+        the store's record without reading the tables."""
+        if self._referrals is None:
+            tables = self._plain if self._plain is not None else self.compact
+            customers = tables.get("customers")
+            self._referrals = customers is not None and "referred_by" in customers.column_names
+            if self._referrals:
+                column = customers.column("referred_by")
+                self._referrals = column.null_count < len(column)
+        return self._referrals
+
     def _ensure_loaded(self) -> None:
         """Read and check the folder's tables unless they are in memory."""
         if self.loaded:
@@ -218,21 +232,25 @@ class SourceData:
             self._plain = self._compact = self._logs = None
 
     def record(self) -> dict:
-        """What a store keeps about these sources: fingerprint, origin, notes, event range."""
+        """What a store keeps about these sources: fingerprint, origin, notes, event range,
+        whether customers name referrers."""
         bounds = self.event_range
         return {
             "fingerprint": self.fingerprint,
             "origin": self.origin,
             "notes": list(self.notes),
             "event_range": None if bounds is None else [bound.isoformat() for bound in bounds],
+            "referrals": self.has_referrals,
         }
 
     def recall(self, record: Mapping) -> None:
-        """Take the notes and the event range from a :meth:`record` of the same sources."""
+        """Take the notes, the event range and whether there are referrals from a
+        :meth:`record` of the same sources."""
         if record.get("fingerprint") != self.fingerprint:
             raise ValueError("a record of other sources")
         bounds = record["event_range"]
         self._notes = tuple(record["notes"])
+        self._referrals = record.get("referrals")
         self._event_range = None if bounds is None else tuple(map(datetime.fromisoformat, bounds))
 
 

@@ -1,0 +1,94 @@
+"""Influence value in the list: the profit to date of the customers each one referred, from
+the P&L rule on every engine, and playbook rules on it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retain.errors import ConfigError
+from retain.features import resolve_data
+from retain.serving.config import Action, Playbook, Rule, load_playbook
+from retain.serving.gains import eligibility
+from retain.serving.score import influence_values
+from test_profitability import CUTOFF, RATES, WORLD
+
+PLAYBOOK = """
+actions:
+  reminder_email: {cost: 0.3, save_rate: 0.04}
+  ambassador_call: {cost: 15.0, save_rate: 0.3}
+rules:
+  - when: {influence_value: {min: 50}}
+    action: ambassador_call
+default: reminder_email
+"""
+
+
+def test_influence_values_are_the_pnl_influence_by_hand(engine):
+    influence = influence_values(engine, WORLD, CUTOFF, margin_rate=0.25, cost_rates=RATES)
+    # only A referred anyone (B and C): their profit to date, as in test_profit_and_loss_by_hand
+    b = 1.0 - (2.0 + 0.2 + 1.0) - 2.0
+    c = -3.0
+    assert influence.index.tolist() == ["A"]
+    assert influence["A"] == pytest.approx(b + c)
+
+
+def test_no_referrer_costs_nothing_and_gives_no_influence(engine):
+    tables = dict(WORLD.tables)
+    tables["customers"] = tables["customers"].drop_columns(["referred_by"])
+    sources = resolve_data(tables)
+    assert not sources.has_referrals
+    assert influence_values(engine, sources, CUTOFF).empty
+
+
+def test_the_store_record_remembers_whether_there_are_referrals():
+    assert WORLD.has_referrals
+    record = WORLD.record()
+    assert record["referrals"] is True
+    unread = resolve_data(dict(WORLD.tables))
+    unread._referrals = None
+    unread.recall({**record, "fingerprint": unread.fingerprint, "referrals": False})
+    assert unread.has_referrals is False  # taken from the record, not the tables
+
+
+def test_a_playbook_rule_on_influence_value(tmp_path):
+    path = tmp_path / "playbook.yaml"
+    path.write_text(PLAYBOOK)
+    playbook = load_playbook(path)
+    assert playbook.rules[0].ranges == {"influence_value": (50.0, None)}
+    frame = pd.DataFrame({"influence_value": [0.0, 49.99, 50.0, 400.0, np.nan]})
+    allowed = eligibility(frame, pd.Series([""] * 5), playbook)
+    assert allowed["ambassador_call"].tolist() == [False, False, True, True, False]
+    assert allowed["reminder_email"].all()
+
+
+def test_a_range_with_both_bounds_and_other_conditions():
+    playbook = Playbook(
+        {"a": Action(1.0, 0.1), "b": Action(2.0, 0.2)},
+        (Rule("b", {"value_tier": ["high"]}, {"influence_value": (10.0, 100.0)}),),
+        default="a",
+    )
+    frame = pd.DataFrame(
+        {"value_tier": ["high", "high", "low", "high"], "influence_value": [10.0, 100.5, 50, 100]}
+    )
+    allowed = eligibility(frame, pd.Series([""] * 4), playbook)
+    assert allowed["b"].tolist() == [True, False, False, True]
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        ("{influence_value: [high]}", "takes a range such as {min: 50}"),
+        ("{influence_value: {min: lots}}", "'min' must be a number"),
+        ("{influence_value: {above: 3}}", "takes a range"),
+        ("{influence_value: {min: 9, max: 3}}", "min 9 is above max 3"),
+        ("{influence: {min: 3}}", "unknown condition"),
+    ],
+)
+def test_bad_influence_conditions_name_the_rule(tmp_path, condition, message):
+    path = tmp_path / "playbook.yaml"
+    path.write_text(PLAYBOOK.replace("{influence_value: {min: 50}}", condition))
+    with pytest.raises(ConfigError, match="rule 1") as raised:
+        load_playbook(path)
+    assert message in str(raised.value)

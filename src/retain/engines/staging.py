@@ -72,7 +72,7 @@ __all__ = [
 
 DATABASE = "sources.duckdb"
 #: Version of what a staged database holds; a database of another version is staged again.
-FORMAT = 3
+FORMAT = 4
 FORMAT_TABLE = "_format"
 KEY_TYPE = pa.int32()
 CODE_TYPE = pa.int8()

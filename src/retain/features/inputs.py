@@ -203,12 +203,14 @@ class SourceData:
         if self._cost_events is None:
             from retain.engines.base import charged_costs
 
-            logs = self.logs
-            plain = self._plain if self._plain is not None else self._plain_inputs()
-            rates = charged_costs(self, self.cost_rates) or {}
-            self._cost_events = cost_event_table(
-                plain["transactions"], plain["interactions"], logs["costs"], rates
-            )
+            rates = charged_costs(self, self.cost_rates)  # None: nothing costs
+            if rates is None:
+                self._cost_events = to_arrow(COST_EVENTS, None)
+            else:
+                plain = self._plain if self._plain is not None else self._plain_inputs()
+                self._cost_events = cost_event_table(
+                    plain["transactions"], plain["interactions"], self.logs["costs"], rates
+                )
         return self._cost_events
 
     def _plain_inputs(self) -> dict[str, pa.Table]:
@@ -239,8 +241,7 @@ class SourceData:
     def event_range(self) -> tuple[datetime, datetime] | None:
         """First and last event timestamp over the event tables (``None`` without events)."""
         if self._event_range == _UNKNOWN:
-            tables = self._plain if self._plain is not None else self.compact
-            self._event_range = _event_range(tables)
+            self._event_range = _event_range(self._read())
         return self._event_range  # type: ignore[return-value]
 
     @property
@@ -248,13 +249,17 @@ class SourceData:
         """Whether a customer names who referred them (``customers.referred_by``); known from
         the store's record without reading the tables."""
         if self._referrals is None:
-            tables = self._plain if self._plain is not None else self.compact
-            customers = tables.get("customers")
+            customers = self._read().get("customers")
             self._referrals = customers is not None and "referred_by" in customers.column_names
             if self._referrals:
                 column = customers.column("referred_by")
                 self._referrals = column.null_count < len(column)
         return self._referrals
+
+    def _read(self) -> dict[str, pa.Table]:
+        """The tables as read, in whichever form they are held (no derived source)."""
+        self._ensure_loaded()
+        return self._plain if self._plain is not None else self._compact  # type: ignore[return-value]
 
     def _ensure_loaded(self) -> None:
         """Read and check the folder's tables unless they are in memory."""

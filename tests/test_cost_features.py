@@ -116,3 +116,38 @@ def test_the_leakage_check_of_costs_can_fail(views):
     costs.loc[costs.index[-1], "timestamp"] -= pd.Timedelta(seconds=1)
     leaked = compute_features(views, _charged(costs=costs), CUTOFF).set_index("customer_id")
     assert leaked.loc["A", "cost_to_serve_total"] == at.loc["A", "cost_to_serve_total"] + 7.0
+
+
+def test_the_workspace_costs_reach_the_snapshots_and_a_change_rebuilds(make_workspace, world_dir):
+    """``retain features build`` charges the ``costs:`` of ``retain.yaml``; changing them
+    builds new snapshots whose cost features changed and nothing else did."""
+    from typer.testing import CliRunner
+
+    from retain.cli import app
+
+    workspace = make_workspace("costs", data=world_dir)
+    config = workspace / "retain.yaml"
+    packaged = config.read_text()
+    assert "  per_order: 0.0" in packaged
+
+    def build(per_order: str):
+        config.write_text(packaged.replace("  per_order: 0.0", f"  per_order: {per_order}"))
+        args = ["features", "build", "--as-of", "2025-01-01", "--workspace", str(workspace)]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def snapshot(built: int) -> pd.DataFrame:
+        paths = sorted(workspace.rglob("snapshots/as_of=2025-01-01/*.parquet"))
+        assert len(paths) == built
+        return pd.read_parquet(max(paths, key=lambda path: path.stat().st_mtime_ns))
+
+    assert "built" in build("0.0")
+    free = snapshot(1)
+    assert (free[list(COSTS)] == 0.0).all().all()
+    assert "skipped" in build("0")  # no cost: the same fingerprint
+    assert "built" in build("1.5")
+    dear = snapshot(2)
+    assert (dear["cost_to_serve_total"] == 1.5 * dear["frequency"]).all()  # per order
+    others = [name for name in free.columns if name not in COSTS]
+    pd.testing.assert_frame_equal(dear[others], free[others])

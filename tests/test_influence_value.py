@@ -92,3 +92,44 @@ def test_bad_influence_conditions_name_the_rule(tmp_path, condition, message):
     with pytest.raises(ConfigError, match="rule 1") as raised:
         load_playbook(path)
     assert message in str(raised.value)
+
+
+def test_the_list_carries_influence_and_a_rule_on_it_opens_an_action(
+    trained_models, trained_workspace, tmp_path
+):
+    """End to end: customers who referred others get their referrals' profit to date in the
+    list, and a playbook rule on it opens an action to them alone."""
+    import shutil
+    from datetime import date
+
+    from retain.engines import get_engine
+    from retain.serving import score
+
+    as_of = date(2026, 1, 1)
+    workspace = tmp_path / "referrals"
+    shutil.copytree(trained_workspace, workspace, ignore=shutil.ignore_patterns("lists", "store"))
+    data = workspace / "data" / "simulated"
+    customers = pd.read_parquet(data / "customers.parquet").sort_values("signup_date")
+    early, late = customers.index[:40], customers.index[len(customers) // 2 :]
+    referred = pd.Series(pd.NA, index=customers.index, dtype="object")
+    referred[late[::5]] = customers.loc[early, "customer_id"].to_numpy()[
+        np.arange(len(late[::5])) % len(early)
+    ]
+    customers["referred_by"] = referred
+    customers.sort_index().to_parquet(data / "customers.parquet", index=False)
+    playbook = workspace / "serving" / "playbook.yaml"
+    text = playbook.read_text().replace(
+        "actions:\n", "actions:\n  thank_referrer:\n    cost: 0.0\n    save_rate: 0.5\n", 1
+    )
+    playbook.write_text(
+        text.replace("rules:\n", "rules:\n  - when: {influence_value: {min: 1}}\n"
+                     "    action: thank_referrer\n", 1)
+    )  # fmt: skip
+    listing = score(as_of, workspace=workspace, out=workspace / "list").frame
+    expected = influence_values(get_engine(), resolve_data(data), as_of)
+    assert (expected > 1).sum() >= 5
+    by_id = listing.set_index("customer_id")["influence_value"]
+    np.testing.assert_allclose(by_id, expected.reindex(by_id.index).fillna(0.0).to_numpy())
+    referrers = listing["influence_value"] >= 1
+    assert referrers.any()
+    assert ((listing["recommended_action"] == "thank_referrer") == referrers).all()

@@ -44,7 +44,7 @@ from _measure import cpu_seconds, peak_rss_gb
 
 ROOT = Path(__file__).resolve().parents[1]
 REPO = ROOT / "features"
-SOURCES = ("customers", "transactions", "interactions")
+SOURCES = ("customers", "transactions", "interactions", "cost_events")
 
 
 def monthly_cutoffs(last: date, count: int) -> list[date]:

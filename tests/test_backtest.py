@@ -69,6 +69,7 @@ def _complete(frame: pd.DataFrame) -> pd.DataFrame:
         "recency_days": 10.0,
         "frequency": 3.0,
         "monetary_total": 100.0,
+        "influence_value": 0.0,
     }
     for name, value in defaults.items():
         if name not in frame.columns:

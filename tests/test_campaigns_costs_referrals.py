@@ -479,8 +479,9 @@ def test_validate_exits_2_on_each_error_and_writes_nothing(tmp_path, monkeypatch
     assert listing(tmp_path) == before
 
 
-def test_features_build_reads_a_folder_with_the_logs_and_ignores_them(world, world_dir, tmp_path):
-    """The logs and referrals are read and checked, and change no feature."""
+def test_features_build_reads_the_logs_and_only_costs_change_features(world, world_dir, tmp_path):
+    """The logs and referrals are read and checked, and change no feature but the cost to
+    serve (the costs log)."""
     data = tmp_path / "data"
     shutil.copytree(world_dir, data)
     customers = world.customers.sort_values(["signup_date", "customer_id"], kind="stable")
@@ -523,4 +524,9 @@ def test_features_build_reads_a_folder_with_the_logs_and_ignores_them(world, wor
         assert built.exit_code == 0, built.output
         (snapshot,) = store.glob("snapshots/as_of=*/*.parquet")
         snapshots.append(pd.read_parquet(snapshot))
-    pd.testing.assert_frame_equal(snapshots[0], snapshots[1])
+    # the costs log feeds the cost-to-serve features (1.5 per order); nothing else changes
+    costs = ["cost_to_serve_90d", "cost_to_serve_365d", "cost_to_serve_total"]
+    bare, logged = snapshots
+    assert (bare[costs] == 0.0).all().all()
+    assert (logged["cost_to_serve_total"] == 1.5 * logged["frequency"]).all()
+    pd.testing.assert_frame_equal(bare.drop(columns=costs), logged.drop(columns=costs))

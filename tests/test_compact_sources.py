@@ -18,6 +18,7 @@ from test_data_contract import CUSTOMERS, INTERACTIONS, ORDERS, TRANSACTIONS, ma
 from test_mapping import HEADERLESS
 
 EVENTS = ("transactions", "interactions")
+INPUTS = ("customers", *EVENTS)
 
 
 def same_as_load_dataset(data, mapping=None, chunk_rows: int = 2):
@@ -26,7 +27,8 @@ def same_as_load_dataset(data, mapping=None, chunk_rows: int = 2):
     dataset = load_dataset(data, mapping=mapping)
     expected = resolve_data(dataset).tables
     plain = plain_tables(compact.tables)
-    for name, table in expected.items():
+    for name in INPUTS:  # the tables read (cost events are derived from them)
+        table = expected[name]
         assert plain[name].schema == table.schema, name
         assert plain[name].equals(table), name
     assert compact.warnings == dataset.warnings

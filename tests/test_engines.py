@@ -30,7 +30,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "retain"
 AS_OF = date(2026, 1, 1)
 FLOATS = ["churn_probability", "clv", "clv_if_retained", "value_at_risk", "action_cost",
           "save_rate", "expected_incremental_margin", "expected_churn_effect",
-          "expected_net_gain", "recency_days", "frequency", "monetary_total"]  # fmt: skip
+          "expected_net_gain", "recency_days", "frequency", "monetary_total",
+          "influence_value"]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- one place

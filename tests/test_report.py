@@ -111,6 +111,7 @@ def make_list(seed: int) -> tuple[pd.DataFrame, dict]:
             "recency_days": recency.astype(float),
             "frequency": rng.integers(1, 40, n).astype(float),
             "monetary_total": rng.gamma(2.0, 200.0, n),
+            "influence_value": np.where(rng.random(n) < 0.1, rng.gamma(2.0, 100.0, n), 0.0),
         }
     )
     frame.loc[rank == 1, "reason_1"] = NASTY_REASON
@@ -532,3 +533,14 @@ def test_report_command_writes_beside_the_list_by_default(list_dir):
     result = CliRunner().invoke(app, ["report", "--list", str(list_dir / LIST_FILE)])
     assert result.exit_code == 0, result.output
     assert target.stat().st_size > 10_000
+
+
+def test_influence_value_is_shown_where_customers_referred_others(scored):
+    frame, summary = scored
+    lean = {k: v for k, v in summary.items() if k != "model_card"}
+    frame = frame.sort_values("rank").reset_index(drop=True)
+    frame.loc[0, "influence_value"] = 4321.5
+    text = report_html(frame, lean, top=5)
+    assert ">Influence value</th>" in text and "4,321.50" in text
+    for without in (frame.assign(influence_value=0.0), frame.drop(columns="influence_value")):
+        assert "Influence value" not in report_html(without, lean, top=5)

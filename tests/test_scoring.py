@@ -129,7 +129,9 @@ def test_summary_names_models_views_fingerprint_and_drift(scored):
     summary = json.loads((scored.out / SUMMARY_FILE).read_text())
     assert summary["as_of"] == "2026-01-01"
     assert {m["version"] for m in summary["models"].values()} == {"1"}
-    assert set(summary["feature_views"]) == {"purchases", "engagement", "customer_profile"}
+    assert set(summary["feature_views"]) == {
+        "purchases", "engagement", "customer_profile", "service_costs"
+    }  # fmt: skip
     assert summary["data_fingerprint"]
     assert summary["drift"]["reference_as_of"] == "2025-10-01"
     assert summary["drift"]["psi"] and summary["drift"]["max_psi"] >= 0

@@ -80,6 +80,7 @@ def test_the_manifest_records_the_spark_engine_and_its_staging(spark_built):
     store = spark_built.parents[2]
     staged = store / "sources" / f"{manifest['source_fingerprint']}-parquet"
     assert sorted(path.name for path in staged.glob("*.parquet")) == [
+        "cost_events.parquet",  # derived from the others (and the costs log)
         "customers.parquet",
         "interactions.parquet",
         "transactions.parquet",

@@ -83,7 +83,9 @@ def test_churn_run_logs_what_a_data_scientist_needs(trained):
     assert manifest["validation_cutoffs"] == ["2025-10-01"]
     assert manifest["train_rows"] > 0 and manifest["data_fingerprint"]
     features = mlflow.artifacts.load_dict(f"runs:/{run_id}/features.json")
-    assert set(features["views"]) == {"purchases", "engagement", "customer_profile"}
+    assert set(features["views"]) == {
+        "purchases", "engagement", "customer_profile", "service_costs"
+    }  # fmt: skip
     version = registry.champion("churn")
     info = mlflow.models.get_model_info(f"models:/retain-churn/{version.version}")
     assert info.signature is not None and info.saved_input_example_info is not None
@@ -104,7 +106,9 @@ def test_clv_compares_both_methods_and_keeps_the_better(trained):
 def test_segments_assigned_at_fit_are_assigned_again_by_the_registered_model(trained, workspace):
     config = load_config("segments", workspace=workspace)
     sources = open_sources(config, workspace=workspace)
-    rows = build_training_set(config, sources, open_store(config, workspace)).validation
+    # as segments are trained: every feature, constant ones too (the cost features here)
+    store = open_store(config, workspace)
+    rows = build_training_set(config, sources, store, leave_out=False).validation
     X = rows[list(trained["segments"].manifest["features"])].set_axis(rows["customer_id"])
     clv = pd.Series(registry.load_model("clv").predict(X), index=X.index)
     fitted = trained["segments"].model.transform(X, clv)

@@ -292,7 +292,9 @@ def features_build(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CutoffWarning)
         sources = feature_store.sources(
-            resolve_data(*_data_and_mapping(workspace, settings), settings.timestamp_window)
+            resolve_data(
+                *_data_and_mapping(workspace, settings), settings.timestamp_window
+            ).charge(settings.costs.rates())
         )
         if not cutoffs:
             cutoff, last = default_cutoff(sources)

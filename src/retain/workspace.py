@@ -55,6 +55,7 @@ PACKAGED = Path(__file__).resolve().parent / "defaults"
 #: What ``retain init`` writes, relative to the workspace.
 SCAFFOLD = (
     CONFIG_FILE,
+    "features/costs.py",
     "features/customers.py",
     "features/engagement.py",
     "features/purchases.py",

@@ -1,21 +1,26 @@
 """Source tables as the engines see them: the canonical tables, their columns and Arrow types.
 
-Every engine reads the three canonical tables of the data contract; feature definitions are
-checked against :data:`SOURCES` when the repository loads. Frames of any shape become the
-canonical Arrow tables with :func:`to_arrow`; an engine then stages or registers them (see
-:meth:`retain.engines.Engine.connect`).
+Every engine reads the three canonical tables of the data contract and one table derived from
+them, the cost events (:data:`COST_EVENTS`: the ``costs`` log and the costs ``retain.yaml``
+configures, one row per cost, as :func:`retain.engines.rules.cost_events` defines them);
+feature definitions are checked against :data:`SOURCES` when the repository loads. Frames of
+any shape become the canonical Arrow tables with :func:`to_arrow`; an engine then stages or
+registers them (see :meth:`retain.engines.Engine.connect`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import ibis
 import pandas as pd
 import pyarrow as pa
 
 from retain.data.schemas import TABLES
 
-__all__ = ["LOGS", "SOURCES", "SourceSchema", "arrow_schema", "to_arrow"]
+__all__ = ["COST_EVENTS", "INPUTS", "LOGS", "SOURCES", "SourceSchema", "arrow_schema",
+           "cost_event_table", "to_arrow"]  # fmt: skip
 
 ARROW_TYPES = {
     "id": pa.string(),
@@ -57,11 +62,22 @@ def _schema(name: str, event_time: str | None, known_since: str | None = None) -
     return SourceSchema(name, columns, event_time=event_time, known_since=known_since)
 
 
+#: The derived source of cost events: ``customer_id``, ``timestamp`` (the day of the cost, at
+#: midnight), ``kind`` and ``amount`` (the cost, exact to a millionth).
+COST_EVENTS = "cost_events"
+
 SOURCES: dict[str, SourceSchema] = {
     "customers": _schema("customers", None, known_since="signup_date"),
     "transactions": _schema("transactions", "timestamp"),
     "interactions": _schema("interactions", "timestamp"),
+    COST_EVENTS: SourceSchema(
+        COST_EVENTS,
+        {"customer_id": "id", "timestamp": "time", "kind": "text", "amount": "number"},
+        event_time="timestamp",
+    ),
 }
+#: The sources read from the data; the others are derived from them (and the logs).
+INPUTS = ("customers", "transactions", "interactions")
 
 
 #: Logs that rules read beside the sources (no feature view reads them).
@@ -92,3 +108,48 @@ def to_arrow(source: str, frame: pd.DataFrame | pa.Table | None) -> pa.Table:
         else:
             arrays.append(pa.nulls(rows, type=field.type))
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def cost_event_table(
+    transactions: pa.Table,
+    interactions: pa.Table,
+    costs: pa.Table,
+    rates: Mapping[str, float],
+) -> pa.Table:
+    """The :data:`COST_EVENTS` source: :func:`retain.engines.rules.cost_events` (the one
+    definition of what costs) of the canonical tables, the ``costs`` log and the configured
+    ``rates``, sorted by customer, day, kind and amount.
+
+    Built once per fingerprint of the sources (which covers ``rates``) on an in-memory DuckDB,
+    then staged by every engine like the tables it derives from. Without a logged cost and a
+    configured rate it has no rows, and nothing runs.
+    """
+    if not costs.num_rows and not any(rates.values()):
+        return arrow_schema(COST_EVENTS).empty_table()
+    import pyarrow.compute as pc
+
+    from retain.engines import rules
+    from retain.engines.layout import KEY, MICRO
+    from retain.engines.staging import connect
+
+    backend = connect()
+    try:
+        tables = {}
+        for name, table in (("t", transactions), ("i", interactions), ("c", costs)):
+            backend.con.register(f"_retain_cost_{name}", table)
+            tables[name] = ibis.table(
+                ibis.Schema.from_pyarrow(table.schema), name=f"_retain_cost_{name}"
+            )
+        events = rules.cost_events(tables["t"], tables["i"], tables["c"], rates)
+        events = events.order_by([KEY, rules.DAY, "kind", "cost"])
+        backend._run_pre_execute_hooks(events)  # as the DuckDB engine runs a rule
+        found = backend.con.sql(backend.compile(events)).to_arrow_table()
+    finally:
+        backend.disconnect()
+    days = found.column(rules.DAY).cast(pa.int64())
+    stamps = pc.multiply(days, 86_400_000_000).cast(pa.timestamp("us"))
+    amounts = pc.divide(found.column("cost").cast(pa.float64()), float(MICRO))
+    return pa.Table.from_arrays(
+        [found.column(KEY).cast(pa.string()), stamps, found.column("kind"), amounts],
+        schema=arrow_schema(COST_EVENTS),
+    )

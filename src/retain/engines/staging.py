@@ -72,7 +72,7 @@ __all__ = [
 
 DATABASE = "sources.duckdb"
 #: Version of what a staged database holds; a database of another version is staged again.
-FORMAT = 3
+FORMAT = 4
 FORMAT_TABLE = "_format"
 KEY_TYPE = pa.int32()
 CODE_TYPE = pa.int8()
@@ -136,7 +136,7 @@ def column_counts(tables: Mapping[str, pa.Table]) -> pa.Table:
     """Distinct non-missing values of the event tables' text columns (``_columns``)."""
     rows: dict[str, list] = {name: [] for name in COLUMNS_SCHEMA.names}
     for name, schema in SOURCES.items():
-        if schema.is_static:
+        if schema.is_static or name not in tables:  # e.g. the data without derived sources
             continue
         for column, kind in schema.columns.items():
             if kind == "text":

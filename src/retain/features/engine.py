@@ -26,7 +26,7 @@ from retain.engines.layout import (
     MASK_BITS,
     epoch_day,
 )
-from retain.engines.sources import SOURCES, to_arrow
+from retain.engines.sources import INPUTS, SOURCES, to_arrow
 from retain.features.compiler import compile_snapshot, distinct_columns
 from retain.features.definitions import FeatureView
 from retain.features.forecast import add_forecasts, forecasts_of
@@ -278,10 +278,10 @@ def compute_features(
     repository = views if isinstance(views, Repository) else Repository.from_views(list(views))
     cutoffs = as_dates(as_of)
     if not isinstance(sources, SourceData):
-        unknown = set(sources) - set(SOURCES)
+        unknown = set(sources) - set(INPUTS)
         if unknown:
-            raise ValueError(f"unknown source tables {sorted(unknown)}; known: {sorted(SOURCES)}")
-        tables = {name: to_arrow(name, sources.get(name)) for name in SOURCES}
+            raise ValueError(f"unknown source tables {sorted(unknown)}; known: {sorted(INPUTS)}")
+        tables = {name: to_arrow(name, sources.get(name)) for name in INPUTS}
         sources = SourceData(tables, origin="in-memory tables")
     engine = engine or get_engine()
     with engine.connect(sources, None, len(cutoffs)) as connection:

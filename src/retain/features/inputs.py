@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
 import os
 import tempfile
 import warnings
@@ -26,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retain.engines.sources import LOGS, SOURCES, to_arrow
+from retain.engines.sources import COST_EVENTS, INPUTS, LOGS, SOURCES, cost_event_table, to_arrow
 from retain.errors import RetainError
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ __all__ = [
 
 #: A cutoff this many days or more after the last event is allowed but warned about.
 STALE_AFTER_DAYS = 31
-EVENT_SOURCES = tuple(name for name, schema in SOURCES.items() if not schema.is_static)
+EVENT_SOURCES = tuple(name for name in INPUTS if not SOURCES[name].is_static)
 
 
 class CutoffError(RetainError):
@@ -81,6 +82,12 @@ class SourceData:
     logs : dict of str to pyarrow.Table, optional
         The logs (``campaigns``, ``costs``; canonical columns) beside tables given in memory;
         a folder's come with its tables.
+
+    Notes
+    -----
+    :attr:`tables` and :attr:`compact` hold the derived cost events too (``cost_events``, see
+    :func:`retain.engines.sources.cost_event_table`): the ``costs`` log and the costs charged
+    with :meth:`charge` (the workspace's ``costs:``), which are then part of the fingerprint.
     """
 
     def __init__(
@@ -104,6 +111,24 @@ class SourceData:
         self._logs = dict(logs) if logs is not None else None
         self._notes: tuple[str, ...] | None = None if load is not None else tuple(notes)
         self._event_range: tuple[datetime, datetime] | None | str = _UNKNOWN
+        self._referrals: bool | None = None
+        self._data_fingerprint = fingerprint
+        self.cost_rates: dict[str, float] = {}
+        self._cost_events: pa.Table | None = None
+
+    def charge(self, rates: Mapping[str, float] | None) -> SourceData:
+        """Charge the configured costs (:meth:`retain.workspace.CostSettings.rates`) in the
+        cost events; the fingerprint then names them too (unchanged without a cost), so that
+        snapshots and staged sources are made again when the costs change. Returns ``self``."""
+        charged = {str(kind): float(rate) for kind, rate in (rates or {}).items() if rate}
+        if charged != self.cost_rates:
+            self.cost_rates, self._cost_events = charged, None
+            self.fingerprint = self._data_fingerprint
+            if charged:
+                text = json.dumps(sorted(charged.items()))
+                digest = hashlib.sha256(f"{self.fingerprint}|costs|{text}".encode()).hexdigest()
+                self.fingerprint = digest[:16]
+        return self
 
     @classmethod
     def from_folder(
@@ -159,7 +184,7 @@ class SourceData:
             self._ensure_loaded()
             self._plain = plain_tables(self._compact)
             self._compact = None  # one form in memory; the compact one is derived again
-        return self._plain
+        return {**self._plain, COST_EVENTS: self._costs_table()}
 
     @property
     def compact(self) -> dict[str, pa.Table]:
@@ -168,8 +193,31 @@ class SourceData:
         if self._compact is None:
             from retain.data.dictionaries import compact_tables
 
-            return compact_tables(self._plain)
-        return self._compact
+            compact = compact_tables(self._plain)
+        else:
+            compact = dict(self._compact)
+        return {**compact, COST_EVENTS: _coded_like(self._costs_table(), compact)}
+
+    def _costs_table(self) -> pa.Table:
+        """The cost events, derived once from the plain tables, the log and the rates."""
+        if self._cost_events is None:
+            from retain.engines.base import charged_costs
+
+            rates = charged_costs(self, self.cost_rates)  # None: nothing costs
+            if rates is None:
+                self._cost_events = to_arrow(COST_EVENTS, None)
+            else:
+                plain = self._plain if self._plain is not None else self._plain_inputs()
+                self._cost_events = cost_event_table(
+                    plain["transactions"], plain["interactions"], self.logs["costs"], rates
+                )
+        return self._cost_events
+
+    def _plain_inputs(self) -> dict[str, pa.Table]:
+        from retain.data.dictionaries import plain_tables
+
+        wanted = ("transactions", "interactions")
+        return plain_tables({name: self._compact[name] for name in wanted})  # type: ignore[index]
 
     @property
     def logs(self) -> dict[str, pa.Table]:
@@ -193,16 +241,32 @@ class SourceData:
     def event_range(self) -> tuple[datetime, datetime] | None:
         """First and last event timestamp over the event tables (``None`` without events)."""
         if self._event_range == _UNKNOWN:
-            tables = self._plain if self._plain is not None else self.compact
-            self._event_range = _event_range(tables)
+            self._event_range = _event_range(self._read())
         return self._event_range  # type: ignore[return-value]
+
+    @property
+    def has_referrals(self) -> bool:
+        """Whether a customer names who referred them (``customers.referred_by``); known from
+        the store's record without reading the tables."""
+        if self._referrals is None:
+            customers = self._read().get("customers")
+            self._referrals = customers is not None and "referred_by" in customers.column_names
+            if self._referrals:
+                column = customers.column("referred_by")
+                self._referrals = column.null_count < len(column)
+        return self._referrals
+
+    def _read(self) -> dict[str, pa.Table]:
+        """The tables as read, in whichever form they are held (no derived source)."""
+        self._ensure_loaded()
+        return self._plain if self._plain is not None else self._compact  # type: ignore[return-value]
 
     def _ensure_loaded(self) -> None:
         """Read and check the folder's tables unless they are in memory."""
         if self.loaded:
             return
         loaded = self._load()
-        if loaded.fingerprint != self.fingerprint:
+        if loaded.fingerprint != self._data_fingerprint:
             raise RetainError(
                 f"the files of {self.origin or 'the data'} changed while being read; run again"
             )
@@ -215,24 +279,28 @@ class SourceData:
         """Drop the tables of a data folder from memory; they are read (and checked) again
         if needed. Tables given in memory are kept."""
         if self._load is not None:
-            self._plain = self._compact = self._logs = None
+            self._plain = self._compact = self._logs = self._cost_events = None
 
     def record(self) -> dict:
-        """What a store keeps about these sources: fingerprint, origin, notes, event range."""
+        """What a store keeps about these sources: fingerprint, origin, notes, event range,
+        whether customers name referrers."""
         bounds = self.event_range
         return {
             "fingerprint": self.fingerprint,
             "origin": self.origin,
             "notes": list(self.notes),
             "event_range": None if bounds is None else [bound.isoformat() for bound in bounds],
+            "referrals": self.has_referrals,
         }
 
     def recall(self, record: Mapping) -> None:
-        """Take the notes and the event range from a :meth:`record` of the same sources."""
+        """Take the notes, the event range and whether there are referrals from a
+        :meth:`record` of the same sources."""
         if record.get("fingerprint") != self.fingerprint:
             raise ValueError("a record of other sources")
         bounds = record["event_range"]
         self._notes = tuple(record["notes"])
+        self._referrals = record.get("referrals")
         self._event_range = None if bounds is None else tuple(map(datetime.fromisoformat, bounds))
 
 
@@ -282,6 +350,18 @@ def mapped(tables: dict[str, pa.Table], above: int = MAP_ABOVE_BYTES) -> dict[st
     return result
 
 
+def _coded_like(table: pa.Table, compact: Mapping[str, pa.Table]) -> pa.Table:
+    """``table`` with its ids coded on the dictionary the compact tables share, if they do (so
+    staging keeps their key codes; see :func:`retain.data.dictionaries.key_codes`)."""
+    from retain.data.dictionaries import KEY, key_codes, shared_dictionary
+
+    keys = shared_dictionary([t.column(KEY) for t in compact.values()])
+    if keys is None or not table.num_rows:
+        return table
+    coded, _ = key_codes({COST_EVENTS: table}, keys)
+    return coded[COST_EVENTS]
+
+
 def _event_range(tables: Mapping[str, pa.Table]) -> tuple[datetime, datetime] | None:
     bounds = []
     for name in EVENT_SOURCES:
@@ -309,14 +389,14 @@ def resolve_data(data: object, mapping: object = None, window: object = None) ->
         return data
     if isinstance(data, str | Path):
         return SourceData.from_folder(data, mapping, window)
-    if all(hasattr(data, name) for name in (*SOURCES, "fingerprint")):
-        tables = {name: to_arrow(name, getattr(data, name)) for name in SOURCES}
+    if all(hasattr(data, name) for name in (*INPUTS, "fingerprint")):
+        tables = {name: to_arrow(name, getattr(data, name)) for name in INPUTS}
         logs = {name: to_arrow(name, getattr(data, name, None)) for name in LOGS}
         origin = ", ".join(path for path in getattr(data, "files", {}).values() if path)
         notes = tuple(getattr(data, "warnings", ()))
         return SourceData(tables, str(data.fingerprint), origin, notes, logs=logs)
     if isinstance(data, Mapping):
-        tables = {name: to_arrow(name, data.get(name)) for name in SOURCES}
+        tables = {name: to_arrow(name, data.get(name)) for name in INPUTS}
         logs = {name: to_arrow(name, data.get(name)) for name in LOGS}
         # a log with rows is part of the content; without, the fingerprint is as before logs
         hashed = {**tables, **{name: table for name, table in logs.items() if table.num_rows}}

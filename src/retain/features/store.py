@@ -50,7 +50,7 @@ __all__ = ["ENGINE_VERSION", "BuildResult", "FeatureStore", "SnapshotInfo"]
 #: Bumped when the compiled meaning of a definition changes: every snapshot id changes with it.
 ENGINE_VERSION = 1
 #: Version of the records of checked sources (``sources/<fingerprint>.json``).
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2
 
 
 @dataclass(frozen=True)

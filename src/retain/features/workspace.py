@@ -28,9 +28,10 @@ def open_store(config: Any, workspace: str | Path = ".") -> FeatureStore:
 def open_sources(config: Any, data: object = None, workspace: str | Path = ".") -> SourceData:
     """Validated sources: ``data`` if given (folder, Dataset or tables), else the config's.
 
-    A folder's tables are read and checked when first needed (see
-    :class:`~retain.features.SourceData`); ``FeatureStore.sources`` adds what a store recorded
-    about the same files.
+    The costs of the workspace's ``retain.yaml`` are charged (see
+    :meth:`~retain.features.SourceData.charge`). A folder's tables are read and checked when
+    first needed (see :class:`~retain.features.SourceData`); ``FeatureStore.sources`` adds
+    what a store recorded about the same files.
     """
     if data is None:
         data = resolve_path(workspace, config.data)
@@ -39,5 +40,7 @@ def open_sources(config: Any, data: object = None, workspace: str | Path = ".") 
             f"data folder {data} not found; pass --data DIR (or run `retain simulate` first)"
         )
     mapping = resolve_path(workspace, config.mapping) if config.mapping else None
-    window = load_workspace_config(workspace).timestamp_window
-    return resolve_data(data, mapping, window)
+    settings = load_workspace_config(workspace)
+    # the configured costs are charged in the cost events (a feature source): part of the
+    # fingerprint, so snapshots are made again when they change
+    return resolve_data(data, mapping, settings.timestamp_window).charge(settings.costs.rates())

@@ -768,8 +768,13 @@ def _priority_section(frame: pd.DataFrame, top: int, currency: str = "") -> str:
         "Rank", "Customer", "Contact", "Churn probability", "CLV", "Value at risk",
         "Expected net gain", "Action", "Reasons", "Segment", "Tier",
     )  # fmt: skip
+    # the referrals' profit to date, where the data have referrals (older lists lack it)
+    influence = "influence_value" in shown.columns and bool(shown["influence_value"].ne(0).any())
+    if influence:
+        headers = (*headers, "Influence value")
     rows = []
     for record in shown.to_dict("records"):
+        extra = (_money(record["influence_value"]),) if influence else ()
         rows.append(
             (
                 _count(record["rank"]),
@@ -783,14 +788,21 @@ def _priority_section(frame: pd.DataFrame, top: int, currency: str = "") -> str:
                 _reasons(record),
                 _e(record["segment"]),
                 _e(record["value_tier"]),
+                *extra,
             )
         )
-    body = _table(headers, rows, "nitnnnntrtt")
+    body = _table(headers, rows, "nitnnnntrtt" + ("n" if influence else ""))
     money = f"Money in {_e(currency)}" if currency else "Money in the list's currency"
     note = (
         '<p class="note">The selected customers come first, in contact order (by expected net '
         "gain of the recommended action); then the others with a positive gain, then everyone "
-        f"else by value at risk. {money}; CLV over the CLV horizon.</p>"
+        f"else by value at risk. {money}; CLV over the CLV horizon."
+        + (
+            " Influence value: the profit to date of the customers they referred."
+            if influence
+            else ""
+        )
+        + "</p>"
     )
     return f'<section class="priority">{title}{note}<div class="scroll">{body}</div></section>'
 

@@ -81,11 +81,14 @@ class Rule:
     customer.
 
     Conditions: ``value_tier``, ``segment``, ``loyalty_class``, ``lifecycle_stage`` (values of
-    those columns) and ``top_reason`` (feature names behind the first reason).
+    those columns) and ``top_reason`` (feature names behind the first reason) in ``when``;
+    ``influence_value`` (a number of the list) in ``ranges``, as ``{min: 50, max: 500}``
+    (both bounds included, either may be left out).
     """
 
     action: str
     when: dict[str, list[str]] = field(default_factory=dict)
+    ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class Playbook:
 
 
 CONDITIONS = ("value_tier", "segment", "loyalty_class", "lifecycle_stage", "top_reason")
+#: Conditions on numbers of the list, met by a value within ``{min: .., max: ..}``.
+NUMERIC_CONDITIONS = ("influence_value",)
 FAMILIES = ("churn", "clv", "segments")
 #: The scoring config, relative to the workspace.
 SCORE_CONFIG = "serving/score.yaml"
@@ -251,17 +256,40 @@ def _rule(index: int, spec: dict, actions: dict[str, Action], path: Path) -> Rul
             f"{where}: 'when' must be a mapping of conditions such as "
             f"{{value_tier: [high]}}, got {quote(when)}"
         )
-    unknown = sorted(str(key) for key in set(when) - set(CONDITIONS))
+    known = (*CONDITIONS, *NUMERIC_CONDITIONS)
+    unknown = sorted(str(key) for key in set(when) - set(known))
     if unknown:
-        raise ConfigError(
-            f"{where}: unknown condition {quote(unknown)}; known: {', '.join(CONDITIONS)}"
-        )
-    values = {}
+        raise ConfigError(f"{where}: unknown condition {quote(unknown)}; known: {', '.join(known)}")
+    values, ranges = {}, {}
     for key, value in when.items():
+        if key in NUMERIC_CONDITIONS:
+            ranges[key] = _range(f"{where}: condition '{key}'", value)
+            continue
         listed = value if isinstance(value, list) else [value]
         if any(isinstance(item, dict | list) for item in listed):
             raise ConfigError(
                 f"{where}: condition '{key}' takes a value or a list of values, got {quote(value)}"
             )
         values[key] = [str(item) for item in listed]
-    return Rule(spec["action"], values)
+    return Rule(spec["action"], values, ranges)
+
+
+def _range(where: str, spec: object) -> tuple[float | None, float | None]:
+    """``(min, max)`` of a numeric condition ``{min: .., max: ..}`` (a bound left out: None)."""
+
+    def bound(name: str) -> float | None:
+        value = spec.get(name)  # type: ignore[union-attr]
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+            raise ConfigError(f"{where}: '{name}' must be a number, got {quote(value)}")
+        return float(value)
+
+    if not isinstance(spec, dict) or not spec or set(spec) - {"min", "max"}:
+        raise ConfigError(
+            f"{where} takes a range such as {{min: 50}} or {{min: 0, max: 500}}, got {quote(spec)}"
+        )
+    low, high = bound("min"), bound("max")
+    if low is not None and high is not None and low > high:
+        raise ConfigError(f"{where}: min {low:g} is above max {high:g}")
+    return low, high

@@ -75,6 +75,9 @@ LIST_COLUMNS: dict[str, str] = {
     "recency_days": "days since the last purchase (float)",
     "frequency": "purchases to date (float)",
     "monetary_total": "net spend to date (float)",
+    "influence_value": "profit to date of the customers this customer referred "
+    "(customers.referred_by): margin - cost to serve - acquisition cost, as retain "
+    "profitability counts it; 0 without referrals (float)",
 }
 
 #: Top-level keys of ``summary.json``.

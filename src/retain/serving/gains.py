@@ -127,7 +127,8 @@ def eligibility(
     action those who meet every condition of the rule.
 
     ``frame`` holds the condition columns the rules name (``value_tier``, ``segment``,
-    ``loyalty_class``, ``lifecycle_stage``); ``top_reason`` is the feature behind each
+    ``loyalty_class``, ``lifecycle_stage``, and ``influence_value`` for a range);
+    ``top_reason`` is the feature behind each
     customer's first reason.
     """
     size = len(frame)
@@ -140,6 +141,12 @@ def eligibility(
             if condition not in columns:  # only the columns the rules name, each once
                 columns[condition] = frame[condition].astype(str)
             match &= columns[condition].isin(values).to_numpy()
+        for condition, (low, high) in rule.ranges.items():
+            numbers = frame[condition].to_numpy(dtype=float)  # missing (NaN) meets no range
+            if low is not None:
+                match &= numbers >= low
+            if high is not None:
+                match &= numbers <= high
         allowed[rule.action] |= match
     return allowed
 

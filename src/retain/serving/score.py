@@ -111,11 +111,12 @@ from retain.serving.reasons import (
 )
 from retain.serving.selection import Selection, rank_and_select, selection_summary
 from retain.serving.sheets import contact_sheet, round_for_people, write_contacts
+from retain.training.config import load_config
 from retain.workspace import locate, resolve_path, workspace_settings
 
 __all__ = ["DRIFT_SAMPLE_ROWS", "SCORED_SCHEMA", "ScoreResult", "ScoringJob", "build_explainer",
-           "check_population", "finish_folder", "open_inputs", "refuse_drift", "score",
-           "score_batch"]  # fmt: skip
+           "check_population", "finish_folder", "influence_values", "open_inputs", "refuse_drift",
+           "score", "score_batch"]  # fmt: skip
 
 #: A function writing the HTML report of the list in a folder: ``render(folder, file)``.
 ReportRenderer = Callable[[Path, Path], Any]
@@ -136,7 +137,8 @@ SCORED_SCHEMA = pa.schema(
      ("value_tier", pa.string()), ("loyalty_class", pa.string()),
      ("lifecycle_stage", pa.string()), ("cluster", pa.int64()), ("reason_1", pa.string()),
      ("reason_2", pa.string()), ("reason_3", pa.string()), ("recency_days", pa.float64()),
-     ("frequency", pa.float64()), ("monetary_total", pa.float64())]
+     ("frequency", pa.float64()), ("monetary_total", pa.float64()),
+     ("influence_value", pa.float64())]
 )  # fmt: skip
 
 
@@ -174,6 +176,10 @@ class ScoringJob:
     currency: str = ""
     render_report: ReportRenderer | None = None
     uplift: dict[str, Any] | None = None
+    #: margin where a transaction has none, and the configured costs: the profit to date of
+    #: the customers each one referred (``influence_value``) is counted as the P&L counts it
+    margin_rate: float = 0.3
+    cost_rates: dict[str, float] | None = None
 
     @property
     def previous_report(self) -> str | None:
@@ -256,6 +262,7 @@ def score_batch(
     *,
     approximate: bool,
     explainer: Explainer | None = None,
+    influence: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Score a batch of customers: churn, CLV, value if retained, segments, reasons, and the
     eligible action with the highest expected net gain (:mod:`retain.serving.gains`).
@@ -282,6 +289,9 @@ def score_batch(
     explainer : Explainer, optional
         Wording and references of the reasons (:func:`build_explainer`; the packaged wording
         without references when absent).
+    influence : pandas.Series, optional
+        Influence value by customer id (:func:`influence_values`): the list's
+        ``influence_value``, 0 for a customer not in it.
 
     Returns
     -------
@@ -307,6 +317,7 @@ def score_batch(
     frame["clv"] = value
     frame["clv_if_retained"] = retained
     frame["value_at_risk"] = probability * retained
+    frame["influence_value"] = _influence_of(population["customer_id"], influence)
     effects = None
     if models.get("uplift") is not None:
         effects = models["uplift"].predict_effects(X).reset_index(drop=True)
@@ -317,6 +328,34 @@ def score_batch(
     for name in ("recency_days", "frequency", "monetary_total"):
         frame[name] = population[name].astype(float)
     return frame
+
+
+def _influence_of(ids: pd.Series, influence: pd.Series | None) -> np.ndarray:
+    if influence is None or influence.empty:
+        return np.zeros(len(ids))
+    return ids.astype(str).map(influence).fillna(0.0).to_numpy(dtype=float)
+
+
+def influence_values(
+    engine: Engine,
+    sources: SourceData,
+    as_of: date,
+    margin_rate: float = 0.3,
+    cost_rates: Mapping[str, float] | None = None,
+) -> pd.Series:
+    """Influence value of each customer who referred someone: the profit to date at ``as_of``
+    of the customers they referred (``influence_realised`` of
+    :meth:`retain.engines.Engine.profit_and_loss`, one definition with ``retain
+    profitability``), indexed by customer id; empty when no customer names a referrer
+    (``customers.referred_by``), so that data without referrals cost nothing more."""
+    if not sources.has_referrals:
+        return pd.Series(dtype=float)
+    pnl = engine.profit_and_loss(sources, as_of, margin_rate=margin_rate, cost_rates=cost_rates)
+    referrers = pnl[pnl["referrals"] > 0]
+    return pd.Series(
+        referrers["influence_realised"].to_numpy(dtype=float),
+        index=referrers["customer_id"].astype(str).to_numpy(),
+    )
 
 
 def _model_card(champions: dict[str, Champion]) -> dict[str, Any]:
@@ -565,8 +604,10 @@ def score(
     if out is None:
         out = resolve_path(workspace, config.output) / str(as_of)
         _check_writable(out)
+    margin_rate = load_config("clv", workspace=workspace, workspace_config=settings).margin_rate
     job = ScoringJob(as_of, workspace, config, playbook, champions, data, out, key, progress,
-                     settings.currency, render_report, uplift)  # fmt: skip
+                     settings.currency, render_report, uplift, margin_rate,
+                     settings.costs.rates())  # fmt: skip
     report = job.previous_report
     try:
         frame, summary = _score(job, chosen)
@@ -630,6 +671,7 @@ def _score(job: ScoringJob, engine: Engine) -> tuple[pd.DataFrame, dict]:
                 f"no active customers at {job.as_of} (none bought in the "
                 f"{config.active_days} days before it)"
             )
+        influence = influence_values(engine, sources, job.as_of, job.margin_rate, job.cost_rates)
         sources.release()  # the population holds what scoring needs
         job.progress(f"features of {rows:,} active customers")
         columns = engine.columns(population)
@@ -657,7 +699,7 @@ def _score(job: ScoringJob, engine: Engine) -> tuple[pd.DataFrame, dict]:
         models["uplift"] = job.uplift["model"]
     scorer = _scorer(
         models, job.playbook,
-        config, vocabularies, rows > config.exact_reasons_max_rows, explainer,
+        config, vocabularies, rows > config.exact_reasons_max_rows, explainer, influence,
     )  # fmt: skip
     scored = engine.map_batches(population, scorer, SCORED_SCHEMA)
     narrow = engine.collect(scored, RANKING_INPUTS)  # the first action on Spark: scores
@@ -689,6 +731,7 @@ def _scorer(
     vocabularies: dict[str, list[str]],
     approximate: bool,
     explainer: Explainer,
+    influence: pd.Series | None = None,
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """:func:`score_batch` over batches of plain rows (attributes made categorical first); on
     Spark it runs in the Python workers, so everything it needs is in its closure."""
@@ -701,7 +744,7 @@ def _scorer(
             population = with_categories(batch.reset_index(drop=True), vocabularies)
             scored = score_batch(
                 population, models, playbook, config, approximate=approximate,
-                explainer=explainer,
+                explainer=explainer, influence=influence,
             )  # fmt: skip
             yield scored[columns]
 

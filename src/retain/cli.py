@@ -291,11 +291,8 @@ def features_build(
     chosen = get_engine(settings.engine, workspace=workspace, config_file=spark_config)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CutoffWarning)
-        sources = feature_store.sources(
-            resolve_data(
-                *_data_and_mapping(workspace, settings), settings.timestamp_window
-            ).charge(settings.costs.rates())
-        )
+        given = resolve_data(*_data_and_mapping(workspace, settings), settings.timestamp_window)
+        sources = feature_store.sources(given.charge(settings.costs.rates()))
         if not cutoffs:
             cutoff, last = default_cutoff(sources)
             console.print(f"as of {cutoff}: the day after the last event ({last})", highlight=False)

@@ -221,6 +221,10 @@ def test_score_ranks_by_the_trained_uplift_models_effects(trained, mlflow_isolat
         run_training("all", workspace=workspace)
         if not result.decision.promoted:
             assert load_uplift("champion") is None  # a model that failed the gate is not served
+        with pytest.raises(RetainError, match=r"has no version 99; versions: .*score.yaml"):
+            load_uplift("99")
+        with pytest.raises(RetainError, match="retain-uplift has no alias 'winter'"):
+            load_uplift("winter")
         (workspace / "serving" / "score.yaml").write_text(f"uplift: {result.version}\n")
         listed = score(workspace=workspace, out=workspace / "lists" / "uplift")
     gains = listed.summary["gains"]

@@ -44,6 +44,8 @@ __all__ = [
     "decide",
     "decide_new_lineage",
     "family_of",
+    "find_version",
+    "is_registered",
     "lineage_of",
     "list_versions",
     "load_model",
@@ -234,6 +236,32 @@ def register(
     _wait_ready(client, created)
     client.set_registered_model_alias(name, CHALLENGER, created.version)
     return client.get_model_version(name, created.version)
+
+
+def is_registered(family: str, *, workspace: str | os.PathLike | None = None) -> bool:
+    """Whether the family's model (or a full model name) has been registered at all."""
+    return _registered(_client(workspace), model_name(family)) is not None
+
+
+def find_version(
+    family: str, alias_or_version: int | str, *, workspace: str | os.PathLike | None = None
+) -> ModelVersion | None:
+    """The version an alias (``champion``) or a number (``3``, ``"v3"``) names; ``None`` when
+    the model is not registered or has no such alias.
+
+    Raises
+    ------
+    RetainError
+        A version number the registered model does not have (naming the versions it has).
+    """
+    name = model_name(family)
+    client = _client(workspace)
+    if _registered(client, name) is None:
+        return None
+    text = str(alias_or_version).strip()
+    if text.isdigit() or (text[:1] in ("v", "V") and text[1:].isdigit()):
+        return _get_version(client, name, _version_number(text))
+    return _by_alias(client, name, text)
 
 
 def champion(family: str, *, workspace: str | os.PathLike | None = None) -> ModelVersion | None:

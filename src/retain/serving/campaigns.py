@@ -56,31 +56,18 @@ def load_uplift(alias_or_version: str | None) -> dict[str, Any] | None:
     """
     if alias_or_version is None:
         return None
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    client = MlflowClient()
-    try:
-        client.get_registered_model(UPLIFT_MODEL)
-    except MlflowException:  # never registered: the playbook's prior
-        return None
-    text = str(alias_or_version).removeprefix("v")
-    try:
-        if text.isdigit():
-            version = client.get_model_version(UPLIFT_MODEL, text)
-        else:
-            version = client.get_model_version_by_alias(UPLIFT_MODEL, text)
-    except MlflowException:
-        if text == CHAMPION:  # versions registered, none passed the gate: not served
-            return None
-        raise RetainError(
-            f"{UPLIFT_MODEL} has no {'version' if text.isdigit() else 'alias'} "
-            f"{alias_or_version!r} (serving/score.yaml 'uplift'; null scores with the "
-            "playbook's save rates)"
-        ) from None
     from retain.mlflow import registry
 
-    model = registry.load_model(UPLIFT_MODEL, str(alias_or_version))
+    where = "serving/score.yaml 'uplift'; null scores with the playbook's save rates"
+    try:
+        version = registry.find_version(UPLIFT_MODEL, alias_or_version)
+    except RetainError as error:  # a version number it does not have
+        raise RetainError(f"{error} ({where})") from None
+    if version is None:
+        if str(alias_or_version) == CHAMPION or not registry.is_registered(UPLIFT_MODEL):
+            return None  # never registered, or no version passed the gate: the prior scores
+        raise RetainError(f"{UPLIFT_MODEL} has no alias {alias_or_version!r} ({where})")
+    model = registry.load_model(UPLIFT_MODEL, str(version.version))
     return {
         "name": UPLIFT_MODEL,
         "version": str(version.version),

@@ -92,15 +92,6 @@ def _optional_json(run_id: str, artifact: str) -> dict | None:
         return None
 
 
-def _version(family: str, alias_or_version: str):
-    client = MlflowClient()
-    name = registry.model_name(family)
-    text = str(alias_or_version).removeprefix("v")
-    if text.isdigit():
-        return client.get_model_version(name, text)
-    return client.get_model_version_by_alias(name, text)
-
-
 def load_champion(family: str, alias_or_version: str = registry.CHAMPION) -> Champion:
     """Load one registered model and its training record.
 
@@ -110,7 +101,7 @@ def load_champion(family: str, alias_or_version: str = registry.CHAMPION) -> Cha
         No such model, alias or version (naming the ``retain train`` command to run).
     """
     model = registry.load_model(family, str(alias_or_version))
-    version = _version(family, alias_or_version)
+    version = registry.find_version(family, alias_or_version)
     run_id = str(version.run_id)
     recorded = _run_json(run_id, "features.json")
     metrics = MlflowClient().get_run(run_id).data.metrics

@@ -51,7 +51,13 @@ from retain.engines.layout import (
     code_column,
     epoch_day,
 )
-from retain.engines.sources import SOURCES
+from retain.engines.sources import (
+    COST_EVENTS,
+    DEFAULT_MARGIN_RATE,
+    PROFIT_EVENTS,
+    SOURCES,
+    VIRTUAL_SOURCES,
+)
 from retain.features.definitions import (
     Attribute,
     BTYDForecast,
@@ -61,6 +67,7 @@ from retain.features.definitions import (
     GapProbability,
     GapStatistics,
     Pace,
+    PaybackMonths,
     Ratio,
     Recency,
     Tenure,
@@ -87,6 +94,8 @@ __all__ = [
 #: Kinds computed from a table of event days (one per distinct filter) rather than from rows.
 DAILY_KINDS = (GapStatistics, BTYDSummary, GapProbability)
 DAY = "_day"
+#: Days of a month in months to pay back (a year's mean month, as the P&L counts them).
+MONTH_DAYS = 365.25 / 12
 FLOAT = dt.float64
 INT = dt.int64
 
@@ -223,6 +232,7 @@ def compile_snapshot(
     shared: dict[str, ir.Table] | None = None,
     order: bool = True,
     single: bool = False,
+    margin_rate: float = DEFAULT_MARGIN_RATE,
 ) -> ir.Table:
     """The snapshot expression of every view at every cutoff.
 
@@ -263,6 +273,9 @@ def compile_snapshot(
         The expression will only ever run with one row in ``cutoffs`` (as the engine's runs
         per cutoff do): aggregates are then grouped and joined by key alone, which is cheaper
         than by key and cutoff. With several rows its result would be wrong.
+    margin_rate : float, default=0.3
+        Margin as a share of the amount of a transaction without a ``margin``, in the
+        virtual ``profit_events`` source (read only when a view reads that source).
 
     Returns
     -------
@@ -281,10 +294,63 @@ def compile_snapshot(
     group = key if keys_table is None else KEY_CODE
     framing = _Cutoffs(cutoffs, shared, single)
     small = set(small_columns)
+    tables = _with_virtual(tables, {view.source for view in views}, group, margin_rate)
     plans = [_plan_view(view, tables[view.source], framing, small, group) for view in views]
     if keys_table is None:
         return _assemble(_spine(plans, tables, group, framing), plans, key)
     return _assemble_coded(keys_table, tables, plans, key, framing, order=order)
+
+
+def _with_virtual(
+    tables: Mapping[str, ir.Table], read: Collection[str], key: str, margin_rate: float
+) -> Mapping[str, ir.Table]:
+    """``tables`` with the virtual sources the views ``read`` (and the tables lack) as
+    expressions over them: nothing is built for a source no view reads."""
+    wanted = [name for name in VIRTUAL_SOURCES if name in read and name not in tables]
+    if not wanted:
+        return tables
+    return {**tables, PROFIT_EVENTS: profit_events(tables, key, margin_rate)}
+
+
+def profit_events(tables: Mapping[str, ir.Table], key: str, margin_rate: float) -> ir.Table:
+    """The virtual ``profit_events`` source (see :data:`retain.engines.sources.PROFIT_EVENTS`)
+    as an expression over the transactions, the cost events and the customers.
+
+    One row per transaction (its margin: its own, else ``amount * margin_rate``), per cost
+    event (minus the cost) and per customer with a non-zero acquisition cost (minus it, on
+    their first day: the earlier of signup and first transaction, as
+    :func:`retain.engines.rules.profit_and_loss` counts from). Amounts are exact integer
+    millionths (``_micros_amount``), rounded per event as the P&L rounds them; days are epoch
+    days (``_day_timestamp``), read from what staging prepared when the tables have it.
+    """
+    sales, spent, people = tables["transactions"], tables[COST_EVENTS], tables["customers"]
+
+    def rows(table: ir.Table, day: ir.Value, kind: str, micros: ir.Value) -> ir.Table:
+        return table.select(
+            table[key],
+            day.cast(INT).name(f"{DAY_PREFIX}timestamp"),
+            ibis.literal(kind, type=dt.string).name("kind"),
+            micros.cast(INT).name(f"{MICROS_PREFIX}amount"),
+        )
+
+    sale_days = _epoch_days(sales, "timestamp")
+    # the P&L's margin: round(coalesce(margin, amount * rate) * 10^6), each value rounded alone
+    margin = _exact_column(sales, "margin").fill_null(_exact(sales.amount * margin_rate))
+    first_sale = sales.group_by(key).aggregate(_first_sale=sale_days.min())
+    paying = people.filter(people.acquisition_cost.notnull() & (people.acquisition_cost != 0))
+    acquired = paying.left_join(first_sale, paying[key] == first_sale[key])
+    signup = _epoch_days(paying, "signup_date").cast(INT)
+    start = ibis.least(signup, acquired._first_sale.cast(INT))  # least ignores a missing value
+    acquired = acquired.select(paying[key], _start=start, _cost=_exact(paying.acquisition_cost))
+    acquired = acquired.filter(acquired._start.notnull())
+    events = ibis.union(
+        rows(sales, sale_days, "margin", margin),
+        rows(spent, _epoch_days(spent, "timestamp"), "cost", -_exact_column(spent, "amount")),
+        rows(acquired, acquired._start, "acquisition", -acquired._cost),
+        distinct=False,
+    )
+    amount = events[f"{MICROS_PREFIX}amount"].cast(FLOAT) / MICRO
+    return events.mutate(amount=amount)
 
 
 def _spine(plans: list[_Plan], tables: Mapping[str, ir.Table], key: str, cutoffs: _Cutoffs):
@@ -434,6 +500,9 @@ def _plan_view(
                 plan.finishers[name] = lambda t: ibis.null(FLOAT)
             continue
         if isinstance(feature, (*DAILY_KINDS, Ratio)):
+            continue
+        if isinstance(feature, PaybackMonths):
+            plan.keyed.append(_payback(plan, feature, rows))
             continue
         prefix = None
         if isinstance(feature, Recency):
@@ -593,6 +662,42 @@ def _pace(plan: _Plan, feature: Pace, rows: ir.Table, where, raw: str) -> dict:
         f"{raw}_baseline": _count_if(rows, _and(_window(rows, feature.baseline_days), where)),
         f"{raw}_first": _extreme_if(rows[DAY], "min", where),
     }
+
+
+def _payback(plan: _Plan, feature: PaybackMonths, rows: ir.Table) -> ir.Table:
+    """Acquisition cost and the first month paid back per entity (and cutoff), as
+    :func:`retain.engines.rules.profit_and_loss` finds it: the margin less the cost of each
+    month since the first day (the acquisition event's), summed month by month, against the
+    acquisition cost; registers the finisher (see :class:`PaybackMonths`)."""
+    raw = f"_{plan.view.name}_{feature.name}"
+    by = plan.by
+    is_acquisition = rows.kind == "acquisition"
+    acquired = rows.filter(is_acquisition)
+    acquired = acquired.group_by(by).aggregate(
+        **{f"{raw}_cost": (-_exact_column(acquired, "amount")).sum()},
+        _start=acquired[DAY].min(),
+    )
+    flows = rows.filter(~is_acquisition)
+    flows = flows.select(*by, DAY, _flow=_exact_column(flows, "amount")).join(acquired, by)
+    month = ((flows[DAY] - flows._start).cast(FLOAT) / MONTH_DAYS).floor().cast(INT)
+    flows = flows.select(*by, _cost=flows[f"{raw}_cost"], _month=ibis.greatest(month, 0),
+                         _flow=flows._flow)  # fmt: skip
+    monthly = flows.group_by([*by, "_cost", "_month"]).aggregate(_flow=flows._flow.sum())
+    running = monthly._flow.sum().over(ibis.cumulative_window(group_by=by, order_by="_month"))
+    monthly = monthly.mutate(_running=running)
+    paid = monthly.filter(monthly._running >= monthly._cost)
+    paid = paid.group_by(by).aggregate(**{f"{raw}_paid": paid._month.min()})
+    table = acquired.left_join(paid, by).select(
+        *[acquired[name] for name in by], acquired[f"{raw}_cost"], paid[f"{raw}_paid"]
+    )
+
+    def payback(t: ir.Table) -> ir.FloatingValue:
+        cost = t[f"{raw}_cost"]
+        paid_back = (t[f"{raw}_paid"] + 1).cast(FLOAT)
+        return ibis.cases((cost.isnull() | (cost <= 0), 0.0), else_=paid_back)
+
+    plan.finishers[feature.name] = payback
+    return table
 
 
 def _finish_recency(last: str) -> Callable[[ir.Table], ir.FloatingValue]:

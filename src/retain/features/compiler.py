@@ -56,7 +56,6 @@ from retain.engines.sources import (
     DEFAULT_MARGIN_RATE,
     PROFIT_EVENTS,
     SOURCES,
-    VIRTUAL_SOURCES,
 )
 from retain.features.definitions import (
     Attribute,
@@ -294,8 +293,8 @@ def compile_snapshot(
     group = key if keys_table is None else KEY_CODE
     framing = _Cutoffs(cutoffs, shared, single)
     small = set(small_columns)
-    tables = _with_virtual(tables, {view.source for view in views}, group, margin_rate)
-    plans = [_plan_view(view, tables[view.source], framing, small, group) for view in views]
+    tables, profit = _with_virtual(tables, {view.source for view in views}, group, margin_rate)
+    plans = [_plan_view(view, tables[view.source], framing, small, group, profit) for view in views]
     if keys_table is None:
         return _assemble(_spine(plans, tables, group, framing), plans, key)
     return _assemble_coded(keys_table, tables, plans, key, framing, order=order)
@@ -303,54 +302,83 @@ def compile_snapshot(
 
 def _with_virtual(
     tables: Mapping[str, ir.Table], read: Collection[str], key: str, margin_rate: float
-) -> Mapping[str, ir.Table]:
+) -> tuple[Mapping[str, ir.Table], _Profit | None]:
     """``tables`` with the virtual sources the views ``read`` (and the tables lack) as
-    expressions over them: nothing is built for a source no view reads."""
-    wanted = [name for name in VIRTUAL_SOURCES if name in read and name not in tables]
-    if not wanted:
-        return tables
-    return {**tables, PROFIT_EVENTS: profit_events(tables, key, margin_rate)}
+    expressions over them, and the parts of the profit events that months to pay back read:
+    nothing is built for a source no view reads."""
+    if PROFIT_EVENTS not in read:
+        return tables, None
+    profit = _Profit(tables, key, margin_rate)
+    return {**tables, PROFIT_EVENTS: tables.get(PROFIT_EVENTS, profit.events())}, profit
 
 
-def profit_events(tables: Mapping[str, ir.Table], key: str, margin_rate: float) -> ir.Table:
+@dataclass
+class _Profit:
     """The virtual ``profit_events`` source (see :data:`retain.engines.sources.PROFIT_EVENTS`)
-    as an expression over the transactions, the cost events and the customers.
+    and its parts, as expressions over the transactions, the cost events and the customers.
 
     One row per transaction (its margin: its own, else ``amount * margin_rate``), per cost
     event (minus the cost) and per customer with a non-zero acquisition cost (minus it, on
     their first day: the earlier of signup and first transaction, as
     :func:`retain.engines.rules.profit_and_loss` counts from). Amounts are exact integer
-    millionths (``_micros_amount``), rounded per event as the P&L rounds them; days are epoch
-    days (``_day_timestamp``), read from what staging prepared when the tables have it.
+    millionths, rounded per event as the P&L rounds them; days are epoch days, read from what
+    staging prepared when the tables have it.
     """
-    sales, spent, people = tables["transactions"], tables[COST_EVENTS], tables["customers"]
 
-    def rows(table: ir.Table, day: ir.Value, kind: str, micros: ir.Value) -> ir.Table:
-        return table.select(
-            table[key],
-            day.cast(INT).name(f"{DAY_PREFIX}timestamp"),
-            ibis.literal(kind, type=dt.string).name("kind"),
-            micros.cast(INT).name(f"{MICROS_PREFIX}amount"),
+    tables: Mapping[str, ir.Table]
+    key: str
+    margin_rate: float
+
+    def margins(self, day: str, flow: str) -> ir.Table:
+        """Each transaction's day and margin (the P&L's: ``round(coalesce(margin, amount *
+        rate) * 10^6)``, each value rounded alone), in columns ``day`` and ``flow``."""
+        sales = self.tables["transactions"]
+        margin = _exact_column(sales, "margin").fill_null(_exact(sales.amount * self.margin_rate))
+        days = _epoch_days(sales, "timestamp").cast(INT)
+        return sales.select(sales[self.key], days.name(day), margin.cast(INT).name(flow))
+
+    def costs(self, day: str, flow: str) -> ir.Table:
+        """Each cost event's day and its cost, negative."""
+        spent = self.tables[COST_EVENTS]
+        days = _epoch_days(spent, "timestamp").cast(INT)
+        cost = -_exact_column(spent, "amount")
+        return spent.select(spent[self.key], days.name(day), cost.cast(INT).name(flow))
+
+    def acquired(self) -> ir.Table:
+        """``_start`` (the first day) and ``_cost`` (the acquisition cost) of each customer
+        with a non-zero acquisition cost and a first day."""
+        key, sales, people = self.key, self.tables["transactions"], self.tables["customers"]
+        first_sale = sales.group_by(key).aggregate(
+            _first_sale=_epoch_days(sales, "timestamp").min()
         )
+        paying = people.filter(people.acquisition_cost.notnull() & (people.acquisition_cost != 0))
+        acquired = paying.left_join(first_sale, paying[key] == first_sale[key])
+        signup = _epoch_days(paying, "signup_date").cast(INT)
+        start = ibis.least(signup, acquired._first_sale.cast(INT))  # least ignores a missing
+        acquired = acquired.select(paying[key], _start=start, _cost=_exact(paying.acquisition_cost))
+        return acquired.filter(acquired._start.notnull())
 
-    sale_days = _epoch_days(sales, "timestamp")
-    # the P&L's margin: round(coalesce(margin, amount * rate) * 10^6), each value rounded alone
-    margin = _exact_column(sales, "margin").fill_null(_exact(sales.amount * margin_rate))
-    first_sale = sales.group_by(key).aggregate(_first_sale=sale_days.min())
-    paying = people.filter(people.acquisition_cost.notnull() & (people.acquisition_cost != 0))
-    acquired = paying.left_join(first_sale, paying[key] == first_sale[key])
-    signup = _epoch_days(paying, "signup_date").cast(INT)
-    start = ibis.least(signup, acquired._first_sale.cast(INT))  # least ignores a missing value
-    acquired = acquired.select(paying[key], _start=start, _cost=_exact(paying.acquisition_cost))
-    acquired = acquired.filter(acquired._start.notnull())
-    events = ibis.union(
-        rows(sales, sale_days, "margin", margin),
-        rows(spent, _epoch_days(spent, "timestamp"), "cost", -_exact_column(spent, "amount")),
-        rows(acquired, acquired._start, "acquisition", -acquired._cost),
-        distinct=False,
-    )
-    amount = events[f"{MICROS_PREFIX}amount"].cast(FLOAT) / MICRO
-    return events.mutate(amount=amount)
+    def events(self) -> ir.Table:
+        """The ``profit_events`` rows: ``kind``, ``_day_timestamp``, ``_micros_amount`` and
+        ``amount`` (what the compiler reads of an event table)."""
+        day, micros = f"{DAY_PREFIX}timestamp", f"{MICROS_PREFIX}amount"
+
+        def kind(table: ir.Table, name: str) -> ir.Table:
+            return table.select(
+                self.key, day, ibis.literal(name, type=dt.string).name("kind"), micros
+            )
+
+        acquired = self.acquired()
+        acquired = acquired.select(
+            acquired[self.key], acquired._start.name(day), (-acquired._cost).name(micros)
+        )
+        events = ibis.union(
+            kind(self.margins(day, micros), "margin"),
+            kind(self.costs(day, micros), "cost"),
+            kind(acquired, "acquisition"),
+            distinct=False,
+        )
+        return events.mutate(amount=events[micros].cast(FLOAT) / MICRO)
 
 
 def _spine(plans: list[_Plan], tables: Mapping[str, ir.Table], key: str, cutoffs: _Cutoffs):
@@ -474,6 +502,7 @@ def _plan_view(
     cutoffs: _Cutoffs,
     small: set[tuple[str, str]],
     key: str,
+    profit: _Profit | None = None,
 ) -> _Plan:
     plan = _Plan(view, key, cutoffs.by(key))
     plan.ratios = [feature for feature in view.features if isinstance(feature, Ratio)]
@@ -502,7 +531,7 @@ def _plan_view(
         if isinstance(feature, (*DAILY_KINDS, Ratio)):
             continue
         if isinstance(feature, PaybackMonths):
-            plan.keyed.append(_payback(plan, feature, rows))
+            plan.keyed.append(_payback(plan, feature, profit, cutoffs))
             continue
         prefix = None
         if isinstance(feature, Recency):
@@ -669,7 +698,7 @@ def _pace(plan: _Plan, feature: Pace, rows: ir.Table, where, raw: str) -> dict:
 EARLY_MONTHS = 3
 
 
-def _payback(plan: _Plan, feature: PaybackMonths, rows: ir.Table) -> ir.Table:
+def _payback(plan: _Plan, feature: PaybackMonths, profit: _Profit, cutoffs: _Cutoffs) -> ir.Table:
     """Acquisition cost and the first month paid back per entity (and cutoff), as
     :func:`retain.engines.rules.profit_and_loss` finds it: the margin less the cost of each
     month since the first day (the acquisition event's), summed month by month, against the
@@ -684,14 +713,12 @@ def _payback(plan: _Plan, feature: PaybackMonths, rows: ir.Table) -> ir.Table:
     """
     raw = f"_{plan.view.name}_{feature.name}"
     by = plan.by
-    is_acquisition = rows.kind == "acquisition"
-    acquired = rows.filter(is_acquisition)
-    acquired = acquired.group_by(by).aggregate(
-        _cost=(-_exact_column(acquired, "amount")).sum().cast(INT),
-        _start=acquired[DAY].min(),
-    )
-    flows = rows.filter(~is_acquisition)
-    flows = flows.select(*by, DAY, _flow=_exact_column(flows, "amount")).join(acquired, by)
+    # from the parts of the profit events, not their rows: the view's aggregate then reads
+    # them once, and DuckDB keeps no copy of every row for this (see _Profit)
+    acquired = cutoffs.frame(profit.acquired().mutate(**{DAY: ibis._["_start"]}))
+    acquired = acquired.select(*by, "_start", "_cost")
+    flows = ibis.union(profit.margins(DAY, "_flow"), profit.costs(DAY, "_flow"), distinct=False)
+    flows = cutoffs.frame(flows).join(acquired, by)
     month = ((flows[DAY] - flows._start).cast(FLOAT) / MONTH_DAYS).floor().cast(dt.int32)
     flows = flows.select(*by, _cost=flows._cost, _month=ibis.greatest(month, 0), _flow=flows._flow)
     sums = {

@@ -275,6 +275,8 @@ def compute_features(
     sources : mapping of str to DataFrame or Arrow table, or SourceData
         Canonical tables ``customers``, ``transactions``, ``interactions``; absent tables and
         optional columns count as empty.
+        :class:`~retain.features.SourceData` brings its charged costs and margin rate
+        (:meth:`~retain.features.SourceData.charge`); tables, the default margin rate.
     as_of : date, str or sequence of them
         Cutoff date(s), ``YYYY-MM-DD``.
     engine : Engine, default=the default engine (``get_engine()``: DuckDB in this process)

@@ -32,6 +32,7 @@ aggregates 1.5 s instead of 2.1 s), and Spark runs them unchanged.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -719,10 +720,11 @@ def _payback(plan: _Plan, feature: PaybackMonths, profit: _Profit, cutoffs: _Cut
     acquired = acquired.select(*by, "_start", "_cost")
     flows = ibis.union(profit.margins(DAY, "_flow"), profit.costs(DAY, "_flow"), distinct=False)
     flows = cutoffs.frame(flows).join(acquired, by)
-    month = ((flows[DAY] - flows._start).cast(FLOAT) / MONTH_DAYS).floor().cast(dt.int32)
-    flows = flows.select(*by, _cost=flows._cost, _month=ibis.greatest(month, 0), _flow=flows._flow)
+    flows = flows.select(*by, _cost=flows._cost, _days=flows[DAY] - flows._start, _flow=flows._flow)
+    # month m (0, 1, ...) ends before day ceil((m + 1) * 365.25 / 12) after the first: whole
+    # days compared, no month computed for every row
     sums = {
-        f"_until_{month}": _sum_if(flows._flow, flows._month <= month)
+        f"_until_{month}": _sum_if(flows._flow, flows._days < math.ceil((month + 1) * MONTH_DAYS))
         for month in range(EARLY_MONTHS)
     }
     early = flows.group_by(by).aggregate(
@@ -734,7 +736,8 @@ def _payback(plan: _Plan, feature: PaybackMonths, profit: _Profit, cutoffs: _Cut
     )
     early = early.select(*by, _early=first, _later=first.isnull() & (early._gains >= early._cost))
     later = flows.join(early.filter(early._later).select(*by), by)
-    monthly = later.group_by([*by, ibis.greatest(later._month, EARLY_MONTHS - 1).name("_month")])
+    month = (later._days.cast(FLOAT) / MONTH_DAYS).floor().cast(dt.int32)  # as the P&L does
+    monthly = later.group_by([*by, ibis.greatest(month, EARLY_MONTHS - 1).name("_month")])
     monthly = monthly.aggregate(_flow=later._flow.sum().cast(INT), _cost=later._cost.max())
     running = monthly._flow.sum().over(ibis.cumulative_window(group_by=by, order_by="_month"))
     monthly = monthly.mutate(_running=running.cast(INT))

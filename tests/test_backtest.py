@@ -493,6 +493,12 @@ def test_backtest_reads_data_and_mapping_from_the_workspace_config(world, tmp_pa
     out = CliRunner().invoke(app, ["backtest", "--list", str(folder), "--workspace", str(tmp_path)])
     assert out.exit_code == 0, out.output
     assert "normalized Gini" in out.output and "top tenth by CLV" in out.output
+    # --engine and --spark-config as score takes them: Spark settings for DuckDB are refused
+    refused = CliRunner().invoke(app, ["backtest", "--list", str(folder), "--workspace",
+                                       str(tmp_path), "--engine", "duckdb", "--spark-config",
+                                       str(tmp_path / "map.yaml")])  # fmt: skip
+    assert refused.exit_code == 2 and "--spark-config is for --engine spark" in refused.output
+    assert "Traceback" not in refused.output
 
 
 # --------------------------------------------------------------------------- engines
@@ -511,7 +517,12 @@ def experiment_list(active, oracle_scores, tmp_path_factory):
         frame["churn_probability"].to_numpy(),
     )  # fmt: skip
     frame["group"] = groups
-    return write_list(tmp_path_factory.mktemp("experiment"), frame, AS_OF)
+    basis = {  # one action discounted over the CLV horizon (days in 7 months), one not
+        "call": {"days": CLV_DAYS, "discount_rate_monthly": 0.01},
+        "email": {"days": CHURN_DAYS, "discount_rate_monthly": 0.0},
+    }
+    folder = tmp_path_factory.mktemp("experiment")
+    return write_list(folder, frame, AS_OF, gains={"margin_basis": basis})
 
 
 def test_the_backtest_runs_on_every_engine_with_the_same_numbers(engine, experiment_list, sources):

@@ -803,11 +803,19 @@ def quickstart(
     seed: Annotated[
         int | None, typer.Option(help=f"Random seed (default: `seed` in {CONFIG_FILE}).")
     ] = None,
+    campaigns: Annotated[
+        bool,
+        typer.Option(
+            "--campaigns/--no-campaigns",
+            help="Simulate randomised retention campaigns and train the uplift model on them: "
+            "the list is ranked by its learned gains when it passes its gate.",
+        ),
+    ] = False,
 ) -> None:
     """Run the main job end to end on simulated data (stages built so far)."""
     from retain.quickstart import run_quickstart
 
-    run_quickstart(workspace, customers=customers, seed=seed)
+    run_quickstart(workspace, customers=customers, seed=seed, campaigns=campaigns)
 
 
 def _parse_date(text: str, option: str) -> date:

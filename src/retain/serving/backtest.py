@@ -82,7 +82,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -685,8 +685,9 @@ def _backtest(
     for name in ("churn_probability", "clv", "value_at_risk"):
         customers[name] = customers[name].astype(float)
     customers["lost_value"] = customers["clv"] * customers["churned"]
-    basis = margin_basis(summary, horizons["clv"], workspace, notes)
-    experiment = _experiment(engine, frame, sources, as_of, horizons, margin_rate, basis, notes)
+    experiment = _experiment(engine, frame, sources, as_of, horizons, margin_rate,
+                             lambda: margin_basis(summary, horizons["clv"], workspace, notes),
+                             notes)  # fmt: skip
 
     return BacktestResult(
         deciles=_deciles(customers, int(deciles)),
@@ -729,10 +730,12 @@ def assignments(frame: pd.DataFrame, deciles: int = 10) -> pd.DataFrame:
 
 def _experiment(
     engine: Engine, frame: pd.DataFrame, sources, as_of: date, horizons: dict[str, int],
-    margin_rate: float, basis: Mapping[str, Mapping[str, float]], notes: list[str],
+    margin_rate: float, find_basis: Callable[[], dict[str, dict[str, float]]],
+    notes: list[str],
 ) -> pd.DataFrame:  # fmt: skip
     """Treated minus control of the list's control groups (empty without any): each action's
-    realised margin on the basis of its prediction (:func:`margin_basis`)."""
+    realised margin on the basis of its prediction (``find_basis``: :func:`margin_basis`,
+    asked only when there is an experiment to measure)."""
     if "group" not in frame.columns or "recommended_action" not in frame.columns:
         return pd.DataFrame(columns=list(EFFECT_COLUMNS))
     assigned = assignments(frame)
@@ -744,6 +747,7 @@ def _experiment(
             "groups): the contacts' effect cannot be measured"
         )
         return pd.DataFrame(columns=list(EFFECT_COLUMNS))
+    basis = find_basis()
     fallback = basis.get("*", {"days": horizons["clv"], "discount_rate_monthly": 0.0})
     keys = [_basis_key(basis.get(action, fallback)) for action in assigned["action"]]
     parts = []

@@ -13,11 +13,12 @@ One orchestration for every engine (:mod:`retain.engines`), step by step:
    margin and net gain, see :mod:`retain.serving.gains`) on each batch of rows: the
    whole population at once on DuckDB, each Arrow batch in ``mapInPandas`` on Spark. Every
    value depends on the customer's own row only, so both give the same list.
-4. **Ranking and selection.** The id, gain, value at risk, cost and action of every customer
-   are collected to the driver, where :func:`retain.serving.selection.rank_and_select`
-   selects (within capacity and budget) and ranks, and
-   :func:`retain.serving.experiment.hold_out` holds out each action's control group; the
-   engine adds the ranks, flags and groups to its rows.
+4. **Ranking and selection.** The id, gain, value at risk, cost, action and churn probability
+   of every customer are collected to the driver, where
+   :func:`retain.serving.selection.rank_and_select` selects (within capacity and budget) and
+   ranks, and
+   :func:`retain.serving.experiment.hold_out` holds out each action's control group (blocked
+   on the ranks); the engine adds the ranks, flags and groups to its rows.
 5. **Writing.** The list is written to a temporary folder that replaces the output folder only
    when complete, so an interrupted run leaves the previous list intact: the Parquet file (by
    the engine), the CSV copy (up to ``csv_max_rows`` rows where the list is not in this
@@ -388,7 +389,12 @@ def _tallies(
     return {
         **counted,
         "selection": selection_summary(selection, value_at_risk, prices, job.currency),
-        "gains": gains_source(job.playbook, job.uplift),
+        "gains": gains_source(
+            job.playbook,
+            job.uplift,
+            clv_days=job.champions["clv"].manifest.get("horizon_days"),
+            discount_rate_monthly=_discount_rate(job.champions["clv"].model),
+        ),
         "clv_if_retained": {
             "method": retained_value_method(job.champions["clv"].model),
             "alive_floor": ALIVE_FLOOR,
@@ -405,6 +411,16 @@ def _tallies(
             "the contacts add (retain backtest, once the horizon has passed)",
         },
     }
+
+
+def _discount_rate(model: object) -> float:
+    """The monthly discount rate of a CLV model (``CLVModel`` or its ``BTYDValue``); 0 for a
+    model that does not discount."""
+    for part in (model, getattr(model, "btyd_", None)):
+        rate = getattr(part, "discount_rate_monthly", None)
+        if rate is not None:
+            return float(rate)
+    return 0.0
 
 
 def _summary(
@@ -710,8 +726,10 @@ def _score(job: ScoringJob, engine: Engine) -> tuple[pd.DataFrame, dict]:
         narrow["action_cost"].to_numpy(float), capacity=config.capacity, budget=config.budget,
     )  # fmt: skip
     actions = narrow["recommended_action"].to_numpy(dtype=object)
+    position = np.empty(len(ids), dtype=np.int64)
+    position[order] = np.arange(len(ids))  # the blocks of the control draw follow the ranks
     groups = hold_out(ids, actions, selection.chosen, config.control_share, config.seed,
-                      job.as_of)  # fmt: skip
+                      job.as_of, position, narrow["churn_probability"].to_numpy(float))  # fmt: skip
     listing = engine.rank(scored, ids, order, selection.chosen, LIST_COLUMNS, groups)
     if job.key is not None:
         listing = engine.map_batches(listing, _pseudonymizer(job.key))

@@ -292,7 +292,9 @@ def test_randomised_difference_agrees_with_the_oracle(experiment):
     difference, error = _difference(moved)
     expected = moved["incremental_margin"].mean()
     assert expected > 10
-    assert difference > 3 * error
+    # expected / error is about 3.5 here: a 2-sigma bar keeps the power check off the edge
+    # of this one draw (a null effect passes it 2% of the time)
+    assert difference > 2 * error
     assert abs(difference - expected) < 3.5 * error
     treated = moved[moved["group"] == "treatment"]
     calibration = treated["margin"] - treated["expected_margin_with"]

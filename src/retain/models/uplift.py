@@ -76,6 +76,8 @@ CONTROL = "control"
 LEARNERS = ("t", "dr", "x")
 #: Outcomes and the prefix of their effect columns.
 OUTCOME_NAMES = {"margin": "incremental_margin", "churn": "churn_effect"}
+#: How :class:`UpliftModel` learns the margin effects.
+MARGIN_EFFECTS = ("direct", "structured")
 #: Arms with fewer rows than this cannot be learned from.
 MIN_ARM_ROWS = 10
 # Churn probabilities are kept off 0 and 1 so that xgboost's logistic base score is finite.
@@ -118,6 +120,12 @@ class UpliftModel(BaseEstimator):
         Learn margin effects on each customer's own scale (see the module docstring).
     margin_floor : float, default=5.0
         Least expected margin ``v(x)`` the margin is divided by (keeps the scale off zero).
+    margin_effect : {"direct", "structured"}, default="direct"
+        How the margin effects are learned: ``"direct"``, by the meta-learner on the margin
+        (on each customer's scale with ``scale_margin``); ``"structured"``, as the churn
+        effect times the margin the customer brings if retained,
+        ``-churn_effect__a(x) * r(x)``, with ``r(x)`` an xgboost model of the margin of every
+        training row that did not churn (see the module docstring).
     random_state : int, default=0
         Seed of the folds and of xgboost's sampling.
     n_jobs : int, optional
@@ -145,6 +153,9 @@ class UpliftModel(BaseEstimator):
         Training rows per arm.
     scale_model_ : xgboost.XGBRegressor or None
         The expected margin ``v(x)`` with ``scale_margin``, else ``None``.
+    retained_model_ : xgboost.XGBRegressor or None
+        With ``margin_effect="structured"``, the margin ``r(x)`` of a customer who does not
+        churn, else ``None``.
 
     Examples
     --------
@@ -166,6 +177,7 @@ class UpliftModel(BaseEstimator):
         cv_folds: int = 2,
         scale_margin: bool = True,
         margin_floor: float = 5.0,
+        margin_effect: str = "direct",
         random_state: int = 0,
         n_jobs: int | None = None,
     ):
@@ -180,6 +192,7 @@ class UpliftModel(BaseEstimator):
         self.cv_folds = cv_folds
         self.scale_margin = scale_margin
         self.margin_floor = margin_floor
+        self.margin_effect = margin_effect
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -249,11 +262,21 @@ class UpliftModel(BaseEstimator):
         self.categories_ = learn_categories(X)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         encoded = encode_features(X, list(X.columns), self.categories_)
-        self.scale_model_ = None
-        if self.scale_margin:
-            self.scale_model_ = self._fit_one("margin", encoded, margin)
-            margin = margin / self._scale(encoded)
-        outcomes = {"margin": margin, "churn": churned}
+        self.scale_model_ = self.retained_model_ = None
+        if self.margin_effect == "structured":
+            kept = churned == 0
+            if kept.sum() < MIN_ARM_ROWS:
+                raise ValueError(
+                    f"margin_effect='structured' needs at least {MIN_ARM_ROWS} rows that did "
+                    f"not churn; got {int(kept.sum())}"
+                )
+            self.retained_model_ = self._fit_one("margin", encoded[kept], margin[kept])
+            outcomes = {"churn": churned}
+        else:
+            if self.scale_margin:
+                self.scale_model_ = self._fit_one("margin", encoded, margin)
+                margin = margin / self._scale(encoded)
+            outcomes = {"margin": margin, "churn": churned}
         if self.learner == "t":
             self.models_ = {
                 name: self._arm_models(encoded, values, arm, arms, name)
@@ -289,6 +312,11 @@ class UpliftModel(BaseEstimator):
             value = getattr(self, name)
             if not isinstance(value, Real) or not 0 < value <= 1:
                 raise ValueError(f"{name} must lie in (0, 1]; got {value!r}")
+        if self.margin_effect not in MARGIN_EFFECTS:
+            raise ValueError(
+                f"margin_effect must be one of {', '.join(MARGIN_EFFECTS)}; "
+                f"got {self.margin_effect!r}"
+            )
         if not isinstance(self.scale_margin, bool):
             raise ValueError(f"scale_margin must be true or false; got {self.scale_margin!r}")
         for name in ("min_child_weight", "reg_lambda", "margin_floor"):
@@ -420,11 +448,18 @@ class UpliftModel(BaseEstimator):
         X = check_frame(X)
         encoded = encode_features(X, list(self.feature_names_in_), self.categories_)
         scale = self._scale(encoded) if self.scale_model_ is not None else 1.0
+        retained = None
+        if getattr(self, "retained_model_", None) is not None:
+            retained = np.maximum(self.retained_model_.predict(encoded).astype(np.float64), 0.0)
         columns = {}
         for action in self.actions_:
-            for outcome, prefix in OUTCOME_NAMES.items():
-                effect = self._effect(encoded, outcome, action)
-                columns[f"{prefix}__{action}"] = effect * scale if outcome == "margin" else effect
+            churn = self._effect(encoded, "churn", action)
+            if retained is None:
+                margin = self._effect(encoded, "margin", action) * scale
+            else:  # a churn prevented keeps the margin of a retained customer
+                margin = -churn * retained
+            columns[f"incremental_margin__{action}"] = margin
+            columns[f"churn_effect__{action}"] = churn
         return pd.DataFrame(columns, index=X.index)
 
     def _scale(self, X: pd.DataFrame) -> np.ndarray:

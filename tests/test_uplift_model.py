@@ -65,6 +65,22 @@ def test_effects_are_recovered(experiment, learner, scale_margin):
     assert effects.filter(like="churn_effect").abs().max().max() <= 1.0
 
 
+def test_pooled_x_learner_recovers_each_actions_effects(experiment):
+    X, margin, churned, arm, effect = experiment
+    model = UpliftModel(learner="x", n_estimators=60, pool_actions=True).fit(
+        X, margin, churned, arm
+    )
+    assert set(model.models_["margin"]) == {"treated", CONTROL}
+    effects = model.predict_effects(X)
+    for action in ("call", "mail"):
+        found = effects[f"incremental_margin__{action}"]
+        assert np.corrcoef(found, effect[action])[0, 1] > 0.75
+        assert abs(found.mean() - effect[action].mean()) < 0.4
+    assert effects.loc[X["x0"] > 0.5, "churn_effect__call"].mean() < -0.15
+    with pytest.raises(ValueError, match="pool_actions must be true or false"):
+        UpliftModel(pool_actions="yes").fit(X, margin, churned, arm)
+
+
 def test_structured_margin_effect_is_churn_prevented_times_margin_if_retained(experiment):
     X, margin, churned, arm, _ = experiment
     model = UpliftModel(learner="x", n_estimators=60, margin_effect="structured").fit(

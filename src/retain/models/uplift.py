@@ -36,6 +36,19 @@ expectation when the effect is proportional to value, and the noise is even acro
 On a 20,000-customer simulated world this raised the T-learner's share of the oracle's true
 incremental margin at the top 5% from 3% to 10% (``benchmarks/uplift.py``).
 
+**Structured margin effects** (``margin_effect="structured"``): the margin effect taken as
+the churn effect times the margin of a customer who does not churn, ``-churn_effect_a(x) *
+r(x)``. Churn is a 0/1 outcome, far less noisy than 90 days of margin, but a contact that
+changes how much a retained customer buys is not seen. On the 20,000-customer simulated world
+of seed 0 it captured 4.7% of the oracle's true incremental margin against 8.1% for the
+direct effects, so it is an option, not the default.
+
+**Pooled actions** (``pool_actions=True``, X-learner): one model per stage for every action,
+the action a categorical input, so what the actions share (who can be moved at all: in the
+simulator, the customers who are disengaging) is learned from every treated row instead of a
+fifth of them each. On the same world: 10.2% against 13.7% for one model per action (one
+seed; the spread between seeds is larger than that).
+
 The propensities ``e_a(x)`` are not estimated: the campaigns were randomised, so they are the
 design's assignment shares (per campaign, passed as ``propensity``; else the arms' shares of
 the rows). The training job fits the learners its config names (default the X-learner, the
@@ -126,6 +139,11 @@ class UpliftModel(BaseEstimator):
         effect times the margin the customer brings if retained,
         ``-churn_effect__a(x) * r(x)``, with ``r(x)`` an xgboost model of the margin of every
         training row that did not churn (see the module docstring).
+    pool_actions : bool, default=False
+        X-learner only: one model for every action, the action a categorical input, in each
+        stage (the treated rows' outcome, the effects imputed on the treated rows and on the
+        control rows), instead of one per action; what the actions share (who can be moved at
+        all) is learned from every treated row (see the module docstring).
     random_state : int, default=0
         Seed of the folds and of xgboost's sampling.
     n_jobs : int, optional
@@ -178,6 +196,7 @@ class UpliftModel(BaseEstimator):
         scale_margin: bool = True,
         margin_floor: float = 5.0,
         margin_effect: str = "direct",
+        pool_actions: bool = False,
         random_state: int = 0,
         n_jobs: int | None = None,
     ):
@@ -193,6 +212,7 @@ class UpliftModel(BaseEstimator):
         self.scale_margin = scale_margin
         self.margin_floor = margin_floor
         self.margin_effect = margin_effect
+        self.pool_actions = pool_actions
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -289,7 +309,9 @@ class UpliftModel(BaseEstimator):
             }
         else:
             self.models_ = {
-                name: self._x_models(encoded, values, arm, arms, name)
+                name: (self._pooled_x_models if self.pool_actions else self._x_models)(
+                    encoded, values, arm, arms, name
+                )
                 for name, values in outcomes.items()
             }
             self.x_weights_ = {
@@ -317,6 +339,8 @@ class UpliftModel(BaseEstimator):
                 f"margin_effect must be one of {', '.join(MARGIN_EFFECTS)}; "
                 f"got {self.margin_effect!r}"
             )
+        if not isinstance(self.pool_actions, bool):
+            raise ValueError(f"pool_actions must be true or false; got {self.pool_actions!r}")
         if not isinstance(self.scale_margin, bool):
             raise ValueError(f"scale_margin must be true or false; got {self.scale_margin!r}")
         for name in ("min_child_weight", "reg_lambda", "margin_floor"):
@@ -426,6 +450,31 @@ class UpliftModel(BaseEstimator):
             )
         return fitted
 
+    def _pooled_x_models(
+        self, X: pd.DataFrame, y: np.ndarray, arm: np.ndarray, arms: list[str], outcome: str
+    ) -> dict[str, xgb.XGBRegressor]:
+        """X-learner with the actions pooled: the same three stages, each one model with the
+        action as an input (``treated``: effects imputed on the treated rows; ``control``:
+        on the control rows, once per action)."""
+        actions = arms[1:]
+        control, treated = arm == CONTROL, arm != CONTROL
+        first_control = self._fit_one(outcome, X[control], y[control])
+        with_action = _with_action(X[treated], arm[treated], actions)
+        first_treated = self._fit_one(outcome, with_action, y[treated])
+        imputed_treated = y[treated] - first_control.predict(X[treated])
+        stacked = pd.concat(
+            [_with_action(X[control], np.full(control.sum(), name), actions) for name in actions]
+        )
+        imputed_control = first_treated.predict(stacked) - np.tile(y[control], len(actions))
+        return {
+            "treated": self._xgb("margin", float(np.mean(imputed_treated))).fit(
+                with_action, imputed_treated
+            ),
+            CONTROL: self._xgb("margin", float(np.mean(imputed_control))).fit(
+                stacked, imputed_control
+            ),
+        }
+
     # ----------------------------------------------------------------------------- predicting
 
     def predict_effects(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -475,6 +524,11 @@ class UpliftModel(BaseEstimator):
         models = self.models_[outcome]
         if self.learner == "t":
             effect = models[action].predict(X) - models[CONTROL].predict(X)
+        elif self.learner == "x" and "treated" in models:  # pool_actions
+            weight = self.x_weights_[action]
+            X = _with_action(X, np.full(len(X), action), self.actions_)
+            from_controls = models[CONTROL].predict(X).astype(np.float64)
+            effect = weight * from_controls + (1 - weight) * models["treated"].predict(X)
         elif self.learner == "x":
             weight = self.x_weights_[action]
             from_controls = models[f"{action}|{CONTROL}"].predict(X).astype(np.float64)
@@ -485,6 +539,15 @@ class UpliftModel(BaseEstimator):
         if outcome == "churn":  # a change of a probability lies in [-1, 1]
             effect = np.clip(effect, -1.0, 1.0)
         return effect
+
+
+#: The input column of the action in the pooled X-learner's models.
+ACTION_INPUT = "__action"
+
+
+def _with_action(X: pd.DataFrame, action: np.ndarray, actions: list[str]) -> pd.DataFrame:
+    """``X`` with the action of each row as a categorical input."""
+    return X.assign(**{ACTION_INPUT: pd.Categorical(action, categories=actions)})
 
 
 def _vector(values: ArrayLike, name: str, n: int) -> np.ndarray:

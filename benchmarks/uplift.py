@@ -74,7 +74,7 @@ def main() -> None:
         nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="campaign plan settings, e.g. reach=0.25 count=8",
+        help="campaign plan settings, e.g. reach=0.25 count=8 size=none",
     )
     parser.add_argument("--keep", type=Path, default=None, help="workspace folder to keep")
     parser.add_argument(
@@ -96,7 +96,7 @@ def main() -> None:
         plan["control_share"] = args.control_share
     for item in args.plan:
         key, value = item.split("=", 1)
-        plan[key] = float(value) if "." in value else int(value)
+        plan[key] = None if value == "none" else float(value) if "." in value else int(value)
     started, cpu = time.perf_counter(), cpu_seconds()
     world = simulate_world(args.customers, seed=args.seed, campaigns=plan or True)
     print(f"simulate {args.customers:,} customers: {time.perf_counter() - started:.1f} s, "

@@ -5,14 +5,16 @@ Usage::
     .venv/bin/python benchmarks/uplift.py                          # the issue's scale: 50,000
     .venv/bin/python benchmarks/uplift.py --customers 20000        # quicker
     .venv/bin/python benchmarks/uplift.py --campaigns 6 --control-share 0.3 --learners t dr
+    .venv/bin/python benchmarks/uplift.py --customers 20000 --diagnose  # and the ceilings
+    .venv/bin/python benchmarks/uplift.py --plan size=none --model pool_actions=true
 
 A world of ``--customers`` is simulated with randomised retention campaigns (the simulator's
 default plan unless ``--campaigns``/``--control-share`` change it) and written to a temporary
 workspace; ``retain train uplift`` then runs through the real code path (feature snapshots at
 the campaigns' dates, campaign rows through the engine, the learners fitted on the earlier
 campaigns and judged on the latest). On the latest campaign's customers (every customer active
-at its date: the simulator enrols the active population) the top ``capacity`` share (5%) is
-taken by each ranking:
+at its date: the simulator enrols the active population, or a random sample of the plan's
+``size`` of it) the top ``capacity`` share (5%) is taken by each ranking:
 
 - ``model``: the uplift model's expected net gain of its best action (out of time: the model
   before the refit on every campaign);
@@ -29,7 +31,8 @@ regression-adjusted, the latter the gate's measure). Then each learner's share o
 (``--learners t dr x`` compares all three) and the bootstrap of the model's lead over the churn
 and value-at-risk rankings under each estimated measure (how steady a gate on it is). Targets of
 issue 19: the model captures at least 70% of the oracle's true incremental margin and at least
-1.5x what ranking by value at risk captures. Wall and CPU seconds and the load average are
+1.5x what ranking by value at risk captures. ``--diagnose`` adds the ceilings of the features
+(:func:`diagnose`). Wall and CPU seconds and the load average are
 printed: on a shared machine wall times are only comparable within a run.
 """
 

@@ -6,7 +6,7 @@ Usage::
     .venv/bin/python benchmarks/uplift.py --customers 20000        # quicker
     .venv/bin/python benchmarks/uplift.py --campaigns 6 --control-share 0.3 --learners t dr
     .venv/bin/python benchmarks/uplift.py --customers 20000 --diagnose  # and the ceilings
-    .venv/bin/python benchmarks/uplift.py --plan size=none --model pool_actions=true
+    .venv/bin/python benchmarks/uplift.py --plan size=5000 --model pool_actions=true
 
 A world of ``--customers`` is simulated with randomised retention campaigns (the simulator's
 default plan unless ``--campaigns``/``--control-share`` change it) and written to a temporary

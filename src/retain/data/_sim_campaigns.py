@@ -97,11 +97,12 @@ class CampaignPlan:
         Look-back of ``active`` eligibility.
     reach : float, default=1.0
         Share of the eligible customers enrolled in each campaign, in (0, 1].
-    size : int or None, default=5000
-        Most customers enrolled per campaign, treated and control together (a retention
-        team's capacity: a few thousand contacts per campaign): when more are eligible (after
-        ``reach``), a random sample of this many. ``None``: no limit (every eligible
-        customer, the plan before this setting existed).
+    size : int or None, default=None
+        Most customers enrolled per campaign, treated and control together (e.g. a retention
+        team's capacity, a few thousand contacts per campaign): when more are eligible (after
+        ``reach``), a random sample of this many. ``None``: every eligible customer is
+        randomised, as the experiments the uplift models learn from need most (see the
+        README's uplift benchmark: at 5,000 a campaign the learned list loses most of its lead).
     """
 
     dates: Sequence[str | date] | None = None
@@ -112,7 +113,7 @@ class CampaignPlan:
     eligibility: str = "active"
     active_days: int = 365
     reach: float = 1.0
-    size: int | None = 5000
+    size: int | None = None
 
 
 def _plan_from(value: bool | CampaignPlan | Mapping[str, Any]) -> CampaignPlan:

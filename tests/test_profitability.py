@@ -362,6 +362,29 @@ def test_without_costs_the_predicted_profit_is_the_lists_clv(trained_models, tra
     assert "<h2>Profitability</h2>" in report.read_text()
 
 
+def test_a_report_regenerated_by_score_finds_the_profitability_folder(
+    trained_models, trained_workspace
+):
+    """``retain score`` regenerates a list's report in a temporary folder before the swap: the
+    profitability folder of the cutoff beside the list's final folder is found all the same."""
+    from retain.reports.html import render_report
+    from retain.serving.profitability import profitability
+    from retain.serving.score import score
+
+    as_of = date(2026, 1, 1)
+    serving = trained_workspace / "regenerated"  # the layout of serving/output/<as_of>
+    out = serving / "output" / str(as_of)
+    profitability(as_of, workspace=trained_workspace, out=serving / "profitability" / str(as_of))
+    first = score(as_of, workspace=trained_workspace, out=out, capacity=40)
+    page = render_report(first.out, out / "report.html").read_text()
+    assert "<h2>Profitability</h2>" in page
+    again = score(as_of, workspace=trained_workspace, out=out, capacity=50,
+                  render_report=render_report)  # fmt: skip
+    assert again.report == "regenerated"
+    page = (out / "report.html").read_text()
+    assert "capacity 50 customers" in page and "<h2>Profitability</h2>" in page
+
+
 def test_with_costs_the_clv_is_net_profit(make_workspace, mlflow_isolation):
     """A world with cost to serve: the CLV model learns the future cost too, its CLV is the
     margin less that cost, it is judged on realised net profit, and the P&L takes both."""

@@ -3,7 +3,7 @@
 Run by hand::
 
     .venv/bin/python benchmarks/profitability.py                     # 20,000 customers, seed 0
-    .venv/bin/python benchmarks/profitability.py --customers 5000 --seed 1
+    .venv/bin/python benchmarks/profitability.py --customers 8000 --seed 0 1 2
 
 Simulates a world with cost to serve and referrals into a temporary workspace, trains the
 churn, CLV and segment models (``retain train all``), writes the P&L at the end of the data and
@@ -13,6 +13,9 @@ cutoff:
 - normalized Gini of the margin CLV (``predicted_margin``) against the true expected margin, and
   of the predicted future profit against the true expected profit (the done-when of issue 20:
   profit at least as good as margin);
+- where that Gini is lost: the predicted margin less the *true* expected cost, and the true
+  expected margin less the predicted cost (both discounted as the predictions are), against
+  the true expected profit;
 - the share of profit-destroying customers: predicted future profit below 0 against true
   expected profit below 0 (among the active customers, the models' population, and among all),
   and over the lifetime (profit to date + future) against profit to date + the true future.
@@ -31,6 +34,7 @@ import numpy as np
 from retain.data.oracle import oracle
 from retain.data.simulator import simulate_world, write_world
 from retain.metrics.model import normalized_gini
+from retain.models.clv.value import discount_schedule
 from retain.serving.profitability import profitability
 from retain.training.jobs import run_training
 
@@ -38,13 +42,19 @@ from retain.training.jobs import run_training
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, nargs="+", default=[0], help="one run per seed")
     args = parser.parse_args()
+    runs = {seed: measure(args.customers, seed) for seed in args.seed}
+    print(json.dumps(runs if len(runs) > 1 else runs[args.seed[0]], indent=2))
+
+
+def measure(customers: int, seed: int) -> dict:
+    """The figures of one simulated world of ``customers`` customers, seeded ``seed``."""
     started = time.perf_counter()
-    world = simulate_world(args.customers, seed=args.seed, costs=True, referrals=True)
+    world = simulate_world(customers, seed=seed, costs=True, referrals=True)
     with tempfile.TemporaryDirectory(prefix="retain-profitability-") as folder:
         workspace = Path(folder)
-        (workspace / "retain.yaml").write_text(f"seed: {args.seed}\n")
+        (workspace / "retain.yaml").write_text(f"seed: {seed}\n")
         write_world(world, workspace / "data" / "simulated")
         run_training("all", workspace=workspace)
         trained = time.perf_counter()
@@ -59,7 +69,14 @@ def main() -> None:
     future_true = truth["expected_profit"].to_numpy(float)
     future = pnl["predicted_future_profit"].to_numpy(float)
     lifetime = pnl["profit_to_date"].to_numpy(float)
-    figures = {
+    # the truth discounted as the predictions are (evenly over the horizon), for the mixes
+    boundaries, factors = discount_schedule(365, 0.01)
+    discount = float(np.diff(boundaries) / 365 @ factors)
+    true_margin = truth["expected_margin"].to_numpy(float)[active] * discount
+    true_cost = truth["expected_cost_to_serve"].to_numpy(float)[active] * discount
+    predicted_margin = pnl["predicted_margin"].to_numpy(float)[active]
+    predicted_cost = pnl["predicted_cost_to_serve"].to_numpy(float)[active]
+    return {
         "customers": len(pnl),
         "active": int(active.sum()),
         "gini_margin_clv_on_margin": normalized_gini(
@@ -69,6 +86,13 @@ def main() -> None:
         "gini_profit_on_profit": normalized_gini(future_true[active], future[active]),
         "gini_margin_clv_on_profit": normalized_gini(
             future_true[active], pnl["predicted_margin"].to_numpy(float)[active]
+        ),
+        "gini_cost_on_cost": normalized_gini(true_cost, predicted_cost),
+        "gini_predicted_margin_less_true_cost": normalized_gini(
+            future_true[active], predicted_margin - true_cost
+        ),
+        "gini_true_margin_less_predicted_cost": normalized_gini(
+            future_true[active], true_margin - predicted_cost
         ),
         "unprofitable_future_active": {
             "true": float(np.mean(future_true[active] < 0)),
@@ -88,7 +112,6 @@ def main() -> None:
         "profitability_seconds": round(seconds, 1),
         "total_seconds": round(time.perf_counter() - started, 1),
     }
-    print(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

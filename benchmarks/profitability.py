@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -34,32 +35,62 @@ import numpy as np
 from retain.data.oracle import oracle
 from retain.data.simulator import simulate_world, write_world
 from retain.metrics.model import normalized_gini
+from retain.mlflow import tracking
 from retain.models.clv.value import discount_schedule
+from retain.serving.champions import load_champion
 from retain.serving.profitability import profitability
 from retain.training.jobs import run_training
+from retain.workspace import locate
+
+#: The definitions of ``--margin-to-date``: each customer's margin to date, from the
+#: transactions' own margins (the net profit to date features would give it as well).
+MARGIN_VIEW = """
+from retain.features import Entity, FeatureView, WindowAggregate
+
+margin = FeatureView(
+    name="margin_to_date",
+    entity=Entity("customer", join_key="customer_id"),
+    source="transactions",
+    description="Margin earned to date.",
+    features=[WindowAggregate("margin_to_date", "sum", "margin")],
+)
+"""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--seed", type=int, nargs="+", default=[0], help="one run per seed")
+    parser.add_argument(
+        "--margin-to-date",
+        action="store_true",
+        help="add a margin-to-date feature to the workspace's definitions (what the cost share "
+        "of the profit CLV needs beside cost_to_serve_total)",
+    )
     args = parser.parse_args()
-    runs = {seed: measure(args.customers, seed) for seed in args.seed}
+    runs = {seed: measure(args.customers, seed, args.margin_to_date) for seed in args.seed}
     print(json.dumps(runs if len(runs) > 1 else runs[args.seed[0]], indent=2))
 
 
-def measure(customers: int, seed: int) -> dict:
+def measure(customers: int, seed: int, margin_to_date: bool = False) -> dict:
     """The figures of one simulated world of ``customers`` customers, seeded ``seed``."""
     started = time.perf_counter()
     world = simulate_world(customers, seed=seed, costs=True, referrals=True)
     with tempfile.TemporaryDirectory(prefix="retain-profitability-") as folder:
         workspace = Path(folder)
         (workspace / "retain.yaml").write_text(f"seed: {seed}\n")
+        if margin_to_date:
+            shutil.copytree(locate(workspace, "features"), workspace / "features")
+            (workspace / "features" / "margin.py").write_text(MARGIN_VIEW)
         write_world(world, workspace / "data" / "simulated")
         run_training("all", workspace=workspace)
         trained = time.perf_counter()
         result = profitability(world.end, workspace=workspace)
         seconds = time.perf_counter() - trained
+        tracking.use_workspace(workspace)
+        clv = load_champion("clv", "champion").model
+        cost_method = {"method": clv.method_, "cost": clv.cost_method_,
+                       "validation_gini": clv.validation_cost_gini_}  # fmt: skip
     pnl = result.pnl.set_index("customer_id")
     truth = oracle(world.truth, world.end, 365).reindex(pnl.index)
     recency = (world.end - world.transactions[world.transactions.amount > 0]
@@ -109,6 +140,7 @@ def measure(customers: int, seed: int) -> dict:
         "unprofitable_to_date": result.summary["unprofitable_share"],
         "summary_lifetime_unprofitable_share": result.summary["lifetime_unprofitable_share"],
         "notes": result.summary["notes"],
+        "cost_method": cost_method,
         "profitability_seconds": round(seconds, 1),
         "total_seconds": round(time.perf_counter() - started, 1),
     }

@@ -31,16 +31,19 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from retain.data.oracle import oracle
 from retain.data.simulator import simulate_world, write_world
+from retain.features import open_store, with_categories
+from retain.features.store import categories
 from retain.metrics.model import normalized_gini
 from retain.mlflow import tracking
 from retain.models.clv.value import discount_schedule
 from retain.serving.champions import load_champion
 from retain.serving.profitability import profitability
 from retain.training.jobs import run_training
-from retain.workspace import locate
+from retain.workspace import load_workspace_config, locate
 
 #: The definitions of ``--margin-to-date``: each customer's margin to date, from the
 #: transactions' own margins (the net profit to date features would give it as well).
@@ -72,6 +75,15 @@ def main() -> None:
     print(json.dumps(runs if len(runs) > 1 else runs[args.seed[0]], indent=2))
 
 
+def _snapshot(workspace: Path, as_of, customers: pd.Series) -> pd.DataFrame:
+    """The features of ``customers`` in the snapshot at ``as_of``, row by row."""
+    store = open_store(load_workspace_config(workspace), workspace)
+    [path] = (workspace / "store" / "snapshots" / f"as_of={as_of}").glob("*.parquet")
+    snapshot = with_categories(pd.read_parquet(path), categories(store.repository))
+    rows = snapshot.set_index("customer_id").reindex(customers.to_numpy())
+    return rows.drop(columns=["as_of"]).reset_index(drop=True)
+
+
 def measure(customers: int, seed: int, margin_to_date: bool = False) -> dict:
     """The figures of one simulated world of ``customers`` customers, seeded ``seed``."""
     started = time.perf_counter()
@@ -91,6 +103,10 @@ def measure(customers: int, seed: int, margin_to_date: bool = False) -> dict:
         clv = load_champion("clv", "champion").model
         cost_method = {"method": clv.method_, "cost": clv.cost_method_,
                        "validation_gini": clv.validation_cost_gini_}  # fmt: skip
+        if clv.cost_method_ == "share":  # the regressor's cost instead, on the same customers
+            X = _snapshot(workspace, world.end, result.pnl["customer_id"])
+            clv.cost_method_ = "regressor"
+            other = pd.Series(clv.predict(X), index=result.pnl["customer_id"].to_numpy())
     pnl = result.pnl.set_index("customer_id")
     truth = oracle(world.truth, world.end, 365).reindex(pnl.index)
     recency = (world.end - world.transactions[world.transactions.amount > 0]
@@ -100,6 +116,10 @@ def measure(customers: int, seed: int, margin_to_date: bool = False) -> dict:
     future_true = truth["expected_profit"].to_numpy(float)
     future = pnl["predicted_future_profit"].to_numpy(float)
     lifetime = pnl["profit_to_date"].to_numpy(float)
+    if cost_method["cost"] == "share":
+        cost_method["gini_profit_on_profit_with_the_regressor"] = normalized_gini(
+            future_true[active], other.reindex(pnl.index).to_numpy(float)[active]
+        )
     # the truth discounted as the predictions are (evenly over the horizon), for the mixes
     boundaries, factors = discount_schedule(365, 0.01)
     discount = float(np.diff(boundaries) / 365 @ factors)

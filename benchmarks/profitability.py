@@ -4,6 +4,7 @@ Run by hand::
 
     .venv/bin/python benchmarks/profitability.py                     # 20,000 customers, seed 0
     .venv/bin/python benchmarks/profitability.py --customers 8000 --seed 0 1 2
+    .venv/bin/python benchmarks/profitability.py --customers 8000 --seed 0 1 2 --margin-to-date
 
 Simulates a world with cost to serve and referrals into a temporary workspace, trains the
 churn, CLV and segment models (``retain train all``), writes the P&L at the end of the data and
@@ -18,7 +19,12 @@ cutoff:
   the true expected profit;
 - the share of profit-destroying customers: predicted future profit below 0 against true
   expected profit below 0 (among the active customers, the models' population, and among all),
-  and over the lifetime (profit to date + future) against profit to date + the true future.
+  and over the lifetime (profit to date + future) against profit to date + the true future;
+- how the CLV model predicts the cost (``cost_method``: its regressor or the cost share, with
+  the validation Gini of each) and, with the share, the Gini the regressor would have given.
+
+``--margin-to-date`` adds a margin-to-date feature to the workspace's definitions: with
+``cost_to_serve_total`` it gives the cost share (see :func:`retain.models.clv.value.cost_share`).
 """
 
 from __future__ import annotations

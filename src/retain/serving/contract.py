@@ -77,7 +77,8 @@ LIST_COLUMNS: dict[str, str] = {
     "monetary_total": "net spend to date (float)",
     "influence_value": "profit to date of the customers this customer referred "
     "(customers.referred_by): margin - cost to serve - acquisition cost, as retain "
-    "profitability counts it; 0 without referrals (float)",
+    "profitability counts it (its influence_realised: realised only, no predicted part); 0 "
+    "without referrals (float)",
 }
 
 #: Top-level keys of ``summary.json``.

@@ -119,8 +119,11 @@ __all__ = ["DRIFT_SAMPLE_ROWS", "SCORED_SCHEMA", "ScoreResult", "ScoringJob", "b
            "check_population", "finish_folder", "influence_values", "open_inputs", "refuse_drift",
            "score", "score_batch"]  # fmt: skip
 
-#: A function writing the HTML report of the list in a folder: ``render(folder, file)``.
-ReportRenderer = Callable[[Path, Path], Any]
+#: A function writing the HTML report of the list in a folder:
+#: ``render(folder, file, final_folder=out)``, ``folder`` being the temporary folder the list
+#: is written in and ``out`` where it will be (what the report finds beside it, e.g. the
+#: profitability folder of the cutoff, is beside ``out``).
+ReportRenderer = Callable[..., Any]
 
 #: Scoring more than this many days after the last event is refused: the list would be stale.
 STALE_AFTER_DAYS = 31
@@ -509,7 +512,7 @@ def finish_folder(folder: Path, job: ScoringJob, selected: pd.DataFrame) -> None
         write_csv(campaign_log(selected, job.as_of), folder / CAMPAIGN_LOG)
     what = job.previous_report
     if what == "regenerated":
-        job.render_report(folder, folder / REPORT_FILE)
+        job.render_report(folder, folder / REPORT_FILE, final_folder=job.out)
     elif what == "kept":
         shutil.copy2(job.out / REPORT_FILE, folder / REPORT_FILE)
 
@@ -584,8 +587,10 @@ def score(
         Spark settings file replacing the ``spark`` section of ``retain.yaml``; only with
         ``engine="spark"``.
     render_report : callable, optional
-        ``render_report(folder, file)`` (e.g. :func:`retain.reports.render_report`): when the
-        output folder holds a ``report.html``, it is regenerated from the new list. Without it
+        ``render_report(folder, file, final_folder=out)`` (e.g.
+        :func:`retain.reports.render_report`): when the output folder holds a
+        ``report.html``, it is regenerated from the new list (written in a temporary
+        ``folder``; ``out`` is where it will be). Without it
         the previous report is kept as it is (``ScoreResult.report`` says which).
 
     Raises

@@ -3,7 +3,8 @@
 Run by hand::
 
     .venv/bin/python benchmarks/profitability.py                     # 20,000 customers, seed 0
-    .venv/bin/python benchmarks/profitability.py --customers 5000 --seed 1
+    .venv/bin/python benchmarks/profitability.py --customers 8000 --seed 0 1 2
+    .venv/bin/python benchmarks/profitability.py --customers 8000 --seed 0 1 2 --margin-to-date
 
 Simulates a world with cost to serve and referrals into a temporary workspace, trains the
 churn, CLV and segment models (``retain train all``), writes the P&L at the end of the data and
@@ -13,43 +14,105 @@ cutoff:
 - normalized Gini of the margin CLV (``predicted_margin``) against the true expected margin, and
   of the predicted future profit against the true expected profit (the done-when of issue 20:
   profit at least as good as margin);
+- where that Gini is lost: the predicted margin less the *true* expected cost, and the true
+  expected margin less the predicted cost (both discounted as the predictions are), against
+  the true expected profit;
 - the share of profit-destroying customers: predicted future profit below 0 against true
   expected profit below 0 (among the active customers, the models' population, and among all),
-  and over the lifetime (profit to date + future) against profit to date + the true future.
+  and over the lifetime (profit to date + future) against profit to date + the true future;
+- how the CLV model predicts the cost (``cost_method``: its regressor or the cost share, with
+  the validation Gini of each) and, with the share, the Gini the regressor would have given.
+
+``--margin-to-date`` adds a margin-to-date feature to the workspace's definitions: with
+``cost_to_serve_total`` it gives the cost share (see :func:`retain.models.clv.value.cost_share`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from retain.data.oracle import oracle
 from retain.data.simulator import simulate_world, write_world
+from retain.features import open_store, with_categories
+from retain.features.store import categories
 from retain.metrics.model import normalized_gini
+from retain.mlflow import tracking
+from retain.models.clv.value import discount_schedule
+from retain.serving.champions import load_champion
 from retain.serving.profitability import profitability
 from retain.training.jobs import run_training
+from retain.workspace import load_workspace_config, locate
+
+#: The definitions of ``--margin-to-date``: each customer's margin to date, from the
+#: transactions' own margins (the net profit to date features would give it as well).
+MARGIN_VIEW = """
+from retain.features import Entity, FeatureView, WindowAggregate
+
+margin = FeatureView(
+    name="margin_to_date",
+    entity=Entity("customer", join_key="customer_id"),
+    source="transactions",
+    description="Margin earned to date.",
+    features=[WindowAggregate("margin_to_date", "sum", "margin")],
+)
+"""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, nargs="+", default=[0], help="one run per seed")
+    parser.add_argument(
+        "--margin-to-date",
+        action="store_true",
+        help="add a margin-to-date feature to the workspace's definitions (what the cost share "
+        "of the profit CLV needs beside cost_to_serve_total)",
+    )
     args = parser.parse_args()
+    runs = {seed: measure(args.customers, seed, args.margin_to_date) for seed in args.seed}
+    print(json.dumps(runs if len(runs) > 1 else runs[args.seed[0]], indent=2))
+
+
+def _snapshot(workspace: Path, as_of, customers: pd.Series) -> pd.DataFrame:
+    """The features of ``customers`` in the snapshot at ``as_of``, row by row."""
+    store = open_store(load_workspace_config(workspace), workspace)
+    [path] = (workspace / "store" / "snapshots" / f"as_of={as_of}").glob("*.parquet")
+    snapshot = with_categories(pd.read_parquet(path), categories(store.repository))
+    rows = snapshot.set_index("customer_id").reindex(customers.to_numpy())
+    return rows.drop(columns=["as_of"]).reset_index(drop=True)
+
+
+def measure(customers: int, seed: int, margin_to_date: bool = False) -> dict:
+    """The figures of one simulated world of ``customers`` customers, seeded ``seed``."""
     started = time.perf_counter()
-    world = simulate_world(args.customers, seed=args.seed, costs=True, referrals=True)
+    world = simulate_world(customers, seed=seed, costs=True, referrals=True)
     with tempfile.TemporaryDirectory(prefix="retain-profitability-") as folder:
         workspace = Path(folder)
-        (workspace / "retain.yaml").write_text(f"seed: {args.seed}\n")
+        (workspace / "retain.yaml").write_text(f"seed: {seed}\n")
+        if margin_to_date:
+            shutil.copytree(locate(workspace, "features"), workspace / "features")
+            (workspace / "features" / "margin.py").write_text(MARGIN_VIEW)
         write_world(world, workspace / "data" / "simulated")
         run_training("all", workspace=workspace)
         trained = time.perf_counter()
         result = profitability(world.end, workspace=workspace)
         seconds = time.perf_counter() - trained
+        tracking.use_workspace(workspace)
+        clv = load_champion("clv", "champion").model
+        cost_method = {"method": clv.method_, "cost": clv.cost_method_,
+                       "validation_gini": clv.validation_cost_gini_}  # fmt: skip
+        if clv.cost_method_ == "share":  # the regressor's cost instead, on the same customers
+            X = _snapshot(workspace, world.end, result.pnl["customer_id"])
+            clv.cost_method_ = "regressor"
+            other = pd.Series(clv.predict(X), index=result.pnl["customer_id"].to_numpy())
     pnl = result.pnl.set_index("customer_id")
     truth = oracle(world.truth, world.end, 365).reindex(pnl.index)
     recency = (world.end - world.transactions[world.transactions.amount > 0]
@@ -59,7 +122,18 @@ def main() -> None:
     future_true = truth["expected_profit"].to_numpy(float)
     future = pnl["predicted_future_profit"].to_numpy(float)
     lifetime = pnl["profit_to_date"].to_numpy(float)
-    figures = {
+    if cost_method["cost"] == "share":
+        cost_method["gini_profit_on_profit_with_the_regressor"] = normalized_gini(
+            future_true[active], other.reindex(pnl.index).to_numpy(float)[active]
+        )
+    # the truth discounted as the predictions are (evenly over the horizon), for the mixes
+    boundaries, factors = discount_schedule(365, 0.01)
+    discount = float(np.diff(boundaries) / 365 @ factors)
+    true_margin = truth["expected_margin"].to_numpy(float)[active] * discount
+    true_cost = truth["expected_cost_to_serve"].to_numpy(float)[active] * discount
+    predicted_margin = pnl["predicted_margin"].to_numpy(float)[active]
+    predicted_cost = pnl["predicted_cost_to_serve"].to_numpy(float)[active]
+    return {
         "customers": len(pnl),
         "active": int(active.sum()),
         "gini_margin_clv_on_margin": normalized_gini(
@@ -69,6 +143,13 @@ def main() -> None:
         "gini_profit_on_profit": normalized_gini(future_true[active], future[active]),
         "gini_margin_clv_on_profit": normalized_gini(
             future_true[active], pnl["predicted_margin"].to_numpy(float)[active]
+        ),
+        "gini_cost_on_cost": normalized_gini(true_cost, predicted_cost),
+        "gini_predicted_margin_less_true_cost": normalized_gini(
+            future_true[active], predicted_margin - true_cost
+        ),
+        "gini_true_margin_less_predicted_cost": normalized_gini(
+            future_true[active], true_margin - predicted_cost
         ),
         "unprofitable_future_active": {
             "true": float(np.mean(future_true[active] < 0)),
@@ -85,10 +166,10 @@ def main() -> None:
         "unprofitable_to_date": result.summary["unprofitable_share"],
         "summary_lifetime_unprofitable_share": result.summary["lifetime_unprofitable_share"],
         "notes": result.summary["notes"],
+        "cost_method": cost_method,
         "profitability_seconds": round(seconds, 1),
         "total_seconds": round(time.perf_counter() - started, 1),
     }
-    print(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

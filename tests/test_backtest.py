@@ -493,3 +493,119 @@ def test_backtest_reads_data_and_mapping_from_the_workspace_config(world, tmp_pa
     out = CliRunner().invoke(app, ["backtest", "--list", str(folder), "--workspace", str(tmp_path)])
     assert out.exit_code == 0, out.output
     assert "normalized Gini" in out.output and "top tenth by CLV" in out.output
+    # --engine and --spark-config as score takes them: Spark settings for DuckDB are refused
+    refused = CliRunner().invoke(app, ["backtest", "--list", str(folder), "--workspace",
+                                       str(tmp_path), "--engine", "duckdb", "--spark-config",
+                                       str(tmp_path / "map.yaml")])  # fmt: skip
+    assert refused.exit_code == 2 and "--spark-config is for --engine spark" in refused.output
+    assert "Traceback" not in refused.output
+
+
+# --------------------------------------------------------------------------- engines
+
+
+@pytest.fixture(scope="module")
+def experiment_list(active, oracle_scores, tmp_path_factory):
+    """The oracle's list with two actions and blocked control groups among the selected."""
+    from retain.serving.experiment import hold_out
+
+    frame = list_frame(active, *oracle_scores, AS_OF, share=0.3)
+    frame["recommended_action"] = np.where(frame["rank"] % 3 == 0, "call", "email")
+    groups = hold_out(
+        frame["customer_id"].to_numpy(dtype=object), frame["recommended_action"].to_numpy(),
+        frame["selected"].to_numpy(), 0.3, 5, AS_OF, frame["rank"].to_numpy(),
+        frame["churn_probability"].to_numpy(),
+    )  # fmt: skip
+    frame["group"] = groups
+    basis = {  # one action discounted over the CLV horizon (days in 7 months), one not
+        "call": {"days": CLV_DAYS, "discount_rate_monthly": 0.01},
+        "email": {"days": CHURN_DAYS, "discount_rate_monthly": 0.0},
+    }
+    folder = tmp_path_factory.mktemp("experiment")
+    return write_list(folder, frame, AS_OF, gains={"margin_basis": basis})
+
+
+def test_the_backtest_runs_on_every_engine_with_the_same_numbers(engine, experiment_list, sources):
+    """The outcomes and the treated-minus-control tallies are one rule on every engine: the
+    backtest on Spark equals the backtest on DuckDB (exact sums), and an engine given is not
+    released by the backtest (the caller's)."""
+    expected = backtest(experiment_list, sources, engine="duckdb")
+    result = backtest(experiment_list, sources, engine=engine)
+    assert not result.experiment.empty and result.experiment["control"].sum() > 0
+    pd.testing.assert_frame_equal(result.deciles, expected.deciles)
+    pd.testing.assert_frame_equal(result.experiment, expected.experiment)
+    for key, value in expected.overall.items():
+        assert result.overall[key] == pytest.approx(value, nan_ok=True), key
+
+
+@pytest.mark.spark
+def test_the_backtest_runs_on_the_workspaces_engine(spark, world_dir, experiment_list, tmp_path):
+    """Without ``engine``, ``engine`` of the workspace's ``retain.yaml`` computes: Spark runs
+    jobs for it (and none for ``engine="duckdb"``, which overrides the file), with the same
+    numbers."""
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "retain.yaml").write_text(
+        f"data: {world_dir}\nengine: spark\nspark:\n  master: local[2]\n"
+        "  driver_memory: 2g\n  shuffle_partitions: 4\n"
+    )
+    tracker = spark.sparkContext.statusTracker()
+
+    def last_job() -> int:
+        return max(tracker.getJobIdsForGroup(), default=-1)
+
+    before = last_job()
+    result = backtest(experiment_list, workspace=workspace)
+    after = last_job()
+    assert after > before
+    expected = backtest(experiment_list, workspace=workspace, engine="duckdb")
+    assert last_job() == after
+    pd.testing.assert_frame_equal(result.experiment, expected.experiment)
+    pd.testing.assert_frame_equal(result.deciles, expected.deciles)
+
+
+# --------------------------------------------------------------------------- like for like
+
+
+def test_realised_margin_is_measured_on_the_basis_of_the_prediction(tmp_path):
+    """Each action's realised incremental margin uses its prediction's window and discounting
+    (``gains.margin_basis`` of ``summary.json``): ``call`` valued by the prior over the 60-day
+    CLV horizon, discounted monthly at 10%; ``email`` by an uplift model over 30 days,
+    undiscounted. By hand from :func:`tiny_data`: A (call, treated) 20 on day 4, month 1:
+    20 / 1.1; C (call, control) 30 on day 40, month 2: 30 / 1.21; B (email, treated) nothing;
+    D (email, control) -12 on day 9."""
+    as_of = date(2024, 3, 1)
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["A", "B", "C", "D"],
+            "churn_probability": [0.35, 0.9, 0.3, 0.8],
+            "clv": [100.0, 100.0, 200.0, 50.0],
+            "selected": [True] * 4,
+            "recommended_action": ["call", "email", "call", "email"],
+            "group": ["treatment", "treatment", "control", "control"],
+        }
+    )
+    frame["value_at_risk"] = frame["churn_probability"] * frame["clv"]
+    frame["rank"] = [1, 2, 3, 4]
+    frame["as_of"] = as_of
+    basis = {
+        "call": {"days": 60, "discount_rate_monthly": 0.1},
+        "email": {"days": 30, "discount_rate_monthly": 0.0},
+    }
+    folder = write_list(tmp_path / "basis", _complete(frame), as_of, churn_days=30, clv_days=60,
+                        gains={"margin_basis": basis})  # fmt: skip
+    table = backtest(folder, tiny_data()).experiment.set_index(["action", "decile"])
+    call, email = 20 / 1.1 - 30 / 1.21, 0 - (-12)
+    assert table.loc[("call", 0), "realised_incremental_margin"] == pytest.approx(call)
+    assert table.loc[("email", 0), "realised_incremental_margin"] == pytest.approx(email)
+    overall = (20 / 1.1 + 0) / 2 - (30 / 1.21 - 12) / 2
+    assert table.loc[("all", 0), "realised_incremental_margin"] == pytest.approx(overall)
+
+    # a list that does not record its basis, without a workspace: undiscounted, over the CLV
+    # horizon (60 days), and the backtest says so
+    plain = write_list(tmp_path / "plain", _complete(frame), as_of, churn_days=30, clv_days=60)
+    result = backtest(plain, tiny_data())
+    table = result.experiment.set_index(["action", "decile"])
+    assert table.loc[("call", 0), "realised_incremental_margin"] == pytest.approx(20 - 30)
+    assert table.loc[("email", 0), "realised_incremental_margin"] == pytest.approx(12)
+    assert any("margin_basis" in note for note in result.warnings)

@@ -57,6 +57,7 @@ def test_notebook_outputs_are_readable(executed):
     assert "bound method" not in shown
     assert "transactions" in shown and "churn_probability" in shown
     assert "validation ROC-AUC" in shown and "recommended_action" in shown
+    assert "profit_to_date" in shown and "cost_to_serve" in shown  # the P&L by segment
     assert any("image/png" in o.data for o in _outputs(notebook, "display_data")) or (
         "Figure" in shown
     )
@@ -69,3 +70,6 @@ def test_notebook_leaves_nothing_next_to_itself(executed):
     assert (workspace / "value_at_risk_by_tier.png").stat().st_size > 5_000
     assert (workspace / "mlruns" / "mlflow.db").is_file()
     assert list((workspace / "serving" / "output").iterdir())
+    assert (workspace / "whale_curve.png").stat().st_size > 5_000
+    [pnl] = (workspace / "serving" / "profitability").iterdir()
+    assert (pnl / "pnl.parquet").is_file() and (pnl / "by_segment.parquet").is_file()

@@ -19,19 +19,26 @@ from typer.testing import CliRunner
 from retain.cli import app
 from retain.data.simulator import simulate_world
 from retain.engines import get_engine
-from retain.features import resolve_data
+from retain.features import FeatureStore, resolve_data
 from retain.mlflow import registry
 from retain.mlflow.lineage import DefinitionMismatchError, definition, lineage_id
 from retain.serving.champions import check_champions
-from retain.training.config import ChurnConfig, CLVConfig, CutoffPlan, SegmentsConfig
+from retain.training.config import ChurnConfig, CLVConfig, CutoffPlan, SegmentsConfig, load_config
 from retain.training.cutoffs import (
     IncompleteLabelWindowError,
     PlanDoesNotFitError,
     fitting_plan,
     plan_cutoffs,
 )
-from retain.training.dataset import TrainingWarning, leave_out_uninformative
+from retain.training.dataset import (
+    NO_COSTS,
+    TrainingWarning,
+    build_training_set,
+    costless_features,
+    leave_out_uninformative,
+)
 from retain.training.plan import make_plan
+from retain.workspace import locate
 from shapes import reshape, write_shape
 
 START, END = date(2024, 1, 1), date(2024, 10, 1)
@@ -158,6 +165,47 @@ def test_uninformative_features_are_left_out_with_one_warning():
         assert leave_out_uninformative(("recency_days",), profile.head(1)) == (
             ("recency_days",), {}
         )  # fmt: skip
+
+
+def test_features_expected_to_carry_nothing_are_left_out_without_a_warning():
+    profile = pd.DataFrame(
+        {"present": [10, 10, 10], "distinct": [2, 1, 1]},
+        index=["recency_days", "cost_to_serve_total", "web_visits_30d"],
+    )
+    expected = {"cost_to_serve_total": "constant: no cost", "recency_days": "constant: no cost"}
+    with pytest.warns(TrainingWarning) as caught:
+        kept, left_out = leave_out_uninformative(tuple(profile.index), profile, expected)
+    assert [str(w.message) for w in caught] == [
+        "left out 1 feature(s) entirely missing or constant in the training rows: "
+        "web_visits_30d (constant)"
+    ]  # the expected one is recorded with its own reason; one that varies is kept
+    assert kept == ("recency_days",)
+    assert left_out == {"cost_to_serve_total": "constant: no cost", "web_visits_30d": "constant"}
+
+
+def test_cost_features_of_a_world_without_costs_do_not_warn(tmp_path):
+    """Without a costs log or configured costs, every cost-to-serve feature is 0: the training
+    set leaves them out (recorded why) without warning; with costs they are features."""
+    world = simulate_world(400, seed=3, costs=True)
+    tables = {name: getattr(world, name) for name in ("customers", "transactions", "interactions")}
+    store = FeatureStore(tmp_path / "store", locate(tmp_path, "features"))
+    config = load_config("churn", workspace=tmp_path)
+    cost_features = {"cost_to_serve_90d", "cost_to_serve_365d", "cost_to_serve_total"}
+    costless = resolve_data(tables)
+    assert costless_features(store.repository, costless) == dict.fromkeys(cost_features, NO_COSTS)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TrainingWarning)
+        training = build_training_set(config, costless, store)
+    assert not [w for w in caught if "cost_to_serve" in str(w.message)]
+    left_out = training.manifest["left_out_features"]
+    assert {name: left_out.get(name) for name in cost_features} == dict.fromkeys(
+        cost_features, NO_COSTS
+    )
+    for costly in (resolve_data({**tables, "costs": world.costs}),
+                   resolve_data(tables).charge({"order": 1.0})):  # fmt: skip
+        assert costless_features(store.repository, costly) == {}
+    training = build_training_set(config, resolve_data({**tables, "costs": world.costs}), store)
+    assert cost_features <= set(training.features)
 
 
 # --------------------------------------------------------------------------- lineages

@@ -362,6 +362,29 @@ def test_without_costs_the_predicted_profit_is_the_lists_clv(trained_models, tra
     assert "<h2>Profitability</h2>" in report.read_text()
 
 
+def test_a_report_regenerated_by_score_finds_the_profitability_folder(
+    trained_models, trained_workspace
+):
+    """``retain score`` regenerates a list's report in a temporary folder before the swap: the
+    profitability folder of the cutoff beside the list's final folder is found all the same."""
+    from retain.reports.html import render_report
+    from retain.serving.profitability import profitability
+    from retain.serving.score import score
+
+    as_of = date(2026, 1, 1)
+    serving = trained_workspace / "regenerated"  # the layout of serving/output/<as_of>
+    out = serving / "output" / str(as_of)
+    profitability(as_of, workspace=trained_workspace, out=serving / "profitability" / str(as_of))
+    first = score(as_of, workspace=trained_workspace, out=out, capacity=40)
+    page = render_report(first.out, out / "report.html").read_text()
+    assert "<h2>Profitability</h2>" in page
+    again = score(as_of, workspace=trained_workspace, out=out, capacity=50,
+                  render_report=render_report)  # fmt: skip
+    assert again.report == "regenerated"
+    page = (out / "report.html").read_text()
+    assert "capacity 50 customers" in page and "<h2>Profitability</h2>" in page
+
+
 def test_with_costs_the_clv_is_net_profit(make_workspace, mlflow_isolation):
     """A world with cost to serve: the CLV model learns the future cost too, its CLV is the
     margin less that cost, it is judged on realised net profit, and the P&L takes both."""
@@ -395,3 +418,81 @@ def test_with_costs_the_clv_is_net_profit(make_workspace, mlflow_isolation):
     )
     assert any("its cost regressor" in note for note in result.summary["notes"])
     assert result.summary["totals"]["cost_to_serve"] > 0
+
+
+def test_cost_share_by_hand():
+    from retain.models.clv.value import MAX_COST_SHARE, cost_share
+
+    X = pd.DataFrame({"cost_to_serve_total": [10.0, 0.0, 5.0, 3.0, 90.0],
+                      "margin_to_date": [40.0, 20.0, 0.0, -2.0, 10.0]})  # fmt: skip
+    shares = cost_share(X, fallback=0.3)
+    assert shares.tolist() == [0.25, 0.0, 0.3, 0.3, MAX_COST_SHARE]  # no margin: the fallback
+    # margin to date from the net profit to date: margin - cost to serve - acquisition cost
+    derived = pd.DataFrame({"cost_to_serve_total": [10.0], "net_profit_to_date": [25.0],
+                            "acquisition_cost": [5.0]})  # fmt: skip
+    assert cost_share(derived, fallback=0.3).tolist() == [0.25]
+    assert cost_share(X.drop(columns="margin_to_date"), fallback=0.3) is None
+    assert cost_share(X.drop(columns="cost_to_serve_total"), fallback=0.3) is None
+
+
+MARGIN_VIEW = """
+from retain.features import Entity, FeatureView, WindowAggregate
+
+margin = FeatureView(
+    name="margin_to_date",
+    entity=Entity("customer", join_key="customer_id"),
+    source="transactions",
+    description="Margin earned to date.",
+    features=[WindowAggregate("margin_to_date", "sum", "margin")],
+)
+"""
+
+
+def test_the_profit_clv_weighs_the_cost_share_against_the_regressor(
+    make_workspace, mlflow_isolation
+):
+    """With the cost and margin to date among the features, validation decides whether the
+    expected cost is the regressor's or the predicted margin times the cost share (scaled to
+    the realised cost); the P&L and the CLV use the same; a snapshot without the margin to
+    date cannot be priced by a share model and says so."""
+    import shutil
+
+    from mlflow import MlflowClient
+
+    from retain.data.simulator import simulate_world
+    from retain.features import open_store, with_categories
+    from retain.features.store import categories
+    from retain.models.clv.value import cost_share
+    from retain.serving.profitability import profitability
+    from retain.training.jobs import run_training
+    from retain.workspace import load_workspace_config, locate
+
+    world = simulate_world(1500, seed=5, costs=True)
+    workspace = make_workspace("cost_share", data=world)
+    shutil.rmtree(workspace / "features", ignore_errors=True)
+    shutil.copytree(locate(workspace, "features"), workspace / "features")
+    (workspace / "features" / "margin.py").write_text(MARGIN_VIEW)
+    with mlflow_isolation(workspace):
+        [job] = run_training("clv", workspace=workspace)
+        result = profitability(world.end, workspace=workspace, models={"clv": job.version})
+        params = MlflowClient().get_run(job.run_id).data.params
+    model = job.model
+    assert "margin_to_date" in job.manifest["features"]
+    assert params["model.cost_method"] == model.cost_method_
+    gini = model.validation_cost_gini_
+    assert set(gini) == {"regressor", "share"} and model.cost_method_ == max(gini, key=gini.get)
+    assert all(scale > 0 for scale in model.cost_scales_.values())
+    snapshot = pd.read_parquet(next((workspace / "store" / "snapshots" /
+                                     f"as_of={world.end}").glob("*.parquet")))  # fmt: skip
+    store = open_store(load_workspace_config(workspace), workspace)
+    X = with_categories(snapshot, categories(store.repository)).set_index("customer_id")
+    X = X.reindex(result.pnl["customer_id"]).drop(columns=["as_of"]).reset_index(drop=True)
+    part = model.ml_ if model.method_ == "ml" else model.btyd_
+    np.testing.assert_allclose(result.pnl["predicted_future_profit"], model.predict(X), atol=1e-9)
+    model.cost_method_ = "share"  # the share's cost, whichever validation chose
+    share = cost_share(X, model.cost_share_fallback_)
+    scale = model.cost_scales_[model.method_]
+    np.testing.assert_allclose(model.expected_cost(X), part.predict(X) * share * scale)
+    np.testing.assert_allclose(model.predict(X), part.predict(X) * (1 - share * scale))
+    with pytest.raises(ValueError, match="margin_to_date"):
+        model.predict(X.drop(columns="margin_to_date"))

@@ -32,6 +32,28 @@ def test_quickstart_runs_from_an_empty_folder(empty_folder):
     assert "top 10 of" in result.output and "report" in result.output
 
 
+def test_quickstart_with_campaigns_ranks_by_the_uplift_model_when_it_passes_its_gate(
+    empty_folder,
+):
+    """``--campaigns`` simulates randomised campaigns and trains the uplift job: the list's
+    gains come from the model exactly when the job made it champion, else from the prior, and
+    the output says which."""
+    import json
+
+    result = CliRunner().invoke(
+        app, ["quickstart", "--customers", "2000", "--seed", "3", "--campaigns"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (empty_folder / "data" / "simulated" / "campaigns.parquet").is_file()
+    [folder] = (empty_folder / "serving" / "output").iterdir()
+    gains = json.loads((folder / "summary.json").read_text())["gains"]
+    promoted = "retain-uplift v1 (champion)" in result.output
+    assert promoted or "retain-uplift v1 (challenger)" in result.output
+    assert gains["measured"] is promoted
+    assert gains["source"] == ("uplift model retain-uplift v1" if promoted else "playbook prior")
+    assert f"ranked by {gains['source']}" in " ".join(result.output.split())
+
+
 def test_init_scaffolds_the_defaults_without_overwriting(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["init", str(tmp_path)])

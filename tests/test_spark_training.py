@@ -160,3 +160,42 @@ def test_train_clv_on_spark_from_the_command_line(spark, workspace, duckdb_churn
     assert min(model.validation_gini_.values()) > 0.5
     run = MlflowClient().get_run(version.run_id)
     assert run.data.metrics["valid.ml_gini"] == pytest.approx(model.validation_gini_["ml"])
+
+
+def test_clv_with_costs_on_spark_learns_the_cost_as_on_duckdb(spark, make_workspace,
+                                                               mlflow_isolation):  # fmt: skip
+    """A world with cost to serve: on Spark the CLV job grows the cost regressor with
+    xgboost.spark too (fitted, judged on net profit, refitted for serving), tracked and
+    predicting as DuckDB's does."""
+    from retain.data.simulator import simulate_world
+    from retain.features import with_categories
+    from retain.features.store import categories
+    from retain.metrics.model import normalized_gini
+
+    world = simulate_world(1500, seed=5, costs=True)
+    files = {"retain.yaml": "spark:\n  xgboost_workers: 1\n"}
+    workspace = make_workspace("spark_costly", data=world, files=files)
+    with mlflow_isolation(workspace):
+        [on_duckdb] = run_training("clv", workspace=workspace)
+        [on_spark] = run_training("clv", workspace=workspace, engine="spark")
+        params = MlflowClient().get_run(on_spark.run_id).data.params
+    assert on_spark.manifest["engine"] == "spark" and on_spark.version == "2"
+    assert on_spark.metrics.keys() == on_duckdb.metrics.keys()
+    model = on_spark.model
+    assert type(model.cost_.regressor_) is SpendRegressor
+    holdout_cost = model.holdout_.cost_.regressor_
+    assert int(params["model.cost_best_iteration"]) == holdout_cost.best_iteration_
+    assert model.cost_.regressor_ is not holdout_cost  # refitted on Spark
+    gini, expected = (job.metrics["valid.model_gini"] for job in (on_spark, on_duckdb))
+    assert gini > 0.5 and abs(gini - expected) < 0.03, (gini, expected)
+    # on the data's last snapshot: the cost each engine's model expects, and the CLV net of it
+    store = open_store(load_config("clv", workspace=workspace), workspace)
+    [built] = store.build(open_sources(load_config("clv", workspace=workspace),
+                                       workspace=workspace), [world.end])  # fmt: skip
+    snapshot = with_categories(pd.read_parquet(built.path), categories(store.repository))
+    X = snapshot[list(on_spark.manifest["features"])]
+    cost = model.expected_cost(X)
+    assert (cost > 0).mean() > 0.9
+    np.testing.assert_allclose(model.predict(X), model.net(model.ml_ if model.method_ == "ml"
+                                                           else model.btyd_, X))  # fmt: skip
+    assert normalized_gini(on_duckdb.model.expected_cost(X), cost) > 0.9

@@ -65,6 +65,43 @@ def test_effects_are_recovered(experiment, learner, scale_margin):
     assert effects.filter(like="churn_effect").abs().max().max() <= 1.0
 
 
+def test_pooled_x_learner_recovers_each_actions_effects(experiment):
+    X, margin, churned, arm, effect = experiment
+    model = UpliftModel(learner="x", n_estimators=60, pool_actions=True).fit(
+        X, margin, churned, arm
+    )
+    assert set(model.models_["margin"]) == {"treated", CONTROL}
+    effects = model.predict_effects(X)
+    for action in ("call", "mail"):
+        found = effects[f"incremental_margin__{action}"]
+        assert np.corrcoef(found, effect[action])[0, 1] > 0.75
+        assert abs(found.mean() - effect[action].mean()) < 0.4
+    assert effects.loc[X["x0"] > 0.5, "churn_effect__call"].mean() < -0.15
+    with pytest.raises(ValueError, match="pool_actions must be true or false"):
+        UpliftModel(pool_actions="yes").fit(X, margin, churned, arm)
+
+
+def test_structured_margin_effect_is_churn_prevented_times_margin_if_retained(experiment):
+    X, margin, churned, arm, _ = experiment
+    model = UpliftModel(learner="x", n_estimators=60, margin_effect="structured").fit(
+        X, margin, churned, arm
+    )
+    assert model.scale_model_ is None and set(model.models_) == {"churn"}
+    effects = model.predict_effects(X)
+    kept = np.maximum(model.retained_model_.predict(X.astype({"kind": "category"})), 0.0)
+    np.testing.assert_allclose(
+        effects["incremental_margin__call"], -effects["churn_effect__call"] * kept, rtol=1e-6
+    )
+    # calls keep customers where x0 > 0: margin gained there, not where x0 < 0
+    gained = effects["incremental_margin__call"]
+    assert gained[X["x0"] > 0.5].mean() > 0.5
+    assert abs(gained[X["x0"] < -0.5].mean()) < 0.4 * gained[X["x0"] > 0.5].mean()
+    # a margin effect that does not go through churn (mail) is not seen: the design's limit
+    assert abs(effects["incremental_margin__mail"].mean()) < 0.5
+    with pytest.raises(ValueError, match="margin_effect must be one of direct, structured"):
+        UpliftModel(margin_effect="both").fit(X, margin, churned, arm)
+
+
 def test_known_propensities_are_used(experiment):
     X, margin, churned, arm, _ = experiment
     shares = pd.DataFrame({CONTROL: 0.3, "call": 0.35, "mail": 0.35}, index=X.index)

@@ -751,6 +751,8 @@ def backtest(
         ),
     ] = False,
     workspace: Workspace = Path("."),
+    engine: Engine = None,
+    spark_config: SparkConfig = None,
 ) -> None:
     """Compare a past list with what its customers actually did (each horizon once it passed)."""
     from retain.serving.backtest import backtest as run_backtest
@@ -758,11 +760,12 @@ def backtest(
 
     if out is not None:  # before any data are read
         check_backtest_out(out)
-    settings = workspace_settings(workspace, data=data, mapping=mapping)
+    settings = workspace_settings(workspace, data=data, mapping=mapping, engine=engine)
     folder, mapping_file = _data_and_mapping(workspace, settings)
     result = run_backtest(
-        list_path, folder, mapping=mapping_file, workspace=workspace, allow_partial=allow_partial
-    )
+        list_path, folder, mapping=mapping_file, workspace=workspace, allow_partial=allow_partial,
+        engine=settings.engine, spark_config=spark_config,
+    )  # fmt: skip
     print_backtest(result, console=results)
     if out is not None:
         paths = write_backtest(result, out)
@@ -800,11 +803,19 @@ def quickstart(
     seed: Annotated[
         int | None, typer.Option(help=f"Random seed (default: `seed` in {CONFIG_FILE}).")
     ] = None,
+    campaigns: Annotated[
+        bool,
+        typer.Option(
+            "--campaigns/--no-campaigns",
+            help="Simulate randomised retention campaigns and train the uplift model on them: "
+            "the list is ranked by its learned gains when it passes its gate.",
+        ),
+    ] = False,
 ) -> None:
     """Run the main job end to end on simulated data (stages built so far)."""
     from retain.quickstart import run_quickstart
 
-    run_quickstart(workspace, customers=customers, seed=seed)
+    run_quickstart(workspace, customers=customers, seed=seed, campaigns=campaigns)
 
 
 def _parse_date(text: str, option: str) -> date:

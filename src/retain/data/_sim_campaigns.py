@@ -97,6 +97,12 @@ class CampaignPlan:
         Look-back of ``active`` eligibility.
     reach : float, default=1.0
         Share of the eligible customers enrolled in each campaign, in (0, 1].
+    size : int or None, default=None
+        Most customers enrolled per campaign, treated and control together (e.g. a retention
+        team's capacity, a few thousand contacts per campaign): when more are eligible (after
+        ``reach``), a random sample of this many. ``None``: every eligible customer is
+        randomised, as the experiments the uplift models learn from need most (see the
+        README's uplift benchmark: at 5,000 a campaign the learned list loses most of its lead).
     """
 
     dates: Sequence[str | date] | None = None
@@ -107,6 +113,7 @@ class CampaignPlan:
     eligibility: str = "active"
     active_days: int = 365
     reach: float = 1.0
+    size: int | None = None
 
 
 def _plan_from(value: bool | CampaignPlan | Mapping[str, Any]) -> CampaignPlan:
@@ -145,7 +152,7 @@ def resolve_plan(
     -------
     dict
         JSON-serialisable: ``dates`` (ISO), ``actions``, ``action_shares`` (summing to one),
-        ``control_share``, ``eligibility``, ``active_days``, ``reach``.
+        ``control_share``, ``eligibility``, ``active_days``, ``reach``, ``size``.
 
     Raises
     ------
@@ -173,6 +180,10 @@ def resolve_plan(
         raise ConfigError(f"campaigns: control_share must lie in [0, 1), got {plan.control_share}")
     if not 0.0 < plan.reach <= 1.0:
         raise ConfigError(f"campaigns: reach must lie in (0, 1], got {plan.reach}")
+    if plan.size is not None and (int(plan.size) != plan.size or plan.size < 1):
+        raise ConfigError(
+            f"campaigns: size must be a positive whole number or None, got {plan.size!r}"
+        )
     if plan.eligibility not in ELIGIBILITY:
         raise ConfigError(
             f"campaigns: eligibility must be one of {', '.join(ELIGIBILITY)}, "
@@ -208,6 +219,7 @@ def resolve_plan(
         "eligibility": plan.eligibility,
         "active_days": int(plan.active_days),
         "reach": float(plan.reach),
+        "size": None if plan.size is None else int(plan.size),
     }
 
 
@@ -495,6 +507,9 @@ def _campaign(
     enrolled = np.flatnonzero(born)
     if plan["reach"] < 1.0:
         enrolled = enrolled[rng.random(enrolled.size) < plan["reach"]]
+    size = plan.get("size")
+    if size is not None and enrolled.size > size:  # no draw otherwise: smaller worlds unchanged
+        enrolled = np.sort(rng.choice(enrolled, size, replace=False))
     shares = np.array([plan["action_shares"][name] for name in effects.actions])
     control = rng.random(enrolled.size) < plan["control_share"]
     action = rng.choice(shares.size, size=enrolled.size, p=shares).astype(np.int8)

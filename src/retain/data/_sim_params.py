@@ -257,6 +257,18 @@ _RETENTION: dict[str, Any] = {
     },
     "responses": {"open_contact_aversion": -0.8, "click_price_sensitivity": 0.7},
     "push": {"logit": -5.0, "contact_aversion": 2.5},
+    # What a business that runs a retention team logs: every web session and app login (the
+    # base world's rates are those of a sparse log, about one visit in four months) and its
+    # service contacts. In a world with campaigns, ``rate_factor`` multiplies the rate of each
+    # kind of ``interactions`` and ``disengaged_multiplier`` replaces its own, so a disengaging
+    # customer's fall in activity shows within weeks, as it does in a real clickstream (a
+    # customer drifting away stops opening the app). The base world stays as it was.
+    "interactions": {
+        "web_visit": {"rate_factor": 12.0, "disengaged_multiplier": 0.05},
+        "app_login": {"rate_factor": 12.0, "disengaged_multiplier": 0.05},
+        "support_ticket": {"rate_factor": 3.0},
+        "complaint": {"rate_factor": 3.0},
+    },
     "contact_hours": [9, 17],
     "actions": {
         "service_recovery": {

@@ -245,6 +245,12 @@ def simulate_world(
     params = default_params()
     if campaigns is not None and campaigns is not False:
         params["retention"] = {**retention_params(), "plan": resolve_plan(campaigns, first, last)}
+        for kind, change in params["retention"]["interactions"].items():
+            spec = params["interactions"][kind]
+            spec["rate"] *= change.get("rate_factor", 1.0)
+            spec["disengaged_multiplier"] = change.get(
+                "disengaged_multiplier", spec["disengaged_multiplier"]
+            )
     if costs:
         params["costs"] = cost_params()
     if referrals:

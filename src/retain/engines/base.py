@@ -190,6 +190,7 @@ class Engine(Protocol):
         churn_days: int,
         margin_days: int,
         margin_rate: float = 0.3,
+        discount_rate_monthly: float = 0.0,
     ) -> pd.DataFrame:
         """:func:`retain.engines.rules.experiment_tallies` of ``assignments`` (columns
         :data:`retain.engines.rules.ASSIGNED`) on the driver, finished by

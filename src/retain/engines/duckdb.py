@@ -293,11 +293,13 @@ class DuckDBEngine:
         churn_days: int,
         margin_days: int,
         margin_rate: float = 0.3,
+        discount_rate_monthly: float = 0.0,
     ) -> pd.DataFrame:
         def build(transactions: ir.Table, assignments: ir.Table) -> ir.Table:
             return rules.experiment_tallies(
                 transactions, assignments, as_of, churn_days=churn_days,
                 margin_days=margin_days, margin_rate=margin_rate,
+                discount_rate_monthly=discount_rate_monthly,
             )  # fmt: skip
 
         tables = {

@@ -36,6 +36,7 @@ same numbers to the last bit.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -67,6 +68,7 @@ __all__ = [
     "cost_events",
     "column_profile",
     "cutoff_counts",
+    "discount_factors",
     "cutoffs_table",
     "experiment_tallies",
     "finish_campaign_cutoffs",
@@ -106,8 +108,10 @@ PNL_COLUMNS = (KEY, "as_of", "acquisition_channel", "region", "referred_by", "te
 MONTH_DAYS = 365.25 / 12
 #: Column of :func:`training_rows` telling ``train`` from ``validation`` rows.
 SPLIT = "split"
-#: Columns of a scored list the driver collects to select and rank.
-RANKING_INPUTS = (KEY, "expected_net_gain", "value_at_risk", "action_cost", "recommended_action")
+#: Columns of a scored list the driver collects to select, rank and hold out control groups
+#: (blocked on the ranks and the churn probability).
+RANKING_INPUTS = (KEY, "expected_net_gain", "value_at_risk", "action_cost", "recommended_action",
+                  "churn_probability")  # fmt: skip
 #: Columns of a ranked list :func:`tallies` reads.
 TALLIED = ("selected", "recommended_action", "value_at_risk", "clv", "expected_net_gain",
            "action_cost", "group")  # fmt: skip
@@ -190,20 +194,51 @@ def active_customers(transactions: ir.Table, cutoffs: ir.Table, active_days: int
 
 
 def _future(
-    transactions: ir.Table, cutoffs: ir.Table, horizon_days: int, margin_rate: float
+    transactions: ir.Table,
+    cutoffs: ir.Table,
+    horizon_days: int,
+    margin_rate: float,
+    discount_rate_monthly: float = 0.0,
 ) -> ir.Table:
     """Per cutoff and customer with a transaction in ``[as_of, as_of + horizon_days)``:
-    ``orders`` (purchases), ``spend`` and ``margin`` (net, in millionths)."""
+    ``orders`` (purchases), ``spend`` and ``margin`` (net, in millionths; discounted monthly
+    when ``discount_rate_monthly`` is not 0, see :func:`experiment_tallies`)."""
     events = _days(transactions)
     window = events.join(
         cutoffs,
         [events[DAY] >= cutoffs[CUTOFF_DAY], events[DAY] < cutoffs[CUTOFF_DAY] + horizon_days],
     )
+    margin = _margin(window, margin_rate)
+    if discount_rate_monthly:
+        margin = margin * _discount(window[DAY] - window[CUTOFF_DAY], horizon_days,
+                                    discount_rate_monthly)  # fmt: skip
     return window.group_by([AS_OF, KEY]).aggregate(
         orders=_total((window.amount > 0).cast(dt.int64)),
         spend=_total(_exact(window.amount)),
-        margin=_total(_exact(_margin(window, margin_rate))),
+        margin=_total(_exact(margin)),
     )
+
+
+def discount_factors(horizon_days: int, rate_monthly: float) -> list[float]:
+    """The discount factor of each day ``0..horizon_days-1`` after a cutoff: ``1 / (1 +
+    rate) ** m``, ``m`` the month (:data:`MONTH_DAYS` days, 1-based) holding the middle of
+    the day, as the CLV's monthly schedule discounts (``retain.models.clv.discount_schedule``:
+    month ``m`` covers days ``((m - 1) x MONTH_DAYS, m x MONTH_DAYS]``)."""
+    return [1.0 / (1.0 + rate_monthly) ** (math.floor((day + 0.5) / MONTH_DAYS) + 1)
+            for day in range(horizon_days)]  # fmt: skip
+
+
+def _discount(days: ir.IntegerValue, horizon_days: int, rate_monthly: float) -> ir.FloatingValue:
+    """:func:`discount_factors` of a day offset, as literals (the same doubles on every
+    engine, so the exact sums agree): one case per month."""
+    factors = discount_factors(horizon_days, rate_monthly)
+    months: dict[float, int] = {}  # factor -> first day of its month
+    for day, factor in enumerate(factors):
+        months.setdefault(factor, day)
+    bounds = sorted(months.items(), key=lambda item: item[1])
+    branches = [(days < start_next, factor) for (factor, _), (_, start_next)
+                in zip(bounds, bounds[1:], strict=False)]  # fmt: skip
+    return ibis.cases(*branches, else_=bounds[-1][0]) if branches else ibis.literal(bounds[0][0])
 
 
 def outcomes(
@@ -762,6 +797,7 @@ def experiment_tallies(
     churn_days: int,
     margin_days: int,
     margin_rate: float = 0.3,
+    discount_rate_monthly: float = 0.0,
 ) -> ir.Table:
     """Realised outcomes of a list's experiment, summed per action, decile and group.
 
@@ -780,6 +816,11 @@ def experiment_tallies(
         assigned customer counts, with or without transactions after the cutoff.
     margin_rate : float, default=0.3
         As in :func:`outcomes`.
+    discount_rate_monthly : float, default=0.0
+        Discount the margin as the CLV is (:func:`discount_factors`): a transaction on day
+        ``d`` after the cutoff (0 = ``as_of``) counts ``1 / (1 + rate) ** m``, ``m`` the month
+        (of 365.25 / 12 days, 1-based) holding the middle of that day; 0 adds the margin as it
+        is.
 
     Returns
     -------
@@ -790,7 +831,7 @@ def experiment_tallies(
     """
     cutoffs = cutoffs_table(as_of)
     churn = _future(transactions, cutoffs, churn_days, margin_rate)
-    value = _future(transactions, cutoffs, margin_days, margin_rate)
+    value = _future(transactions, cutoffs, margin_days, margin_rate, discount_rate_monthly)
     joined = assignments.left_join(churn.select(KEY, "orders"), KEY).left_join(
         value.select(KEY, total="margin"), KEY
     )

@@ -36,6 +36,21 @@ expectation when the effect is proportional to value, and the noise is even acro
 On a 20,000-customer simulated world this raised the T-learner's share of the oracle's true
 incremental margin at the top 5% from 3% to 10% (``benchmarks/uplift.py``).
 
+**Structured margin effects** (``margin_effect="structured"``): the margin effect taken as
+the churn effect times the margin of a customer who does not churn, ``-churn_effect_a(x) *
+r(x)``. Churn is a 0/1 outcome, far less noisy than 90 days of margin, but a contact that
+changes how much a retained customer buys is not seen. On the 20,000-customer simulated world
+of seed 0 it captured 4.7% of the oracle's true incremental margin against 8.1% for the
+direct effects, so it is an option, not the default.
+
+**Pooled actions** (``pool_actions=True``, X-learner): one model per stage for every action,
+the action a categorical input, so what the actions share (who can be moved at all: in the
+simulator, the customers who are disengaging) is learned from every treated row instead of a
+fifth of them each. Measured worse, so off by default: on the 20,000-customer worlds of seeds
+0-2, 10.2%, -0.8% and -3.7% of the oracle against 13.7%, 10.4% and 10.8% for one model per
+action (the action's input is one split among many, so the effect trees mostly ignore it and
+the actions' opposite effects on the engaged customers blur).
+
 The propensities ``e_a(x)`` are not estimated: the campaigns were randomised, so they are the
 design's assignment shares (per campaign, passed as ``propensity``; else the arms' shares of
 the rows). The training job fits the learners its config names (default the X-learner, the
@@ -76,6 +91,8 @@ CONTROL = "control"
 LEARNERS = ("t", "dr", "x")
 #: Outcomes and the prefix of their effect columns.
 OUTCOME_NAMES = {"margin": "incremental_margin", "churn": "churn_effect"}
+#: How :class:`UpliftModel` learns the margin effects.
+MARGIN_EFFECTS = ("direct", "structured")
 #: Arms with fewer rows than this cannot be learned from.
 MIN_ARM_ROWS = 10
 # Churn probabilities are kept off 0 and 1 so that xgboost's logistic base score is finite.
@@ -118,6 +135,17 @@ class UpliftModel(BaseEstimator):
         Learn margin effects on each customer's own scale (see the module docstring).
     margin_floor : float, default=5.0
         Least expected margin ``v(x)`` the margin is divided by (keeps the scale off zero).
+    margin_effect : {"direct", "structured"}, default="direct"
+        How the margin effects are learned: ``"direct"``, by the meta-learner on the margin
+        (on each customer's scale with ``scale_margin``); ``"structured"``, as the churn
+        effect times the margin the customer brings if retained,
+        ``-churn_effect__a(x) * r(x)``, with ``r(x)`` an xgboost model of the margin of every
+        training row that did not churn (see the module docstring).
+    pool_actions : bool, default=False
+        X-learner only: one model for every action, the action a categorical input, in each
+        stage (the treated rows' outcome, the effects imputed on the treated rows and on the
+        control rows), instead of one per action; what the actions share (who can be moved at
+        all) is learned from every treated row (see the module docstring).
     random_state : int, default=0
         Seed of the folds and of xgboost's sampling.
     n_jobs : int, optional
@@ -145,6 +173,9 @@ class UpliftModel(BaseEstimator):
         Training rows per arm.
     scale_model_ : xgboost.XGBRegressor or None
         The expected margin ``v(x)`` with ``scale_margin``, else ``None``.
+    retained_model_ : xgboost.XGBRegressor or None
+        With ``margin_effect="structured"``, the margin ``r(x)`` of a customer who does not
+        churn, else ``None``.
 
     Examples
     --------
@@ -166,6 +197,8 @@ class UpliftModel(BaseEstimator):
         cv_folds: int = 2,
         scale_margin: bool = True,
         margin_floor: float = 5.0,
+        margin_effect: str = "direct",
+        pool_actions: bool = False,
         random_state: int = 0,
         n_jobs: int | None = None,
     ):
@@ -180,6 +213,8 @@ class UpliftModel(BaseEstimator):
         self.cv_folds = cv_folds
         self.scale_margin = scale_margin
         self.margin_floor = margin_floor
+        self.margin_effect = margin_effect
+        self.pool_actions = pool_actions
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -249,11 +284,21 @@ class UpliftModel(BaseEstimator):
         self.categories_ = learn_categories(X)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         encoded = encode_features(X, list(X.columns), self.categories_)
-        self.scale_model_ = None
-        if self.scale_margin:
-            self.scale_model_ = self._fit_one("margin", encoded, margin)
-            margin = margin / self._scale(encoded)
-        outcomes = {"margin": margin, "churn": churned}
+        self.scale_model_ = self.retained_model_ = None
+        if self.margin_effect == "structured":
+            kept = churned == 0
+            if kept.sum() < MIN_ARM_ROWS:
+                raise ValueError(
+                    f"margin_effect='structured' needs at least {MIN_ARM_ROWS} rows that did "
+                    f"not churn; got {int(kept.sum())}"
+                )
+            self.retained_model_ = self._fit_one("margin", encoded[kept], margin[kept])
+            outcomes = {"churn": churned}
+        else:
+            if self.scale_margin:
+                self.scale_model_ = self._fit_one("margin", encoded, margin)
+                margin = margin / self._scale(encoded)
+            outcomes = {"margin": margin, "churn": churned}
         if self.learner == "t":
             self.models_ = {
                 name: self._arm_models(encoded, values, arm, arms, name)
@@ -266,7 +311,9 @@ class UpliftModel(BaseEstimator):
             }
         else:
             self.models_ = {
-                name: self._x_models(encoded, values, arm, arms, name)
+                name: (self._pooled_x_models if self.pool_actions else self._x_models)(
+                    encoded, values, arm, arms, name
+                )
                 for name, values in outcomes.items()
             }
             self.x_weights_ = {
@@ -289,6 +336,13 @@ class UpliftModel(BaseEstimator):
             value = getattr(self, name)
             if not isinstance(value, Real) or not 0 < value <= 1:
                 raise ValueError(f"{name} must lie in (0, 1]; got {value!r}")
+        if self.margin_effect not in MARGIN_EFFECTS:
+            raise ValueError(
+                f"margin_effect must be one of {', '.join(MARGIN_EFFECTS)}; "
+                f"got {self.margin_effect!r}"
+            )
+        if not isinstance(self.pool_actions, bool):
+            raise ValueError(f"pool_actions must be true or false; got {self.pool_actions!r}")
         if not isinstance(self.scale_margin, bool):
             raise ValueError(f"scale_margin must be true or false; got {self.scale_margin!r}")
         for name in ("min_child_weight", "reg_lambda", "margin_floor"):
@@ -398,6 +452,31 @@ class UpliftModel(BaseEstimator):
             )
         return fitted
 
+    def _pooled_x_models(
+        self, X: pd.DataFrame, y: np.ndarray, arm: np.ndarray, arms: list[str], outcome: str
+    ) -> dict[str, xgb.XGBRegressor]:
+        """X-learner with the actions pooled: the same three stages, each one model with the
+        action as an input (``treated``: effects imputed on the treated rows; ``control``:
+        on the control rows, once per action)."""
+        actions = arms[1:]
+        control, treated = arm == CONTROL, arm != CONTROL
+        first_control = self._fit_one(outcome, X[control], y[control])
+        with_action = _with_action(X[treated], arm[treated], actions)
+        first_treated = self._fit_one(outcome, with_action, y[treated])
+        imputed_treated = y[treated] - first_control.predict(X[treated])
+        stacked = pd.concat(
+            [_with_action(X[control], np.full(control.sum(), name), actions) for name in actions]
+        )
+        imputed_control = first_treated.predict(stacked) - np.tile(y[control], len(actions))
+        return {
+            "treated": self._xgb("margin", float(np.mean(imputed_treated))).fit(
+                with_action, imputed_treated
+            ),
+            CONTROL: self._xgb("margin", float(np.mean(imputed_control))).fit(
+                stacked, imputed_control
+            ),
+        }
+
     # ----------------------------------------------------------------------------- predicting
 
     def predict_effects(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -420,11 +499,18 @@ class UpliftModel(BaseEstimator):
         X = check_frame(X)
         encoded = encode_features(X, list(self.feature_names_in_), self.categories_)
         scale = self._scale(encoded) if self.scale_model_ is not None else 1.0
+        retained = None
+        if getattr(self, "retained_model_", None) is not None:
+            retained = np.maximum(self.retained_model_.predict(encoded).astype(np.float64), 0.0)
         columns = {}
         for action in self.actions_:
-            for outcome, prefix in OUTCOME_NAMES.items():
-                effect = self._effect(encoded, outcome, action)
-                columns[f"{prefix}__{action}"] = effect * scale if outcome == "margin" else effect
+            churn = self._effect(encoded, "churn", action)
+            if retained is None:
+                margin = self._effect(encoded, "margin", action) * scale
+            else:  # a churn prevented keeps the margin of a retained customer
+                margin = -churn * retained
+            columns[f"incremental_margin__{action}"] = margin
+            columns[f"churn_effect__{action}"] = churn
         return pd.DataFrame(columns, index=X.index)
 
     def _scale(self, X: pd.DataFrame) -> np.ndarray:
@@ -440,6 +526,11 @@ class UpliftModel(BaseEstimator):
         models = self.models_[outcome]
         if self.learner == "t":
             effect = models[action].predict(X) - models[CONTROL].predict(X)
+        elif self.learner == "x" and "treated" in models:  # pool_actions
+            weight = self.x_weights_[action]
+            X = _with_action(X, np.full(len(X), action), self.actions_)
+            from_controls = models[CONTROL].predict(X).astype(np.float64)
+            effect = weight * from_controls + (1 - weight) * models["treated"].predict(X)
         elif self.learner == "x":
             weight = self.x_weights_[action]
             from_controls = models[f"{action}|{CONTROL}"].predict(X).astype(np.float64)
@@ -450,6 +541,15 @@ class UpliftModel(BaseEstimator):
         if outcome == "churn":  # a change of a probability lies in [-1, 1]
             effect = np.clip(effect, -1.0, 1.0)
         return effect
+
+
+#: The input column of the action in the pooled X-learner's models.
+ACTION_INPUT = "__action"
+
+
+def _with_action(X: pd.DataFrame, action: np.ndarray, actions: list[str]) -> pd.DataFrame:
+    """``X`` with the action of each row as a categorical input."""
+    return X.assign(**{ACTION_INPUT: pd.Categorical(action, categories=actions)})
 
 
 def _vector(values: ArrayLike, name: str, n: int) -> np.ndarray:

@@ -172,6 +172,7 @@ def render_report(
     *,
     top: int = 50,
     profitability: str | os.PathLike | None = None,
+    final_folder: str | os.PathLike | None = None,
 ) -> Path:
     """Write the HTML report of a retention-priority list, atomically.
 
@@ -189,6 +190,10 @@ def render_report(
         the list folder's ``profitability/``, else ``serving/profitability/<as_of>`` beside
         ``serving/output/<as_of>`` (see :func:`retain.reports.profitability.find_profitability`);
         no section without one.
+    final_folder : path-like, optional
+        Where the list's folder will be once written, when ``list_path`` is a temporary
+        folder (``retain score`` regenerates a report before it swaps the new list in): the
+        default profitability folder is looked for from there. Default: the list's folder.
 
     Returns
     -------
@@ -203,7 +208,10 @@ def render_report(
     target = check_output_file(out, "HTML report", recognise=is_report)
     frame, summary = load_list(list_path)
     folder = Path(list_path) if Path(list_path).is_dir() else Path(list_path).parent
-    found = Path(profitability) if profitability is not None else find_profitability(folder)
+    if profitability is not None:
+        found: Path | None = Path(profitability)
+    else:
+        found = find_profitability(Path(final_folder) if final_folder is not None else folder)
     tables = load_profitability(found) if found is not None else None
     text = report_html(
         frame, summary, top=top, backtest=_backtest_beside(list_path), profitability=tables,

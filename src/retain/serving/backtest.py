@@ -44,12 +44,24 @@ Overall (``BacktestResult.overall``):
 column, see :mod:`retain.serving.experiment`), ``BacktestResult.experiment`` compares the
 treatment and the control group of the selected customers, per action and per decile of the
 selected customers by rank (decile 1 = the first tenth to contact), and overall: the realised
-incremental retained margin (treated minus control mean of the net margin over the CLV
-horizon) and churn effect (treated minus control churn rate over the churn horizon), each with
-a 95% interval (normal approximation, Welch's unequal-variances standard error), against the
-list's predicted ``expected_incremental_margin`` and ``expected_churn_effect`` (means). The
-comparison is by intention to treat: customers as assigned, whatever contact was made. The
-outcomes come from the engine (:func:`retain.engines.rules.experiment_tallies`).
+incremental retained margin (treated minus control mean of the net margin) and churn effect
+(treated minus control churn rate over the churn horizon), each with a 95% interval (normal
+approximation, Welch's unequal-variances standard error), against the list's predicted
+``expected_incremental_margin`` and ``expected_churn_effect`` (means). The comparison is by
+intention to treat: customers as assigned, whatever contact was made. The outcomes come from
+the engine (:func:`retain.engines.rules.experiment_tallies`).
+
+**Like for like.** Each action's realised margin is measured on the basis its prediction was
+made on, which ``summary.json`` records (``gains.margin_basis``, :func:`margin_basis`): an
+action valued by the playbook prior (``save_rate x value_at_risk``, from the discounted CLV)
+is compared with the margin over the CLV horizon *discounted* monthly at the CLV model's rate,
+as the CLV discounts (present value at the cutoff; a transaction in month ``m`` after the
+cutoff counts ``1 / (1 + rate) ** m``); an action valued by the uplift model, which learned
+the undiscounted margin over its own horizon, with the undiscounted margin over that horizon.
+The ``all`` rows average each customer's realised margin on their action's basis.
+
+The outcomes and the experiment's tallies are computed on the workspace's engine (``engine``
+of ``retain.yaml``, or ``--engine``; DuckDB or Spark, one rule for both, so the same numbers).
 
 Each horizon is backtested as soon as its window has passed: churn after ``as_of + churn
 horizon``, value after ``as_of + CLV horizon``. The data cover a window when the last event
@@ -70,7 +82,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -81,7 +93,7 @@ import pandas as pd
 
 from retain.atomic import atomic_file, check_output_file, claim
 from retain.csvfile import write_csv
-from retain.engines import get_engine
+from retain.engines import Engine, get_engine
 from retain.errors import OutputError, RetainError
 from retain.serving.contract import LIST_FILE, SUMMARY_FILE
 from retain.serving.experiment import CONTROL, EFFECT_COLUMNS, TREATMENT, effect_table
@@ -96,6 +108,7 @@ __all__ = [
     "backtest",
     "assignments",
     "check_backtest_out",
+    "margin_basis",
     "print_backtest",
     "print_experiment",
     "write_backtest",
@@ -375,9 +388,10 @@ def _coverage_message(short: list[tuple[str, int, int, date]], last_event: date 
 # --------------------------------------------------------------------------- computation
 
 
-def _realised(sources, as_of: date, horizons: dict[str, int], margin_rate: float) -> pd.DataFrame:
+def _realised(
+    engine: Engine, sources, as_of: date, horizons: dict[str, int], margin_rate: float
+) -> pd.DataFrame:
     """Outcomes of every customer with a purchase before ``as_of`` (the list's superset)."""
-    engine = get_engine()  # the outcomes of one cutoff, on the driver
     bounds = sources.event_range
     first = pd.Timestamp(bounds[0]).date() if bounds else as_of
     lookback = max((as_of - first).days + 1, 1)  # everyone who ever bought before as_of
@@ -517,6 +531,8 @@ def backtest(
     seed: int = 0,
     margin_rate: float | None = None,
     allow_partial: bool = False,
+    engine: str | Engine | None = None,
+    spark_config: str | Path | None = None,
 ) -> BacktestResult:
     """Compare a retention-priority list with what its customers did after its cutoff.
 
@@ -552,6 +568,13 @@ def backtest(
         Compute even when the data end before the churn window does; the result has
         ``complete=False`` and says so in ``warnings``. (A CLV window that has not passed
         never stops the backtest: its measures are labelled partial.)
+    engine : {"duckdb", "spark"} or Engine, optional
+        The engine that computes the outcomes and the experiment's tallies: a name, or an
+        engine the caller made (and releases). Default: ``engine`` of the workspace's
+        ``retain.yaml`` (DuckDB when neither a workspace nor an engine is given).
+    spark_config : str or Path, optional
+        Spark settings file replacing the ``spark`` section of ``retain.yaml``; only with
+        the ``spark`` engine.
 
     Returns
     -------
@@ -563,8 +586,6 @@ def backtest(
         Missing list or summary, missing columns, a pseudonymized list, listed customers absent
         from the data, or (without ``allow_partial``) data that do not cover the churn window.
     """
-    from retain.features import resolve_data
-
     if data is None:
         from retain.workspace import load_workspace_config
 
@@ -575,6 +596,38 @@ def backtest(
             mapping = config.path(workspace, config.mapping)
     if margin_rate is None:
         margin_rate = _margin_rate(workspace)
+    chosen, owned = _engine(engine, workspace, spark_config)
+    try:
+        return _backtest(
+            list_path, data, mapping, workspace, horizon_days, clv_horizon_days, deciles, seed,
+            margin_rate, allow_partial, chosen,
+        )  # fmt: skip
+    finally:
+        if owned:
+            chosen.release()
+
+
+def _engine(
+    engine: str | Engine | None, workspace: str | Path | None, spark_config: str | Path | None
+) -> tuple[Engine, bool]:
+    """The backtest's engine, and whether the backtest made it (and so releases it)."""
+    if engine is not None and not isinstance(engine, str):
+        if spark_config is not None:
+            raise RetainError("spark_config applies to an engine named, not to one given")
+        return engine, False
+    if workspace is not None:
+        from retain.workspace import workspace_settings
+
+        engine = workspace_settings(workspace, engine=engine).engine
+    return get_engine(engine, workspace=workspace or ".", config_file=spark_config), True
+
+
+def _backtest(
+    list_path, data, mapping, workspace, horizon_days, clv_horizon_days, deciles, seed,
+    margin_rate, allow_partial, engine: Engine,
+) -> BacktestResult:  # fmt: skip
+    """The steps of :func:`backtest`, on ``engine``."""
+    from retain.features import resolve_data
 
     if isinstance(deciles, bool) or int(deciles) != deciles or deciles < 1:
         raise RetainError(f"deciles must be a positive whole number, got {deciles!r}")
@@ -617,7 +670,7 @@ def backtest(
             f"list file {list_file} holds {int(duplicated.sum())} duplicated customer ids, "
             f"e.g. {sample}"
         )
-    realised = _realised(sources, as_of, horizons, margin_rate)
+    realised = _realised(engine, sources, as_of, horizons, margin_rate)
     absent = ~frame["customer_id"].isin(realised.index)
     if absent.any():
         count = int(absent.sum())
@@ -632,7 +685,9 @@ def backtest(
     for name in ("churn_probability", "clv", "value_at_risk"):
         customers[name] = customers[name].astype(float)
     customers["lost_value"] = customers["clv"] * customers["churned"]
-    experiment = _experiment(frame, sources, as_of, horizons, margin_rate, notes)
+    experiment = _experiment(engine, frame, sources, as_of, horizons, margin_rate,
+                             lambda: margin_basis(summary, horizons["clv"], workspace, notes),
+                             notes)  # fmt: skip
 
     return BacktestResult(
         deciles=_deciles(customers, int(deciles)),
@@ -674,10 +729,13 @@ def assignments(frame: pd.DataFrame, deciles: int = 10) -> pd.DataFrame:
 
 
 def _experiment(
-    frame: pd.DataFrame, sources, as_of: date, horizons: dict[str, int], margin_rate: float,
+    engine: Engine, frame: pd.DataFrame, sources, as_of: date, horizons: dict[str, int],
+    margin_rate: float, find_basis: Callable[[], dict[str, dict[str, float]]],
     notes: list[str],
 ) -> pd.DataFrame:  # fmt: skip
-    """Treated minus control of the list's control groups (empty without any)."""
+    """Treated minus control of the list's control groups (empty without any): each action's
+    realised margin on the basis of its prediction (``find_basis``: :func:`margin_basis`,
+    asked only when there is an experiment to measure)."""
     if "group" not in frame.columns or "recommended_action" not in frame.columns:
         return pd.DataFrame(columns=list(EFFECT_COLUMNS))
     assigned = assignments(frame)
@@ -689,11 +747,56 @@ def _experiment(
             "groups): the contacts' effect cannot be measured"
         )
         return pd.DataFrame(columns=list(EFFECT_COLUMNS))
-    tallies = get_engine().experiment_tallies(
-        sources, assigned, as_of, churn_days=horizons["churn"], margin_days=horizons["clv"],
-        margin_rate=margin_rate,
-    )  # fmt: skip
+    basis = find_basis()
+    fallback = basis.get("*", {"days": horizons["clv"], "discount_rate_monthly": 0.0})
+    keys = [_basis_key(basis.get(action, fallback)) for action in assigned["action"]]
+    parts = []
+    for days, rate in sorted(set(keys)):
+        rows = assigned[[key == (days, rate) for key in keys]].reset_index(drop=True)
+        parts.append(engine.experiment_tallies(
+            sources, rows, as_of, churn_days=horizons["churn"], margin_days=days,
+            margin_rate=margin_rate, discount_rate_monthly=rate,
+        ))  # fmt: skip
+    tallies = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     return effect_table(tallies, assigned)
+
+
+def _basis_key(basis: Mapping[str, float]) -> tuple[int, float]:
+    return int(basis["days"]), float(basis["discount_rate_monthly"])
+
+
+def margin_basis(
+    summary: Mapping[str, Any], clv_days: int, workspace: str | Path | None, notes: list[str]
+) -> dict[str, dict[str, float]]:
+    """Per action, the window and discount rate of the list's predicted incremental margin
+    (``summary.json`` ``gains.margin_basis``, see :func:`retain.serving.gains.gains_source`),
+    which the realised margin is measured on.
+
+    A list that does not record it (scored before it was) used the playbook prior for every
+    action: the CLV horizon, discounted at the workspace CLV config's rate (undiscounted
+    without a workspace; ``notes`` says so).
+
+    Returns
+    -------
+    dict
+        ``{action: {"days": int, "discount_rate_monthly": float}}``; the key ``"*"`` stands
+        for every action (the fallback).
+    """
+    gains = summary.get("gains")
+    recorded = gains.get("margin_basis") if isinstance(gains, Mapping) else None
+    if isinstance(recorded, Mapping) and recorded:
+        return {str(action): dict(item) for action, item in recorded.items()}
+    if workspace is None:
+        notes.append(
+            "the list does not record the basis of its predicted margin (gains.margin_basis); "
+            f"the realised margin is the undiscounted margin over {clv_days} days"
+        )
+        rate = 0.0
+    else:
+        from retain.training.config import load_config
+
+        rate = float(load_config("clv", workspace=workspace).discount_rate_monthly)
+    return {"*": {"days": clv_days, "discount_rate_monthly": rate}}
 
 
 def _margin_rate(workspace: str | Path | None) -> float:

@@ -44,8 +44,9 @@ def load_uplift(alias_or_version: str | None) -> dict[str, Any] | None:
     Returns
     -------
     dict or None
-        ``name``, ``version``, ``run_id``, ``actions`` (the model's ``actions_``) and
-        ``model`` (a fitted ``retain.models.uplift.UpliftModel``).
+        ``name``, ``version``, ``run_id``, ``actions`` (the model's ``actions_``),
+        ``horizon_days`` (the outcome window it learned from; ``None`` when its run does not
+        say) and ``model`` (a fitted ``retain.models.uplift.UpliftModel``).
 
     Raises
     ------
@@ -73,8 +74,22 @@ def load_uplift(alias_or_version: str | None) -> dict[str, Any] | None:
         "version": str(version.version),
         "run_id": str(version.run_id),
         "actions": [str(name) for name in model.actions_],
+        "horizon_days": _horizon(str(version.run_id)),
         "model": model,
     }
+
+
+def _horizon(run_id: str) -> int | None:
+    """The outcome window the uplift model learned from (its run's ``training_set.json``)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        manifest = mlflow.artifacts.load_dict(f"runs:/{run_id}/training_set.json")
+    except (MlflowException, OSError):
+        return None
+    days = manifest.get("horizon_days")
+    return int(days) if days is not None else None
 
 
 def campaign_problems(

@@ -77,7 +77,8 @@ LIST_COLUMNS: dict[str, str] = {
     "monetary_total": "net spend to date (float)",
     "influence_value": "profit to date of the customers this customer referred "
     "(customers.referred_by): margin - cost to serve - acquisition cost, as retain "
-    "profitability counts it; 0 without referrals (float)",
+    "profitability counts it (its influence_realised: realised only, no predicted part); 0 "
+    "without referrals (float)",
 }
 
 #: Top-level keys of ``summary.json``.
@@ -95,7 +96,9 @@ SUMMARY_KEYS: dict[str, str] = {
     "(only when no gain is positive: cheapest_action, cost, save_rate, "
     "break_even_value_at_risk, value_at_risk_percentiles, message)}",
     "gains": "{source: 'playbook prior' or 'uplift model retain-uplift vN', measured, "
-    "actions: {action: source}, note}: whether the expected gains are assumptions",
+    "actions: {action: source}, note, margin_basis: {action: {days, discount_rate_monthly}}}: "
+    "whether the expected gains are assumptions, and the window and discounting of each "
+    "action's expected_incremental_margin (retain backtest measures the realised margin on it)",
     "clv_if_retained": "{method: 'clv / P(alive)' or 'clv', alive_floor}",
     "experiment": "{campaign_id, control_share, seed, treatment, control, by_action: "
     "{action: {treatment, control}}, campaign_log (file, null when pseudonymized), note}",

@@ -1,11 +1,22 @@
 """Every campaign an experiment: control groups, the campaign log, treated minus control.
 
-**Control groups.** ``retain score`` holds out a seeded random share (``control_share`` of
-``serving/score.yaml``, default 0.10) of the selected customers of each action: complete
-randomisation within the action, ``round(share x selected)`` customers marked ``group =
-control`` (not to be contacted), the others ``group = treatment``. The draw depends on the
-config seed, the cutoff and the selected customers' ids only, so it is the same on every
-engine and in every run.
+**Control groups.** ``retain score`` holds out a share (``control_share`` of
+``serving/score.yaml``, default 0.10) of the selected customers of each action, ``round(share x
+selected)`` customers marked ``group = control`` (not to be contacted), the others ``group =
+treatment``. The draw is *blocked* (stratified) so that treated and control customers are
+matched on predicted gain, churn risk and value: complete randomisation drew, in one test
+world, a control group whose churn differed by 14% from the treated with no effect at all.
+The action's customers, in the list's order (by expected net gain), are cut into about
+``sqrt(blocks)`` strata of consecutive ranks; within a stratum they are ordered by churn
+probability (gain being about equal there, customers of equal risk then also have about equal
+value); and that sequence is cut into blocks of ``ceil(1 / share)`` consecutive customers.
+Each block holds out its exact quota, ``round(share x end) - round(share x start)`` of its
+``start..end`` positions (cumulative rounding: the quotas add up to the action's total and
+differ from ``share x block`` by less than one), drawn at random within the block. The draw
+depends on the config seed, the cutoff, the selected customers' ids, ranks and churn
+probabilities only, so it is the same on every engine and in every run. The backtest's Welch
+intervals ignore the blocks, so they are conservative: blocking only removes variance between
+the groups.
 
 **Campaign log.** ``campaign_log.csv`` beside the list holds the selected customers in the data
 contract's ``campaigns`` format (``customer_id, timestamp, campaign_id, action, group,
@@ -37,6 +48,7 @@ __all__ = [
     "Z95",
     "campaign_id",
     "campaign_log",
+    "control_positions",
     "effect_table",
     "hold_out",
     "welch_interval",
@@ -60,11 +72,18 @@ def campaign_id(as_of: date) -> str:
 
 
 def hold_out(
-    ids: np.ndarray, actions: np.ndarray, chosen: np.ndarray, share: float, seed: int, as_of: date
+    ids: np.ndarray,
+    actions: np.ndarray,
+    chosen: np.ndarray,
+    share: float,
+    seed: int,
+    as_of: date,
+    order: np.ndarray | None = None,
+    risk: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The group of each customer: ``treatment`` or ``control`` for the chosen ones (a seeded
-    random ``round(share x n)`` of the ``n`` chosen customers of each action held out),
-    ``None`` for the others.
+    """The group of each customer: ``treatment`` or ``control`` for the chosen ones (a seeded,
+    blocked ``round(share x n)`` of the ``n`` chosen customers of each action held out, see
+    the module docstring), ``None`` for the others.
 
     Parameters
     ----------
@@ -78,19 +97,95 @@ def hold_out(
         The config seed; with ``as_of`` it seeds the draw.
     as_of : datetime.date
         The list's cutoff.
+    order : array of float, optional
+        The customers' position in the list (their rank): the strata follow it. Ties, and
+        every customer when ``order`` is not given, follow the ids.
+    risk : array of float, optional
+        Churn probability: the order of the customers within a stratum (without it, the
+        blocks follow ``order`` alone).
+
+    Returns
+    -------
+    numpy.ndarray of object
+        ``"treatment"``, ``"control"`` or ``None``, in the rows' order.
     """
     ids = np.asarray(ids, dtype=object)
     actions = np.asarray(actions, dtype=object)
     chosen = np.asarray(chosen, dtype=bool)
+    position = _key(order, ids, "order")
+    risk = _key(risk, ids, "risk")
     groups = np.full(len(ids), None, dtype=object)
     groups[chosen] = TREATMENT
     rng = np.random.default_rng([int(seed), as_of.toordinal()])
     for action in sorted(set(actions[chosen].tolist())):
         members = np.flatnonzero(chosen & (actions == action))
-        members = members[np.argsort(ids[members].astype(str), kind="stable")]  # any row order
-        held = int(math.floor(share * len(members) + 0.5))
-        groups[members[rng.permutation(len(members))[:held]]] = CONTROL
+        # by position, ties by id: the same blocks whatever the rows' order
+        members = members[np.lexsort((ids[members].astype(str), position[members]))]
+        members = members[_strata_order(risk[members], share)]
+        groups[members[control_positions(len(members), share, rng)]] = CONTROL
     return groups
+
+
+def _key(values: np.ndarray | None, ids: np.ndarray, name: str) -> np.ndarray:
+    """A sort key per customer (zeros when not given: ties everywhere)."""
+    key = np.zeros(len(ids)) if values is None else np.asarray(values, dtype=float)
+    if key.shape != ids.shape:
+        raise ValueError(f"{name} has {key.size} values for {ids.size} customers")
+    return np.where(np.isnan(key), np.inf, key)  # missing last, still in a block
+
+
+def _strata_order(risk: np.ndarray, share: float) -> np.ndarray:
+    """Within ``sqrt(blocks)`` strata of consecutive customers, order by ``risk``: a stable
+    permutation of ``0..len(risk)-1`` (the identity when ``risk`` ties everywhere)."""
+    size = len(risk)
+    if share <= 0 or size == 0:
+        return np.arange(size)
+    block = _block(share)
+    blocks = -(-size // block)
+    per_stratum = block * -(-blocks // math.ceil(math.sqrt(blocks)))  # whole blocks
+    stratum = np.arange(size) // per_stratum
+    return np.lexsort((np.arange(size), risk, stratum))
+
+
+def _block(share: float) -> int:
+    """Customers per block: the fewest that hold at least one control customer."""
+    return max(1, math.ceil(1 / share - 1e-9))
+
+
+def control_positions(size: int, share: float, rng: np.random.Generator) -> np.ndarray:
+    """Positions ``0..size-1`` held out: blocks of ``ceil(1 / share)`` consecutive positions,
+    each with its cumulative-rounding quota drawn at random (``round(share x size)`` in all).
+
+    Parameters
+    ----------
+    size : int
+        Customers of one action, in the blocks' order.
+    share : float
+        Control share, in [0, 1).
+    rng : numpy.random.Generator
+        The draw within each block.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Sorted positions.
+    """
+    if not 0 <= share < 1:
+        raise ValueError(f"control share must be in [0, 1), got {share!r}")
+    if share == 0 or size == 0:
+        return np.empty(0, dtype=np.int64)
+    block = _block(share)
+    starts = np.arange(0, size, block)
+    ends = np.minimum(starts + block, size)
+    quotas = _rounded(share * ends) - _rounded(share * starts)
+    held = [start + rng.choice(end - start, quota, replace=False)
+            for start, end, quota in zip(starts, ends, quotas, strict=True) if quota]  # fmt: skip
+    return np.sort(np.concatenate(held)) if held else np.empty(0, dtype=np.int64)
+
+
+def _rounded(values: np.ndarray) -> np.ndarray:
+    """Half up, as ``round(share x n)`` means throughout (numpy rounds half to even)."""
+    return np.floor(values + 0.5).astype(np.int64)
 
 
 def campaign_log(selected: pd.DataFrame, as_of: date) -> pd.DataFrame:

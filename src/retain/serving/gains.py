@@ -216,12 +216,38 @@ def choose_actions(
     )
 
 
-def gains_source(playbook: Playbook, uplift: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The ``gains`` entry of ``summary.json``: where the expected gains come from.
+def gains_source(
+    playbook: Playbook,
+    uplift: Mapping[str, Any] | None,
+    *,
+    clv_days: int | None = None,
+    discount_rate_monthly: float = 0.0,
+) -> dict[str, Any]:
+    """The ``gains`` entry of ``summary.json``: where the expected gains come from, and on
+    which basis the expected incremental margin of each action is reckoned.
 
-    ``uplift`` describes the uplift champion (``name``, ``version``, ``actions``), or is
-    ``None`` without one.
+    Parameters
+    ----------
+    playbook : Playbook
+        The actions.
+    uplift : mapping or None
+        The uplift champion (``name``, ``version``, ``actions``, ``horizon_days``), or
+        ``None`` without one.
+    clv_days : int, optional
+        Horizon of the CLV the prior's value at risk comes from.
+    discount_rate_monthly : float, default=0.0
+        The CLV model's monthly discount rate.
+
+    Returns
+    -------
+    dict
+        ``source``, ``measured``, ``actions`` (per action: the prior or the model), ``note``
+        and ``margin_basis``: per action ``{"days", "discount_rate_monthly"}``, the window and
+        discounting of its predicted margin (the prior's: the CLV horizon, discounted as the
+        CLV is; the uplift model's: its own horizon, undiscounted, as it learned the margin),
+        on which ``retain backtest`` measures the realised margin (like for like).
     """
+    prior_basis = {"days": clv_days, "discount_rate_monthly": float(discount_rate_monthly)}
     if uplift is None:
         return {
             "source": PRIOR,
@@ -230,14 +256,20 @@ def gains_source(playbook: Playbook, uplift: Mapping[str, Any] | None) -> dict[s
             "note": "expected gains are assumptions, not measurements: the playbook's "
             "save_rate x value_at_risk, as no uplift model (retain-uplift) is registered; "
             "the control groups of each list measure them (retain backtest)",
+            "margin_basis": {name: dict(prior_basis) for name in playbook.actions},
         }
     label = f"uplift model {uplift['name']} v{uplift['version']}"
     actions = {name: label if name in uplift["actions"] else PRIOR for name in playbook.actions}
     prior = sorted(name for name, source in actions.items() if source == PRIOR)
+    model_basis = {"days": uplift.get("horizon_days"), "discount_rate_monthly": 0.0}
     return {
         "source": label,
         "measured": True,
         "actions": actions,
         "note": f"expected gains from {label}, learned from logged randomised campaigns"
         + (f"; {', '.join(prior)} use the playbook prior (not in the model)" if prior else ""),
+        "margin_basis": {
+            name: dict(prior_basis if source == PRIOR else model_basis)
+            for name, source in actions.items()
+        },
     }

@@ -205,6 +205,8 @@ def _pnl(
     if getattr(clv.model, "cost_", None) is not None:  # a profit CLV: the list's own value
         expected_cost = np.asarray(clv.model.expected_cost(X), dtype=float)
         margin, how = value + expected_cost, "its cost regressor"
+        if getattr(clv.model, "cost_method_", "regressor") == "share":
+            how = "its predicted margin times each customer's cost share to date"
     else:  # a margin CLV: each customer's cost rates
         margin = value
         cost_model = _cost_model(engine, sources, store, clv, clv_config, rates, as_of, notes)

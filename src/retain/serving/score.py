@@ -13,11 +13,12 @@ One orchestration for every engine (:mod:`retain.engines`), step by step:
    margin and net gain, see :mod:`retain.serving.gains`) on each batch of rows: the
    whole population at once on DuckDB, each Arrow batch in ``mapInPandas`` on Spark. Every
    value depends on the customer's own row only, so both give the same list.
-4. **Ranking and selection.** The id, gain, value at risk, cost and action of every customer
-   are collected to the driver, where :func:`retain.serving.selection.rank_and_select`
-   selects (within capacity and budget) and ranks, and
-   :func:`retain.serving.experiment.hold_out` holds out each action's control group; the
-   engine adds the ranks, flags and groups to its rows.
+4. **Ranking and selection.** The id, gain, value at risk, cost, action and churn probability
+   of every customer are collected to the driver, where
+   :func:`retain.serving.selection.rank_and_select` selects (within capacity and budget) and
+   ranks, and
+   :func:`retain.serving.experiment.hold_out` holds out each action's control group (blocked
+   on the ranks); the engine adds the ranks, flags and groups to its rows.
 5. **Writing.** The list is written to a temporary folder that replaces the output folder only
    when complete, so an interrupted run leaves the previous list intact: the Parquet file (by
    the engine), the CSV copy (up to ``csv_max_rows`` rows where the list is not in this
@@ -118,8 +119,11 @@ __all__ = ["DRIFT_SAMPLE_ROWS", "SCORED_SCHEMA", "ScoreResult", "ScoringJob", "b
            "check_population", "finish_folder", "influence_values", "open_inputs", "refuse_drift",
            "score", "score_batch"]  # fmt: skip
 
-#: A function writing the HTML report of the list in a folder: ``render(folder, file)``.
-ReportRenderer = Callable[[Path, Path], Any]
+#: A function writing the HTML report of the list in a folder:
+#: ``render(folder, file, final_folder=out)``, ``folder`` being the temporary folder the list
+#: is written in and ``out`` where it will be (what the report finds beside it, e.g. the
+#: profitability folder of the cutoff, is beside ``out``).
+ReportRenderer = Callable[..., Any]
 
 #: Scoring more than this many days after the last event is refused: the list would be stale.
 STALE_AFTER_DAYS = 31
@@ -388,7 +392,12 @@ def _tallies(
     return {
         **counted,
         "selection": selection_summary(selection, value_at_risk, prices, job.currency),
-        "gains": gains_source(job.playbook, job.uplift),
+        "gains": gains_source(
+            job.playbook,
+            job.uplift,
+            clv_days=job.champions["clv"].manifest.get("horizon_days"),
+            discount_rate_monthly=_discount_rate(job.champions["clv"].model),
+        ),
         "clv_if_retained": {
             "method": retained_value_method(job.champions["clv"].model),
             "alive_floor": ALIVE_FLOOR,
@@ -405,6 +414,16 @@ def _tallies(
             "the contacts add (retain backtest, once the horizon has passed)",
         },
     }
+
+
+def _discount_rate(model: object) -> float:
+    """The monthly discount rate of a CLV model (``CLVModel`` or its ``BTYDValue``); 0 for a
+    model that does not discount."""
+    for part in (model, getattr(model, "btyd_", None)):
+        rate = getattr(part, "discount_rate_monthly", None)
+        if rate is not None:
+            return float(rate)
+    return 0.0
 
 
 def _summary(
@@ -493,7 +512,7 @@ def finish_folder(folder: Path, job: ScoringJob, selected: pd.DataFrame) -> None
         write_csv(campaign_log(selected, job.as_of), folder / CAMPAIGN_LOG)
     what = job.previous_report
     if what == "regenerated":
-        job.render_report(folder, folder / REPORT_FILE)
+        job.render_report(folder, folder / REPORT_FILE, final_folder=job.out)
     elif what == "kept":
         shutil.copy2(job.out / REPORT_FILE, folder / REPORT_FILE)
 
@@ -568,8 +587,10 @@ def score(
         Spark settings file replacing the ``spark`` section of ``retain.yaml``; only with
         ``engine="spark"``.
     render_report : callable, optional
-        ``render_report(folder, file)`` (e.g. :func:`retain.reports.render_report`): when the
-        output folder holds a ``report.html``, it is regenerated from the new list. Without it
+        ``render_report(folder, file, final_folder=out)`` (e.g.
+        :func:`retain.reports.render_report`): when the output folder holds a
+        ``report.html``, it is regenerated from the new list (written in a temporary
+        ``folder``; ``out`` is where it will be). Without it
         the previous report is kept as it is (``ScoreResult.report`` says which).
 
     Raises
@@ -710,8 +731,10 @@ def _score(job: ScoringJob, engine: Engine) -> tuple[pd.DataFrame, dict]:
         narrow["action_cost"].to_numpy(float), capacity=config.capacity, budget=config.budget,
     )  # fmt: skip
     actions = narrow["recommended_action"].to_numpy(dtype=object)
+    position = np.empty(len(ids), dtype=np.int64)
+    position[order] = np.arange(len(ids))  # the blocks of the control draw follow the ranks
     groups = hold_out(ids, actions, selection.chosen, config.control_share, config.seed,
-                      job.as_of)  # fmt: skip
+                      job.as_of, position, narrow["churn_probability"].to_numpy(float))  # fmt: skip
     listing = engine.rank(scored, ids, order, selection.chosen, LIST_COLUMNS, groups)
     if job.key is not None:
         listing = engine.map_batches(listing, _pseudonymizer(job.key))

@@ -8,7 +8,9 @@ realised margin; the better one is what the registered ``CLVModel`` predicts wit
 
 Where serving customers costs something (the ``costs`` log, the ``costs:`` of ``retain.yaml``),
 a third regressor learns the future cost to serve (``future_cost``, the same xgboost settings)
-and CLV becomes expected discounted net *profit*: each method's margin less that cost. The
+and CLV becomes expected discounted net *profit*: each method's margin less that cost, or, where
+the features hold the cost and margin to date and validation prefers it, less the margin times
+the customer's own cost share (:func:`retain.models.clv.value.cost_share`). The
 methods are then compared, and the champion gate scores, on realised net profit
 (``future_profit``); without costs that is the net margin, and every number is as before.
 
@@ -93,8 +95,9 @@ def fit_clv(
     valid = training_set.validation
     eval_set = valid[list(training_set.features)], valid[VALUE_LABEL].to_numpy(float)
     return assemble_clv(
-        config, settings, btyd, regressor, eval_set, cost=_fit_cost(training_set, config, settings)
-    )
+        config, settings, btyd, regressor, eval_set, cost=_fit_cost(training_set, config, settings),
+        eval_cost=valid[COST_LABEL].to_numpy(float),
+    )  # fmt: skip
 
 
 def has_costs(training_set: TrainingSet) -> bool:
@@ -188,6 +191,7 @@ def assemble_clv(
     regressor: SpendRegressor,
     eval_set: tuple[pd.DataFrame, np.ndarray],
     cost: MLValue | None = None,
+    eval_cost: np.ndarray | None = None,
 ) -> CLVModel:
     """A :class:`CLVModel` of ``config`` from parts fitted apart (the spend regressor on the
     engine), the method chosen on ``eval_set`` as :meth:`CLVModel.fit` chooses it.
@@ -206,10 +210,13 @@ def assemble_clv(
         Validation features and realised net profit (net margin without costs).
     cost : MLValue, optional
         Fitted regressor of the future cost to serve (see :func:`has_costs`).
+    eval_cost : array-like, optional
+        Realised future cost to serve of the ``eval_set`` rows: what the cost share is scaled
+        to and judged on against ``cost`` (see :attr:`CLVModel.cost_method_`).
     """
     ml = MLValue(config.horizon_days, config.discount_rate_monthly, settings, config.seed)
     return _clv_model(config, settings).fit_from_parts(
-        btyd, ml.fit_from_regressor(regressor), eval_set, cost=cost
+        btyd, ml.fit_from_regressor(regressor), eval_set, cost=cost, eval_cost=eval_cost
     )
 
 
@@ -307,6 +314,8 @@ def train_clv(
         learned["ml_best_iteration"] = evaluated.ml_.regressor_.best_iteration_
     if getattr(evaluated, "cost_", None) is not None:
         learned["cost_best_iteration"] = evaluated.cost_.regressor_.best_iteration_
+        learned["cost_method"] = evaluated.cost_method_
+        learned.update({f"cost_share_scale_{k}": v for k, v in evaluated.cost_scales_.items()})
     return publish(
         "clv",
         model,

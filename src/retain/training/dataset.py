@@ -11,15 +11,19 @@ with ``xgboost.spark`` on Spark, the same model classes either way.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import pandas as pd
 
 from retain.engines import Engine, Rows, get_engine
+from retain.engines.base import charged_costs
 from retain.engines.rules import OUTCOMES
+from retain.engines.sources import COST_EVENTS
 from retain.errors import ConfigError, RetainError
 from retain.features import FeatureStore, SourceData, categorical
+from retain.features.repository import Repository
 from retain.features.store import categories
 from retain.progress import ProgressReporter, null_progress
 from retain.training.config import JobConfig
@@ -28,11 +32,13 @@ from retain.training.cutoffs import CutoffSplit, plan_cutoffs
 __all__ = [
     "DRIVER_TRAIN_ROWS",
     "KEY",
+    "NO_COSTS",
     "REQUIRED_FEATURES",
     "TrainingSet",
     "TrainingWarning",
     "build_training_set",
     "check_populated",
+    "costless_features",
     "data_span",
     "describe_cutoffs",
     "leave_out_uninformative",
@@ -192,7 +198,8 @@ def build_training_set(
         # the rows models learn from (every row when no cutoff trains)
         fitted = "train" if manifest["train_rows"] else None
         profile = engine.column_profile(rows, features, vocabularies, fitted)
-        features, left_out = leave_out_uninformative(features, profile)
+        expected = costless_features(store.repository, sources)
+        features, left_out = leave_out_uninformative(features, profile, expected)
         manifest["features"] = list(features)
     manifest["left_out_features"] = left_out
     limit = None if engine.in_process else DRIVER_TRAIN_ROWS
@@ -222,22 +229,61 @@ def uninformative_features(profile: pd.DataFrame) -> dict[str, str]:
     return reasons
 
 
+#: Why the features over the cost events are constant where nothing costs (see
+#: :func:`costless_features`).
+NO_COSTS = "constant: no cost to serve (no costs log, no costs in retain.yaml)"
+
+
+def costless_features(repository: Repository, sources: SourceData) -> dict[str, str]:
+    """The features of the views over the cost events (``cost_events``), with
+    :data:`NO_COSTS`, where nothing costs (no ``costs`` log, no costs charged from
+    ``retain.yaml``): they are 0 by construction, which is expected, not a data problem.
+    Empty when something costs."""
+    if charged_costs(sources, sources.cost_rates) is not None:
+        return {}
+    return {
+        name: NO_COSTS
+        for view in repository.views
+        if view.source == COST_EVENTS
+        for name in view.feature_names
+    }
+
+
 def leave_out_uninformative(
-    features: tuple[str, ...], profile: pd.DataFrame
+    features: tuple[str, ...], profile: pd.DataFrame, expected: Mapping[str, str] | None = None
 ) -> tuple[tuple[str, ...], dict[str, str]]:
     """``features`` less those :func:`uninformative_features` finds, with one
     :class:`TrainingWarning` naming them (each with why): a column without a value, or with one
     value only, teaches no model anything, and baselines such as the logistic regression fail
     on them. The models, baselines, drift reference and scoring then all use the rest.
+
+    Parameters
+    ----------
+    features : tuple of str
+        Candidate model inputs.
+    profile : pandas.DataFrame
+        Their ``present`` and ``distinct`` counts in the training rows.
+    expected : mapping of str to str, optional
+        Features known to carry nothing here, and why (e.g. :func:`costless_features`): left
+        out with that reason when they are missing or constant, without a warning, which is
+        kept for what the data did not lead one to expect.
+
+    Returns
+    -------
+    (tuple of str, dict of str to str)
+        The features kept, and those left out with why.
     """
     left_out = uninformative_features(profile)
-    if left_out:
+    expected = expected or {}
+    left_out = {name: expected.get(name, reason) for name, reason in left_out.items()}
+    surprising = {name: why for name, why in left_out.items() if name not in expected}
+    if surprising:
         by_reason: dict[str, list[str]] = {}
-        for name, reason in left_out.items():
+        for name, reason in surprising.items():
             by_reason.setdefault(reason, []).append(name)
         described = "; ".join(f"{', '.join(names)} ({why})" for why, names in by_reason.items())
         warnings.warn(
-            f"left out {len(left_out)} feature(s) entirely missing or constant in the "
+            f"left out {len(surprising)} feature(s) entirely missing or constant in the "
             f"training rows: {described}",
             TrainingWarning,
             stacklevel=2,

@@ -80,6 +80,7 @@ from retain.training.config import UpliftConfig
 from retain.training.dataset import (
     KEY,
     TrainingWarning,
+    costless_features,
     data_span,
     leave_out_uninformative,
     model_features,
@@ -255,7 +256,8 @@ def build_uplift_rows(
     _check_arms(frame, cutoffs, config.min_arm_rows)
     frame = categorical(frame, store.repository)
     train = frame[frame["split"] == "train"]
-    features, left_out = leave_out_uninformative(features, _profile(train, features))
+    expected = costless_features(store.repository, sources)
+    features, left_out = leave_out_uninformative(features, _profile(train, features), expected)
     arms = [CONTROL, *sorted(set(train[ARM]) - {CONTROL})]
     frame = frame[frame[ARM].isin(arms)].reset_index(drop=True)  # actions never trained on
     treated = train[train[ARM] != CONTROL]

@@ -16,7 +16,7 @@ its rows kept on Spark.
   the Python workers. The driver collects only what it needs: every validation row of a
   training set and at most :data:`DRIVER_TRAIN_ROWS` training rows (a seeded sample), a sample
   of a population for statistics, and the narrow columns of a list that selection and ranking
-  read (about 40 bytes a customer): a selection is a global decision (a knapsack) and a rank a
+  read (about 50 bytes a customer): a selection is a global decision (a knapsack) and a rank a
   total order, so neither parallelises usefully.
 - *Lists* are written by Spark as one Parquet file, sorted by rank and coalesced into one
   partition, the part file moved into place (a single file of ~100 bytes a customer stays
@@ -302,11 +302,13 @@ class SparkEngine:
         churn_days: int,
         margin_days: int,
         margin_rate: float = 0.3,
+        discount_rate_monthly: float = 0.0,
     ) -> pd.DataFrame:
         assigned = from_arrow(self.spark, rules.assignments_arrow(assignments))
         tallied = rules.experiment_tallies(
             self._transactions_of(sources), self._table(assigned), as_of,
             churn_days=churn_days, margin_days=margin_days, margin_rate=margin_rate,
+            discount_rate_monthly=discount_rate_monthly,
         )  # fmt: skip
         return rules.finish_experiment_tallies(self._pandas(self._frame(tallied)))
 

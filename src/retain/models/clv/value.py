@@ -9,7 +9,12 @@ Two ways to predict it, fitted side by side and compared on validation:
 :class:`CLVModel` fits both and keeps the one with the higher normalized Gini on validation.
 Where serving customers costs something (a ``costs`` log or the costs of ``retain.yaml``), the
 model also holds a regressor of the future cost to serve (``cost_``), and its CLV is the
-expected discounted net *profit*: margin less cost to serve.
+expected discounted net *profit*: margin less cost to serve. Where the features also say what
+each customer has cost and earned so far (:func:`cost_share`), the expected cost may instead be
+the predicted margin times the customer's own cost per unit of margin to date, scaled to the
+realised cost: the two predictions then err together (a customer predicted to buy more than
+they will is predicted to cost more too), which ranks net profit better than two regressors
+erring apart. Validation decides between the two (``cost_method_``).
 Features are the feature store's (``btyd_frequency``, ``btyd_recency``, ``btyd_T`` and
 ``btyd_monetary_value`` in days and currency for the BTYD side). Predictions are the *potential*
 (future) value; realised value is what the customer has spent so far.
@@ -31,11 +36,27 @@ from retain.models.clv.pareto_nbd import ParetoNBD
 if TYPE_CHECKING:
     from retain.models.spend import SpendRegressor
 
-__all__ = ["BTYD_COLUMNS", "BTYDValue", "CLVModel", "MLValue", "discount_schedule"]
+__all__ = [
+    "BTYD_COLUMNS",
+    "BTYDValue",
+    "CLVModel",
+    "MARGIN_TO_DATE",
+    "MLValue",
+    "cost_share",
+    "discount_schedule",
+]
 
 #: Feature columns the BTYD side reads: repeat purchase days, recency and age (days), spend.
 BTYD_COLUMNS = ("btyd_frequency", "btyd_recency", "btyd_T", "btyd_monetary_value")
 MONTH_DAYS = 365.25 / 12
+#: Feature columns :func:`cost_share` reads: cost to serve to date, and margin to date itself
+#: or the net profit to date it is derived from (net profit + cost to serve + acquisition cost).
+COST_TO_DATE = "cost_to_serve_total"
+MARGIN_TO_DATE = "margin_to_date"
+NET_PROFIT_TO_DATE = ("net_profit_to_date", "acquisition_cost")
+#: Largest cost share kept: beyond, one early complaint on a small first order would make a
+#: customer look ever more costly without anything more being known of them.
+MAX_COST_SHARE = 5.0
 PURCHASE_MODELS = {"bgnbd": BGNBD, "pareto_nbd": ParetoNBD}
 
 
@@ -57,6 +78,57 @@ def _uniform_discount(horizon_days: float, rate_monthly: float) -> float:
     boundaries, factors = discount_schedule(horizon_days, rate_monthly)
     weights = np.diff(boundaries) / horizon_days
     return float(weights @ factors)
+
+
+def _to_date(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """Cost to serve and margin to date of the rows of ``X``; ``None`` without the columns."""
+    if COST_TO_DATE not in X:
+        return None
+    cost = np.nan_to_num(X[COST_TO_DATE].to_numpy(float))
+    if MARGIN_TO_DATE in X:
+        return cost, np.nan_to_num(X[MARGIN_TO_DATE].to_numpy(float))
+    if all(name in X for name in NET_PROFIT_TO_DATE):
+        net, acquisition = (np.nan_to_num(X[name].to_numpy(float)) for name in NET_PROFIT_TO_DATE)
+        return cost, net + cost + acquisition
+    return None
+
+
+def cost_share(X: pd.DataFrame, fallback: float) -> np.ndarray | None:
+    """Each customer's cost to serve to date per unit of margin to date, from the snapshot
+    features (:data:`COST_TO_DATE` and :data:`MARGIN_TO_DATE`, or :data:`NET_PROFIT_TO_DATE`).
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        Snapshot features.
+    fallback : float
+        The share of customers without a positive margin to date (e.g. the population's).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Shares in ``[0, MAX_COST_SHARE]``; ``None`` when ``X`` lacks the columns.
+    """
+    to_date = _to_date(X)
+    if to_date is None:
+        return None
+    cost, margin = to_date
+    share = np.divide(cost, margin, out=np.full(len(X), float(fallback)), where=margin > 0)
+    return np.clip(share, 0.0, MAX_COST_SHARE)
+
+
+def _population_share(X: pd.DataFrame) -> float | None:
+    """Total cost to serve to date over total margin to date of the rows of ``X`` that have
+    earned something (what :func:`cost_share` gives those who have not); ``None`` when ``X``
+    lacks the columns or nobody has earned anything."""
+    to_date = _to_date(X)
+    if to_date is None:
+        return None
+    cost, margin = to_date
+    earned = margin > 0
+    if not earned.any():
+        return None
+    return float(np.clip(cost[earned].sum() / margin[earned].sum(), 0.0, MAX_COST_SHARE))
 
 
 def _btyd_inputs(X: pd.DataFrame) -> tuple[np.ndarray, ...]:
@@ -256,6 +328,20 @@ class CLVModel(BaseEstimator):
     cost_ : MLValue or None
         Regressor of the future cost to serve over the horizon, subtracted from either
         method's margin (CLV = expected discounted net profit); ``None`` where nothing costs.
+    cost_method_ : {"regressor", "share"}
+        How the expected cost is predicted: by ``cost_``, or as each method's margin times the
+        customer's :func:`cost_share` times ``cost_scales_`` of the method, whichever ranked the
+        validation net profit better (``validation_cost_gini_``); ``"regressor"`` without the
+        features the share needs.
+    cost_scales_ : dict of str to float
+        Per method, realised validation cost over its margin times cost share (empty unless
+        the share could be measured).
+    cost_share_fallback_ : float
+        The cost share of customers without a positive margin to date: the validation rows'
+        total cost to date over their total margin to date.
+    validation_cost_gini_ : dict
+        Normalized Gini of the chosen method's net profit on validation with each way of
+        predicting the cost (empty without a cost regressor or the share's features).
     """
 
     def __init__(
@@ -307,7 +393,8 @@ class CLVModel(BaseEstimator):
         ).fit(X, y, eval_set=eval_set)
         self.holdout_ = None
         self.cost_ = None
-        return self._choose_method(eval_set)
+        self._choose_method(eval_set)
+        return self._choose_cost(eval_set, None)
 
     def refit(
         self,
@@ -371,6 +458,7 @@ class CLVModel(BaseEstimator):
         *,
         holdout: CLVModel | None = None,
         cost: MLValue | None = None,
+        eval_cost: object = None,
     ) -> CLVModel:
         """Adopt both methods fitted elsewhere, then choose between them as :meth:`fit` does.
 
@@ -390,6 +478,9 @@ class CLVModel(BaseEstimator):
             validation rows (kept as ``holdout_``).
         cost : MLValue, optional
             Fitted regressor of the future cost to serve: the CLV becomes net profit.
+        eval_cost : array-like, optional
+            Realised cost to serve of the ``eval_set`` rows: with it (and ``cost``), the cost
+            share is scaled and weighed against the regressor (see ``cost_method_``).
 
         Returns
         -------
@@ -404,7 +495,8 @@ class CLVModel(BaseEstimator):
             check_is_fitted(cost, "regressor_")
         self.btyd_, self.ml_, self.cost_ = btyd, ml, cost
         self.holdout_ = holdout
-        return self._choose_method(eval_set)
+        self._choose_method(eval_set)
+        return self._choose_cost(eval_set, eval_cost)
 
     def _check_method(self) -> None:
         if self.method not in ("auto", "btyd", "ml"):
@@ -425,6 +517,43 @@ class CLVModel(BaseEstimator):
         self.method_ = best if self.method == "auto" or self.ml_ is None else self.method
         return self
 
+    def _choose_cost(self, eval_set: tuple, eval_cost: object) -> CLVModel:
+        """Keep the regressor's cost, or the cost share's where it ranks the validation net
+        profit better with the chosen method (each method's share scaled to the realised cost
+        of the validation rows)."""
+        from retain.metrics.model import normalized_gini
+
+        self.cost_method_, self.cost_scales_, self.validation_cost_gini_ = "regressor", {}, {}
+        self.cost_share_fallback_ = 0.0
+        X_valid, y_valid = eval_set
+        if self.cost_ is None or eval_cost is None:
+            return self
+        fallback = _population_share(X_valid)
+        share = cost_share(X_valid, fallback) if fallback is not None else None
+        if share is None:
+            return self
+        self.cost_share_fallback_ = fallback
+        realised = np.asarray(eval_cost, float)
+        for name, part in self._parts():
+            expected = part.predict(X_valid, discounted=False) * share
+            total = expected.sum()
+            self.cost_scales_[name] = float(realised.sum() / total) if total > 0 else 0.0
+        actual = np.asarray(y_valid, float)
+        chosen = self.btyd_ if self.method_ == "btyd" else self.ml_
+        for method in ("regressor", "share"):
+            self.cost_method_ = method
+            net = self.net(chosen, X_valid, discounted=False)
+            self.validation_cost_gini_[method] = float(normalized_gini(actual, net))
+        self.cost_method_ = max(self.validation_cost_gini_, key=self.validation_cost_gini_.get)
+        self.validation_gini_ = {
+            name: float(normalized_gini(actual, self.net(part, X_valid, discounted=False)))
+            for name, part in self._parts()
+        }
+        return self
+
+    def _parts(self) -> list[tuple[str, BTYDValue | MLValue]]:
+        return [(n, p) for n, p in (("btyd", self.btyd_), ("ml", self.ml_)) if p is not None]
+
     def predict(self, X: pd.DataFrame, *, discounted: bool = True) -> np.ndarray:
         """CLV (future net margin over the horizon, less the cost to serve where the model
         has a cost regressor) of the chosen method."""
@@ -433,15 +562,33 @@ class CLVModel(BaseEstimator):
         return self.net(part, X, discounted=discounted)
 
     def expected_cost(self, X: pd.DataFrame, *, discounted: bool = True) -> np.ndarray:
-        """Expected cost to serve over the horizon (0 without a cost regressor)."""
+        """Expected cost to serve over the horizon of the chosen method's customers (0 without
+        a cost regressor; see ``cost_method_``)."""
+        check_is_fitted(self, "method_")
+        part = self.btyd_ if self.method_ == "btyd" else self.ml_
+        return self._cost(part, X, part.predict(X, discounted=discounted), discounted)
+
+    def _cost(self, part, X: pd.DataFrame, margin: np.ndarray, discounted: bool) -> np.ndarray:
+        """The expected cost that goes with ``part``'s predicted ``margin``."""
         cost = getattr(self, "cost_", None)  # models saved before costs existed have none
         if cost is None:
             return np.zeros(len(X))
+        if getattr(self, "cost_method_", "regressor") == "share":
+            share = cost_share(X, self.cost_share_fallback_)
+            if share is None:
+                raise ValueError(
+                    f"this CLV model predicts the cost to serve from {COST_TO_DATE} and the "
+                    f"margin to date ({MARGIN_TO_DATE}, or {' and '.join(NET_PROFIT_TO_DATE)})"
+                    "; the features given lack them"
+                )
+            name = "btyd" if part is self.btyd_ else "ml"
+            return margin * share * self.cost_scales_[name]
         return cost.predict(X, discounted=discounted)
 
     def net(self, part: BTYDValue | MLValue, X: pd.DataFrame, *, discounted: bool = True):
-        """A method's margin less the expected cost to serve."""
-        return part.predict(X, discounted=discounted) - self.expected_cost(X, discounted=discounted)
+        """A method's margin less the expected cost to serve that goes with it."""
+        margin = part.predict(X, discounted=discounted)
+        return margin - self._cost(part, X, margin, discounted)
 
     def predict_components(self, X: pd.DataFrame) -> pd.DataFrame:
         """Both methods' discounted CLV, the expected cost to serve they are net of, and the

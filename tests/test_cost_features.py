@@ -154,5 +154,10 @@ def test_the_workspace_costs_reach_the_snapshots_and_a_change_rebuilds(make_work
     assert "built" in build("1.5")
     dear = snapshot(2)
     assert (dear["cost_to_serve_total"] == 1.5 * dear["frequency"]).all()  # per order
-    others = [name for name in free.columns if name not in COSTS]
+    # the net profit to date is less by the cost; it pays back no sooner
+    lost = free["net_profit_to_date"] - dear["net_profit_to_date"]
+    assert lost.to_numpy() == pytest.approx(1.5 * dear["frequency"].to_numpy())
+    assert (dear["payback_months"].fillna(1e9) >= free["payback_months"].fillna(1e9)).all()
+    profit = ("net_profit_to_date", "payback_months")
+    others = [name for name in free.columns if name not in (*COSTS, *profit)]
     pd.testing.assert_frame_equal(dear[others], free[others])

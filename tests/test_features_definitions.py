@@ -124,7 +124,7 @@ def test_a_bad_repository_fails_when_loaded(tmp_path):
 def test_the_default_repository_loads():
     repository = load_repository(REPO)
     assert {v.name for v in repository.views} == {
-        "customer_profile", "engagement", "purchases", "service_costs"
+        "customer_profile", "customer_profit", "engagement", "purchases", "service_costs"
     }  # fmt: skip
     assert len(repository.feature_names) == len(set(repository.feature_names)) > 40
     assert {"btyd_frequency", "btyd_recency", "btyd_T", "btyd_monetary_value"} <= set(

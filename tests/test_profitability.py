@@ -401,7 +401,8 @@ def test_with_costs_the_clv_is_net_profit(make_workspace, mlflow_isolation):
         result = profitability(world.end, workspace=workspace, models={"clv": job.version})
     pnl = result.pnl
     assert (pnl["predicted_cost_to_serve"] > 0).mean() > 0.9
-    # the P&L's margin is the chosen method's own; its CLV that less the cost regressor's
+    # the P&L's margin is the chosen method's own; its CLV that less the expected cost of the
+    # cost method validation chose (the regressor, or the margin times the cost share to date)
     snapshot = pd.read_parquet(next((workspace / "store" / "snapshots" /
                                      f"as_of={world.end}").glob("*.parquet")))  # fmt: skip
     from retain.features import open_store, with_categories
@@ -414,9 +415,10 @@ def test_with_costs_the_clv_is_net_profit(make_workspace, mlflow_isolation):
     part = model.ml_ if model.method_ == "ml" else model.btyd_
     np.testing.assert_allclose(pnl["predicted_margin"], part.predict(X), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(
-        pnl["predicted_future_profit"], part.predict(X) - model.cost_.predict(X), atol=1e-9
+        pnl["predicted_future_profit"], part.predict(X) - model.expected_cost(X), atol=1e-9
     )
-    assert any("its cost regressor" in note for note in result.summary["notes"])
+    expected_how = {"regressor": "its cost regressor", "share": "cost share to date"}
+    assert any(expected_how[model.cost_method_] in note for note in result.summary["notes"])
     assert result.summary["totals"]["cost_to_serve"] > 0
 
 

@@ -136,6 +136,8 @@ def test_command_line_options_override_single_keys(tmp_path, monkeypatch):
         ("engine: polars\n", "'engine': unknown engine 'polars'; known: duckdb, spark"),
         ("active_days: 0\n", "'active_days' must be at least 1"),
         ("seed: one\n", "'seed' must be int"),
+        ("margin_rate: 1.5\n", "'margin_rate' is a share of the amount, from 0 to 1; got 1.5"),
+        ("margin_rate: -0.1\n", "'margin_rate' is a share of the amount, from 0 to 1"),
     ],
 )
 def test_a_bad_workspace_config_names_the_file_and_the_key(tmp_path, text, message):
@@ -150,3 +152,46 @@ def test_init_writes_retain_yaml_and_no_spark_yaml(tmp_path):
     assert written == set(SCAFFOLD)
     assert "retain.yaml" in written and not (tmp_path / "spark.yaml").exists()
     assert load_workspace_config(tmp_path).source == str(tmp_path / "retain.yaml")
+
+
+def test_jobs_take_the_margin_rate_of_retain_yaml(tmp_path):
+    (tmp_path / "retain.yaml").write_text("margin_rate: 0.4\n")
+    for family in ("clv", "uplift"):
+        assert load_config(family, workspace=tmp_path).margin_rate == 0.4
+    assert load_config("clv", workspace=tmp_path).run_params()["margin_rate"] == 0.4
+    assert load_config("clv", workspace=tmp_path / "elsewhere").margin_rate == 0.3  # default
+
+
+@pytest.mark.parametrize("family", ["clv", "uplift"])
+def test_a_job_files_margin_rate_still_counts_for_its_job_with_a_warning(tmp_path, family):
+    (tmp_path / "retain.yaml").write_text("margin_rate: 0.4\n")
+    path = tmp_path / "training" / f"{family}.yaml"
+    path.parent.mkdir()
+    path.write_text("margin_rate: 0.2\n")
+    with pytest.warns(FutureWarning, match="'margin_rate' moved to retain.yaml") as caught:
+        config = load_config(family, workspace=tmp_path)
+    assert str(path) in str(caught[0].message)
+    assert config.margin_rate == 0.2  # the job's labels, as before
+    path.write_text("margin_rate: 1.2\n")
+    with pytest.warns(FutureWarning), pytest.raises(ConfigError, match="'margin_rate' must be at"):
+        load_config(family, workspace=tmp_path)
+
+
+def test_a_margin_rate_in_the_score_config_is_an_error_saying_where_it_went(tmp_path):
+    path = tmp_path / "serving" / "score.yaml"
+    path.parent.mkdir()
+    path.write_text("margin_rate: 0.2\n")
+    with pytest.raises(ConfigError, match="'margin_rate' moved to retain.yaml"):
+        load_score_config(workspace=tmp_path)
+
+
+def test_a_bad_margin_rate_exits_2_naming_the_file(tmp_path):
+    from typer.testing import CliRunner
+
+    from retain.cli import app
+
+    (tmp_path / "retain.yaml").write_text("margin_rate: 3\n")
+    result = CliRunner().invoke(app, ["features", "build", "--workspace", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "'margin_rate' is a share of the amount" in result.output
+    assert "Traceback" not in result.output

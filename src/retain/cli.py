@@ -292,7 +292,7 @@ def features_build(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CutoffWarning)
         given = resolve_data(*_data_and_mapping(workspace, settings), settings.timestamp_window)
-        sources = feature_store.sources(given.charge(settings.costs.rates()))
+        sources = feature_store.sources(given.charge(settings.costs.rates(), settings.margin_rate))
         if not cutoffs:
             cutoff, last = default_cutoff(sources)
             console.print(f"as of {cutoff}: the day after the last event ({last})", highlight=False)

@@ -58,6 +58,7 @@ SCAFFOLD = (
     "features/costs.py",
     "features/customers.py",
     "features/engagement.py",
+    "features/profit.py",
     "features/purchases.py",
     "features/reasons.yaml",
     "training/churn.yaml",
@@ -268,6 +269,10 @@ class WorkspaceConfig:
         Plausible dates of events and signups (default 1900-01-01 to today + 1 day).
     costs : CostSettings
         Cost to serve that the data do not log (the ``costs:`` section; none by default).
+    margin_rate : float, default=0.3
+        Margin as a share of the amount of a transaction without a ``margin`` (0 to 1): in
+        the profit features (``profit_events``) and, unless a job file still sets its own, in
+        the CLV and uplift labels.
     source : str
         The file read, for messages.
     """
@@ -283,6 +288,7 @@ class WorkspaceConfig:
     spark: SparkSettings = field(default_factory=SparkSettings)
     timestamp_window: TimestampWindow = field(default_factory=TimestampWindow)
     costs: CostSettings = field(default_factory=CostSettings)
+    margin_rate: float = 0.3
     source: str = "defaults"
 
     def path(self, workspace: str | Path, value: str | Path) -> Path:
@@ -398,6 +404,11 @@ def load_workspace_config(
             f"{config.timestamp_window.days_ahead}"
         )
     config.costs.check(str(path))
+    if not (math.isfinite(config.margin_rate) and 0 <= config.margin_rate <= 1):
+        raise ConfigError(
+            f"{path}: 'margin_rate' is a share of the amount, from 0 to 1; got "
+            f"{config.margin_rate!r}"
+        )
     return config
 
 

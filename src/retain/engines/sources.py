@@ -2,8 +2,10 @@
 
 Every engine reads the three canonical tables of the data contract and one table derived from
 them, the cost events (:data:`COST_EVENTS`: the ``costs`` log and the costs ``retain.yaml``
-configures, one row per cost, as :func:`retain.engines.rules.cost_events` defines them);
-feature definitions are checked against :data:`SOURCES` when the repository loads. Frames of
+configures, one row per cost, as :func:`retain.engines.rules.cost_events` defines them). Views
+may also read a virtual source (:data:`VIRTUAL_SOURCES`: the profit events), an expression
+over those tables that is never staged; feature definitions are checked against
+:data:`FEATURE_SOURCES` when the repository loads. Frames of
 any shape become the canonical Arrow tables with :func:`to_arrow`; an engine then stages or
 registers them (see :meth:`retain.engines.Engine.connect`).
 """
@@ -19,7 +21,8 @@ import pyarrow as pa
 
 from retain.data.schemas import TABLES
 
-__all__ = ["COST_EVENTS", "INPUTS", "LOGS", "SOURCES", "SourceSchema", "arrow_schema",
+__all__ = ["COST_EVENTS", "DEFAULT_MARGIN_RATE", "FEATURE_SOURCES", "INPUTS", "LOGS",
+           "PROFIT_EVENTS", "SOURCES", "VIRTUAL_SOURCES", "SourceSchema", "arrow_schema",
            "cost_event_table", "to_arrow"]  # fmt: skip
 
 ARROW_TYPES = {
@@ -78,6 +81,28 @@ SOURCES: dict[str, SourceSchema] = {
 }
 #: The sources read from the data; the others are derived from them (and the logs).
 INPUTS = ("customers", "transactions", "interactions")
+
+#: The virtual source of profit events: each transaction's margin (``+``), each cost event
+#: (``-``) and the acquisition cost (``-``, on the customer's first day: the earlier of signup
+#: and first transaction), with ``kind`` ``margin``, ``cost`` or ``acquisition`` and the signed
+#: ``amount``, exact to a millionth. Their sum before a cutoff is the profit to date of
+#: :func:`retain.engines.rules.profit_and_loss`.
+PROFIT_EVENTS = "profit_events"
+#: Margin as a share of the amount of a transaction without a ``margin`` (``retain.yaml``
+#: ``margin_rate``).
+DEFAULT_MARGIN_RATE = 0.3
+
+#: Sources that are Ibis expressions over the staged ones (:data:`SOURCES`), built by the
+#: feature compiler only when a view reads them: nothing is staged or held for them.
+VIRTUAL_SOURCES: dict[str, SourceSchema] = {
+    PROFIT_EVENTS: SourceSchema(
+        PROFIT_EVENTS,
+        {"customer_id": "id", "timestamp": "time", "kind": "text", "amount": "number"},
+        event_time="timestamp",
+    ),
+}
+#: Every source a feature view may read.
+FEATURE_SOURCES: dict[str, SourceSchema] = {**SOURCES, **VIRTUAL_SOURCES}
 
 
 #: Logs that rules read beside the sources (no feature view reads them).

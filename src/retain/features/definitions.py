@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from retain.engines.sources import SOURCES, SourceSchema
+from retain.engines.sources import FEATURE_SOURCES, PROFIT_EVENTS, SourceSchema
 from retain.errors import ConfigError
 from retain.features.filters import Condition
 
@@ -33,6 +33,7 @@ __all__ = [
     "GapProbability",
     "GapStatistics",
     "Pace",
+    "PaybackMonths",
     "Ratio",
     "Recency",
     "Tenure",
@@ -322,6 +323,32 @@ class Pace(Feature):
 
 
 @dataclass(frozen=True)
+class PaybackMonths(Feature):
+    """Months to pay back the acquisition cost, on the ``profit_events`` source.
+
+    The months are counted from the customer's first day (the day of their ``acquisition``
+    event: the earlier of signup and first transaction), the first month being 1, each of
+    365.25 / 12 days; the result is the month by whose end the margin less the cost to serve
+    before the cutoff had first reached the acquisition cost. 0 without an acquisition cost
+    before the cutoff (none, 0, or a first day not yet come); missing while not paid back.
+    The ``payback_months`` of :func:`retain.engines.rules.profit_and_loss`.
+
+    Parameters
+    ----------
+    name : str, default="payback_months"
+        Output column.
+    """
+
+    kind: ClassVar[str] = "payback_months"
+    name: str = "payback_months"
+
+    def problems(self, source: SourceSchema, view: FeatureView) -> list[str]:
+        if source.name != PROFIT_EVENTS:
+            return [f"months to pay back read the {PROFIT_EVENTS!r} source, not {source.name!r}"]
+        return []
+
+
+@dataclass(frozen=True)
 class GapProbability(Feature):
     """How likely a silence as long as the current one is under the entity's own rhythm.
 
@@ -538,8 +565,8 @@ class FeatureView:
         View name (unique in the repository).
     entity : Entity
         What the rows describe.
-    source : {"customers", "transactions", "interactions"}
-        Canonical source table.
+    source : {"customers", "transactions", "interactions", "cost_events", "profit_events"}
+        Source table: a canonical one, the cost events or the (virtual) profit events.
     features : sequence of Feature
         The view's features; their output names are unique across the repository.
     timestamp_field : str or None, default=None
@@ -562,7 +589,7 @@ class FeatureView:
     @property
     def schema(self) -> SourceSchema:
         """The source schema (raises ``KeyError`` for an unknown source)."""
-        return SOURCES[self.source]
+        return FEATURE_SOURCES[self.source]
 
     @property
     def event_time(self) -> str | None:
@@ -601,9 +628,10 @@ class FeatureView:
         where = f"view {self.name!r}"
         if not isinstance(self.entity, Entity):
             return [f"{where}: entity must be an Entity, got {self.entity!r}"]
-        if self.source not in SOURCES:
-            hint = did_you_mean(str(self.source), SOURCES)
-            return [f"{where}: unknown source {self.source!r}{hint}; known: {sorted(SOURCES)}"]
+        if self.source not in FEATURE_SOURCES:
+            hint = did_you_mean(str(self.source), FEATURE_SOURCES)
+            known = sorted(FEATURE_SOURCES)
+            return [f"{where}: unknown source {self.source!r}{hint}; known: {known}"]
         problems = [f"{where}: {problem}" for problem in self._view_problems()]
         for feature in self.features:
             if not isinstance(feature, Feature):

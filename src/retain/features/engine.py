@@ -26,7 +26,7 @@ from retain.engines.layout import (
     MASK_BITS,
     epoch_day,
 )
-from retain.engines.sources import INPUTS, SOURCES, to_arrow
+from retain.engines.sources import DEFAULT_MARGIN_RATE, INPUTS, SOURCES, to_arrow
 from retain.features.compiler import compile_snapshot, distinct_columns
 from retain.features.definitions import FeatureView
 from retain.features.forecast import add_forecasts, forecasts_of
@@ -51,12 +51,15 @@ def iter_snapshots(
     as_of: Sequence[date],
     *,
     strategy: Strategy = DEFAULT_STRATEGY,
+    margin_rate: float = DEFAULT_MARGIN_RATE,
 ) -> Iterator[tuple[date, pa.Table]]:
     """Yield ``(as_of, snapshot)`` for each cutoff, in date order.
 
     ``connection`` holds the sources on an engine (:meth:`retain.engines.Engine.connect`). The
     snapshot expression is compiled once; only the content of the cutoffs table changes
-    between runs (compiling a full repository costs about a second of Python).
+    between runs (compiling a full repository costs about a second of Python). ``margin_rate``
+    (the sources', :attr:`retain.features.SourceData.margin_rate`) is the margin of a
+    transaction without one, as a share of its amount, in the ``profit_events`` source.
 
     A snapshot is an Arrow table: the join key, ``as_of`` (timestamp, midnight), then the
     features, sorted by key.
@@ -68,7 +71,7 @@ def iter_snapshots(
     share = strategy == "per_cutoff" and len(cutoffs) > 1 and connection.shares_scans
     # run per cutoff, the expression sees one cutoff at a time: grouped by key alone
     single = strategy == "per_cutoff"
-    query = _compiled(repository, connection, share=share, single=single)
+    query = _compiled(repository, connection, share=share, single=single, margin_rate=margin_rate)
     forecasts = forecasts_of(repository.views)  # model-based columns, filled per cutoff
     try:
         if strategy == "per_cutoff":
@@ -93,7 +96,12 @@ _SQL_CACHE: dict[tuple, tuple[str, dict[str, str]]] = {}
 
 
 def _compiled(
-    repository: Repository, connection: Connection, *, share: bool = False, single: bool = False
+    repository: Repository,
+    connection: Connection,
+    *,
+    share: bool = False,
+    single: bool = False,
+    margin_rate: float = DEFAULT_MARGIN_RATE,
 ) -> _Query:
     """The snapshot query for a list of cutoffs, compiled only once.
 
@@ -107,11 +115,11 @@ def _compiled(
     identities = tuple(_identity(name, table) for name, table in tables.items())
     small = small_columns(repository, connection)
     versions = tuple(sorted(repository.versions.items()))
-    cache_key = (connection.name, versions, identities, small, share, single)
+    cache_key = (connection.name, versions, identities, small, share, single, margin_rate)
     cached = _SQL_CACHE.get(cache_key)
     if cached is None:
         cutoffs = ibis.table({AS_OF_DAY: "int64"}, name=CUTOFFS_TABLE)  # bound by name when run
-        sources = {name: tables[name] for name in SOURCES}
+        sources = {name: tables[name] for name in SOURCES}  # virtual ones: by the compiler
         shared: dict[str, ir.Table] | None = {} if share else None
         expr = compile_snapshot(
             repository,
@@ -122,6 +130,7 @@ def _compiled(
             shared=shared,
             order=False,  # rows with key codes are put in order by _finish
             single=single,
+            margin_rate=margin_rate,
         )
         parts = {name: connection.compile(part) for name, part in (shared or {}).items()}
         cached = (connection.compile(expr), parts)
@@ -169,6 +178,8 @@ def small_columns(repository: Repository, connection: Connection) -> tuple[tuple
         return tuple(pair for pair in wanted if known.get(pair, MASK_BITS + 1) <= MASK_BITS)
     small = []
     for source, column in wanted:
+        if source not in tables:  # a virtual source: counted separately, never as a bitmask
+            continue
         values = tables[source][column]
         if connection.execute(values.approx_nunique()).as_py() > 2 * MASK_BITS:
             continue
@@ -264,6 +275,8 @@ def compute_features(
     sources : mapping of str to DataFrame or Arrow table, or SourceData
         Canonical tables ``customers``, ``transactions``, ``interactions``; absent tables and
         optional columns count as empty.
+        :class:`~retain.features.SourceData` brings its charged costs and margin rate
+        (:meth:`~retain.features.SourceData.charge`); tables, the default margin rate.
     as_of : date, str or sequence of them
         Cutoff date(s), ``YYYY-MM-DD``.
     engine : Engine, default=the default engine (``get_engine()``: DuckDB in this process)
@@ -285,7 +298,9 @@ def compute_features(
         sources = SourceData(tables, origin="in-memory tables")
     engine = engine or get_engine()
     with engine.connect(sources, None, len(cutoffs)) as connection:
-        snapshots = iter_snapshots(repository, connection, cutoffs, strategy=strategy)
+        snapshots = iter_snapshots(
+            repository, connection, cutoffs, strategy=strategy, margin_rate=sources.margin_rate
+        )
         parts = [table for _, table in snapshots]
     return pa.concat_tables(parts).to_pandas()
 

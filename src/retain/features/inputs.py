@@ -27,7 +27,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retain.engines.sources import COST_EVENTS, INPUTS, LOGS, SOURCES, cost_event_table, to_arrow
+from retain.engines.sources import (
+    COST_EVENTS,
+    DEFAULT_MARGIN_RATE,
+    INPUTS,
+    LOGS,
+    SOURCES,
+    cost_event_table,
+    to_arrow,
+)
 from retain.errors import RetainError
 
 if TYPE_CHECKING:
@@ -88,6 +96,8 @@ class SourceData:
     :attr:`tables` and :attr:`compact` hold the derived cost events too (``cost_events``, see
     :func:`retain.engines.sources.cost_event_table`): the ``costs`` log and the costs charged
     with :meth:`charge` (the workspace's ``costs:``), which are then part of the fingerprint.
+    So is :attr:`margin_rate` (the workspace's ``margin_rate``), the margin of a transaction
+    without one in the virtual ``profit_events`` source, when it is not the default.
     """
 
     def __init__(
@@ -114,20 +124,32 @@ class SourceData:
         self._referrals: bool | None = None
         self._data_fingerprint = fingerprint
         self.cost_rates: dict[str, float] = {}
+        #: Margin as a share of the amount of a transaction without a ``margin``, in the
+        #: ``profit_events`` source (set by :meth:`charge`).
+        self.margin_rate: float = DEFAULT_MARGIN_RATE
         self._cost_events: pa.Table | None = None
 
-    def charge(self, rates: Mapping[str, float] | None) -> SourceData:
+    def charge(
+        self, rates: Mapping[str, float] | None, margin_rate: float | None = None
+    ) -> SourceData:
         """Charge the configured costs (:meth:`retain.workspace.CostSettings.rates`) in the
-        cost events; the fingerprint then names them too (unchanged without a cost), so that
-        snapshots and staged sources are made again when the costs change. Returns ``self``."""
+        cost events, and take the workspace's ``margin_rate`` (``None``: keep the current);
+        the fingerprint then names them too (unchanged without a cost and with the default
+        margin rate), so that snapshots and staged sources are made again when they change.
+        Returns ``self``."""
         charged = {str(kind): float(rate) for kind, rate in (rates or {}).items() if rate}
+        rate = self.margin_rate if margin_rate is None else float(margin_rate)
         if charged != self.cost_rates:
             self.cost_rates, self._cost_events = charged, None
-            self.fingerprint = self._data_fingerprint
-            if charged:
-                text = json.dumps(sorted(charged.items()))
-                digest = hashlib.sha256(f"{self.fingerprint}|costs|{text}".encode()).hexdigest()
-                self.fingerprint = digest[:16]
+        self.margin_rate = rate
+        fingerprint = self._data_fingerprint
+        if charged:
+            text = json.dumps(sorted(charged.items()))
+            fingerprint = hashlib.sha256(f"{fingerprint}|costs|{text}".encode()).hexdigest()[:16]
+        if rate != DEFAULT_MARGIN_RATE:  # the default names no rate: fingerprints as before
+            digest = hashlib.sha256(f"{fingerprint}|margin_rate|{rate!r}".encode()).hexdigest()
+            fingerprint = digest[:16]
+        self.fingerprint = fingerprint
         return self
 
     @classmethod

@@ -249,7 +249,10 @@ class FeatureStore:
         engine = {**connection.details, "strategy": strategy}
         results = []
         started = time.perf_counter()
-        snapshots = iter_snapshots(self.repository, connection, cutoffs, strategy=strategy)
+        snapshots = iter_snapshots(
+            self.repository, connection, cutoffs, strategy=strategy,
+            margin_rate=sources.margin_rate,
+        )  # fmt: skip
         for cutoff, table in snapshots:
             seconds = time.perf_counter() - started
             info = self._write(cutoff, table, sources.fingerprint, seconds, engine)

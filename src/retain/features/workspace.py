@@ -28,7 +28,7 @@ def open_store(config: Any, workspace: str | Path = ".") -> FeatureStore:
 def open_sources(config: Any, data: object = None, workspace: str | Path = ".") -> SourceData:
     """Validated sources: ``data`` if given (folder, Dataset or tables), else the config's.
 
-    The costs of the workspace's ``retain.yaml`` are charged (see
+    The costs and the margin rate of the workspace's ``retain.yaml`` are charged (see
     :meth:`~retain.features.SourceData.charge`). A folder's tables are read and checked when
     first needed (see :class:`~retain.features.SourceData`); ``FeatureStore.sources`` adds
     what a store recorded about the same files.
@@ -41,6 +41,8 @@ def open_sources(config: Any, data: object = None, workspace: str | Path = ".") 
         )
     mapping = resolve_path(workspace, config.mapping) if config.mapping else None
     settings = load_workspace_config(workspace)
-    # the configured costs are charged in the cost events (a feature source): part of the
-    # fingerprint, so snapshots are made again when they change
-    return resolve_data(data, mapping, settings.timestamp_window).charge(settings.costs.rates())
+    # the configured costs are charged in the cost events (a feature source), the margin rate
+    # read by the profit events: part of the fingerprint, so snapshots are made again when
+    # they change
+    sources = resolve_data(data, mapping, settings.timestamp_window)
+    return sources.charge(settings.costs.rates(), settings.margin_rate)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import warnings
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -25,8 +26,9 @@ from typing import Any
 
 from retain.errors import ConfigError, quote, shorten
 from retain.models.clv.value import BTYD_COLUMNS
-from retain.settings import read_settings
+from retain.settings import read_settings, settings_keys
 from retain.workspace import InWorkspace, WorkspaceConfig, load_workspace_config, locate, moved_keys
+from retain.yamlfile import load_yaml
 
 __all__ = [
     "ChurnConfig",
@@ -116,6 +118,11 @@ class JobConfig(InWorkspace):
         settings = params.pop("workspace_config")
         return {**params, **{key: settings[key] for key in RUN_WORKSPACE_KEYS}}
 
+    def __post_init__(self) -> None:
+        # a job's margin rate: its file's (deprecated), else the workspace's (retain.yaml)
+        if getattr(self, "margin_rate", 0.0) is None:
+            object.__setattr__(self, "margin_rate", self.workspace_config.margin_rate)
+
 
 @dataclass(frozen=True)
 class ChurnConfig(JobConfig):
@@ -144,7 +151,8 @@ class CLVConfig(JobConfig):
     cutoffs: CutoffPlan = field(default_factory=lambda: CutoffPlan(training=3))
     btyd: str = "bgnbd"
     discount_rate_monthly: float = 0.01
-    margin_rate: float = 0.3
+    #: ``None``: the workspace's ``margin_rate`` (retain.yaml); a job file's is deprecated
+    margin_rate: float | None = None
     model: dict[str, Any] = field(
         default_factory=lambda: {
             **_TREES,
@@ -186,7 +194,8 @@ class UpliftConfig(JobConfig):
 
     horizon_days: int = 90
     primary_metric: str = "adjusted_qini"  # the gate's measure: one of UPLIFT_GATE_MEASURES
-    margin_rate: float = 0.3
+    #: ``None``: the workspace's ``margin_rate`` (retain.yaml); a job file's is deprecated
+    margin_rate: float | None = None
     capacity: float = 0.05
     learners: tuple[str, ...] = ("x",)  # the best out of time (README, Uplift models)
     min_arm_rows: int = 30
@@ -253,12 +262,27 @@ def load_config(
     path = Path(path) if path is not None else locate(workspace, config_path(family, "."))
     if workspace_config is None:
         workspace_config = load_workspace_config(workspace)
+    own = set(settings_keys(CONFIGS[family]))  # margin_rate: moved, but still read (warned)
+    moved = {key: file for key, file in moved_keys().items() if key not in own}
     config = read_settings(
-        CONFIGS[family], path, moved=moved_keys(),
-        context={"workspace_config": workspace_config},
-    )  # fmt: skip
+        CONFIGS[family], path, moved=moved, context={"workspace_config": workspace_config}
+    )
+    if "margin_rate" in own and _sets(path, "margin_rate"):
+        warnings.warn(
+            f"{path}: 'margin_rate' moved to retain.yaml, where the profit features read it "
+            f"too; this job still uses its own ({config.margin_rate}), but delete it here and "
+            "set it in retain.yaml",
+            FutureWarning,
+            stacklevel=2,
+        )
     check_config(family, config)
     return config
+
+
+def _sets(path: Path, key: str) -> bool:
+    """Whether the settings file at ``path`` (read and checked already) gives ``key``."""
+    raw = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    return isinstance(raw, dict) and key in raw
 
 
 #: Features the baselines of a family are computed from (the recency rule, BG/NBD); a config

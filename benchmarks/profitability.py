@@ -4,7 +4,6 @@ Run by hand::
 
     .venv/bin/python benchmarks/profitability.py                     # 20,000 customers, seed 0
     .venv/bin/python benchmarks/profitability.py --customers 8000 --seed 0 1 2
-    .venv/bin/python benchmarks/profitability.py --customers 8000 --seed 0 1 2 --margin-to-date
 
 Simulates a world with cost to serve and referrals into a temporary workspace, trains the
 churn, CLV and segment models (``retain train all``), writes the P&L at the end of the data and
@@ -23,15 +22,16 @@ cutoff:
 - how the CLV model predicts the cost (``cost_method``: its regressor or the cost share, with
   the validation Gini of each) and, with the share, the Gini the regressor would have given.
 
-``--margin-to-date`` adds a margin-to-date feature to the workspace's definitions: with
-``cost_to_serve_total`` it gives the cost share (see :func:`retain.models.clv.value.cost_share`).
+The default features hold what the cost share needs (``net_profit_to_date``,
+``cost_to_serve_total`` and ``acquisition_cost`` give the margin to date; see
+:func:`retain.models.clv.value.cost_share`), so validation chooses between it and the cost
+regressor.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -49,35 +49,15 @@ from retain.models.clv.value import discount_schedule
 from retain.serving.champions import load_champion
 from retain.serving.profitability import profitability
 from retain.training.jobs import run_training
-from retain.workspace import load_workspace_config, locate
-
-#: The definitions of ``--margin-to-date``: each customer's margin to date, from the
-#: transactions' own margins (the net profit to date features would give it as well).
-MARGIN_VIEW = """
-from retain.features import Entity, FeatureView, WindowAggregate
-
-margin = FeatureView(
-    name="margin_to_date",
-    entity=Entity("customer", join_key="customer_id"),
-    source="transactions",
-    description="Margin earned to date.",
-    features=[WindowAggregate("margin_to_date", "sum", "margin")],
-)
-"""
+from retain.workspace import load_workspace_config
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--seed", type=int, nargs="+", default=[0], help="one run per seed")
-    parser.add_argument(
-        "--margin-to-date",
-        action="store_true",
-        help="add a margin-to-date feature to the workspace's definitions (what the cost share "
-        "of the profit CLV needs beside cost_to_serve_total)",
-    )
     args = parser.parse_args()
-    runs = {seed: measure(args.customers, seed, args.margin_to_date) for seed in args.seed}
+    runs = {seed: measure(args.customers, seed) for seed in args.seed}
     print(json.dumps(runs if len(runs) > 1 else runs[args.seed[0]], indent=2))
 
 
@@ -90,16 +70,13 @@ def _snapshot(workspace: Path, as_of, customers: pd.Series) -> pd.DataFrame:
     return rows.drop(columns=["as_of"]).reset_index(drop=True)
 
 
-def measure(customers: int, seed: int, margin_to_date: bool = False) -> dict:
+def measure(customers: int, seed: int) -> dict:
     """The figures of one simulated world of ``customers`` customers, seeded ``seed``."""
     started = time.perf_counter()
     world = simulate_world(customers, seed=seed, costs=True, referrals=True)
     with tempfile.TemporaryDirectory(prefix="retain-profitability-") as folder:
         workspace = Path(folder)
         (workspace / "retain.yaml").write_text(f"seed: {seed}\n")
-        if margin_to_date:
-            shutil.copytree(locate(workspace, "features"), workspace / "features")
-            (workspace / "features" / "margin.py").write_text(MARGIN_VIEW)
         write_world(world, workspace / "data" / "simulated")
         run_training("all", workspace=workspace)
         trained = time.perf_counter()

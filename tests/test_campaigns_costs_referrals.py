@@ -524,9 +524,19 @@ def test_features_build_reads_the_logs_and_only_costs_change_features(world, wor
         assert built.exit_code == 0, built.output
         (snapshot,) = store.glob("snapshots/as_of=*/*.parquet")
         snapshots.append(pd.read_parquet(snapshot))
-    # the costs log feeds the cost-to-serve features (1.5 per order); nothing else changes
+    # the costs log feeds the cost-to-serve features (1.5 per order) and the net profit to date
+    # less them (payback may come later or never); nothing else changes
     costs = ["cost_to_serve_90d", "cost_to_serve_365d", "cost_to_serve_total"]
+    profit = ["net_profit_to_date", "payback_months"]
     bare, logged = snapshots
     assert (bare[costs] == 0.0).all().all()
     assert (logged["cost_to_serve_total"] == 1.5 * logged["frequency"]).all()
-    pd.testing.assert_frame_equal(bare.drop(columns=costs), logged.drop(columns=costs))
+    np.testing.assert_allclose(
+        logged["net_profit_to_date"],
+        bare["net_profit_to_date"] - logged["cost_to_serve_total"],
+        atol=1e-6,
+    )
+    later = logged["payback_months"].fillna(np.inf) >= bare["payback_months"].fillna(np.inf)
+    assert later.all()
+    changed = costs + profit
+    pd.testing.assert_frame_equal(bare.drop(columns=changed), logged.drop(columns=changed))

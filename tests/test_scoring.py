@@ -130,7 +130,7 @@ def test_summary_names_models_views_fingerprint_and_drift(scored):
     assert summary["as_of"] == "2026-01-01"
     assert {m["version"] for m in summary["models"].values()} == {"1"}
     assert set(summary["feature_views"]) == {
-        "purchases", "engagement", "customer_profile", "service_costs"
+        "purchases", "engagement", "customer_profile", "service_costs", "customer_profit"
     }  # fmt: skip
     assert summary["data_fingerprint"]
     assert summary["drift"]["reference_as_of"] == "2025-10-01"

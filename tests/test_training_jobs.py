@@ -84,7 +84,7 @@ def test_churn_run_logs_what_a_data_scientist_needs(trained):
     assert manifest["train_rows"] > 0 and manifest["data_fingerprint"]
     features = mlflow.artifacts.load_dict(f"runs:/{run_id}/features.json")
     assert set(features["views"]) == {
-        "purchases", "engagement", "customer_profile", "service_costs"
+        "purchases", "engagement", "customer_profile", "service_costs", "customer_profit"
     }  # fmt: skip
     version = registry.champion("churn")
     info = mlflow.models.get_model_info(f"models:/retain-churn/{version.version}")

@@ -539,7 +539,7 @@ class CLVModel(BaseEstimator):
             total = expected.sum()
             self.cost_scales_[name] = float(realised.sum() / total) if total > 0 else 0.0
         actual = np.asarray(y_valid, float)
-        chosen = self.btyd_ if self.method_ == "btyd" else self.ml_
+        chosen = self._chosen()
         for method in ("regressor", "share"):
             self.cost_method_ = method
             net = self.net(chosen, X_valid, discounted=False)
@@ -551,21 +551,23 @@ class CLVModel(BaseEstimator):
         }
         return self
 
+    def _chosen(self) -> BTYDValue | MLValue:
+        """The method chosen on validation (``method_``)."""
+        check_is_fitted(self, "method_")
+        return self.btyd_ if self.method_ == "btyd" else self.ml_
+
     def _parts(self) -> list[tuple[str, BTYDValue | MLValue]]:
         return [(n, p) for n, p in (("btyd", self.btyd_), ("ml", self.ml_)) if p is not None]
 
     def predict(self, X: pd.DataFrame, *, discounted: bool = True) -> np.ndarray:
         """CLV (future net margin over the horizon, less the cost to serve where the model
         has a cost regressor) of the chosen method."""
-        check_is_fitted(self, "method_")
-        part = self.btyd_ if self.method_ == "btyd" else self.ml_
-        return self.net(part, X, discounted=discounted)
+        return self.net(self._chosen(), X, discounted=discounted)
 
     def expected_cost(self, X: pd.DataFrame, *, discounted: bool = True) -> np.ndarray:
         """Expected cost to serve over the horizon of the chosen method's customers (0 without
         a cost regressor; see ``cost_method_``)."""
-        check_is_fitted(self, "method_")
-        part = self.btyd_ if self.method_ == "btyd" else self.ml_
+        part = self._chosen()
         return self._cost(part, X, part.predict(X, discounted=discounted), discounted)
 
     def _cost(self, part, X: pd.DataFrame, margin: np.ndarray, discounted: bool) -> np.ndarray:

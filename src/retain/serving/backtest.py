@@ -800,7 +800,8 @@ def margin_basis(
 
 
 def _margin_rate(workspace: str | Path | None) -> float:
-    """The CLV job's margin rate (``training/clv.yaml``), as its labels used; else 0.3."""
+    """The CLV job's margin rate (``retain.yaml``, or a job file that still sets its own), as
+    its labels used; else 0.3."""
     if workspace is None:
         return MARGIN_RATE
     from retain.training.config import load_config
